@@ -1,0 +1,185 @@
+/* bt: translator life cycle and the dispatch loop (lookup, translate, chain, run). */
+#include "bt_private.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "hostdriver.h"
+
+#define BT_DEFAULT_TC (32u << 20)
+#define BT_MIN_TC (16u << 10)
+
+const char *bt_exit_name(enum bt_exit e)
+{
+	static const char *const names[BT_EXIT_COUNT] = {
+		[BT_EXIT_NONE] = "none",       [BT_EXIT_LOOKUP] = "lookup",
+		[BT_EXIT_EMULATE] = "emulate", [BT_EXIT_FAULT] = "fault",
+		[BT_EXIT_POLL] = "poll",       [BT_EXIT_STEP] = "step",
+	};
+	return e < BT_EXIT_COUNT ? names[e] : "?";
+}
+
+/* FNINIT state plus the default MXCSR, in FXSAVE layout. */
+static void init_fx(uint8_t *fx)
+{
+	memset(fx, 0, 512);
+	fx[0] = 0x7f;  /* FCW = 0x037f */
+	fx[1] = 0x03;
+	uint32_t mxcsr = 0x1f80, mask = 0xffff;
+	memcpy(fx + 24, &mxcsr, 4);
+	memcpy(fx + 28, &mask, 4);
+}
+
+struct bt *bt_create(const struct bt_config *cfg, const struct bt_env *env,
+		     struct bt_cpu **cpu_out, char *err, size_t errlen)
+{
+	struct bt *bt = calloc(1, sizeof *bt);
+	if (!bt) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	bt->env = *env;
+	bt->trace = cfg->trace;
+	bt->tc_size = cfg->tc_size ? cfg->tc_size : BT_DEFAULT_TC;
+	if (bt->tc_size < BT_MIN_TC)
+		bt->tc_size = BT_MIN_TC;
+	bt->meta_size = bt->tc_size;
+	bt->max_blocks = bt->tc_size / 32;
+	bt->ram_pages = cfg->ram_pages;
+	bt->cpu_mem_len = HD_PAGE_SIZE + ((sizeof(struct bt_cpu) + HD_PAGE_SIZE - 1) &
+					  ~(size_t)(HD_PAGE_SIZE - 1));
+	bt->cpu_mem = hd_alloc(bt->cpu_mem_len);
+	bt->tc = hd_alloc_exec(bt->tc_size);
+	bt->meta = hd_alloc(bt->meta_size);
+	bt->ibl = hd_alloc(BT_IBL_ENTRIES * sizeof(struct bt_ibl_entry));
+	bt->blocks = calloc(bt->max_blocks, sizeof *bt->blocks);
+	bt->page_head = calloc(bt->ram_pages ? bt->ram_pages : 1, sizeof *bt->page_head);
+	if (!bt->cpu_mem || !bt->tc || !bt->meta || !bt->ibl || !bt->blocks ||
+	    !bt->page_head) {
+		snprintf(err, errlen, "cannot allocate the translation cache (%zu KiB)",
+			 bt->tc_size >> 10);
+		bt_destroy(bt);
+		return NULL;
+	}
+	if (hd_page_set_readable(bt->cpu_mem, true)) {
+		snprintf(err, errlen, "cannot set up the poll page");
+		bt_destroy(bt);
+		return NULL;
+	}
+	struct bt_cpu *cpu = (struct bt_cpu *)((uint8_t *)bt->cpu_mem + HD_PAGE_SIZE);
+	bt->cpu = cpu;
+	cpu->exit_common = (uint64_t)bt_exit_common;
+	cpu->ibl = (uint64_t)bt_ibl;
+	cpu->ibl_table = (uint64_t)bt->ibl;
+	cpu->eflags = 0x2;
+	init_fx(cpu->guest_fx);
+	for (size_t i = 0; i < BT_IBL_ENTRIES; i++) {
+		bt->ibl[i].eip = 0xffffffffu;
+		bt->ibl[i].host = (uint64_t)bt_ibl_miss;
+	}
+	ZydisDecoderInit(&bt->dec, ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32);
+	ZydisFormatterInit(&bt->fmt, ZYDIS_FORMATTER_STYLE_INTEL);
+	*cpu_out = cpu;
+	return bt;
+}
+
+void bt_destroy(struct bt *bt)
+{
+	if (!bt)
+		return;
+	hd_free(bt->cpu_mem, bt->cpu_mem_len);
+	hd_free(bt->tc, bt->tc_size);
+	hd_free(bt->meta, bt->meta_size);
+	hd_free(bt->ibl, BT_IBL_ENTRIES * sizeof(struct bt_ibl_entry));
+	free(bt->blocks);
+	free(bt->page_head);
+	free(bt);
+}
+
+const struct bt_stats *bt_get_stats(const struct bt *bt)
+{
+	return &bt->stats;
+}
+
+void bt_request_exit(struct bt *bt)
+{
+	hd_page_set_readable(bt->cpu_mem, false);
+}
+
+/* Find or translate the block at eip; NULL if eip cannot be fetched. */
+static struct bt_block *block_for(struct bt *bt, uint32_t eip)
+{
+	struct bt_block *b = bt_lookup(bt, eip);
+	if (b)
+		return b;
+	bool full;
+	b = bt_translate(bt, eip, &full);
+	if (!b && full) {
+		bt_flush(bt);
+		b = bt_translate(bt, eip, &full);
+	}
+	if (b)
+		bt_insert(bt, b);
+	return b;
+}
+
+static enum bt_exit unfetchable(struct bt_cpu *cpu)
+{
+	cpu->exit_reason = BT_EXIT_FAULT;
+	cpu->exit_signo = 0;
+	cpu->fault_code = 1;
+	cpu->fault_addr = cpu->eip;
+	return BT_EXIT_FAULT;
+}
+
+static enum bt_exit enter(struct bt *bt, const struct bt_block *b)
+{
+	struct bt_cpu *cpu = bt->cpu;
+	enum bt_exit r = bt_enter(cpu, b->host);
+	cpu->eflags = (cpu->eflags & ~BT_FL_LIVE) | ((uint32_t)cpu->rflags & BT_FL_LIVE);
+	if (r < BT_EXIT_COUNT)
+		bt->stats.exits[r]++;
+	if (r == BT_EXIT_POLL)
+		hd_page_set_readable(bt->cpu_mem, true);
+	return r;
+}
+
+enum bt_exit bt_run(struct bt *bt)
+{
+	struct bt_cpu *cpu = bt->cpu;
+	struct bt_block *b = block_for(bt, cpu->eip);
+	if (!b)
+		return unfetchable(cpu);
+	for (;;) {
+		enum bt_exit r = enter(bt, b);
+		if (r != BT_EXIT_LOOKUP)
+			return r;
+		uint64_t gen = bt->generation;
+		uint8_t *site = (uint8_t *)cpu->exit_site;
+		b = block_for(bt, cpu->eip);
+		if (!b)
+			return unfetchable(cpu);
+		bt->stats.lookups++;
+		if (site && gen == bt->generation)
+			bt_chain(bt, site, b);
+		else if (!site) {
+			bt->stats.ibl_misses++;
+			bt_ibl_insert(bt, b);
+		}
+	}
+}
+
+enum bt_exit bt_step(struct bt *bt)
+{
+	bool full;
+	bt->single = true;
+	struct bt_block *b = bt_translate(bt, bt->cpu->eip, &full);
+	if (!b && full) {
+		bt_flush(bt);
+		b = bt_translate(bt, bt->cpu->eip, &full);
+	}
+	bt->single = false;
+	if (!b)
+		return unfetchable(bt->cpu);
+	return enter(bt, b);
+}

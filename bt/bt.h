@@ -1,0 +1,214 @@
+/* bt: the binary translator for guest ring-0 code (public header). */
+#ifndef BTVMM_BT_H
+#define BTVMM_BT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <signal.h>
+#include <ucontext.h>
+
+/* Guest general registers, in the x86 encoding order. */
+enum { BT_EAX, BT_ECX, BT_EDX, BT_EBX, BT_ESP, BT_EBP, BT_ESI, BT_EDI };
+
+/* EFLAGS bits. The "live" ones are held in host RFLAGS while translated code
+ * runs; all others (IF, IOPL, TF, NT, RF, VM, AC, ID...) are virtual and
+ * live only in bt_cpu.eflags. */
+#define BT_FL_CF 0x00000001u
+#define BT_FL_PF 0x00000004u
+#define BT_FL_AF 0x00000010u
+#define BT_FL_ZF 0x00000040u
+#define BT_FL_SF 0x00000080u
+#define BT_FL_TF 0x00000100u
+#define BT_FL_IF 0x00000200u
+#define BT_FL_DF 0x00000400u
+#define BT_FL_OF 0x00000800u
+#define BT_FL_IOPL 0x00003000u
+#define BT_FL_NT 0x00004000u
+#define BT_FL_RF 0x00010000u
+#define BT_FL_VM 0x00020000u
+#define BT_FL_AC 0x00040000u
+#define BT_FL_ID 0x00200000u
+#define BT_FL_LIVE 0x00000cd5u /* CF PF AF ZF SF DF OF */
+
+/* Why translated code returned to the monitor. */
+enum bt_exit {
+	BT_EXIT_NONE = 0,
+	BT_EXIT_LOOKUP,  /* internal: no chained block for eip yet */
+	BT_EXIT_EMULATE, /* the instruction at eip is the monitor's to emulate */
+	BT_EXIT_FAULT,   /* a host fault at the instruction at eip */
+	BT_EXIT_POLL,    /* bt_request_exit() was called */
+	BT_EXIT_STEP,    /* bt_step(): the single instruction completed */
+	BT_EXIT_COUNT
+};
+
+/*
+ * The register block translated code reads and writes through host R15.
+ * Offsets are part of the contract with bt/entry.S and the emitters; the
+ * _Static_asserts below pin them. Guest GPRs are in host registers while
+ * translated code runs (guest reg i in host reg i; ESP in RSP) and here
+ * otherwise.
+ */
+struct bt_cpu {
+	uint32_t gpr[8];        /* 0x00 */
+	uint32_t eip;           /* 0x20 */
+	uint32_t eflags;        /* 0x24 full guest EFLAGS (live bits valid
+				   whenever the monitor runs) */
+	uint64_t host_rsp;      /* 0x28 monitor stack at bt_enter */
+	uint64_t host_fsbase;   /* 0x30 monitor FS base (TLS) */
+	uint64_t fsbase;        /* 0x38 guest FS base, host FS base in the TC */
+	uint64_t gsbase;        /* 0x40 guest GS base, host GS base in the TC */
+	uint32_t exit_reason;   /* 0x48 enum bt_exit */
+	uint32_t exit_signo;    /* 0x4c host signal for BT_EXIT_FAULT */
+	uint64_t exit_site;     /* 0x50 rel32 jump to patch when chaining */
+	uint64_t exit_common;   /* 0x58 address of bt_exit_common */
+	uint64_t ibl;           /* 0x60 address of the indirect-branch lookup */
+	uint64_t ibl_table;     /* 0x68 base of the lookup table */
+	uint64_t fault_addr;    /* 0x70 si_addr of a BT_EXIT_FAULT */
+	uint64_t rflags;        /* 0x78 host RFLAGS at the exit */
+	uint32_t fault_code;    /* 0x80 si_code of a BT_EXIT_FAULT */
+	uint32_t fault_trapno;  /* 0x84 host trap number (14 = #PF ...) */
+	uint64_t fault_err;     /* 0x88 host error code (bit 1: write) */
+	uint64_t pad[14];       /* 0x90 */
+	uint8_t guest_fx[512] __attribute__((aligned(64))); /* 0x100 */
+	uint8_t host_fx[512] __attribute__((aligned(64)));  /* 0x300 */
+};
+
+#define BT_CPU_GPR 0x00
+#define BT_CPU_EIP 0x20
+#define BT_CPU_EFLAGS 0x24
+#define BT_CPU_HOST_RSP 0x28
+#define BT_CPU_HOST_FSBASE 0x30
+#define BT_CPU_FSBASE 0x38
+#define BT_CPU_GSBASE 0x40
+#define BT_CPU_EXIT_REASON 0x48
+#define BT_CPU_EXIT_SITE 0x50
+#define BT_CPU_EXIT_COMMON 0x58
+#define BT_CPU_IBL 0x60
+#define BT_CPU_IBL_TABLE 0x68
+#define BT_CPU_RFLAGS 0x78
+#define BT_CPU_GUEST_FX 0x100
+#define BT_CPU_HOST_FX 0x300
+/* The poll page is the page just below the bt_cpu block (see bt_create). */
+#define BT_CPU_POLL (-4096)
+
+_Static_assert(offsetof(struct bt_cpu, eip) == BT_CPU_EIP, "eip");
+_Static_assert(offsetof(struct bt_cpu, eflags) == BT_CPU_EFLAGS, "eflags");
+_Static_assert(offsetof(struct bt_cpu, host_rsp) == BT_CPU_HOST_RSP, "rsp");
+_Static_assert(offsetof(struct bt_cpu, host_fsbase) == BT_CPU_HOST_FSBASE, "fs");
+_Static_assert(offsetof(struct bt_cpu, fsbase) == BT_CPU_FSBASE, "gfs");
+_Static_assert(offsetof(struct bt_cpu, gsbase) == BT_CPU_GSBASE, "ggs");
+_Static_assert(offsetof(struct bt_cpu, exit_reason) == BT_CPU_EXIT_REASON, "er");
+_Static_assert(offsetof(struct bt_cpu, exit_site) == BT_CPU_EXIT_SITE, "es");
+_Static_assert(offsetof(struct bt_cpu, exit_common) == BT_CPU_EXIT_COMMON, "ec");
+_Static_assert(offsetof(struct bt_cpu, ibl) == BT_CPU_IBL, "ibl");
+_Static_assert(offsetof(struct bt_cpu, ibl_table) == BT_CPU_IBL_TABLE, "iblt");
+_Static_assert(offsetof(struct bt_cpu, rflags) == BT_CPU_RFLAGS, "rfl");
+_Static_assert(offsetof(struct bt_cpu, guest_fx) == BT_CPU_GUEST_FX, "gfx");
+_Static_assert(offsetof(struct bt_cpu, host_fx) == BT_CPU_HOST_FX, "hfx");
+
+/* What the translator needs from the rest of the monitor. */
+struct bt_env {
+	void *ctx;
+	/*
+	 * Copy up to `len` guest code bytes at linear `eip` into buf. Return
+	 * the number of bytes available (fewer at the end of fetchable
+	 * memory; 0 if eip itself cannot be fetched) and the guest-physical
+	 * page number of the first byte in *page.
+	 */
+	unsigned (*fetch)(void *ctx, uint32_t eip, uint8_t *buf, unsigned len,
+			  uint32_t *page);
+	/* Write-protect (on) or release (off) a guest-physical page that holds
+	 * translated code. */
+	void (*protect_code)(void *ctx, uint32_t page, bool on);
+};
+
+struct bt_config {
+	size_t tc_size;   /* translation-cache bytes (0: default) */
+	uint32_t ram_pages; /* guest-physical pages, for per-page block lists */
+	FILE *trace;      /* dump each translated block here, or NULL */
+};
+
+/* Translator statistics for --stats. */
+struct bt_stats {
+	uint64_t blocks;         /* blocks translated */
+	uint64_t insns;          /* guest instructions translated */
+	uint64_t tc_bytes;       /* host bytes emitted, all flushes included */
+	uint64_t flushes;        /* full translation-cache flushes */
+	uint64_t chained;        /* direct branches patched to jump block-to-block */
+	uint64_t lookups;        /* dispatches through the monitor's lookup */
+	uint64_t ibl_misses;     /* indirect branches that missed the table */
+	uint64_t invalidated;    /* blocks dropped because their code was written */
+	uint64_t exits[BT_EXIT_COUNT];
+	uint64_t class_count[8]; /* translated instructions per bt_class */
+};
+
+struct bt;
+
+/*
+ * Create the translator for `*cpu_out` (allocated here, with the poll page
+ * just below it). Return NULL with a reason in err.
+ */
+struct bt *bt_create(const struct bt_config *cfg, const struct bt_env *env,
+		     struct bt_cpu **cpu_out, char *err, size_t errlen);
+void bt_destroy(struct bt *bt);
+
+/*
+ * Run guest code from cpu->eip until something needs the monitor: return
+ * BT_EXIT_EMULATE, BT_EXIT_FAULT or BT_EXIT_POLL with precise guest state
+ * in the bt_cpu block (eip at the instruction concerned). Lookups and
+ * chaining are handled inside. Return BT_EXIT_FAULT with exit_signo 0 and
+ * fault_code 1 if eip cannot be fetched (the monitor decides what the guest
+ * sees).
+ */
+enum bt_exit bt_run(struct bt *bt);
+
+/*
+ * Run exactly one guest instruction at cpu->eip from a throw-away
+ * translation that is not cached and protects no page (used after a write
+ * to a code page, to let the writing instruction complete). Return
+ * BT_EXIT_STEP when it completed, or another exit as bt_run.
+ */
+enum bt_exit bt_step(struct bt *bt);
+
+/* Drop every translation of guest-physical page `page`. */
+void bt_invalidate_page(struct bt *bt, uint32_t page);
+/* Drop everything (e.g. the guest changed mode). */
+void bt_flush(struct bt *bt);
+
+/* Ask running translated code to return BT_EXIT_POLL at its next block
+ * boundary. Async-signal-safe. */
+void bt_request_exit(struct bt *bt);
+
+/*
+ * Called from the host fault handler: if the fault is in translated code,
+ * store precise guest state (registers, eip of the faulting guest
+ * instruction, fault details) in the bt_cpu block, rewrite the context to
+ * leave through the exit path (bt_run then returns BT_EXIT_FAULT or
+ * BT_EXIT_POLL) and return true. Return false for faults elsewhere.
+ */
+bool bt_handle_host_fault(struct bt *bt, int signo, siginfo_t *si, ucontext_t *uc);
+
+/* True if host_pc lies in the translation cache. Async-signal-safe. */
+bool bt_owns_pc(const struct bt *bt, uint64_t host_pc);
+
+const struct bt_stats *bt_get_stats(const struct bt *bt);
+
+/* The classification of instructions, from bt/classify.def. */
+enum bt_class {
+	BT_CLASS_IDENT,   /* copied, with address-size and encoding fixes */
+	BT_CLASS_STACK,   /* implicit stack use rewritten to 32-bit */
+	BT_CLASS_BRANCH,  /* control flow: ends the block */
+	BT_CLASS_EMULATE, /* sensitive or invalid in 64-bit mode: monitor */
+	BT_CLASS_COUNT
+};
+/* Class of a Zydis mnemonic (a ZydisMnemonic value) before operand checks;
+ * unlisted mnemonics are BT_CLASS_EMULATE. */
+enum bt_class bt_classify_mnemonic(int mnemonic);
+const char *bt_class_name(enum bt_class c);
+
+/* Human-readable name of an exit reason. */
+const char *bt_exit_name(enum bt_exit e);
+
+#endif

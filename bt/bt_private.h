@@ -1,0 +1,158 @@
+/* bt: the translator's private structures and emitter interfaces. */
+#ifndef BTVMM_BT_PRIVATE_H
+#define BTVMM_BT_PRIVATE_H
+
+#include "bt.h"
+
+#include <Zydis/Zydis.h>
+
+#define BT_MAX_BLOCK_INSNS 32   /* guest instructions per block */
+#define BT_MAX_INSN_HOST 96     /* worst-case host bytes per guest instruction */
+#define BT_IBL_ENTRIES 65536    /* must match bt_ibl in entry.S */
+#define BT_HASH_BUCKETS 16384
+
+/* A patchable direct jump (rel32 at site+1 or site+2) into another block. */
+struct bt_chain {
+	struct bt_chain *next;     /* in the target's incoming list */
+	uint8_t *rel32;            /* the rel32 field to patch */
+	uint8_t *stub;             /* where it pointed before chaining */
+};
+
+/* One translated block. */
+struct bt_block {
+	uint32_t eip;              /* guest linear start */
+	uint32_t guest_len;        /* guest bytes covered */
+	uint32_t page[2];          /* guest-physical pages of the first and last byte */
+	uint8_t *host;             /* entry in the TC */
+	uint32_t host_len;
+	uint16_t n_insns;
+	bool valid;
+	uint16_t *guest_off;       /* per instruction: offset from eip */
+	uint16_t *host_off;        /* per instruction: offset from host */
+	struct bt_block *hash_next;
+	struct bt_block *page_next[2];
+	struct bt_chain *incoming; /* sites that jump straight here */
+};
+
+/* Entry of the indirect-branch table read by bt_ibl. */
+struct bt_ibl_entry {
+	uint32_t eip;
+	uint32_t pad;
+	uint64_t host;
+};
+_Static_assert(sizeof(struct bt_ibl_entry) == 16, "bt_ibl entry size");
+
+struct bt {
+	struct bt_cpu *cpu;
+	void *cpu_mem;             /* poll page + cpu block */
+	size_t cpu_mem_len;
+	struct bt_env env;
+	FILE *trace;
+
+	uint8_t *tc;               /* translation cache */
+	size_t tc_size;
+	size_t tc_used;
+
+	uint8_t *meta;             /* blocks, side tables and chain records */
+	size_t meta_size;
+	size_t meta_used;
+
+	struct bt_block **blocks;  /* in TC order, for host-PC lookups */
+	size_t n_blocks, max_blocks;
+
+	struct bt_block *hash[BT_HASH_BUCKETS];
+	struct bt_block **page_head; /* per guest-physical page */
+	uint32_t ram_pages;
+	struct bt_ibl_entry *ibl;
+
+	uint64_t generation;       /* bumped at every flush */
+	bool single;               /* translating for bt_step */
+	ZydisDecoder dec;
+	ZydisFormatter fmt;
+	struct bt_stats stats;
+};
+
+/* ---- entry.S ---- */
+enum bt_exit bt_enter(struct bt_cpu *cpu, const void *host_pc);
+void bt_exit_common(void);
+void bt_exit_from_signal(void);
+void bt_ibl(void);
+void bt_ibl_miss(void);
+
+/* ---- emitting ---- */
+
+/* An emission cursor into the TC. */
+struct bt_emit {
+	uint8_t *p;
+	uint8_t *start;
+};
+
+/* A decoded guest instruction with its raw bytes. */
+struct bt_insn {
+	ZydisDecodedInstruction zi;
+	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+	const uint8_t *bytes;
+	uint32_t eip;
+	uint32_t next_eip;
+	bool has_mem;              /* a memory operand (explicit or hidden) */
+};
+
+/* Exit stubs and chaining records gathered while emitting one block. */
+struct bt_pending_stub {
+	uint8_t *rel32;            /* jump site */
+	uint32_t target;           /* guest EIP */
+};
+
+struct bt_tx {
+	struct bt *bt;
+	struct bt_emit e;
+	struct bt_pending_stub stubs[4];
+	int n_stubs;
+	bool end;                  /* the block ends after this instruction */
+};
+
+void emit_u8(struct bt_emit *e, uint8_t b);
+void emit_u32(struct bt_emit *e, uint32_t v);
+void emit_bytes(struct bt_emit *e, const void *p, size_t n);
+/* Copy the instruction's memory operand (ModRM, SIB, displacement) with a
+ * new ModRM.reg field, making disp32-absolute forms SIB-encoded (in 64-bit
+ * mode ModRM 00/101 means RIP-relative). */
+void emit_modrm_mem(struct bt_emit *e, const struct bt_insn *in, unsigned reg);
+/* Emit the instruction's segment-override prefix (FS/GS only matter). */
+void emit_seg_prefix(struct bt_emit *e, const struct bt_insn *in);
+/* Emit an exit to the monitor with eip and reason (not chainable). */
+void emit_exit(struct bt_tx *tx, uint32_t eip, enum bt_exit reason);
+/* Emit `jmp rel32` to a chainable exit for guest `target`. */
+void emit_jump_to(struct bt_tx *tx, uint32_t target);
+/* Emit `jcc rel32` (cc = low nibble) to a chainable exit for `target`. */
+void emit_jcc_to(struct bt_tx *tx, unsigned cc, uint32_t target);
+/* Emit `jmp [r15 + ibl]` with the target EIP already in r14d. */
+void emit_jmp_ibl(struct bt_emit *e);
+/* Finish the block's pending stubs (after its last instruction). */
+void emit_pending_stubs(struct bt_tx *tx);
+/* mov dword [esp-4], imm32 ; lea esp, [esp-4] */
+void emit_push_imm32(struct bt_emit *e, uint32_t v);
+
+/* Per-class emitters: return false if the instruction must be emulated. */
+bool emit_ident(struct bt_tx *tx, const struct bt_insn *in);
+bool emit_stack(struct bt_tx *tx, const struct bt_insn *in);
+bool emit_branch(struct bt_tx *tx, const struct bt_insn *in);
+
+/* Classify with operand checks (segment/CR/DR movs are emulated, etc.). */
+enum bt_class bt_classify(const struct bt_insn *in);
+
+/* ---- cache.c ---- */
+void *bt_meta_alloc(struct bt *bt, size_t n);
+struct bt_block *bt_lookup(struct bt *bt, uint32_t eip);
+void bt_insert(struct bt *bt, struct bt_block *b);
+void bt_chain(struct bt *bt, uint8_t *rel32, struct bt_block *to);
+void bt_ibl_insert(struct bt *bt, struct bt_block *b);
+struct bt_block *bt_block_at_pc(const struct bt *bt, uint64_t pc);
+
+/* ---- translate.c ---- */
+/* Translate the block at eip; NULL if the TC or metadata is full (caller
+ * flushes and retries) with *full set, or if eip cannot be fetched. */
+struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full);
+
+
+#endif

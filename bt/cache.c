@@ -1,0 +1,171 @@
+/* bt: the translation cache: block lookup, chaining, invalidation and flushes. */
+#include "bt_private.h"
+
+#include <assert.h>
+#include <string.h>
+
+/*
+ * Invalidation rules (written where they are implemented):
+ *  - A block belongs to the guest-physical pages of its first and last
+ *    byte; both are write-protected in the S-view while it is valid.
+ *  - A guest write to such a page (a host fault the monitor recognises, or
+ *    an emulated write) drops every block of the page: out of the lookup
+ *    hash, out of the indirect-branch table, and every chained jump into it
+ *    is pointed back at its exit stub. Its TC bytes stay until the next
+ *    flush (nothing can reach them any more).
+ *  - A full TC or metadata arena flushes everything; the generation
+ *    counter tells bt_run that a pending chain site died with it.
+ */
+
+void *bt_meta_alloc(struct bt *bt, size_t n)
+{
+	n = (n + 15) & ~(size_t)15;
+	if (bt->meta_used + n > bt->meta_size)
+		return NULL;
+	void *p = bt->meta + bt->meta_used;
+	bt->meta_used += n;
+	return p;
+}
+
+static unsigned hash_eip(uint32_t eip)
+{
+	return (eip ^ (eip >> 14)) & (BT_HASH_BUCKETS - 1);
+}
+
+struct bt_block *bt_lookup(struct bt *bt, uint32_t eip)
+{
+	for (struct bt_block *b = bt->hash[hash_eip(eip)]; b; b = b->hash_next)
+		if (b->eip == eip)
+			return b;
+	return NULL;
+}
+
+static void page_link(struct bt *bt, struct bt_block *b, int k)
+{
+	uint32_t pg = b->page[k];
+	if (pg >= bt->ram_pages)
+		return;
+	b->page_next[k] = bt->page_head[pg];
+	bt->page_head[pg] = b;
+	bt->env.protect_code(bt->env.ctx, pg, true);
+}
+
+void bt_insert(struct bt *bt, struct bt_block *b)
+{
+	unsigned h = hash_eip(b->eip);
+	b->hash_next = bt->hash[h];
+	bt->hash[h] = b;
+	page_link(bt, b, 0);
+	if (b->page[1] != b->page[0])
+		page_link(bt, b, 1);
+}
+
+void bt_ibl_insert(struct bt *bt, struct bt_block *b)
+{
+	struct bt_ibl_entry *e = &bt->ibl[b->eip & (BT_IBL_ENTRIES - 1)];
+	e->eip = b->eip;
+	e->host = (uint64_t)b->host;
+}
+
+static void patch_rel32(uint8_t *rel32, const uint8_t *to)
+{
+	int32_t rel = (int32_t)(to - (rel32 + 4));
+	memcpy(rel32, &rel, 4);
+}
+
+void bt_chain(struct bt *bt, uint8_t *rel32, struct bt_block *to)
+{
+	struct bt_chain *c = bt_meta_alloc(bt, sizeof *c);
+	if (!c)
+		return; /* no room to remember it: leave the stub in place */
+	int32_t rel;
+	memcpy(&rel, rel32, 4);
+	c->rel32 = rel32;
+	c->stub = rel32 + 4 + rel;
+	c->next = to->incoming;
+	to->incoming = c;
+	patch_rel32(rel32, to->host);
+	bt->stats.chained++;
+}
+
+static void unlink_hash(struct bt *bt, struct bt_block *b)
+{
+	struct bt_block **pp = &bt->hash[hash_eip(b->eip)];
+	while (*pp && *pp != b)
+		pp = &(*pp)->hash_next;
+	if (*pp)
+		*pp = b->hash_next;
+}
+
+static void drop_block(struct bt *bt, struct bt_block *b)
+{
+	if (!b->valid)
+		return;
+	b->valid = false;
+	unlink_hash(bt, b);
+	struct bt_ibl_entry *e = &bt->ibl[b->eip & (BT_IBL_ENTRIES - 1)];
+	if (e->host == (uint64_t)b->host)
+		e->eip = 0xffffffffu, e->host = (uint64_t)bt_ibl_miss;
+	for (struct bt_chain *c = b->incoming; c; c = c->next)
+		patch_rel32(c->rel32, c->stub);
+	b->incoming = NULL;
+	bt->stats.invalidated++;
+}
+
+void bt_invalidate_page(struct bt *bt, uint32_t page)
+{
+	if (page >= bt->ram_pages)
+		return;
+	struct bt_block *b = bt->page_head[page];
+	bt->page_head[page] = NULL;
+	while (b) {
+		int k = b->page[0] == page ? 0 : 1;
+		struct bt_block *next = b->page_next[k];
+		drop_block(bt, b);
+		/* Leave it on its other page's list: a dropped block there is
+		 * skipped, and that list is cleared when that page goes. */
+		b = next;
+	}
+	bt->env.protect_code(bt->env.ctx, page, false);
+}
+
+void bt_flush(struct bt *bt)
+{
+	for (uint32_t pg = 0; pg < bt->ram_pages; pg++) {
+		if (bt->page_head[pg]) {
+			bt->page_head[pg] = NULL;
+			bt->env.protect_code(bt->env.ctx, pg, false);
+		}
+	}
+	memset(bt->hash, 0, sizeof bt->hash);
+	for (size_t i = 0; i < BT_IBL_ENTRIES; i++) {
+		bt->ibl[i].eip = 0xffffffffu;
+		bt->ibl[i].host = (uint64_t)bt_ibl_miss;
+	}
+	bt->tc_used = 0;
+	bt->meta_used = 0;
+	bt->n_blocks = 0;
+	bt->generation++;
+	bt->stats.flushes++;
+}
+
+struct bt_block *bt_block_at_pc(const struct bt *bt, uint64_t pc)
+{
+	size_t lo = 0, hi = bt->n_blocks;
+	while (lo < hi) { /* first block starting above pc */
+		size_t mid = (lo + hi) / 2;
+		if ((uint64_t)bt->blocks[mid]->host <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo)
+		return NULL;
+	struct bt_block *b = bt->blocks[lo - 1];
+	return pc < (uint64_t)b->host + b->host_len ? b : NULL;
+}
+
+bool bt_owns_pc(const struct bt *bt, uint64_t pc)
+{
+	return pc >= (uint64_t)bt->tc && pc < (uint64_t)bt->tc + bt->tc_size;
+}

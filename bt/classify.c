@@ -1,0 +1,76 @@
+/* bt: instruction classification, from the one table in classify.def. */
+#include "bt_private.h"
+
+static const uint8_t class_of[ZYDIS_MNEMONIC_MAX_VALUE + 1] = {
+#define BT_INSN(m, c) [ZYDIS_MNEMONIC_##m] = BT_CLASS_##c + 1,
+#include "classify.def"
+#undef BT_INSN
+};
+
+enum bt_class bt_classify_mnemonic(int mnemonic)
+{
+	if (mnemonic < 0 || mnemonic > ZYDIS_MNEMONIC_MAX_VALUE ||
+	    !class_of[mnemonic])
+		return BT_CLASS_EMULATE;
+	return (enum bt_class)(class_of[mnemonic] - 1);
+}
+
+const char *bt_class_name(enum bt_class c)
+{
+	static const char *const names[] = { "ident", "stack", "branch", "emulate" };
+	return c < BT_CLASS_COUNT ? names[c] : "?";
+}
+
+/* x87/MMX/SSE-family instructions are innocuous: the guest's FP state is
+ * live in the host's registers while translated code runs. */
+static bool fp_family(const ZydisDecodedInstruction *zi)
+{
+	if (zi->encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY)
+		return false; /* VEX/EVEX: AVX is not in the virtual CPU */
+	switch (zi->meta.isa_ext) {
+	case ZYDIS_ISA_EXT_X87:
+	case ZYDIS_ISA_EXT_MMX:
+	case ZYDIS_ISA_EXT_SSE:
+	case ZYDIS_ISA_EXT_SSE2:
+	case ZYDIS_ISA_EXT_SSE3:
+	case ZYDIS_ISA_EXT_SSSE3:
+	case ZYDIS_ISA_EXT_SSE4:
+		return true;
+	default:
+		return false;
+	}
+}
+
+enum bt_class bt_classify(const struct bt_insn *in)
+{
+	const ZydisDecodedInstruction *zi = &in->zi;
+	enum bt_class c = bt_classify_mnemonic(zi->mnemonic);
+	if (!class_of[zi->mnemonic] && fp_family(zi))
+		c = BT_CLASS_IDENT;
+	if (c == BT_CLASS_EMULATE)
+		return c;
+	if (zi->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
+		return BT_CLASS_EMULATE;
+	for (unsigned i = 0; i < zi->operand_count; i++) {
+		const ZydisDecodedOperand *op = &in->ops[i];
+		if (op->type == ZYDIS_OPERAND_TYPE_REGISTER) {
+			switch (ZydisRegisterGetClass(op->reg.value)) {
+			case ZYDIS_REGCLASS_SEGMENT:
+			case ZYDIS_REGCLASS_CONTROL:
+			case ZYDIS_REGCLASS_DEBUG:
+			case ZYDIS_REGCLASS_TEST:
+				return BT_CLASS_EMULATE;
+			default:
+				break;
+			}
+		}
+		/* A hidden stack access in a copied instruction would move 8
+		 * bytes through RSP: never copy one. */
+		if (c == BT_CLASS_IDENT && op->type == ZYDIS_OPERAND_TYPE_MEMORY &&
+		    op->visibility == ZYDIS_OPERAND_VISIBILITY_HIDDEN &&
+		    (op->mem.base == ZYDIS_REGISTER_ESP ||
+		     op->mem.base == ZYDIS_REGISTER_SP))
+			return BT_CLASS_EMULATE;
+	}
+	return c;
+}

@@ -1,0 +1,148 @@
+/* bt: low-level emitters: bytes, memory operands, exits and chainable stubs. */
+#include "bt_private.h"
+
+#include <assert.h>
+#include <string.h>
+
+void emit_u8(struct bt_emit *e, uint8_t b)
+{
+	*e->p++ = b;
+}
+
+void emit_u32(struct bt_emit *e, uint32_t v)
+{
+	memcpy(e->p, &v, 4);
+	e->p += 4;
+}
+
+void emit_bytes(struct bt_emit *e, const void *p, size_t n)
+{
+	memcpy(e->p, p, n);
+	e->p += n;
+}
+
+void emit_seg_prefix(struct bt_emit *e, const struct bt_insn *in)
+{
+	/* CS/SS/DS/ES overrides are no-ops in 64-bit mode and the guest's
+	 * segments are flat; FS and GS carry the guest's bases. */
+	if (in->zi.attributes & ZYDIS_ATTRIB_HAS_SEGMENT_FS)
+		emit_u8(e, 0x64);
+	else if (in->zi.attributes & ZYDIS_ATTRIB_HAS_SEGMENT_GS)
+		emit_u8(e, 0x65);
+}
+
+/*
+ * ModRM memory-operand layouts (32-bit addressing):
+ *
+ *   mod rm  meaning
+ *   00  100 SIB follows, no displacement (disp32 if SIB.base = 101)
+ *   00  101 [disp32]  -- but RIP-relative in 64-bit mode: re-encode as
+ *                        SIB with base 101, index 100: [disp32]
+ *   01  xxx disp8
+ *   10  xxx disp32
+ */
+void emit_modrm_mem(struct bt_emit *e, const struct bt_insn *in, unsigned reg)
+{
+	const ZydisDecodedInstruction *zi = &in->zi;
+	unsigned mod = zi->raw.modrm.mod, rm = zi->raw.modrm.rm;
+	const uint8_t *m = in->bytes + zi->raw.modrm.offset;
+	assert(mod != 3);
+	if (mod == 0 && rm == 5) {
+		emit_u8(e, (uint8_t)((reg & 7) << 3 | 4));
+		emit_u8(e, 0x25);
+		emit_bytes(e, m + 1, 4);
+		return;
+	}
+	size_t n = 1 + (rm == 4 ? 1 : 0);
+	if (zi->raw.disp.size)
+		n += zi->raw.disp.size / 8;
+	emit_u8(e, (uint8_t)((m[0] & 0xc7) | (reg & 7) << 3));
+	emit_bytes(e, m + 1, n - 1);
+}
+
+/* mov dword [r15 + off8], imm32 */
+static void emit_store_cpu32(struct bt_emit *e, uint8_t off, uint32_t v)
+{
+	emit_bytes(e, (const uint8_t[]){ 0x41, 0xc7, 0x47, off }, 4);
+	emit_u32(e, v);
+}
+
+/* jmp qword [r15 + off8] */
+static void emit_jmp_cpu(struct bt_emit *e, uint8_t off)
+{
+	emit_bytes(e, (const uint8_t[]){ 0x41, 0xff, 0x67, off }, 4);
+}
+
+void emit_exit(struct bt_tx *tx, uint32_t eip, enum bt_exit reason)
+{
+	struct bt_emit *e = &tx->e;
+	emit_store_cpu32(e, BT_CPU_EIP, eip);
+	emit_store_cpu32(e, BT_CPU_EXIT_REASON, reason);
+	/* mov qword [r15 + exit_site], 0 */
+	emit_bytes(e, (const uint8_t[]){ 0x49, 0xc7, 0x47, BT_CPU_EXIT_SITE }, 4);
+	emit_u32(e, 0);
+	emit_jmp_cpu(e, BT_CPU_EXIT_COMMON);
+}
+
+static void add_stub(struct bt_tx *tx, uint8_t *rel32, uint32_t target)
+{
+	assert(tx->n_stubs < (int)(sizeof tx->stubs / sizeof tx->stubs[0]));
+	tx->stubs[tx->n_stubs].rel32 = rel32;
+	tx->stubs[tx->n_stubs].target = target;
+	tx->n_stubs++;
+}
+
+void emit_jump_to(struct bt_tx *tx, uint32_t target)
+{
+	emit_u8(&tx->e, 0xe9);
+	add_stub(tx, tx->e.p, target);
+	emit_u32(&tx->e, 0);
+}
+
+void emit_jcc_to(struct bt_tx *tx, unsigned cc, uint32_t target)
+{
+	emit_u8(&tx->e, 0x0f);
+	emit_u8(&tx->e, (uint8_t)(0x80 | (cc & 15)));
+	add_stub(tx, tx->e.p, target);
+	emit_u32(&tx->e, 0);
+}
+
+void emit_jmp_ibl(struct bt_emit *e)
+{
+	emit_jmp_cpu(e, BT_CPU_IBL);
+}
+
+/*
+ * Exit stubs, one per pending jump site. A chainable stub records its own
+ * site so that bt_run can patch the site's rel32 to jump straight to the
+ * target block ("chaining"); unchaining points it back at the stub.
+ *
+ *   stub: mov dword [r15+eip], target
+ *         lea r11, [rip + site_rel32]
+ *         mov [r15+exit_site], r11
+ *         mov dword [r15+exit_reason], BT_EXIT_LOOKUP
+ *         jmp [r15+exit_common]
+ *
+ * For bt_step's throw-away blocks the stubs are plain BT_EXIT_STEP exits.
+ */
+void emit_pending_stubs(struct bt_tx *tx)
+{
+	struct bt_emit *e = &tx->e;
+	for (int i = 0; i < tx->n_stubs; i++) {
+		struct bt_pending_stub *s = &tx->stubs[i];
+		int32_t rel = (int32_t)(e->p - (s->rel32 + 4));
+		memcpy(s->rel32, &rel, 4);
+		if (tx->bt->single) {
+			emit_exit(tx, s->target, BT_EXIT_STEP);
+			continue;
+		}
+		emit_store_cpu32(e, BT_CPU_EIP, s->target);
+		emit_bytes(e, (const uint8_t[]){ 0x4c, 0x8d, 0x1d }, 3);
+		int32_t back = (int32_t)(s->rel32 - (e->p + 4));
+		emit_u32(e, (uint32_t)back);
+		emit_bytes(e, (const uint8_t[]){ 0x4d, 0x89, 0x5f, BT_CPU_EXIT_SITE }, 4);
+		emit_store_cpu32(e, BT_CPU_EXIT_REASON, BT_EXIT_LOOKUP);
+		emit_jmp_cpu(e, BT_CPU_EXIT_COMMON);
+	}
+	tx->n_stubs = 0;
+}

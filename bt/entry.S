@@ -1,0 +1,138 @@
+/* bt: entry into the translation cache, the exits back, and the indirect-branch lookup. */
+/*
+ * Register contract while translated code runs (the emitters rely on it):
+ *   eax..edi  guest EAX..EDI (host registers 0..7, upper halves ignored)
+ *   rsp       guest ESP, zero-extended (points into the S-view!)
+ *   rflags    guest CF PF AF ZF SF DF OF; host IF/AC/TF are the host's
+ *   r15       struct bt_cpu *
+ *   r11..r14  scratch of the emitted code and of the routines below
+ *   fs/gs base  guest FS/GS bases
+ *   x87/SSE   the guest's
+ * Offsets into struct bt_cpu are pinned in bt.h.
+ */
+	.intel_syntax noprefix
+	.text
+
+/* enum bt_exit bt_enter(struct bt_cpu *cpu, const void *host_pc) */
+	.globl bt_enter
+	.type bt_enter, @function
+bt_enter:
+	push rbp
+	push rbx
+	push r12
+	push r13
+	push r14
+	push r15
+	sub rsp, 8                      /* keep the host stack 16-aligned */
+	mov r15, rdi                    /* r15 = cpu for all translated code */
+	mov [r15 + 0x28], rsp           /* host_rsp: where the exits return */
+	mov r11, rsi                    /* target block */
+	rdfsbase rax
+	mov [r15 + 0x30], rax           /* host_fsbase */
+	mov rax, [r15 + 0x38]
+	wrfsbase rax                    /* guest FS base */
+	mov rax, [r15 + 0x40]
+	wrgsbase rax                    /* guest GS base */
+	fxsave [r15 + 0x300]            /* host x87/SSE control state */
+	fxrstor [r15 + 0x100]           /* guest x87/SSE state */
+	mov eax, [r15 + 0x24]
+	and eax, 0xcd5                  /* only the live arithmetic flags + DF */
+	or eax, 2
+	push rax
+	popfq
+	mov eax, [r15 + 0x00]
+	mov ecx, [r15 + 0x04]
+	mov edx, [r15 + 0x08]
+	mov ebx, [r15 + 0x0c]
+	mov ebp, [r15 + 0x14]
+	mov esi, [r15 + 0x18]
+	mov edi, [r15 + 0x1c]
+	mov esp, [r15 + 0x10]           /* guest ESP; zero-extends RSP */
+	jmp r11
+	.size bt_enter, . - bt_enter
+
+/*
+ * Common exit: entered by jmp from exit stubs, which stored eip,
+ * exit_reason and exit_site. Guest state is in registers.
+ */
+	.globl bt_exit_common
+	.type bt_exit_common, @function
+bt_exit_common:
+	mov [r15 + 0x10], esp
+	mov rsp, [r15 + 0x28]           /* back on the monitor stack */
+	pushfq
+	pop qword ptr [r15 + 0x78]      /* rflags: the live guest flags */
+	mov [r15 + 0x00], eax
+	mov [r15 + 0x04], ecx
+	mov [r15 + 0x08], edx
+	mov [r15 + 0x0c], ebx
+	mov [r15 + 0x14], ebp
+	mov [r15 + 0x18], esi
+	mov [r15 + 0x1c], edi
+	/* fall through */
+exit_to_monitor:
+	fxsave [r15 + 0x100]
+	fxrstor [r15 + 0x300]
+	mov rax, [r15 + 0x30]
+	wrfsbase rax
+	cld                             /* the C ABI wants DF clear */
+	mov eax, [r15 + 0x48]
+	add rsp, 8
+	pop r15
+	pop r14
+	pop r13
+	pop r12
+	pop rbx
+	pop rbp
+	ret
+	.size bt_exit_common, . - bt_exit_common
+
+/*
+ * Exit from a host signal handler: the handler stored the guest state from
+ * the signal context, set the FS base back to the monitor's, and rewrote the
+ * context to resume here with rsp = host_rsp and r15 = cpu. Sigreturn put
+ * the guest's x87/SSE state back, so it is saved here as usual.
+ */
+	.globl bt_exit_from_signal
+	.type bt_exit_from_signal, @function
+bt_exit_from_signal:
+	jmp exit_to_monitor
+	.size bt_exit_from_signal, . - bt_exit_from_signal
+
+/*
+ * Indirect-branch lookup: r14d = guest target EIP. A direct-mapped table of
+ * 65536 entries {u32 eip, u32 pad, u64 host} indexed by the low 16 bits of
+ * the EIP. Guest flags must survive: OF goes through seto/add, the other
+ * arithmetic flags through lahf/sahf; DF is untouched.
+ */
+	.globl bt_ibl
+	.type bt_ibl, @function
+bt_ibl:
+	mov r13, rax
+	lahf
+	seto al
+	mov r12d, r14d
+	shl r12d, 4
+	and r12d, 0xffff0
+	mov r11, [r15 + 0x68]
+	cmp r14d, [r11 + r12]
+	jne 1f
+	mov r11, [r11 + r12 + 8]
+	add al, 0x7f                    /* OF = (al == 1) */
+	sahf
+	mov rax, r13
+	jmp r11
+1:	add al, 0x7f
+	sahf
+	mov rax, r13
+	/* Empty table entries point here too, so a guest EIP that equals the
+	 * empty marker still ends up in the monitor. */
+	.globl bt_ibl_miss
+bt_ibl_miss:
+	mov [r15 + 0x20], r14d          /* eip */
+	mov dword ptr [r15 + 0x48], 1   /* BT_EXIT_LOOKUP */
+	mov qword ptr [r15 + 0x50], 0   /* no site to chain */
+	jmp bt_exit_common
+	.size bt_ibl, . - bt_ibl
+
+	.section .note.GNU-stack, "", @progbits

@@ -1,0 +1,199 @@
+/* bt: the block translator: guest ring-0 code into 64-bit host code. */
+#include "bt_private.h"
+
+#include <assert.h>
+#include <string.h>
+
+/*
+ * Passes, per guest basic block:
+ *  1. poll: the block opens with `mov r11d, [r15 - 4096]`, a load from the
+ *     poll page; bt_request_exit() makes that page unreadable, so running
+ *     code stops at its next block entry with precise state (no flags are
+ *     touched, which matters: guest flags live in host RFLAGS);
+ *  2. decode each instruction with Zydis (32-bit legacy mode) and classify
+ *     it with the table in classify.def;
+ *  3. emit it: IDENT copies (emit_ident.c), STACK rewrites (emit_stack.c),
+ *     BRANCH ends the block (emit_branch.c), EMULATE ends the block with an
+ *     exit that hands the instruction to the monitor;
+ *  4. record (guest offset, host offset) per instruction: the fault handler
+ *     maps a host PC back to the guest instruction that contains it;
+ *  5. end the block at a branch, an emulated instruction, the instruction
+ *     limit, or the end of the page; then emit the pending exit stubs.
+ * Invariants the fault handler relies on: guest registers live in host
+ * registers at every host instruction boundary; each emitted sequence
+ * touches memory before it changes any guest register; state is therefore
+ * precise at the start of the guest instruction whose code faulted.
+ */
+
+static bool decode(struct bt *bt, uint32_t eip, uint8_t *buf, unsigned avail,
+		   struct bt_insn *in)
+{
+	memset(in, 0, sizeof *in);
+	if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&bt->dec, buf, avail, &in->zi,
+						 in->ops)))
+		return false;
+	in->bytes = buf;
+	in->eip = eip;
+	in->next_eip = eip + in->zi.length;
+	for (unsigned i = 0; i < in->zi.operand_count; i++)
+		if (in->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY)
+			in->has_mem = true;
+	return true;
+}
+
+static void trace_block(struct bt *bt, struct bt_block *b, uint8_t (*code)[16],
+			const uint8_t *lens)
+{
+	FILE *f = bt->trace;
+	fprintf(f, "bt: block %#010x (%u guest bytes) -> host %p (%u bytes)\n",
+		b->eip, b->guest_len, (void *)b->host, b->host_len);
+	for (unsigned i = 0; i < b->n_insns; i++) {
+		ZydisDecodedInstruction zi;
+		ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+		char text[96] = "(undecodable)";
+		uint32_t eip = b->eip + b->guest_off[i];
+		if (ZYAN_SUCCESS(ZydisDecoderDecodeFull(&bt->dec, code[i], lens[i],
+							&zi, ops)))
+			ZydisFormatterFormatInstruction(&bt->fmt, &zi, ops,
+							zi.operand_count_visible,
+							text, sizeof text, eip,
+							NULL);
+		fprintf(f, "  %08x  %-40s  +%u\n", eip, text, b->host_off[i]);
+	}
+	ZydisDecoder d64;
+	ZydisDecoderInit(&d64, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+	for (uint32_t off = 0; off < b->host_len;) {
+		ZydisDecodedInstruction zi;
+		ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+		char text[96];
+		if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&d64, b->host + off,
+							 b->host_len - off, &zi, ops)))
+			break;
+		ZydisFormatterFormatInstruction(&bt->fmt, &zi, ops,
+						zi.operand_count_visible, text,
+						sizeof text,
+						(ZyanU64)(b->host + off), NULL);
+		fprintf(f, "      host +%-4u %s\n", off, text);
+		off += zi.length;
+	}
+}
+
+struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
+{
+	uint16_t guest_off[BT_MAX_BLOCK_INSNS], host_off[BT_MAX_BLOCK_INSNS];
+	uint8_t code[BT_MAX_BLOCK_INSNS][16];
+	uint8_t lens[BT_MAX_BLOCK_INSNS];
+	struct bt_tx tx = { .bt = bt };
+	uint32_t page0 = 0, last_page = 0, cur = eip, end = eip;
+	unsigned n = 0;
+
+	*full = false;
+	if (bt->tc_size - bt->tc_used < 4096 ||
+	    bt->n_blocks == bt->max_blocks) {
+		*full = true;
+		return NULL;
+	}
+	uint8_t *start = bt->tc + bt->tc_used;
+	tx.e.p = tx.e.start = start;
+
+	/* mov r11d, [r15 - 4096]: the poll load */
+	emit_bytes(&tx.e, (const uint8_t[]){ 0x45, 0x8b, 0x9f, 0x00, 0xf0, 0xff, 0xff }, 7);
+
+	for (;;) {
+		uint32_t pg;
+		unsigned avail = bt->env.fetch(bt->env.ctx, cur, code[n], 15, &pg);
+		if (avail == 0) {
+			if (n == 0)
+				return NULL; /* the monitor reports the fetch fault */
+			emit_jump_to(&tx, cur);
+			break;
+		}
+		if (n == 0)
+			page0 = last_page = pg;
+		guest_off[n] = (uint16_t)(cur - eip);
+		host_off[n] = (uint16_t)(n == 0 ? 0 : tx.e.p - start);
+
+		struct bt_insn in;
+		if (!decode(bt, cur, code[n], avail, &in)) {
+			/* Undecodable (or cut short by unfetchable bytes): the
+			 * monitor raises #UD or the fetch fault. */
+			lens[n] = (uint8_t)avail;
+			n++;
+			end = cur + 1;
+			emit_exit(&tx, cur, BT_EXIT_EMULATE);
+			break;
+		}
+		lens[n] = in.zi.length;
+		end = in.next_eip;
+		uint32_t last = cur + in.zi.length - 1;
+		if ((last >> 12) != (cur >> 12)) {
+			uint8_t byte;
+			if (bt->env.fetch(bt->env.ctx, last, &byte, 1, &pg) == 1)
+				last_page = pg;
+		} else if (pg != page0) {
+			last_page = pg;
+		}
+		n++;
+		bt->stats.insns++;
+
+		enum bt_class c = bt_classify(&in);
+		bt->stats.class_count[c]++;
+		bool ok = false;
+		switch (c) {
+		case BT_CLASS_IDENT:
+			ok = emit_ident(&tx, &in);
+			break;
+		case BT_CLASS_STACK:
+			ok = emit_stack(&tx, &in);
+			break;
+		case BT_CLASS_BRANCH:
+			ok = emit_branch(&tx, &in);
+			break;
+		default:
+			break;
+		}
+		if (!ok) {
+			emit_exit(&tx, cur, BT_EXIT_EMULATE);
+			break;
+		}
+		if (tx.end)
+			break;
+		cur = in.next_eip;
+		if (n == BT_MAX_BLOCK_INSNS || bt->single ||
+		    (cur >> 12) != (eip >> 12)) {
+			emit_jump_to(&tx, cur);
+			break;
+		}
+	}
+	emit_pending_stubs(&tx);
+
+	size_t host_len = (size_t)(tx.e.p - start);
+	assert(host_len < 4096);
+	struct bt_block *b = bt_meta_alloc(bt, sizeof *b);
+	uint16_t *offs = bt_meta_alloc(bt, 4u * n);
+	if (!b || !offs) {
+		*full = true;
+		return NULL;
+	}
+	memset(b, 0, sizeof *b);
+	b->eip = eip;
+	b->guest_len = end - eip;
+	b->page[0] = page0;
+	b->page[1] = last_page;
+	b->host = start;
+	b->host_len = (uint32_t)host_len;
+	b->n_insns = (uint16_t)n;
+	b->guest_off = offs;
+	b->host_off = offs + n;
+	memcpy(b->guest_off, guest_off, 2u * n);
+	memcpy(b->host_off, host_off, 2u * n);
+	b->valid = true;
+
+	bt->tc_used += (host_len + 15) & ~(size_t)15;
+	bt->blocks[bt->n_blocks++] = b;
+	bt->stats.blocks++;
+	bt->stats.tc_bytes += host_len;
+	if (bt->trace)
+		trace_block(bt, b, code, lens);
+	return b;
+}

@@ -1,0 +1,125 @@
+/* devices: the port-I/O bus: range claims, dispatch of IN/OUT, counters. */
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "devices_internal.h"
+
+/*
+ * Ports are looked up through a 64 Ki-entry table of one-byte range indices
+ * (0 = unclaimed), so dispatch costs one load whatever the number of
+ * devices. That caps a bus at 255 claims, far more than a PC has.
+ */
+#define BUS_PORTS     0x10000u
+#define BUS_MAX_RANGE 255u
+
+struct bus_range {
+	uint16_t first;
+	uint32_t count;
+	const struct dev_pio_ops *ops;
+	void *dev;
+};
+
+struct dev_bus {
+	uint8_t owner[BUS_PORTS];               /* range index + 1, or 0 */
+	struct bus_range ranges[BUS_MAX_RANGE];
+	unsigned nranges;
+	struct dev_bus_stats stats;
+	bool trace;
+};
+
+struct dev_bus *dev_bus_create(void)
+{
+	return calloc(1, sizeof(struct dev_bus));
+}
+
+void dev_bus_destroy(struct dev_bus *bus)
+{
+	free(bus);
+}
+
+int dev_bus_register(struct dev_bus *bus, uint16_t first, uint32_t count,
+		     const struct dev_pio_ops *ops, void *dev)
+{
+	if (count == 0 || (uint32_t)first + count > BUS_PORTS || ops == NULL)
+		return -EINVAL;
+	for (uint32_t i = 0; i < count; i++)
+		if (bus->owner[first + i] != 0)
+			return -EBUSY;
+	if (bus->nranges == BUS_MAX_RANGE)
+		return -ENOSPC;
+	bus->ranges[bus->nranges] = (struct bus_range){
+		.first = first, .count = count, .ops = ops, .dev = dev,
+	};
+	bus->nranges++;
+	for (uint32_t i = 0; i < count; i++)
+		bus->owner[first + i] = (uint8_t)bus->nranges;
+	return 0;
+}
+
+void dev_bus_set_trace(struct dev_bus *bus, bool on)
+{
+	bus->trace = on;
+}
+
+/*
+ * An access belongs to the device that owns its first port; the device
+ * decides what a wide access means (the UART, like QEMU's, refuses them).
+ * Return the range or NULL.
+ */
+static const struct bus_range *bus_lookup(const struct dev_bus *bus,
+					  uint16_t port)
+{
+	uint8_t idx = bus->owner[port];
+
+	return idx ? &bus->ranges[idx - 1] : NULL;
+}
+
+static void bus_trace(const char *dir, uint16_t port, unsigned size,
+		      uint32_t value, const struct bus_range *r)
+{
+	fprintf(stderr, "io: %s 0x%x %u 0x%x%s\n", dir, port, size, value,
+		r ? "" : " (unclaimed)");
+}
+
+uint32_t dev_pio_in(struct dev_bus *bus, uint16_t port, unsigned size)
+{
+	const struct bus_range *r = bus_lookup(bus, port);
+	uint32_t value;
+
+	assert(size == 1 || size == 2 || size == 4);
+	bus->stats.reads++;
+	if (r && r->ops->read) {
+		/* Mask so a sloppy device cannot leak bits above the access. */
+		value = r->ops->read(r->dev, port, size) & dev_all_ones(size);
+	} else {
+		value = dev_all_ones(size);
+		if (!r)
+			bus->stats.unclaimed++;
+	}
+	if (bus->trace)
+		bus_trace("in", port, size, value, r);
+	return value;
+}
+
+void dev_pio_out(struct dev_bus *bus, uint16_t port, unsigned size,
+		 uint32_t value)
+{
+	const struct bus_range *r = bus_lookup(bus, port);
+
+	assert(size == 1 || size == 2 || size == 4);
+	value &= dev_all_ones(size);
+	bus->stats.writes++;
+	if (!r)
+		bus->stats.unclaimed++;
+	if (bus->trace)
+		bus_trace("out", port, size, value, r);
+	if (r && r->ops->write)
+		r->ops->write(r->dev, port, size, value);
+}
+
+void dev_bus_get_stats(const struct dev_bus *bus, struct dev_bus_stats *out)
+{
+	*out = bus->stats;
+}

@@ -1,0 +1,114 @@
+/* devices: the port-I/O bus and btvmm's device models (public header). */
+#ifndef BTVMM_DEVICES_H
+#define BTVMM_DEVICES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Every device claims a range of I/O ports with one call and answers through
+ * one pair of handlers. `size` is the access width in bytes (1, 2 or 4);
+ * `port` is the first port of the access. Reads return the value
+ * zero-extended to 32 bits.
+ */
+struct dev_pio_ops {
+	const char *name;
+	uint32_t (*read)(void *dev, uint16_t port, unsigned size);
+	void (*write)(void *dev, uint16_t port, unsigned size, uint32_t value);
+};
+
+struct dev_bus;
+
+/* Return a new, empty bus, or NULL when out of memory. */
+struct dev_bus *dev_bus_create(void);
+void dev_bus_destroy(struct dev_bus *bus);
+
+/*
+ * Claim ports [first, first + count) for `ops`/`dev`. Return 0, or -EBUSY when
+ * any port in the range is already claimed, or -EINVAL for an empty range or
+ * one that runs past port 0xffff, or -ENOSPC past 255 claims on one bus.
+ */
+int dev_bus_register(struct dev_bus *bus, uint16_t first, uint32_t count,
+		     const struct dev_pio_ops *ops, void *dev);
+
+/*
+ * Perform a guest IN / OUT. Unclaimed ports read as all ones (0xff, 0xffff,
+ * 0xffffffff by size) and ignore writes, as on a PC's ISA bus.
+ */
+uint32_t dev_pio_in(struct dev_bus *bus, uint16_t port, unsigned size);
+void dev_pio_out(struct dev_bus *bus, uint16_t port, unsigned size,
+		 uint32_t value);
+
+/* Counters kept by the bus, for --stats. */
+struct dev_bus_stats {
+	uint64_t reads;
+	uint64_t writes;
+	uint64_t unclaimed;
+};
+void dev_bus_get_stats(const struct dev_bus *bus, struct dev_bus_stats *out);
+
+/* ---- The PC platform: the standard devices, registered in one place. ---- */
+
+/* Why the platform asks the run loop to stop. */
+enum dev_stop_reason {
+	DEV_RUNNING = 0,
+	DEV_STOP_DEBUG_EXIT, /* guest wrote v to isa-debug-exit: status (v<<1)|1 */
+	DEV_STOP_RESET,      /* guest pulsed the reset line (i8042 0x64 <- 0xfe) */
+};
+
+/* Where the UART's transmitted bytes go; NULL write means "nowhere". */
+struct dev_serial_sink {
+	void (*write)(void *ctx, const uint8_t *bytes, size_t len);
+	void *ctx;
+};
+
+struct dev_platform_config {
+	struct dev_serial_sink serial; /* COM1 output */
+	bool trace_io;                 /* print each port access to stderr */
+};
+
+struct dev_platform;
+
+/*
+ * Create the platform: COM1 16550A UART at 0x3f8-0x3ff, isa-debug-exit at
+ * 0xf4 (4 ports, as QEMU's -device isa-debug-exit,iobase=0xf4,iosize=0x04),
+ * the POST diagnostic port 0x80 (writes accepted and ignored, reads 0xff...
+ * as QEMU does), and the i8042 controller at 0x60/0x64 (enough for reset).
+ * Return NULL when out of memory.
+ */
+struct dev_platform *dev_platform_create(const struct dev_platform_config *cfg);
+void dev_platform_destroy(struct dev_platform *p);
+struct dev_bus *dev_platform_bus(struct dev_platform *p);
+
+/*
+ * Return why the platform wants the run to stop (DEV_RUNNING if it does
+ * not). For DEV_STOP_DEBUG_EXIT, *status receives (v << 1) | 1.
+ */
+enum dev_stop_reason dev_platform_stop_reason(const struct dev_platform *p,
+					      int *status);
+
+/* Flush any buffered serial output (called when the run ends). */
+void dev_platform_flush(struct dev_platform *p);
+
+/* ---- COM1's receive side and interrupt state (not yet wired to a PIC). ---- */
+
+struct dev_uart;
+
+/* Return the platform's COM1 UART (valid until dev_platform_destroy). */
+struct dev_uart *dev_platform_com1(struct dev_platform *p);
+
+/*
+ * Offer `len` bytes to the UART's receiver. Return how many it took: the
+ * receive FIFO holds 16 bytes (1 with FIFOs off) and never overruns from
+ * here, so the caller offers the rest again after the guest has read some.
+ * In loopback mode the receiver hears only the transmitter: returns 0.
+ */
+size_t dev_uart_receive(struct dev_uart *uart, const uint8_t *bytes,
+			size_t len);
+
+/* True when the UART has an enabled interrupt pending (IIR bit 0 clear):
+ * the level its IRQ line (4 for COM1) would have. */
+bool dev_uart_irq_pending(const struct dev_uart *uart);
+
+#endif

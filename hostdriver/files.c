@@ -1,0 +1,81 @@
+/* hostdriver: file input, output and the host clock. */
+#define _GNU_SOURCE
+#include "hostdriver.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int hd_read_file(const char *path, uint8_t **buf, size_t *len, size_t max,
+		 char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "'%s' is not a regular file", path);
+		close(fd);
+		return -1;
+	}
+	if ((uint64_t)st.st_size > max) {
+		snprintf(err, errlen, "'%s' is too large (%lld bytes)", path,
+			 (long long)st.st_size);
+		close(fd);
+		return -1;
+	}
+	size_t n = (size_t)st.st_size;
+	uint8_t *p = malloc(n ? n : 1);
+	if (!p) {
+		snprintf(err, errlen, "out of memory reading '%s'", path);
+		close(fd);
+		return -1;
+	}
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = read(fd, p + got, n - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			snprintf(err, errlen, "cannot read '%s': %s", path,
+				 r < 0 ? strerror(errno) : "short read");
+			free(p);
+			close(fd);
+			return -1;
+		}
+		got += (size_t)r;
+	}
+	close(fd);
+	*buf = p;
+	*len = n;
+	return 0;
+}
+
+bool hd_write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	while (len) {
+		ssize_t r = write(fd, p, len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return false;
+		p += r;
+		len -= (size_t)r;
+	}
+	return true;
+}
+
+uint64_t hd_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}

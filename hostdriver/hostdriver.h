@@ -1,0 +1,103 @@
+/* hostdriver: everything btvmm asks of the host kernel (public header). */
+#ifndef BTVMM_HOSTDRIVER_H
+#define BTVMM_HOSTDRIVER_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <ucontext.h>
+
+/*
+ * Host address-space plan (ARCHITECTURE.md §3):
+ *
+ *   0 .. HD_GUEST_SPACE        S-view: the guest's linear address space
+ *   HD_GUEST_SPACE .. HD_GUARD_END
+ *                              guard: PROT_NONE forever, so that a guest
+ *                              FS/GS base plus a 32-bit offset (up to 8 GiB)
+ *                              can never reach monitor memory
+ *   above HD_GUARD_END         the monitor: code, heap, stacks, TC, RAM view
+ */
+#define HD_GUEST_SPACE (1ull << 32)
+#define HD_GUARD_END   (2ull << 32)
+#define HD_PAGE_SIZE   4096u
+
+/* Host memory protections for guest views. */
+enum hd_prot { HD_PROT_NONE = 0, HD_PROT_READ = 1, HD_PROT_RW = 3 };
+
+/*
+ * Reserve host [mmap_min_addr, HD_GUARD_END) and check that no monitor
+ * mapping lies below HD_GUARD_END. Return 0, or -1 with a one-line reason in
+ * err (ASan's shadow, a non-PIE build, or an address-space limit).
+ */
+int hd_reserve_guest_space(char *err, size_t errlen);
+
+/* Lowest host address that can be mapped (vm.mmap_min_addr, page-rounded). */
+uint64_t hd_mmap_min_addr(void);
+
+/*
+ * Guest RAM: a memfd of `size` bytes, also mapped read-write above the guard
+ * for the monitor's own accesses (loader, emulator, devices): *phys receives
+ * that mapping. Return the fd, or -1 with a reason in err.
+ */
+int hd_ram_create(uint64_t size, uint8_t **phys, char *err, size_t errlen);
+
+/*
+ * Map guest-RAM pages [offset, offset+len) of memfd `fd` at host address
+ * `linear` (inside the reservation) with `prot`; HD_PROT_NONE unmaps back to
+ * the reservation. `linear` and `len` are page-aligned; the part of the range
+ * below mmap_min_addr is skipped. Return 0 or -errno.
+ */
+int hd_view_map(int fd, uint64_t offset, uint64_t linear, uint64_t len,
+		enum hd_prot prot);
+/* Change the protection of mapped view pages. Return 0 or -errno. */
+int hd_view_protect(uint64_t linear, uint64_t len, enum hd_prot prot);
+
+/* Anonymous memory above the guard: read-write, or read-write-execute for
+ * the translation cache. NULL on failure. */
+void *hd_alloc(size_t len);
+void *hd_alloc_exec(size_t len);
+void hd_free(void *p, size_t len);
+/* Set one page of hd_alloc memory to PROT_NONE (false) or PROT_READ (true). */
+int hd_page_set_readable(void *page, bool readable);
+
+/*
+ * Host faults and signals. btvmm's handler runs on an alternate stack, since
+ * RSP holds the guest's ESP while translated code runs; before it calls the
+ * registered function it restores the monitor's FS base (the guest's FS base
+ * may be live) from a non-TLS location.
+ *
+ * The function returns what to do with the guest FS/GS bases:
+ *   HD_FAULT_RESUME   resume the interrupted code: restore the FS base that
+ *                     was live when the signal arrived
+ *   HD_FAULT_REDIRECT the context was rewritten to resume in monitor code:
+ *                     keep the monitor's FS base
+ *   HD_FAULT_FATAL    not ours: print and die (a monitor bug)
+ */
+enum hd_fault_action { HD_FAULT_RESUME, HD_FAULT_REDIRECT, HD_FAULT_FATAL };
+typedef enum hd_fault_action (*hd_fault_fn)(int signo, siginfo_t *info,
+					    ucontext_t *uc);
+/* Called with a description of the crash before a fatal signal aborts. */
+typedef void (*hd_crash_fn)(int signo, const siginfo_t *info,
+			    const ucontext_t *uc);
+
+/* Install handlers for SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGTRAP. */
+int hd_faults_install(hd_fault_fn fault, hd_crash_fn crash);
+
+/* Async stop requests (SIGINT, SIGTERM, SIGHUP): `fn` runs in the handler. */
+int hd_stop_signals_install(void (*fn)(int signo));
+
+/* The monitor's FS base, recorded at hd_faults_install. */
+uint64_t hd_host_fsbase(void);
+
+/* Read a whole file. Return 0 and a malloc'd buffer, or -1 with a reason. */
+int hd_read_file(const char *path, uint8_t **buf, size_t *len, size_t max,
+		 char *err, size_t errlen);
+
+/* Write all of buf to fd, retrying short writes; false on error. */
+bool hd_write_all(int fd, const void *buf, size_t len);
+
+/* Monotonic host time in nanoseconds. */
+uint64_t hd_now_ns(void);
+
+#endif

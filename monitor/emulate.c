@@ -1,0 +1,692 @@
+/* monitor: the instruction emulator's dispatcher, operand helpers, flags, I/O and control registers. */
+#include <string.h>
+
+#include "emulate.h"
+
+enum emu_result emu_segments(struct mon_vm *vm, const struct emu_insn *in,
+			     struct mon_fault *f);
+
+static struct bt_cpu *cpu_of(struct mon_vm *vm)
+{
+	return vm->vcpu.cpu;
+}
+
+/* ---- operands ---- */
+
+uint32_t emu_get_reg(struct mon_vm *vm, ZydisRegister r)
+{
+	struct bt_cpu *cpu = cpu_of(vm);
+	ZyanI8 id = ZydisRegisterGetId(r);
+	switch (ZydisRegisterGetClass(r)) {
+	case ZYDIS_REGCLASS_GPR8:
+		return id < 4 ? cpu->gpr[id] & 0xff : (cpu->gpr[id - 4] >> 8) & 0xff;
+	case ZYDIS_REGCLASS_GPR16:
+		return cpu->gpr[id] & 0xffff;
+	case ZYDIS_REGCLASS_GPR32:
+		return cpu->gpr[id];
+	case ZYDIS_REGCLASS_SEGMENT:
+		return vm->vcpu.seg[id].sel;
+	default:
+		return 0;
+	}
+}
+
+void emu_set_reg(struct mon_vm *vm, ZydisRegister r, uint32_t value)
+{
+	struct bt_cpu *cpu = cpu_of(vm);
+	ZyanI8 id = ZydisRegisterGetId(r);
+	switch (ZydisRegisterGetClass(r)) {
+	case ZYDIS_REGCLASS_GPR8:
+		if (id < 4)
+			cpu->gpr[id] = (cpu->gpr[id] & ~0xffu) | (value & 0xff);
+		else
+			cpu->gpr[id - 4] = (cpu->gpr[id - 4] & ~0xff00u) |
+					   (value & 0xff) << 8;
+		break;
+	case ZYDIS_REGCLASS_GPR16:
+		cpu->gpr[id] = (cpu->gpr[id] & ~0xffffu) | (value & 0xffff);
+		break;
+	case ZYDIS_REGCLASS_GPR32:
+		cpu->gpr[id] = value;
+		break;
+	default:
+		break;
+	}
+}
+
+static int seg_index(ZydisRegister r)
+{
+	switch (r) {
+	case ZYDIS_REGISTER_ES: return SEG_ES;
+	case ZYDIS_REGISTER_CS: return SEG_CS;
+	case ZYDIS_REGISTER_SS: return SEG_SS;
+	case ZYDIS_REGISTER_FS: return SEG_FS;
+	case ZYDIS_REGISTER_GS: return SEG_GS;
+	default: return SEG_DS;
+	}
+}
+
+uint32_t emu_ea(struct mon_vm *vm, const struct emu_insn *in,
+		const ZydisDecodedOperand *op)
+{
+	uint32_t ea = (uint32_t)op->mem.disp.value;
+	if (op->mem.base != ZYDIS_REGISTER_NONE)
+		ea += emu_get_reg(vm, op->mem.base);
+	if (op->mem.index != ZYDIS_REGISTER_NONE)
+		ea += emu_get_reg(vm, op->mem.index) * op->mem.scale;
+	if (in->zi.address_width == 16)
+		ea &= 0xffff;
+	return ea;
+}
+
+uint32_t emu_linear(struct mon_vm *vm, const struct emu_insn *in,
+		    const ZydisDecodedOperand *op)
+{
+	return vm->vcpu.seg[seg_index(op->mem.segment)].base + emu_ea(vm, in, op);
+}
+
+static uint32_t size_mask(unsigned size)
+{
+	return size >= 4 ? 0xffffffffu : (1u << (size * 8)) - 1;
+}
+
+bool emu_read_op(struct mon_vm *vm, const struct emu_insn *in,
+		 const ZydisDecodedOperand *op, unsigned size, uint32_t *value,
+		 struct mon_fault *f)
+{
+	uint32_t v = 0;
+	switch (op->type) {
+	case ZYDIS_OPERAND_TYPE_REGISTER:
+		v = emu_get_reg(vm, op->reg.value);
+		break;
+	case ZYDIS_OPERAND_TYPE_IMMEDIATE:
+		v = (uint32_t)op->imm.value.u;
+		break;
+	case ZYDIS_OPERAND_TYPE_MEMORY:
+		if (!mon_read(vm, emu_linear(vm, in, op), &v, size, f))
+			return false;
+		break;
+	default:
+		return false;
+	}
+	*value = v & size_mask(size);
+	return true;
+}
+
+bool emu_write_op(struct mon_vm *vm, const struct emu_insn *in,
+		  const ZydisDecodedOperand *op, unsigned size, uint32_t value,
+		  struct mon_fault *f)
+{
+	if (op->type == ZYDIS_OPERAND_TYPE_REGISTER) {
+		emu_set_reg(vm, op->reg.value, value);
+		return true;
+	}
+	if (op->type == ZYDIS_OPERAND_TYPE_MEMORY)
+		return mon_write(vm, emu_linear(vm, in, op), &value, size, f);
+	return false;
+}
+
+void emu_set_szp(struct mon_vm *vm, uint32_t result, unsigned size)
+{
+	struct bt_cpu *cpu = cpu_of(vm);
+	uint32_t r = result & size_mask(size);
+	cpu->eflags &= ~(BT_FL_SF | BT_FL_ZF | BT_FL_PF);
+	if (!r)
+		cpu->eflags |= BT_FL_ZF;
+	if (r >> (size * 8 - 1) & 1)
+		cpu->eflags |= BT_FL_SF;
+	if (!__builtin_parity(r & 0xff))
+		cpu->eflags |= BT_FL_PF;
+}
+
+/* ---- EFLAGS ---- */
+
+/* Bits POPF may change at CPL 0 (VM, VIF, VIP and RF are never loaded). */
+#define POPF_MASK (BT_FL_LIVE | BT_FL_TF | BT_FL_IF | BT_FL_IOPL | BT_FL_NT | \
+		   BT_FL_AC | BT_FL_ID)
+
+static enum emu_result emu_flags(struct mon_vm *vm, const struct emu_insn *in,
+				 struct mon_fault *f)
+{
+	struct bt_cpu *cpu = cpu_of(vm);
+	unsigned size = in->zi.operand_width / 8;
+	unsigned cpl = mon_cpl(&vm->vcpu);
+	unsigned iopl = (cpu->eflags & BT_FL_IOPL) >> 12;
+	uint32_t v;
+	switch (in->zi.mnemonic) {
+	case ZYDIS_MNEMONIC_CLI:
+	case ZYDIS_MNEMONIC_STI:
+		if (cpl > iopl) {
+			mon_fault_set(f, EXC_GP, true, 0);
+			return EMU_FAULT;
+		}
+		if (in->zi.mnemonic == ZYDIS_MNEMONIC_CLI)
+			cpu->eflags &= ~BT_FL_IF;
+		else
+			cpu->eflags |= BT_FL_IF;
+		return EMU_NEXT;
+	case ZYDIS_MNEMONIC_PUSHF:
+	case ZYDIS_MNEMONIC_PUSHFD:
+		v = (cpu->eflags & ~(BT_FL_VM | BT_FL_RF)) | 2;
+		return mon_push(vm, v & size_mask(size), size, f) ? EMU_NEXT : EMU_FAULT;
+	case ZYDIS_MNEMONIC_POPF:
+	case ZYDIS_MNEMONIC_POPFD: {
+		if (!mon_pop(vm, &v, size, f))
+			return EMU_FAULT;
+		uint32_t mask = POPF_MASK & size_mask(size);
+		if (cpl > 0)
+			mask &= ~BT_FL_IOPL;
+		if (cpl > iopl)
+			mask &= ~BT_FL_IF;
+		cpu->eflags = ((cpu->eflags & ~mask) | (v & mask) | 2) & ~BT_FL_RF;
+		if (cpu->eflags & BT_FL_TF)
+			mon_stop(vm, MON_EXIT_UNSUPPORTED,
+				 "unsupported: single-stepping (EFLAGS.TF) at EIP %#x",
+				 in->eip);
+		return EMU_NEXT;
+	}
+	default:
+		return EMU_UNHANDLED;
+	}
+}
+
+/* ---- I/O ---- */
+
+static bool io_allowed(struct mon_vm *vm)
+{
+	unsigned iopl = (cpu_of(vm)->eflags & BT_FL_IOPL) >> 12;
+	return mon_cpl(&vm->vcpu) <= iopl; /* no TSS I/O bitmap: ring 0 only */
+}
+
+static enum emu_result emu_io(struct mon_vm *vm, const struct emu_insn *in,
+			      struct mon_fault *f)
+{
+	struct bt_cpu *cpu = cpu_of(vm);
+	const ZydisDecodedInstruction *zi = &in->zi;
+	if (!io_allowed(vm)) {
+		mon_fault_set(f, EXC_GP, true, 0);
+		return EMU_FAULT;
+	}
+	switch (zi->mnemonic) {
+	case ZYDIS_MNEMONIC_IN: {
+		unsigned size = zi->operand_width / 8;
+		uint16_t port = in->ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE
+					? (uint16_t)in->ops[1].imm.value.u
+					: (uint16_t)cpu->gpr[BT_EDX];
+		emu_set_reg(vm, in->ops[0].reg.value, dev_pio_in(vm->bus, port, size));
+		return EMU_NEXT;
+	}
+	case ZYDIS_MNEMONIC_OUT: {
+		unsigned size = zi->operand_width / 8;
+		uint16_t port = in->ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE
+					? (uint16_t)in->ops[0].imm.value.u
+					: (uint16_t)cpu->gpr[BT_EDX];
+		dev_pio_out(vm->bus, port, size, emu_get_reg(vm, in->ops[1].reg.value));
+		return EMU_NEXT;
+	}
+	default:
+		break;
+	}
+	/* INS / OUTS, with or without REP. */
+	bool is_in = zi->mnemonic == ZYDIS_MNEMONIC_INSB ||
+		     zi->mnemonic == ZYDIS_MNEMONIC_INSW ||
+		     zi->mnemonic == ZYDIS_MNEMONIC_INSD;
+	bool is_out = zi->mnemonic == ZYDIS_MNEMONIC_OUTSB ||
+		      zi->mnemonic == ZYDIS_MNEMONIC_OUTSW ||
+		      zi->mnemonic == ZYDIS_MNEMONIC_OUTSD;
+	if (!is_in && !is_out)
+		return EMU_UNHANDLED;
+	if (zi->address_width != 32)
+		return EMU_UNHANDLED;
+	unsigned size = zi->operand_width / 8;
+	bool rep = zi->attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE |
+				     ZYDIS_ATTRIB_HAS_REPNE);
+	int32_t step = (cpu->eflags & BT_FL_DF) ? -(int32_t)size : (int32_t)size;
+	uint16_t port = (uint16_t)cpu->gpr[BT_EDX];
+	int src_seg = SEG_DS;
+	for (unsigned i = 0; i < zi->operand_count; i++)
+		if (in->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && is_out)
+			src_seg = in->ops[i].mem.segment == ZYDIS_REGISTER_NONE
+					  ? SEG_DS
+					  : (int)ZydisRegisterGetId(in->ops[i].mem.segment);
+	while (!rep || cpu->gpr[BT_ECX]) {
+		uint32_t v;
+		if (is_in) {
+			v = dev_pio_in(vm->bus, port, size);
+			if (!mon_write(vm, vm->vcpu.seg[SEG_ES].base + cpu->gpr[BT_EDI],
+				       &v, size, f))
+				return EMU_FAULT;
+			cpu->gpr[BT_EDI] += (uint32_t)step;
+		} else {
+			v = 0;
+			if (!mon_read(vm, vm->vcpu.seg[src_seg].base + cpu->gpr[BT_ESI],
+				      &v, size, f))
+				return EMU_FAULT;
+			dev_pio_out(vm->bus, port, size, v);
+			cpu->gpr[BT_ESI] += (uint32_t)step;
+		}
+		if (!rep)
+			break;
+		cpu->gpr[BT_ECX]--;
+		if (vm->stop)
+			return EMU_STOPPED;
+	}
+	return EMU_NEXT;
+}
+
+/* ---- control registers, CPU identification, MSRs ---- */
+
+#define CR4_KNOWN 0x0000063fu /* VME PVI TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT */
+
+static enum emu_result emu_mov_cr(struct mon_vm *vm, const struct emu_insn *in,
+				  struct mon_fault *f)
+{
+	struct vcpu *v = &vm->vcpu;
+	const ZydisDecodedOperand *dst = &in->ops[0], *src = &in->ops[1];
+	bool to_cr = ZydisRegisterGetClass(dst->reg.value) == ZYDIS_REGCLASS_CONTROL;
+	ZydisRegister crreg = to_cr ? dst->reg.value : src->reg.value;
+	int n = ZydisRegisterGetId(crreg);
+	if (mon_cpl(v) != 0) {
+		mon_fault_set(f, EXC_GP, true, 0);
+		return EMU_FAULT;
+	}
+	if (!to_cr) {
+		uint32_t val;
+		switch (n) {
+		case 0: val = v->cr0; break;
+		case 2: val = v->cr2; break;
+		case 3: val = v->cr3; break;
+		case 4: val = v->cr4; break;
+		default:
+			mon_fault_set(f, EXC_UD, false, 0);
+			return EMU_FAULT;
+		}
+		emu_set_reg(vm, dst->reg.value, val);
+		return EMU_NEXT;
+	}
+	uint32_t val = emu_get_reg(vm, src->reg.value);
+	switch (n) {
+	case 0:
+		if ((val & CR0_PG && !(val & CR0_PE)) || (val & CR0_NW && !(val & CR0_CD))) {
+			mon_fault_set(f, EXC_GP, true, 0);
+			return EMU_FAULT;
+		}
+		if (val & CR0_PG) {
+			mon_stop(vm, MON_EXIT_UNSUPPORTED,
+				 "unsupported: the guest enabled paging (CR0.PG) at EIP %#x; "
+				 "shadow paging is not implemented yet", in->eip);
+			return EMU_STOPPED;
+		}
+		if (!(val & CR0_PE)) {
+			mon_stop(vm, MON_EXIT_UNSUPPORTED,
+				 "unsupported: the guest left protected mode at EIP %#x",
+				 in->eip);
+			return EMU_STOPPED;
+		}
+		v->cr0 = val | CR0_ET;
+		return EMU_NEXT;
+	case 2:
+		v->cr2 = val;
+		return EMU_NEXT;
+	case 3:
+		v->cr3 = val;
+		return EMU_NEXT;
+	case 4:
+		if (val & ~CR4_KNOWN || val & 0x20 /* PAE */) {
+			mon_fault_set(f, EXC_GP, true, 0);
+			return EMU_FAULT;
+		}
+		v->cr4 = val;
+		return EMU_NEXT;
+	default:
+		mon_fault_set(f, EXC_UD, false, 0);
+		return EMU_FAULT;
+	}
+}
+
+static enum emu_result emu_mov_dr(struct mon_vm *vm, const struct emu_insn *in,
+				  struct mon_fault *f)
+{
+	struct vcpu *v = &vm->vcpu;
+	const ZydisDecodedOperand *dst = &in->ops[0], *src = &in->ops[1];
+	bool to_dr = ZydisRegisterGetClass(dst->reg.value) == ZYDIS_REGCLASS_DEBUG;
+	int n = ZydisRegisterGetId(to_dr ? dst->reg.value : src->reg.value);
+	if (mon_cpl(v) != 0) {
+		mon_fault_set(f, EXC_GP, true, 0);
+		return EMU_FAULT;
+	}
+	if (n == 4 || n == 5) { /* aliases of DR6/DR7 while CR4.DE is clear */
+		if (v->cr4 & 0x8) {
+			mon_fault_set(f, EXC_UD, false, 0);
+			return EMU_FAULT;
+		}
+		n += 2;
+	}
+	if (!to_dr) {
+		emu_set_reg(vm, dst->reg.value, v->dr[n]);
+		return EMU_NEXT;
+	}
+	uint32_t val = emu_get_reg(vm, src->reg.value);
+	if (n == 6)
+		val = (val & 0x0000e00fu) | 0xffff0ff0u; /* reserved bits read as 1 */
+	else if (n == 7)
+		val = (val & 0xffff2bffu) | 0x400u;
+	v->dr[n] = val;
+	return EMU_NEXT;
+}
+
+static enum emu_result emu_cpu(struct mon_vm *vm, const struct emu_insn *in,
+			       struct mon_fault *f)
+{
+	struct vcpu *v = &vm->vcpu;
+	struct bt_cpu *cpu = v->cpu;
+	unsigned cpl = mon_cpl(v);
+	uint32_t val;
+	switch (in->zi.mnemonic) {
+	case ZYDIS_MNEMONIC_CPUID: {
+		uint32_t out[4];
+		mon_cpuid(vm, cpu->gpr[BT_EAX], cpu->gpr[BT_ECX], out);
+		cpu->gpr[BT_EAX] = out[0];
+		cpu->gpr[BT_EBX] = out[1];
+		cpu->gpr[BT_ECX] = out[2];
+		cpu->gpr[BT_EDX] = out[3];
+		return EMU_NEXT;
+	}
+	case ZYDIS_MNEMONIC_RDTSC: {
+		if (cpl > 0 && (v->cr4 & 0x4)) { /* CR4.TSD */
+			mon_fault_set(f, EXC_GP, true, 0);
+			return EMU_FAULT;
+		}
+		uint64_t t = mon_guest_tsc(vm);
+		cpu->gpr[BT_EAX] = (uint32_t)t;
+		cpu->gpr[BT_EDX] = (uint32_t)(t >> 32);
+		return EMU_NEXT;
+	}
+	case ZYDIS_MNEMONIC_RDMSR:
+	case ZYDIS_MNEMONIC_WRMSR: {
+		uint64_t x = (uint64_t)cpu->gpr[BT_EDX] << 32 | cpu->gpr[BT_EAX];
+		bool ok;
+		if (cpl != 0)
+			ok = false;
+		else if (in->zi.mnemonic == ZYDIS_MNEMONIC_RDMSR)
+			ok = mon_rdmsr(vm, cpu->gpr[BT_ECX], &x);
+		else
+			ok = mon_wrmsr(vm, cpu->gpr[BT_ECX], x);
+		if (!ok) {
+			mon_fault_set(f, EXC_GP, true, 0);
+			return EMU_FAULT;
+		}
+		cpu->gpr[BT_EAX] = (uint32_t)x;
+		cpu->gpr[BT_EDX] = (uint32_t)(x >> 32);
+		return EMU_NEXT;
+	}
+	case ZYDIS_MNEMONIC_HLT:
+		if (cpl != 0) {
+			mon_fault_set(f, EXC_GP, true, 0);
+			return EMU_FAULT;
+		}
+		v->halted = true;
+		return EMU_NEXT;
+	case ZYDIS_MNEMONIC_SMSW:
+		val = v->cr0;
+		if (in->ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY)
+			return emu_write_op(vm, in, &in->ops[0], 2, val, f) ? EMU_NEXT
+									     : EMU_FAULT;
+		emu_set_reg(vm, in->ops[0].reg.value, in->zi.operand_width == 32 ? val : val & 0xffff);
+		return EMU_NEXT;
+	default:
+		break;
+	}
+	/* The rest need CPL 0. */
+	switch (in->zi.mnemonic) {
+	case ZYDIS_MNEMONIC_LMSW:
+	case ZYDIS_MNEMONIC_CLTS:
+	case ZYDIS_MNEMONIC_INVLPG:
+	case ZYDIS_MNEMONIC_INVD:
+	case ZYDIS_MNEMONIC_WBINVD:
+		if (cpl != 0) {
+			mon_fault_set(f, EXC_GP, true, 0);
+			return EMU_FAULT;
+		}
+		break;
+	default:
+		return EMU_UNHANDLED;
+	}
+	switch (in->zi.mnemonic) {
+	case ZYDIS_MNEMONIC_LMSW:
+		if (!emu_read_op(vm, in, &in->ops[0], 2, &val, f))
+			return EMU_FAULT;
+		/* loads PE MP EM TS; PE can be set but not cleared */
+		v->cr0 = (v->cr0 & ~0xeu) | (val & 0xe) | (v->cr0 & CR0_PE) | (val & CR0_PE);
+		return EMU_NEXT;
+	case ZYDIS_MNEMONIC_CLTS:
+		v->cr0 &= ~CR0_TS;
+		return EMU_NEXT;
+	default: /* INVLPG, INVD, WBINVD: no guest-visible caches or TLB yet */
+		return EMU_NEXT;
+	}
+}
+
+/* SYSENTER at any CPL enters CPL 0 through the SYSENTER MSRs. */
+static enum emu_result emu_sysenter(struct mon_vm *vm, const struct emu_insn *in,
+				    struct mon_fault *f)
+{
+	struct vcpu *v = &vm->vcpu;
+	(void)in;
+	if (!(v->cr0 & CR0_PE) || (v->sysenter_cs & 0xfffc) == 0) {
+		mon_fault_set(f, EXC_GP, true, 0);
+		return EMU_FAULT;
+	}
+	uint16_t cs = (uint16_t)(v->sysenter_cs & 0xfffc);
+	v->seg[SEG_CS] = (struct mon_seg){ .sel = cs, .base = 0, .limit = 0xffffffff,
+					   .attr = 0xc09b };
+	v->seg[SEG_SS] = (struct mon_seg){ .sel = (uint16_t)(cs + 8), .base = 0,
+					   .limit = 0xffffffff, .attr = 0xc093 };
+	v->cpu->eflags &= ~(BT_FL_VM | BT_FL_IF | BT_FL_RF);
+	v->cpu->gpr[BT_ESP] = (uint32_t)v->sysenter_esp;
+	v->cpu->eip = (uint32_t)v->sysenter_eip;
+	return EMU_JUMPED;
+}
+
+/* ---- data accesses the S-view could not perform ---- */
+
+/* MOV-family accesses to guest memory that has no S-view mapping (below
+ * vm.mmap_min_addr, or beyond RAM). */
+static enum emu_result emu_memory(struct mon_vm *vm, const struct emu_insn *in,
+				  struct mon_fault *f)
+{
+	const ZydisDecodedInstruction *zi = &in->zi;
+	const ZydisDecodedOperand *dst = &in->ops[0], *src = &in->ops[1];
+	uint32_t v;
+	switch (zi->mnemonic) {
+	case ZYDIS_MNEMONIC_MOV:
+		if (!emu_read_op(vm, in, src, dst->size / 8, &v, f) ||
+		    !emu_write_op(vm, in, dst, dst->size / 8, v, f))
+			return EMU_FAULT;
+		return EMU_NEXT;
+	case ZYDIS_MNEMONIC_MOVZX:
+	case ZYDIS_MNEMONIC_MOVSX:
+		if (!emu_read_op(vm, in, src, src->size / 8, &v, f))
+			return EMU_FAULT;
+		if (zi->mnemonic == ZYDIS_MNEMONIC_MOVSX)
+			v = src->size == 8 ? (uint32_t)(int32_t)(int8_t)v
+					   : (uint32_t)(int32_t)(int16_t)v;
+		emu_set_reg(vm, dst->reg.value, v);
+		return EMU_NEXT;
+	default:
+		return EMU_UNHANDLED;
+	}
+}
+
+/* ---- dispatch ---- */
+
+static enum mon_emu_class class_of(ZydisMnemonic m)
+{
+	switch (m) {
+	case ZYDIS_MNEMONIC_PUSHF: case ZYDIS_MNEMONIC_PUSHFD:
+	case ZYDIS_MNEMONIC_POPF: case ZYDIS_MNEMONIC_POPFD:
+	case ZYDIS_MNEMONIC_CLI: case ZYDIS_MNEMONIC_STI:
+		return EMU_FLAGS;
+	case ZYDIS_MNEMONIC_LGDT: case ZYDIS_MNEMONIC_LIDT: case ZYDIS_MNEMONIC_LLDT:
+	case ZYDIS_MNEMONIC_LTR: case ZYDIS_MNEMONIC_SGDT: case ZYDIS_MNEMONIC_SIDT:
+	case ZYDIS_MNEMONIC_SLDT: case ZYDIS_MNEMONIC_STR:
+		return EMU_DESCTAB;
+	case ZYDIS_MNEMONIC_JMP: case ZYDIS_MNEMONIC_CALL: case ZYDIS_MNEMONIC_RET:
+	case ZYDIS_MNEMONIC_IRET: case ZYDIS_MNEMONIC_IRETD: case ZYDIS_MNEMONIC_INT:
+	case ZYDIS_MNEMONIC_INT1: case ZYDIS_MNEMONIC_INT3: case ZYDIS_MNEMONIC_INTO:
+		return EMU_FAR;
+	case ZYDIS_MNEMONIC_MOV: case ZYDIS_MNEMONIC_SMSW: case ZYDIS_MNEMONIC_LMSW:
+	case ZYDIS_MNEMONIC_CLTS: case ZYDIS_MNEMONIC_INVLPG: case ZYDIS_MNEMONIC_INVD:
+	case ZYDIS_MNEMONIC_WBINVD:
+		return EMU_CONTROL;
+	case ZYDIS_MNEMONIC_IN: case ZYDIS_MNEMONIC_OUT: case ZYDIS_MNEMONIC_INSB:
+	case ZYDIS_MNEMONIC_INSW: case ZYDIS_MNEMONIC_INSD: case ZYDIS_MNEMONIC_OUTSB:
+	case ZYDIS_MNEMONIC_OUTSW: case ZYDIS_MNEMONIC_OUTSD:
+		return EMU_IO;
+	case ZYDIS_MNEMONIC_CPUID: case ZYDIS_MNEMONIC_RDTSC: case ZYDIS_MNEMONIC_RDMSR:
+	case ZYDIS_MNEMONIC_WRMSR: case ZYDIS_MNEMONIC_SYSENTER:
+	case ZYDIS_MNEMONIC_SYSEXIT: case ZYDIS_MNEMONIC_HLT:
+		return EMU_CPU;
+	case ZYDIS_MNEMONIC_PUSHA: case ZYDIS_MNEMONIC_PUSHAD: case ZYDIS_MNEMONIC_POPA:
+	case ZYDIS_MNEMONIC_POPAD: case ZYDIS_MNEMONIC_BOUND: case ZYDIS_MNEMONIC_ARPL:
+	case ZYDIS_MNEMONIC_DAA: case ZYDIS_MNEMONIC_DAS: case ZYDIS_MNEMONIC_AAA:
+	case ZYDIS_MNEMONIC_AAS: case ZYDIS_MNEMONIC_AAM: case ZYDIS_MNEMONIC_AAD:
+	case ZYDIS_MNEMONIC_SALC: case ZYDIS_MNEMONIC_ENTER:
+		return EMU_LEGACY;
+	default:
+		return EMU_SEGMENT;
+	}
+}
+
+static bool has_reg_class(const struct emu_insn *in, ZydisRegisterClass c)
+{
+	for (unsigned i = 0; i < in->zi.operand_count_visible; i++)
+		if (in->ops[i].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+		    ZydisRegisterGetClass(in->ops[i].reg.value) == c)
+			return true;
+	return false;
+}
+
+static enum emu_result dispatch(struct mon_vm *vm, const struct emu_insn *in,
+				struct mon_fault *f, bool memory_fault)
+{
+	enum emu_result r;
+	ZydisMnemonic m = in->zi.mnemonic;
+	if (memory_fault)
+		return emu_memory(vm, in, f);
+	if (m == ZYDIS_MNEMONIC_MOV && has_reg_class(in, ZYDIS_REGCLASS_CONTROL))
+		return emu_mov_cr(vm, in, f);
+	if (m == ZYDIS_MNEMONIC_MOV && has_reg_class(in, ZYDIS_REGCLASS_DEBUG))
+		return emu_mov_dr(vm, in, f);
+	if (m == ZYDIS_MNEMONIC_SYSENTER)
+		return emu_sysenter(vm, in, f);
+	if (m == ZYDIS_MNEMONIC_UD0 || m == ZYDIS_MNEMONIC_UD1 ||
+	    m == ZYDIS_MNEMONIC_UD2 || m == ZYDIS_MNEMONIC_SYSCALL ||
+	    m == ZYDIS_MNEMONIC_SYSRET) {
+		mon_fault_set(f, EXC_UD, false, 0);
+		return EMU_FAULT;
+	}
+	if ((r = emu_flags(vm, in, f)) != EMU_UNHANDLED)
+		return r;
+	if ((r = emu_io(vm, in, f)) != EMU_UNHANDLED)
+		return r;
+	if ((r = emu_cpu(vm, in, f)) != EMU_UNHANDLED)
+		return r;
+	if ((r = emu_segments(vm, in, f)) != EMU_UNHANDLED)
+		return r;
+	return emu_legacy(vm, in, f);
+}
+
+static ZydisDecoder decoder32;
+static bool decoder_ready;
+
+/* Decode the instruction at cpu->eip; false (with #UD or a fetch fault
+ * delivered) if that is impossible. */
+static bool fetch_decode(struct mon_vm *vm, struct emu_insn *in)
+{
+	struct bt_cpu *cpu = cpu_of(vm);
+	struct mon_fault f = { 0 };
+	uint8_t buf[16];
+	if (!decoder_ready) {
+		ZydisDecoderInit(&decoder32, ZYDIS_MACHINE_MODE_LEGACY_32,
+				 ZYDIS_STACK_WIDTH_32);
+		decoder_ready = true;
+	}
+	memset(in, 0, sizeof *in);
+	in->eip = cpu->eip;
+	if (!mon_read(vm, vm->vcpu.seg[SEG_CS].base + cpu->eip, buf, 15, &f)) {
+		mon_deliver_fault(vm, &f);
+		return false;
+	}
+	if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&decoder32, buf, 15, &in->zi,
+						 in->ops))) {
+		mon_deliver(vm, EXC_UD, false, 0, cpu->eip, false);
+		return false;
+	}
+	in->next_eip = cpu->eip + in->zi.length;
+	return true;
+}
+
+static void finish(struct mon_vm *vm, const struct emu_insn *in,
+		   enum emu_result r, const struct mon_fault *f)
+{
+	struct bt_cpu *cpu = cpu_of(vm);
+	switch (r) {
+	case EMU_NEXT:
+		cpu->eip = in->next_eip;
+		break;
+	case EMU_FAULT:
+		mon_deliver_fault(vm, f);
+		break;
+	case EMU_UNHANDLED: {
+		char text[96];
+		ZydisFormatter fmt;
+		ZydisFormatterInit(&fmt, ZYDIS_FORMATTER_STYLE_INTEL);
+		ZydisFormatterFormatInstruction(&fmt, &in->zi, in->ops,
+						in->zi.operand_count_visible, text,
+						sizeof text, in->eip, NULL);
+		/* Instructions of ISA extensions the virtual CPU does not
+		 * claim raise #UD, as on a CPU without them. */
+		if (in->zi.meta.isa_ext != ZYDIS_ISA_EXT_BASE &&
+		    in->zi.meta.isa_ext != ZYDIS_ISA_EXT_X87) {
+			mon_deliver(vm, EXC_UD, false, 0, cpu->eip, false);
+			break;
+		}
+		mon_stop(vm, MON_EXIT_UNSUPPORTED,
+			 "unsupported instruction '%s' at EIP %#x", text, in->eip);
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+void mon_emulate(struct mon_vm *vm)
+{
+	struct emu_insn in;
+	struct mon_fault f = { 0 };
+	if (!fetch_decode(vm, &in))
+		return;
+	vm->emu_count[class_of(in.zi.mnemonic)]++;
+	finish(vm, &in, dispatch(vm, &in, &f, false), &f);
+}
+
+/* Emulate a data access the S-view could not perform (see run.c). */
+void mon_emulate_memory(struct mon_vm *vm);
+void mon_emulate_memory(struct mon_vm *vm)
+{
+	struct emu_insn in;
+	struct mon_fault f = { 0 };
+	if (!fetch_decode(vm, &in))
+		return;
+	vm->emu_count[EMU_MEMORY]++;
+	enum emu_result r = dispatch(vm, &in, &f, true);
+	if (r == EMU_UNHANDLED) {
+		mon_stop(vm, MON_EXIT_UNSUPPORTED,
+			 "unsupported: instruction at EIP %#x accesses guest memory "
+			 "without a host mapping (below vm.mmap_min_addr or beyond RAM)",
+			 in.eip);
+		return;
+	}
+	finish(vm, &in, r, &f);
+}

@@ -1,0 +1,48 @@
+/* monitor: shared helpers of the instruction emulator (private header). */
+#ifndef BTVMM_EMULATE_H
+#define BTVMM_EMULATE_H
+
+#include <Zydis/Zydis.h>
+
+#include "monitor.h"
+
+/* The instruction being emulated. */
+struct emu_insn {
+	ZydisDecodedInstruction zi;
+	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+	uint32_t eip, next_eip;
+};
+
+/* What an emulation routine did. */
+enum emu_result {
+	EMU_NEXT,      /* done: continue at next_eip (the dispatcher sets EIP) */
+	EMU_JUMPED,    /* done: the routine set cpu->eip itself */
+	EMU_FAULT,     /* *f holds a guest fault to deliver at eip */
+	EMU_UNHANDLED, /* not this routine's instruction */
+	EMU_STOPPED,   /* the VM was stopped (mon_stop was called) */
+};
+
+/* Effective address (offset, before the segment base) of memory operand op. */
+uint32_t emu_ea(struct mon_vm *vm, const struct emu_insn *in,
+		const ZydisDecodedOperand *op);
+/* Linear address of memory operand op (segment base added). */
+uint32_t emu_linear(struct mon_vm *vm, const struct emu_insn *in,
+		    const ZydisDecodedOperand *op);
+/* Read/write a general register (any width: AL, AH, AX, EAX ...). */
+uint32_t emu_get_reg(struct mon_vm *vm, ZydisRegister r);
+void emu_set_reg(struct mon_vm *vm, ZydisRegister r, uint32_t value);
+/* Read/write an operand (register, memory or immediate) of `size` bytes. */
+bool emu_read_op(struct mon_vm *vm, const struct emu_insn *in,
+		 const ZydisDecodedOperand *op, unsigned size, uint32_t *value,
+		 struct mon_fault *f);
+bool emu_write_op(struct mon_vm *vm, const struct emu_insn *in,
+		  const ZydisDecodedOperand *op, unsigned size, uint32_t value,
+		  struct mon_fault *f);
+/* Set PF, ZF, SF from an 8-bit/16-bit/32-bit result (others untouched). */
+void emu_set_szp(struct mon_vm *vm, uint32_t result, unsigned size);
+
+/* emulate_legacy.c: PUSHA POPA BOUND ARPL DAA DAS AAA AAS AAM AAD SALC ENTER */
+enum emu_result emu_legacy(struct mon_vm *vm, const struct emu_insn *in,
+			   struct mon_fault *f);
+
+#endif

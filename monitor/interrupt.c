@@ -1,0 +1,143 @@
+/* monitor: exception and interrupt delivery through the guest IDT. */
+#include "monitor.h"
+
+/*
+ * IDT gate (8 bytes):
+ *
+ *   63          48 47 46 45 44 43  40 39   32 31        16 15          0
+ *  +--------------+--+-----+--+------+-------+------------+-------------+
+ *  | offset 31:16 |P | DPL |0 | type | 0     | selector   | offset 15:0 |
+ *  +--------------+--+-----+--+------+-------+------------+-------------+
+ *  type: 0x5 task gate, 0x6/0x7 16-bit interrupt/trap, 0xe/0xf 32-bit
+ */
+#define GATE_OFFSET(g) ((uint32_t)(((g) & 0xffff) | (((g) >> 32) & 0xffff0000u)))
+#define GATE_SEL(g) ((uint16_t)((g) >> 16))
+#define GATE_TYPE(g) ((unsigned)(((g) >> 40) & 0xf))
+#define GATE_DPL(g) ((unsigned)(((g) >> 45) & 3))
+#define GATE_P(g) ((unsigned)(((g) >> 47) & 1))
+
+void mon_fault_set(struct mon_fault *f, uint8_t vector, bool has_error,
+		   uint32_t error)
+{
+	f->raised = true;
+	f->vector = vector;
+	f->has_error = has_error;
+	f->error = error;
+}
+
+static bool contributory(unsigned v)
+{
+	return v == EXC_DE || v == EXC_TS || v == EXC_NP || v == EXC_SS ||
+	       v == EXC_GP;
+}
+
+/* Try one delivery; false with *f set if it faulted (state restored). */
+static bool try_deliver(struct mon_vm *vm, uint8_t v, bool has_error,
+			uint32_t error, uint32_t next_eip, bool soft,
+			struct mon_fault *f)
+{
+	struct vcpu *vc = &vm->vcpu;
+	struct bt_cpu *cpu = vc->cpu;
+	unsigned cpl = mon_cpl(vc);
+	uint32_t idx_err = (uint32_t)v * 8 + 2 + (soft ? 0 : 1);
+
+	if (!(vc->cr0 & CR0_PE)) {
+		mon_stop(vm, MON_EXIT_UNSUPPORTED,
+			 "unsupported: interrupt %u in real mode", v);
+		return true;
+	}
+	if ((uint32_t)v * 8 + 7 > vc->idtr.limit) {
+		mon_fault_set(f, EXC_GP, true, idx_err);
+		return false;
+	}
+	uint64_t g;
+	if (!mon_read(vm, vc->idtr.base + (uint32_t)v * 8, &g, 8, f))
+		return false;
+	unsigned type = GATE_TYPE(g);
+	if (type == 0x5) {
+		mon_stop(vm, MON_EXIT_UNSUPPORTED,
+			 "unsupported: task gate for vector %u", v);
+		return true;
+	}
+	if (type != 0xe && type != 0xf) {
+		if (type == 0x6 || type == 0x7)
+			mon_stop(vm, MON_EXIT_UNSUPPORTED,
+				 "unsupported: 16-bit gate for vector %u", v);
+		else
+			mon_fault_set(f, EXC_GP, true, idx_err);
+		return type == 0x6 || type == 0x7;
+	}
+	if (soft && GATE_DPL(g) < cpl) {
+		mon_fault_set(f, EXC_GP, true, idx_err);
+		return false;
+	}
+	if (!GATE_P(g)) {
+		mon_fault_set(f, EXC_NP, true, idx_err);
+		return false;
+	}
+
+	uint32_t saved_esp = cpu->gpr[BT_ESP];
+	struct mon_seg saved_cs = vc->seg[SEG_CS];
+	uint32_t flags = cpu->eflags;
+	uint16_t cs = vc->seg[SEG_CS].sel;
+	if (!mon_load_cs(vm, GATE_SEL(g), f))
+		return false;
+	if (vm->stop)
+		return true;
+	if (!mon_push(vm, flags, 4, f) || !mon_push(vm, cs, 4, f) ||
+	    !mon_push(vm, next_eip, 4, f) ||
+	    (has_error && !mon_push(vm, error, 4, f))) {
+		cpu->gpr[BT_ESP] = saved_esp;
+		vc->seg[SEG_CS] = saved_cs;
+		return false;
+	}
+	cpu->eflags &= ~(BT_FL_TF | BT_FL_NT | BT_FL_RF | BT_FL_VM);
+	if (type == 0xe)
+		cpu->eflags &= ~BT_FL_IF;
+	cpu->eip = GATE_OFFSET(g);
+	vc->halted = false;
+	return true;
+}
+
+void mon_deliver(struct mon_vm *vm, uint8_t v, bool has_error, uint32_t error,
+		 uint32_t next_eip, bool soft)
+{
+	struct mon_fault f = { 0 };
+	if (v < 32)
+		vm->exc_count[v]++;
+	if (vm->opt.trace_exc)
+		fprintf(stderr, "exc: vector %u error %#x at eip %#x\n", v,
+			has_error ? error : 0, vm->vcpu.cpu->eip);
+	if (try_deliver(vm, v, has_error, error, next_eip, soft, &f))
+		return;
+	/* The delivery itself faulted: the rules of SDM vol. 3 §6.15 table
+	 * 6-5 decide between the second exception and a double fault. */
+	if (v == EXC_DF) {
+		mon_stop(vm, MON_EXIT_TRIPLE,
+			 "guest triple fault (fault while delivering #DF at EIP %#x)",
+			 vm->vcpu.cpu->eip);
+		return;
+	}
+	bool df = !soft && ((contributory(v) && contributory(f.vector)) ||
+			    (v == EXC_PF && (f.vector == EXC_PF ||
+					     contributory(f.vector))));
+	if (vm->delivering > 4) {
+		mon_stop(vm, MON_EXIT_TRIPLE,
+			 "guest triple fault (exceptions nest without end at EIP %#x)",
+			 vm->vcpu.cpu->eip);
+		return;
+	}
+	vm->delivering++;
+	if (df)
+		mon_deliver(vm, EXC_DF, true, 0, vm->vcpu.cpu->eip, false);
+	else
+		mon_deliver(vm, f.vector, f.has_error, f.error,
+			    vm->vcpu.cpu->eip, false);
+	vm->delivering--;
+}
+
+void mon_deliver_fault(struct mon_vm *vm, const struct mon_fault *f)
+{
+	mon_deliver(vm, f->vector, f->has_error, f->error, vm->vcpu.cpu->eip,
+		    false);
+}

@@ -1,0 +1,311 @@
+/* monitor: btvmm's command line, VM construction and exit status. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+#include "hostdriver.h"
+#include "layout.h"
+#include "loader.h"
+#include "monitor.h"
+
+#define MAX_RAM_MIB 3584u   /* leave the top 512 MiB of the 4 GiB for devices */
+#define MIN_RAM_MIB 2u
+#define DEFAULT_RAM_MIB 128u
+#define MAX_FILE (1u << 30)
+
+int mon_install_handlers(struct mon_vm *vm);
+
+static const char usage[] =
+	"usage: btvmm -kernel FILE [options]\n"
+	"Run a 32-bit x86 guest kernel under binary translation.\n"
+	"\n"
+	"  -kernel FILE       multiboot v1 ELF32 kernel to boot\n"
+	"  -initrd FILE       file passed as multiboot module 0\n"
+	"  -append STR        kernel command line\n"
+	"  -m MiB             guest RAM (default 128; suffixes M and G; max 3584)\n"
+	"  -serial DEV        COM1: stdio (default), none, or file:PATH\n"
+	"  --tc-size KiB      translation cache size (default 32768)\n"
+	"  --stats            print counters when the guest stops\n"
+	"  --trace LIST       comma-separated: bt (translated blocks), io (port\n"
+	"                     accesses), exc (exceptions delivered)\n"
+	"  --help             this text\n"
+	"  --version          btvmm's version\n"
+	"\n"
+	"Exit status: (v << 1) | 1 when the guest writes v to port 0xf4\n"
+	"(isa-debug-exit); 0 guest reset; 2 bad usage or input; 4 guest triple\n"
+	"fault; 6 guest halted for good; 8 guest used something btvmm does not\n"
+	"support yet; 10 host failure; 12 stopped by a signal.\n";
+
+static void fail_usage(const char *fmt, const char *arg)
+{
+	fputs("btvmm: ", stderr);
+	fprintf(stderr, fmt, arg);
+	fputs(" (see btvmm --help)\n", stderr);
+	exit(MON_EXIT_USAGE);
+}
+
+static uint64_t parse_mib(const char *s)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (end == s || errno || s[0] == '-')
+		fail_usage("invalid memory size '%s'", s);
+	if (*end == 'G' || *end == 'g') {
+		if (v > (1ull << 20))
+			fail_usage("memory size '%s' is too large: the maximum is 3584 MiB", s);
+		v *= 1024, end++;
+	} else if (*end == 'M' || *end == 'm') {
+		end++;
+	}
+	if (*end)
+		fail_usage("invalid memory size '%s'", s);
+	if (v > MAX_RAM_MIB)
+		fail_usage("memory size '%s' is too large: the maximum is 3584 MiB", s);
+	if (v < MIN_RAM_MIB)
+		fail_usage("memory size '%s' is too small: the minimum is 2 MiB", s);
+	return v;
+}
+
+static void parse_trace(struct mon_options *o, const char *list)
+{
+	char buf[256];
+	snprintf(buf, sizeof buf, "%s", list);
+	for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(t, "bt"))
+			o->trace_bt = true;
+		else if (!strcmp(t, "io"))
+			o->trace_io = true;
+		else if (!strcmp(t, "exc"))
+			o->trace_exc = true;
+		else
+			fail_usage("unknown trace category '%s'", t);
+	}
+}
+
+static void parse_args(int argc, char **argv, struct mon_options *o)
+{
+	o->ram_mib = DEFAULT_RAM_MIB;
+	o->serial = "stdio";
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		/* QEMU accepts both -opt and --opt; so do we. */
+		if (a[0] == '-' && a[1] == '-')
+			a++;
+		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEEDS_VALUE() do { if (!val) fail_usage("option '%s' needs a value", argv[i]); i++; } while (0)
+		if (!strcmp(a, "-help") || !strcmp(a, "-h")) {
+			fputs(usage, stdout);
+			exit(0);
+		} else if (!strcmp(a, "-version")) {
+			printf("btvmm %s\n", BTVMM_VERSION);
+			exit(0);
+		} else if (!strcmp(a, "-kernel")) {
+			NEEDS_VALUE();
+			o->kernel = val;
+		} else if (!strcmp(a, "-initrd")) {
+			NEEDS_VALUE();
+			o->initrd = val;
+		} else if (!strcmp(a, "-append")) {
+			NEEDS_VALUE();
+			o->append = val;
+		} else if (!strcmp(a, "-m")) {
+			NEEDS_VALUE();
+			o->ram_mib = parse_mib(val);
+		} else if (!strcmp(a, "-serial")) {
+			NEEDS_VALUE();
+			if (strcmp(val, "stdio") && strcmp(val, "none") &&
+			    strncmp(val, "file:", 5))
+				fail_usage("unsupported serial device '%s' (stdio, none or file:PATH)", val);
+			o->serial = val;
+		} else if (!strcmp(a, "-tc-size")) {
+			NEEDS_VALUE();
+			char *end;
+			unsigned long v = strtoul(val, &end, 10);
+			if (*end || end == val || v < 16 || v > (1ul << 20))
+				fail_usage("invalid translation cache size '%s' (16 to 1048576 KiB)", val);
+			o->tc_kib = v;
+		} else if (!strcmp(a, "-stats")) {
+			o->stats = true;
+		} else if (!strcmp(a, "-trace")) {
+			NEEDS_VALUE();
+			parse_trace(o, val);
+		} else {
+			fail_usage("unknown option '%s'", argv[i]);
+		}
+#undef NEEDS_VALUE
+	}
+	if (!o->kernel)
+		fail_usage("%sno kernel given: use -kernel FILE", "");
+}
+
+static void serial_write(void *ctx, const uint8_t *bytes, size_t len)
+{
+	struct mon_vm *vm = ctx;
+	if (vm->serial_fd >= 0)
+		hd_write_all(vm->serial_fd, bytes, len);
+}
+
+/* Multiboot machine state (multiboot spec §3.2), with a flat GDT in guest
+ * memory so that a guest reloading a segment register before its own LGDT
+ * still finds CS 0x10 and DS 0x18, as QEMU's loader provides. */
+static void reset_vcpu(struct mon_vm *vm, const struct mon_boot *boot)
+{
+	struct vcpu *v = &vm->vcpu;
+	static const uint64_t gdt[4] = {
+		0, 0,
+		0x00cf9b000000ffffull, /* 0x10: code, base 0, 4 GiB, accessed */
+		0x00cf93000000ffffull, /* 0x18: data, base 0, 4 GiB, accessed */
+	};
+	memcpy(vm->ram + LAYOUT_BOOT_GDT, gdt, sizeof gdt);
+	v->gdtr = (struct mon_dtr){ .base = LAYOUT_BOOT_GDT, .limit = sizeof gdt - 1 };
+	v->idtr = (struct mon_dtr){ .base = 0, .limit = 0x3ff };
+	for (int s = 0; s < SEG_COUNT; s++)
+		v->seg[s] = (struct mon_seg){ .sel = 0x18, .base = 0, .limit = 0xffffffff,
+					      .attr = 0xc093 };
+	v->seg[SEG_CS] = (struct mon_seg){ .sel = 0x10, .base = 0, .limit = 0xffffffff,
+					   .attr = 0xc09b };
+	v->ldtr = (struct mon_seg){ 0 };
+	v->tr = (struct mon_seg){ .attr = 0x8b, .limit = 0xffff };
+	v->cr0 = CR0_PE | CR0_ET;
+	v->dr[6] = 0xffff0ff0u;
+	v->dr[7] = 0x400;
+	v->tsc_offset = -__builtin_ia32_rdtsc();
+	struct bt_cpu *cpu = v->cpu;
+	memset(cpu->gpr, 0, sizeof cpu->gpr);
+	cpu->gpr[BT_EAX] = boot->eax;
+	cpu->gpr[BT_EBX] = boot->ebx;
+	cpu->eip = boot->entry;
+	cpu->eflags = 0x2;
+	mon_sync_seg_bases(vm);
+}
+
+static unsigned fetch_code(void *ctx, uint32_t eip, uint8_t *buf, unsigned len,
+			   uint32_t *page)
+{
+	struct mon_vm *vm = ctx;
+	uint64_t phys;
+	unsigned got = 0;
+	while (got < len) {
+		uint32_t a = eip + got;
+		if (!smm_translate(vm->smm, a, false, &phys))
+			break;
+		if (got == 0)
+			*page = (uint32_t)(phys >> 12);
+		unsigned n = 4096 - (a & 4095);
+		if (n > len - got)
+			n = len - got;
+		memcpy(buf + got, vm->ram + phys, n);
+		got += n;
+	}
+	return got;
+}
+
+static void protect_code(void *ctx, uint32_t page, bool on)
+{
+	struct mon_vm *vm = ctx;
+	smm_protect_code(vm->smm, page, on);
+}
+
+static int open_serial(const char *spec)
+{
+	if (!strcmp(spec, "stdio"))
+		return STDOUT_FILENO;
+	if (!strcmp(spec, "none"))
+		return -1;
+	int fd = open(spec + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		fprintf(stderr, "btvmm: cannot open serial output '%s': %s\n",
+			spec + 5, strerror(errno));
+		exit(MON_EXIT_USAGE);
+	}
+	return fd;
+}
+
+static void die_host(const char *what, const char *err)
+{
+	fprintf(stderr, "btvmm: %s: %s\n", what, err);
+	exit(MON_EXIT_HOST);
+}
+
+int main(int argc, char **argv)
+{
+	static struct mon_vm vm;
+	char err[512];
+	struct mon_options *o = &vm.opt;
+	parse_args(argc, argv, o);
+
+	uint8_t *kernel, *initrd = NULL;
+	size_t kernel_len, initrd_len = 0;
+	if (hd_read_file(o->kernel, &kernel, &kernel_len, MAX_FILE, err, sizeof err)) {
+		fprintf(stderr, "btvmm: %s\n", err);
+		return MON_EXIT_USAGE;
+	}
+	if (o->initrd &&
+	    hd_read_file(o->initrd, &initrd, &initrd_len, MAX_FILE, err, sizeof err)) {
+		fprintf(stderr, "btvmm: %s\n", err);
+		return MON_EXIT_USAGE;
+	}
+	vm.serial_fd = open_serial(o->serial);
+
+	if (hd_reserve_guest_space(err, sizeof err))
+		die_host("cannot set up the guest address space", err);
+	vm.ram_size = o->ram_mib << 20;
+	vm.ram_fd = hd_ram_create(vm.ram_size, &vm.ram, err, sizeof err);
+	if (vm.ram_fd < 0)
+		die_host("cannot allocate guest RAM", err);
+
+	/* QEMU hands a multiboot kernel "<kernel path> <append>". */
+	size_t cl = strlen(o->kernel) + (o->append ? strlen(o->append) : 0) + 2;
+	char *cmdline = malloc(cl);
+	if (!cmdline)
+		die_host("out of memory", "command line");
+	snprintf(cmdline, cl, "%s %s", o->kernel, o->append ? o->append : "");
+	struct mon_boot boot;
+	if (mon_load_multiboot(vm.ram, vm.ram_size, kernel, kernel_len, initrd,
+			       initrd_len, o->initrd, cmdline, &boot, err, sizeof err)) {
+		fprintf(stderr, "btvmm: %s: %s\n", o->kernel, err);
+		return MON_EXIT_USAGE;
+	}
+	free(kernel);
+	free(initrd);
+	free(cmdline);
+
+	vm.smm = smm_create(vm.ram_fd, vm.ram_size, err, sizeof err);
+	if (!vm.smm)
+		die_host("cannot map guest memory", err);
+	struct dev_platform_config pc = {
+		.serial = { .write = serial_write, .ctx = &vm },
+		.trace_io = o->trace_io,
+	};
+	vm.plat = dev_platform_create(&pc);
+	if (!vm.plat)
+		die_host("cannot create devices", "out of memory");
+	vm.bus = dev_platform_bus(vm.plat);
+	struct bt_env env = { .ctx = &vm, .fetch = fetch_code, .protect_code = protect_code };
+	struct bt_config bc = {
+		.tc_size = o->tc_kib << 10,
+		.ram_pages = (uint32_t)(vm.ram_size >> 12),
+		.trace = o->trace_bt ? stderr : NULL,
+	};
+	vm.bt = bt_create(&bc, &env, &vm.vcpu.cpu, err, sizeof err);
+	if (!vm.bt)
+		die_host("cannot create the translator", err);
+	if (mon_install_handlers(&vm))
+		die_host("cannot install signal handlers", strerror(errno));
+
+	reset_vcpu(&vm, &boot);
+	vm.start_ns = hd_now_ns();
+	int status = mon_run(&vm);
+	dev_platform_flush(vm.plat);
+	if (vm.stop_message[0])
+		fprintf(stderr, "btvmm: %s\n", vm.stop_message);
+	if (status == MON_EXIT_UNSUPPORTED && vm.stop_message[0] &&
+	    !strncmp(vm.stop_message, "internal", 8))
+		mon_print_ring(&vm, stderr);
+	if (o->stats)
+		mon_print_stats(&vm, stderr);
+	return status;
+}

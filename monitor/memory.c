@@ -1,0 +1,99 @@
+/* monitor: guest memory accesses made by the monitor on the guest's behalf. */
+#include <string.h>
+
+#include "monitor.h"
+
+/*
+ * The monitor never touches the S-view itself (its pages may be protected
+ * or absent); it translates the guest linear address and uses its own view
+ * of RAM. Accesses beyond RAM behave like an ISA bus with nothing on it:
+ * reads return all ones, writes vanish (QEMU does the same). A write that
+ * lands on a page holding translated code drops those translations first.
+ */
+
+static void copy_page_piece(struct mon_vm *vm, uint32_t linear, uint8_t *buf,
+			    unsigned n, bool write)
+{
+	uint64_t phys;
+	if (!smm_translate(vm->smm, linear, write, &phys)) {
+		if (!write)
+			memset(buf, 0xff, n);
+		return;
+	}
+	if (write) {
+		uint32_t page = (uint32_t)(phys >> 12);
+		if (smm_is_code_page(vm->smm, page))
+			bt_invalidate_page(vm->bt, page);
+		memcpy(vm->ram + phys, buf, n);
+	} else {
+		memcpy(buf, vm->ram + phys, n);
+	}
+}
+
+static bool access(struct mon_vm *vm, uint32_t linear, uint8_t *buf,
+		   unsigned len, bool write, struct mon_fault *f)
+{
+	(void)f; /* paging faults arrive with shadow paging */
+	while (len) {
+		unsigned n = 4096 - (linear & 4095);
+		if (n > len)
+			n = len;
+		copy_page_piece(vm, linear, buf, n, write);
+		linear += n;
+		buf += n;
+		len -= n;
+	}
+	return true;
+}
+
+bool mon_read(struct mon_vm *vm, uint32_t linear, void *buf, unsigned len,
+	      struct mon_fault *f)
+{
+	return access(vm, linear, buf, len, false, f);
+}
+
+bool mon_write(struct mon_vm *vm, uint32_t linear, const void *buf,
+	       unsigned len, struct mon_fault *f)
+{
+	uint8_t tmp[64];
+	while (len) { /* the copy keeps `buf` const */
+		unsigned n = len < sizeof tmp ? len : (unsigned)sizeof tmp;
+		memcpy(tmp, buf, n);
+		if (!access(vm, linear, tmp, n, true, f))
+			return false;
+		linear += n;
+		buf = (const uint8_t *)buf + n;
+		len -= n;
+	}
+	return true;
+}
+
+static uint32_t stack_mask(const struct vcpu *v)
+{
+	return SEG_ATTR_DB(v->seg[SEG_SS].attr) ? 0xffffffffu : 0xffffu;
+}
+
+bool mon_push(struct mon_vm *vm, uint32_t value, unsigned size, struct mon_fault *f)
+{
+	struct vcpu *v = &vm->vcpu;
+	uint32_t mask = stack_mask(v);
+	uint32_t esp = v->cpu->gpr[BT_ESP];
+	uint32_t nesp = (esp & ~mask) | ((esp - size) & mask);
+	if (!mon_write(vm, v->seg[SEG_SS].base + (nesp & mask), &value, size, f))
+		return false;
+	v->cpu->gpr[BT_ESP] = nesp;
+	return true;
+}
+
+bool mon_pop(struct mon_vm *vm, uint32_t *value, unsigned size, struct mon_fault *f)
+{
+	struct vcpu *v = &vm->vcpu;
+	uint32_t mask = stack_mask(v);
+	uint32_t esp = v->cpu->gpr[BT_ESP];
+	uint32_t x = 0;
+	if (!mon_read(vm, v->seg[SEG_SS].base + (esp & mask), &x, size, f))
+		return false;
+	v->cpu->gpr[BT_ESP] = (esp & ~mask) | ((esp + size) & mask);
+	*value = x;
+	return true;
+}

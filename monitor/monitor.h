@@ -1,0 +1,220 @@
+/* monitor: the virtual CPU, the VM, and the services the emulator uses. */
+#ifndef BTVMM_MONITOR_H
+#define BTVMM_MONITOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "bt.h"
+#include "devices.h"
+#include "shadowmm.h"
+
+/* Exit statuses of the btvmm process (README: "Exit status"). */
+enum mon_status {
+	MON_EXIT_RESET = 0,       /* guest reset or powered off */
+	MON_EXIT_USAGE = 2,       /* bad usage or input */
+	MON_EXIT_TRIPLE = 4,      /* guest triple fault */
+	MON_EXIT_HALTED = 6,      /* HLT with nothing that can wake the CPU */
+	MON_EXIT_UNSUPPORTED = 8, /* the guest did something btvmm cannot do yet */
+	MON_EXIT_HOST = 10,       /* a host resource failed */
+	MON_EXIT_SIGNAL = 12,     /* stopped by SIGINT/SIGTERM/SIGHUP */
+};
+
+/* Segment registers in the x86 encoding order. */
+enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_COUNT };
+
+/*
+ * A segment register's visible selector and hidden descriptor cache.
+ * `attr` holds descriptor bits 40-47 (type, S, DPL, P) in its low byte and
+ * bits 52-55 (AVL, L, D/B, G) in bits 12-15, as VMX's access rights do.
+ */
+struct mon_seg {
+	uint16_t sel;
+	uint16_t attr;
+	uint32_t base;
+	uint32_t limit; /* expanded byte limit */
+};
+
+#define SEG_ATTR_TYPE(a) ((a) & 0xf)
+#define SEG_ATTR_S(a) (((a) >> 4) & 1)
+#define SEG_ATTR_DPL(a) (((a) >> 5) & 3)
+#define SEG_ATTR_P(a) (((a) >> 7) & 1)
+#define SEG_ATTR_DB(a) (((a) >> 14) & 1)
+#define SEG_ATTR_G(a) (((a) >> 15) & 1)
+
+struct mon_dtr {
+	uint32_t base;
+	uint16_t limit;
+};
+
+/* CR0 bits. */
+#define CR0_PE 0x00000001u
+#define CR0_MP 0x00000002u
+#define CR0_EM 0x00000004u
+#define CR0_TS 0x00000008u
+#define CR0_ET 0x00000010u
+#define CR0_NE 0x00000020u
+#define CR0_WP 0x00010000u
+#define CR0_AM 0x00040000u
+#define CR0_NW 0x20000000u
+#define CR0_CD 0x40000000u
+#define CR0_PG 0x80000000u
+
+/* Architectural exception vectors. */
+enum {
+	EXC_DE = 0, EXC_DB = 1, EXC_NMI = 2, EXC_BP = 3, EXC_OF = 4, EXC_BR = 5,
+	EXC_UD = 6, EXC_NM = 7, EXC_DF = 8, EXC_TS = 10, EXC_NP = 11,
+	EXC_SS = 12, EXC_GP = 13, EXC_PF = 14, EXC_MF = 16, EXC_AC = 17,
+	EXC_XM = 19,
+};
+
+/* The virtual CPU. General registers, EIP and EFLAGS live in *cpu. */
+struct vcpu {
+	struct bt_cpu *cpu;
+	struct mon_seg seg[SEG_COUNT];
+	struct mon_seg ldtr, tr;
+	struct mon_dtr gdtr, idtr;
+	uint32_t cr0, cr2, cr3, cr4;
+	uint32_t dr[8];
+	uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
+	uint64_t tsc_offset;   /* guest TSC = host TSC + offset */
+	uint64_t misc_enable, pat, apic_base;
+	bool halted;
+};
+
+/* A guest fault raised by an emulated access: delivered, never a host error. */
+struct mon_fault {
+	bool raised;
+	uint8_t vector;
+	bool has_error;
+	uint32_t error;
+};
+
+/* Per-class counters of emulated sensitive instructions, for --stats. */
+enum mon_emu_class {
+	EMU_FLAGS,      /* PUSHF POPF CLI STI */
+	EMU_DESCTAB,    /* LGDT LIDT LLDT LTR SGDT SIDT SLDT STR */
+	EMU_SEGMENT,    /* MOV/PUSH/POP seg, LDS..LSS, LAR LSL VERR VERW */
+	EMU_FAR,        /* far JMP/CALL/RET, IRET, INT n, INT3, INTO */
+	EMU_CONTROL,    /* MOV CR/DR, SMSW LMSW CLTS INVLPG INVD WBINVD */
+	EMU_IO,         /* IN OUT INS OUTS */
+	EMU_CPU,        /* CPUID RDTSC RDMSR WRMSR SYSENTER SYSEXIT HLT */
+	EMU_LEGACY,     /* PUSHA POPA BOUND ARPL BCD SALC ENTER */
+	EMU_MEMORY,     /* data accesses the S-view cannot map */
+	EMU_CLASS_COUNT
+};
+
+struct mon_options {
+	const char *kernel, *initrd, *append;
+	uint64_t ram_mib;
+	const char *serial;      /* "stdio", "none", "file:PATH" */
+	size_t tc_kib;
+	bool stats;
+	bool trace_bt, trace_io, trace_exc;
+};
+
+#define MON_RING 64 /* last exits kept for the crash report */
+
+struct mon_exit_record {
+	uint32_t eip;
+	uint8_t reason;
+	uint8_t detail;
+};
+
+/* The virtual machine. */
+struct mon_vm {
+	struct mon_options opt;
+	struct vcpu vcpu;
+	struct bt *bt;
+	struct smm *smm;
+	struct dev_platform *plat;
+	struct dev_bus *bus;
+	uint8_t *ram;          /* the monitor's view of guest RAM */
+	uint64_t ram_size;
+	int ram_fd;
+	int serial_fd;
+	bool stop;
+	int status;            /* exit status once stop is set */
+	char stop_message[256];
+	uint64_t emu_count[EMU_CLASS_COUNT];
+	uint64_t exc_count[32];
+	uint64_t smc_faults;
+	uint64_t start_ns;
+	struct mon_exit_record ring[MON_RING];
+	unsigned ring_next;
+	unsigned delivering;   /* nesting of exception delivery */
+	bool warned_ud[8];
+};
+
+/* ---- run.c ---- */
+/* End the run with `status` and a one-line message (printf-style). */
+void mon_stop(struct mon_vm *vm, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int mon_run(struct mon_vm *vm);
+
+/* ---- memory.c: guest memory as the virtual CPU sees it ---- */
+/*
+ * Read/write `len` bytes at guest linear address `linear` through the
+ * guest's current translation. Return true, or false with *f set to the
+ * guest fault (#PF, or #GP for an unbacked access the monitor refuses).
+ * Writes to pages holding translated code drop those translations.
+ */
+bool mon_read(struct mon_vm *vm, uint32_t linear, void *buf, unsigned len,
+	      struct mon_fault *f);
+bool mon_write(struct mon_vm *vm, uint32_t linear, const void *buf,
+	       unsigned len, struct mon_fault *f);
+/* Push/pop `size` (2 or 4) bytes on the guest stack (SS:ESP). */
+bool mon_push(struct mon_vm *vm, uint32_t value, unsigned size, struct mon_fault *f);
+bool mon_pop(struct mon_vm *vm, uint32_t *value, unsigned size, struct mon_fault *f);
+
+/* ---- interrupt.c: exceptions and interrupts through the guest IDT ---- */
+/* Set *f to a fault with or without an error code. */
+void mon_fault_set(struct mon_fault *f, uint8_t vector, bool has_error,
+		   uint32_t error);
+/*
+ * Deliver vector `v` through the guest IDT. `next_eip` is the EIP pushed
+ * (the faulting instruction for faults, the next one for traps and INT n).
+ * `soft` is true for INT n / INT3 / INTO (gate DPL is checked against CPL).
+ * Faults during delivery escalate to #DF and then to a triple fault, which
+ * stops the VM.
+ */
+void mon_deliver(struct mon_vm *vm, uint8_t v, bool has_error, uint32_t error,
+		 uint32_t next_eip, bool soft);
+/* Deliver a fault raised while emulating the instruction at cpu->eip. */
+void mon_deliver_fault(struct mon_vm *vm, const struct mon_fault *f);
+
+/* ---- segments.c: descriptors and segment loads ---- */
+/* Read the 8-byte descriptor for `sel` from the GDT or LDT; false with *f
+ * (#GP(sel & ~3)) if it lies beyond the table limit. */
+bool mon_read_descriptor(struct mon_vm *vm, uint16_t sel, uint64_t *desc,
+			 struct mon_fault *f);
+/* Unpack a descriptor into a segment cache entry. */
+void mon_desc_to_seg(uint64_t desc, uint16_t sel, struct mon_seg *s);
+/* Load segment register `sreg` with `sel`, with the protected-mode checks
+ * (#GP/#NP/#SS with the selector as error code). */
+bool mon_load_seg(struct mon_vm *vm, int sreg, uint16_t sel, struct mon_fault *f);
+/* Load CS for a far transfer; checks that `sel` is a code segment. */
+bool mon_load_cs(struct mon_vm *vm, uint16_t sel, struct mon_fault *f);
+/* Current privilege level. */
+unsigned mon_cpl(const struct vcpu *v);
+/* Set the guest FS/GS bases the translated code sees from the caches. */
+void mon_sync_seg_bases(struct mon_vm *vm);
+
+/* ---- emulate.c ---- */
+/* Emulate the instruction at cpu->eip (the block exited for it). */
+void mon_emulate(struct mon_vm *vm);
+
+/* ---- cpuid.c ---- */
+void mon_cpuid(struct mon_vm *vm, uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
+/* Return true and the value, or false for an MSR that raises #GP. */
+bool mon_rdmsr(struct mon_vm *vm, uint32_t msr, uint64_t *value);
+bool mon_wrmsr(struct mon_vm *vm, uint32_t msr, uint64_t value);
+uint64_t mon_guest_tsc(struct mon_vm *vm);
+
+/* ---- stats.c ---- */
+void mon_print_stats(struct mon_vm *vm, FILE *out);
+void mon_ring_record(struct mon_vm *vm, uint32_t eip, unsigned reason, unsigned detail);
+void mon_print_ring(struct mon_vm *vm, FILE *out);
+
+#endif

@@ -1,0 +1,215 @@
+/* monitor: the run loop: translated code, emulation, host faults, and stops. */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "hostdriver.h"
+#include "monitor.h"
+
+void mon_emulate_memory(struct mon_vm *vm);
+
+static struct mon_vm *the_vm; /* for the host signal handlers */
+static volatile sig_atomic_t stop_signal;
+
+void mon_stop(struct mon_vm *vm, int status, const char *fmt, ...)
+{
+	if (vm->stop)
+		return; /* the first reason wins */
+	vm->stop = true;
+	vm->status = status;
+	vm->stop_message[0] = 0;
+	if (fmt) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(vm->stop_message, sizeof vm->stop_message, fmt, ap);
+		va_end(ap);
+	}
+}
+
+static enum hd_fault_action on_fault(int signo, siginfo_t *si, ucontext_t *uc)
+{
+	if (the_vm && the_vm->bt && bt_handle_host_fault(the_vm->bt, signo, si, uc))
+		return HD_FAULT_REDIRECT;
+	return HD_FAULT_FATAL;
+}
+
+static void on_crash(int signo, const siginfo_t *si, const ucontext_t *uc)
+{
+	fprintf(stderr,
+		"btvmm: internal error: signal %d (%s) at host pc %#llx, address %p\n",
+		signo, strsignal(signo),
+		(unsigned long long)uc->uc_mcontext.gregs[REG_RIP], si->si_addr);
+	if (the_vm) {
+		fprintf(stderr, "btvmm: guest EIP %#x\n", the_vm->vcpu.cpu->eip);
+		mon_print_ring(the_vm, stderr);
+	}
+}
+
+static void on_stop_signal(int signo)
+{
+	stop_signal = signo;
+	if (the_vm && the_vm->bt)
+		bt_request_exit(the_vm->bt);
+}
+
+int mon_install_handlers(struct mon_vm *vm);
+int mon_install_handlers(struct mon_vm *vm)
+{
+	the_vm = vm;
+	int r = hd_faults_install(on_fault, on_crash);
+	if (!r)
+		r = hd_stop_signals_install(on_stop_signal);
+	return r;
+}
+
+/* After a write to a page holding translated code: drop its translations
+ * and let the writing instruction complete from a throw-away translation
+ * (the page stays writable until code on it is translated again). */
+static void handle_fault(struct mon_vm *vm, unsigned depth);
+
+static void complete_step(struct mon_vm *vm, enum bt_exit r, unsigned depth)
+{
+	switch (r) {
+	case BT_EXIT_STEP:
+	case BT_EXIT_POLL:
+		break;
+	case BT_EXIT_EMULATE:
+		mon_emulate(vm);
+		break;
+	case BT_EXIT_FAULT:
+		handle_fault(vm, depth + 1);
+		break;
+	default:
+		mon_stop(vm, MON_EXIT_UNSUPPORTED, "internal: unexpected step exit %d", r);
+	}
+}
+
+static void handle_segv(struct mon_vm *vm, unsigned depth)
+{
+	struct bt_cpu *cpu = vm->vcpu.cpu;
+	uint64_t addr = cpu->fault_addr;
+	if (cpu->fault_trapno != 14) {
+		/* #GP from a copied instruction (misaligned SSE operand, ...):
+		 * the guest's own #GP(0). */
+		mon_deliver(vm, cpu->fault_trapno == 17 ? EXC_AC : EXC_GP, true, 0,
+			    cpu->eip, false);
+		return;
+	}
+	if (addr >= HD_GUEST_SPACE) {
+		mon_stop(vm, MON_EXIT_UNSUPPORTED,
+			 "unsupported: FS/GS-relative access wrapped past 4 GiB at EIP %#x",
+			 cpu->eip);
+		return;
+	}
+	uint32_t page = (uint32_t)(addr >> 12);
+	if ((cpu->fault_err & 2) && smm_is_code_page(vm->smm, page)) {
+		vm->smc_faults++;
+		bt_invalidate_page(vm->bt, page);
+		if (depth > 8) {
+			mon_stop(vm, MON_EXIT_UNSUPPORTED,
+				 "internal: self-modifying code does not settle at EIP %#x",
+				 cpu->eip);
+			return;
+		}
+		complete_step(vm, bt_step(vm->bt), depth);
+		return;
+	}
+	if (addr < hd_mmap_min_addr() || addr >= vm->ram_size) {
+		mon_emulate_memory(vm);
+		return;
+	}
+	mon_stop(vm, MON_EXIT_UNSUPPORTED,
+		 "internal: unexpected host fault at guest address %#llx, EIP %#x",
+		 (unsigned long long)addr, cpu->eip);
+}
+
+static void handle_fault(struct mon_vm *vm, unsigned depth)
+{
+	struct bt_cpu *cpu = vm->vcpu.cpu;
+	switch (cpu->exit_signo) {
+	case 0:
+		mon_stop(vm, MON_EXIT_UNSUPPORTED,
+			 "guest jumped outside RAM: EIP %#x", cpu->eip);
+		break;
+	case SIGSEGV:
+		handle_segv(vm, depth);
+		break;
+	case SIGFPE:
+		mon_deliver(vm, cpu->fault_trapno == 16 ? EXC_MF :
+				cpu->fault_trapno == 19 ? EXC_XM : EXC_DE,
+			    false, 0, cpu->eip, false);
+		break;
+	case SIGILL:
+		mon_deliver(vm, EXC_UD, false, 0, cpu->eip, false);
+		break;
+	case SIGTRAP:
+		mon_deliver(vm, EXC_DB, false, 0, cpu->eip, false);
+		break;
+	default:
+		mon_stop(vm, MON_EXIT_HOST, "host signal %u (%s) at guest EIP %#x",
+			 cpu->exit_signo, strsignal((int)cpu->exit_signo), cpu->eip);
+	}
+}
+
+static void check_devices(struct mon_vm *vm)
+{
+	int status = 0;
+	switch (dev_platform_stop_reason(vm->plat, &status)) {
+	case DEV_STOP_DEBUG_EXIT:
+		mon_stop(vm, status, NULL);
+		break;
+	case DEV_STOP_RESET:
+		mon_stop(vm, MON_EXIT_RESET, "guest reset (i8042 reset line)");
+		break;
+	default:
+		break;
+	}
+}
+
+static void halt(struct mon_vm *vm)
+{
+	/* No interrupt source exists yet (the PIT and PIC come with the
+	 * interrupts work), so a halted CPU can never wake. */
+	struct bt_cpu *cpu = vm->vcpu.cpu;
+	if (cpu->eflags & BT_FL_IF)
+		mon_stop(vm, MON_EXIT_HALTED,
+			 "guest halted at EIP %#x waiting for an interrupt, and no "
+			 "device can raise one", cpu->eip);
+	else
+		mon_stop(vm, MON_EXIT_HALTED,
+			 "guest halted with interrupts disabled at EIP %#x", cpu->eip);
+}
+
+int mon_run(struct mon_vm *vm)
+{
+	while (!vm->stop) {
+		if (stop_signal) {
+			mon_stop(vm, MON_EXIT_SIGNAL, "stopped by signal %d (%s)",
+				 (int)stop_signal, strsignal((int)stop_signal));
+			break;
+		}
+		if (vm->vcpu.halted) {
+			halt(vm);
+			break;
+		}
+		enum bt_exit r = bt_run(vm->bt);
+		struct bt_cpu *cpu = vm->vcpu.cpu;
+		mon_ring_record(vm, cpu->eip, r, (unsigned)cpu->exit_signo);
+		switch (r) {
+		case BT_EXIT_EMULATE:
+			mon_emulate(vm);
+			break;
+		case BT_EXIT_FAULT:
+			handle_fault(vm, 0);
+			break;
+		case BT_EXIT_POLL:
+			break;
+		default:
+			mon_stop(vm, MON_EXIT_UNSUPPORTED,
+				 "internal: unexpected exit %d at EIP %#x", r, cpu->eip);
+		}
+		check_devices(vm);
+	}
+	return vm->status;
+}

@@ -1,0 +1,218 @@
+/* monitor: segment descriptors, segment-register loads and their checks. */
+#include "monitor.h"
+
+/*
+ * Segment descriptor (8 bytes, little-endian u64):
+ *
+ *   63      56 55 52 51   48 47 46 45 44 43  40 39          16 15          0
+ *  +----------+-----+-------+--+-----+--+------+--------------+-------------+
+ *  |base 31:24|G DB | lim   |P | DPL |S | type | base 23:0    | limit 15:0  |
+ *  |          |L AVL| 19:16 |  |     |  |      |              |             |
+ *  +----------+-----+-------+--+-----+--+------+--------------+-------------+
+ */
+#define DESC_BASE(d) ((uint32_t)((((d) >> 16) & 0xffffff) | (((d) >> 32) & 0xff000000u)))
+#define DESC_LIMIT(d) ((uint32_t)(((d) & 0xffff) | (((d) >> 32) & 0xf0000)))
+#define DESC_ACCESS(d) ((unsigned)(((d) >> 40) & 0xff))
+#define DESC_FLAGS(d) ((unsigned)(((d) >> 52) & 0xf))
+#define DESC_ACCESSED (1ull << 40)
+
+/* Type field of code/data descriptors (S = 1). */
+#define TYPE_CODE 0x8
+#define TYPE_CONFORMING 0x4 /* code */
+#define TYPE_READABLE 0x2   /* code */
+#define TYPE_WRITABLE 0x2   /* data */
+
+unsigned mon_cpl(const struct vcpu *v)
+{
+	if (!(v->cr0 & CR0_PE))
+		return 0;
+	return v->seg[SEG_CS].sel & 3;
+}
+
+void mon_desc_to_seg(uint64_t desc, uint16_t sel, struct mon_seg *s)
+{
+	uint32_t limit = DESC_LIMIT(desc);
+	unsigned flags = DESC_FLAGS(desc);
+	if (flags & 0x8) /* G: 4 KiB granularity */
+		limit = limit << 12 | 0xfff;
+	s->sel = sel;
+	s->base = DESC_BASE(desc);
+	s->limit = limit;
+	s->attr = (uint16_t)(DESC_ACCESS(desc) | flags << 12);
+}
+
+bool mon_read_descriptor(struct mon_vm *vm, uint16_t sel, uint64_t *desc,
+			 struct mon_fault *f)
+{
+	struct vcpu *v = &vm->vcpu;
+	uint32_t base, limit;
+	if (sel & 4) {
+		if (!v->ldtr.sel || !SEG_ATTR_P(v->ldtr.attr))
+			goto bad;
+		base = v->ldtr.base;
+		limit = v->ldtr.limit;
+	} else {
+		base = v->gdtr.base;
+		limit = v->gdtr.limit;
+	}
+	if ((uint32_t)(sel & ~7u) + 7 > limit)
+		goto bad;
+	return mon_read(vm, base + (sel & ~7u), desc, 8, f);
+bad:
+	mon_fault_set(f, EXC_GP, true, sel & 0xfffc);
+	return false;
+}
+
+/* Set the accessed bit in the descriptor table, as the CPU does on a load. */
+static bool mark_accessed(struct mon_vm *vm, uint16_t sel, uint64_t *desc,
+			  struct mon_fault *f)
+{
+	if (*desc & DESC_ACCESSED)
+		return true;
+	*desc |= DESC_ACCESSED;
+	struct vcpu *v = &vm->vcpu;
+	uint32_t base = (sel & 4) ? v->ldtr.base : v->gdtr.base;
+	uint8_t access = (uint8_t)(*desc >> 40);
+	return mon_write(vm, base + (sel & ~7u) + 5, &access, 1, f);
+}
+
+void mon_sync_seg_bases(struct mon_vm *vm)
+{
+	struct vcpu *v = &vm->vcpu;
+	v->cpu->fsbase = v->seg[SEG_FS].base;
+	v->cpu->gsbase = v->seg[SEG_GS].base;
+}
+
+/*
+ * Translated code assumes CS, DS, ES and SS have base 0 (flat), which
+ * every 32-bit OS we target uses; FS and GS bases are honoured through
+ * the host FS/GS bases. Limits are not enforced in translated code.
+ */
+static bool flat_check(struct mon_vm *vm, int sreg, const struct mon_seg *s)
+{
+	if (sreg == SEG_FS || sreg == SEG_GS || s->base == 0 || !s->sel)
+		return true;
+	mon_stop(vm, MON_EXIT_UNSUPPORTED,
+		 "unsupported: segment %s loaded with base %#x (selector %#x); "
+		 "only flat CS/DS/ES/SS are supported",
+		 (const char *[]){ "ES", "CS", "SS", "DS", "FS", "GS" }[sreg],
+		 s->base, s->sel);
+	return false;
+}
+
+bool mon_load_seg(struct mon_vm *vm, int sreg, uint16_t sel, struct mon_fault *f)
+{
+	struct vcpu *v = &vm->vcpu;
+	unsigned cpl = mon_cpl(v), rpl = sel & 3;
+	uint64_t d;
+	struct mon_seg s;
+
+	if (!(v->cr0 & CR0_PE)) { /* real mode: base = selector * 16 */
+		s = v->seg[sreg];
+		s.sel = sel;
+		s.base = (uint32_t)sel << 4;
+		if (!flat_check(vm, sreg, &s))
+			return false;
+		v->seg[sreg] = s;
+		mon_sync_seg_bases(vm);
+		return true;
+	}
+	if ((sel & ~3u) == 0) {
+		if (sreg == SEG_SS) {
+			mon_fault_set(f, EXC_GP, true, 0);
+			return false;
+		}
+		v->seg[sreg] = (struct mon_seg){ .sel = sel };
+		mon_sync_seg_bases(vm);
+		return true;
+	}
+	if (!mon_read_descriptor(vm, sel, &d, f))
+		return false;
+	unsigned access = DESC_ACCESS(d), type = access & 0xf;
+	unsigned dpl = (access >> 5) & 3;
+	bool code = type & TYPE_CODE;
+	if (!(access & 0x10)) /* system descriptor */
+		goto gp;
+	if (sreg == SEG_SS) {
+		if (code || !(type & TYPE_WRITABLE) || rpl != cpl || dpl != cpl)
+			goto gp;
+		if (!(access & 0x80)) {
+			mon_fault_set(f, EXC_SS, true, sel & 0xfffc);
+			return false;
+		}
+	} else {
+		if (code && !(type & TYPE_READABLE))
+			goto gp;
+		if ((!code || !(type & TYPE_CONFORMING)) && (rpl > dpl || cpl > dpl))
+			goto gp;
+		if (!(access & 0x80)) {
+			mon_fault_set(f, EXC_NP, true, sel & 0xfffc);
+			return false;
+		}
+	}
+	if (!mark_accessed(vm, sel, &d, f))
+		return false;
+	mon_desc_to_seg(d, sel, &s);
+	if (!flat_check(vm, sreg, &s))
+		return false;
+	v->seg[sreg] = s;
+	mon_sync_seg_bases(vm);
+	return true;
+gp:
+	mon_fault_set(f, EXC_GP, true, sel & 0xfffc);
+	return false;
+}
+
+bool mon_load_cs(struct mon_vm *vm, uint16_t sel, struct mon_fault *f)
+{
+	struct vcpu *v = &vm->vcpu;
+	unsigned cpl = mon_cpl(v);
+	uint64_t d;
+	struct mon_seg s;
+	if (!(v->cr0 & CR0_PE)) {
+		s = v->seg[SEG_CS];
+		s.sel = sel;
+		s.base = (uint32_t)sel << 4;
+		if (!flat_check(vm, SEG_CS, &s))
+			return false;
+		v->seg[SEG_CS] = s;
+		return true;
+	}
+	if ((sel & ~3u) == 0) {
+		mon_fault_set(f, EXC_GP, true, 0);
+		return false;
+	}
+	if (!mon_read_descriptor(vm, sel, &d, f))
+		return false;
+	unsigned access = DESC_ACCESS(d), type = access & 0xf;
+	unsigned dpl = (access >> 5) & 3;
+	if (!(access & 0x10) || !(type & TYPE_CODE)) {
+		mon_fault_set(f, EXC_GP, true, sel & 0xfffc);
+		return false;
+	}
+	bool conforming = type & TYPE_CONFORMING;
+	if ((conforming && dpl > cpl) || (!conforming && dpl != cpl)) {
+		if (!conforming && dpl < cpl)
+			mon_stop(vm, MON_EXIT_UNSUPPORTED,
+				 "unsupported: privilege change to CPL %u "
+				 "(selector %#x)", dpl, sel);
+		mon_fault_set(f, EXC_GP, true, sel & 0xfffc);
+		return false;
+	}
+	if (!(access & 0x80)) {
+		mon_fault_set(f, EXC_NP, true, sel & 0xfffc);
+		return false;
+	}
+	if (!mark_accessed(vm, sel, &d, f))
+		return false;
+	mon_desc_to_seg(d, (uint16_t)((sel & ~3u) | cpl), &s);
+	if (!flat_check(vm, SEG_CS, &s))
+		return false;
+	if (!SEG_ATTR_DB(s.attr)) {
+		mon_stop(vm, MON_EXIT_UNSUPPORTED,
+			 "unsupported: 16-bit code segment %#x", sel);
+		return false;
+	}
+	v->seg[SEG_CS] = s;
+	return true;
+}

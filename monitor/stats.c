@@ -1,0 +1,81 @@
+/* monitor: --stats counters and the ring of recent exits for crash reports. */
+#include "hostdriver.h"
+#include "monitor.h"
+
+void mon_ring_record(struct mon_vm *vm, uint32_t eip, unsigned reason, unsigned detail)
+{
+	struct mon_exit_record *r = &vm->ring[vm->ring_next++ % MON_RING];
+	r->eip = eip;
+	r->reason = (uint8_t)reason;
+	r->detail = (uint8_t)detail;
+}
+
+void mon_print_ring(struct mon_vm *vm, FILE *out)
+{
+	unsigned n = vm->ring_next < MON_RING ? vm->ring_next : MON_RING;
+	fprintf(out, "btvmm: last %u exits (oldest first):\n", n);
+	for (unsigned i = 0; i < n; i++) {
+		const struct mon_exit_record *r =
+			&vm->ring[(vm->ring_next - n + i) % MON_RING];
+		fprintf(out, "  eip %08x  %-8s %u\n", r->eip,
+			bt_exit_name((enum bt_exit)r->reason), r->detail);
+	}
+}
+
+void mon_print_stats(struct mon_vm *vm, FILE *out)
+{
+	const struct bt_stats *s = bt_get_stats(vm->bt);
+	struct dev_bus_stats io;
+	struct smm_stats sm;
+	dev_bus_get_stats(vm->bus, &io);
+	smm_get_stats(vm->smm, &sm);
+	double secs = (double)(hd_now_ns() - vm->start_ns) / 1e9;
+	static const char *const emu_names[EMU_CLASS_COUNT] = {
+		"flags", "desctab", "segment", "far/int", "control", "io", "cpu",
+		"legacy", "memory",
+	};
+	static const char *const exc_names[32] = {
+		"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "9",
+		"#TS", "#NP", "#SS", "#GP", "#PF", "15", "#MF", "#AC", "#MC", "#XM",
+	};
+
+	fprintf(out, "btvmm stats (%.3f s):\n", secs);
+	fprintf(out, "  translation: %llu blocks, %llu guest insns, %llu TC bytes, "
+		     "%llu flushes\n",
+		(unsigned long long)s->blocks, (unsigned long long)s->insns,
+		(unsigned long long)s->tc_bytes, (unsigned long long)s->flushes);
+	fprintf(out, "  translated by class: ident %llu, stack %llu, branch %llu, "
+		     "emulate %llu\n",
+		(unsigned long long)s->class_count[BT_CLASS_IDENT],
+		(unsigned long long)s->class_count[BT_CLASS_STACK],
+		(unsigned long long)s->class_count[BT_CLASS_BRANCH],
+		(unsigned long long)s->class_count[BT_CLASS_EMULATE]);
+	fprintf(out, "  branches: %llu chained, %llu monitor lookups, "
+		     "%llu indirect-table misses\n",
+		(unsigned long long)s->chained, (unsigned long long)s->lookups,
+		(unsigned long long)s->ibl_misses);
+	fprintf(out, "  code writes: %llu faults, %llu blocks invalidated, "
+		     "%llu page protects\n",
+		(unsigned long long)vm->smc_faults, (unsigned long long)s->invalidated,
+		(unsigned long long)sm.protects);
+	fprintf(out, "  exits to the monitor:");
+	for (int e = BT_EXIT_LOOKUP; e < BT_EXIT_COUNT; e++)
+		fprintf(out, " %s %llu", bt_exit_name((enum bt_exit)e),
+			(unsigned long long)s->exits[e]);
+	fprintf(out, "\n  emulated sensitive instructions:");
+	for (int c = 0; c < EMU_CLASS_COUNT; c++)
+		fprintf(out, " %s %llu", emu_names[c],
+			(unsigned long long)vm->emu_count[c]);
+	fprintf(out, "\n  exceptions delivered:");
+	unsigned any = 0;
+	for (int v = 0; v < 32; v++)
+		if (vm->exc_count[v]) {
+			any++;
+			fprintf(out, " %s %llu", exc_names[v] ? exc_names[v] : "?",
+				(unsigned long long)vm->exc_count[v]);
+		}
+	fprintf(out, "%s\n", any ? "" : " none");
+	fprintf(out, "  port I/O: %llu reads, %llu writes, %llu unclaimed\n",
+		(unsigned long long)io.reads, (unsigned long long)io.writes,
+		(unsigned long long)io.unclaimed);
+}
