@@ -179,10 +179,6 @@ static enum emu_result emu_flags(struct mon_vm *vm, const struct emu_insn *in,
 		if (cpl > iopl)
 			mask &= ~BT_FL_IF;
 		cpu->eflags = ((cpu->eflags & ~mask) | (v & mask) | 2) & ~BT_FL_RF;
-		if (cpu->eflags & BT_FL_TF)
-			mon_stop(vm, MON_EXIT_UNSUPPORTED,
-				 "unsupported: single-stepping (EFLAGS.TF) at EIP %#x",
-				 in->eip);
 		return EMU_NEXT;
 	}
 	default:

@@ -252,10 +252,6 @@ static enum emu_result emu_iret(struct mon_vm *vm, const struct emu_insn *in,
 	if (size == 2)
 		mask &= 0xffff;
 	cpu->eflags = (cpu->eflags & ~mask) | (fl & mask) | 2;
-	if (cpu->eflags & BT_FL_TF)
-		mon_stop(vm, MON_EXIT_UNSUPPORTED,
-			 "unsupported: single-stepping (EFLAGS.TF) after IRET at EIP %#x",
-			 in->eip);
 	cpu->eip = eip;
 	return EMU_JUMPED;
 fault:

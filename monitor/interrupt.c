@@ -103,6 +103,7 @@ void mon_deliver(struct mon_vm *vm, uint8_t v, bool has_error, uint32_t error,
 		 uint32_t next_eip, bool soft)
 {
 	struct mon_fault f = { 0 };
+	vm->events++;
 	if (v < 32)
 		vm->exc_count[v]++;
 	if (vm->opt.trace_exc)

@@ -144,6 +144,7 @@ struct mon_vm {
 	struct mon_exit_record ring[MON_RING];
 	unsigned ring_next;
 	unsigned delivering;   /* nesting of exception delivery */
+	uint64_t events;       /* exceptions and interrupts delivered */
 	bool warned_ud[8];
 };
 

@@ -181,6 +181,27 @@ static void halt(struct mon_vm *vm)
 			 "guest halted with interrupts disabled at EIP %#x", cpu->eip);
 }
 
+/*
+ * EFLAGS.TF: run one instruction, then raise the single-step trap (#DB
+ * with DR6.BS) unless the instruction delivered an exception itself. A
+ * POPF that sets TF traps only after the following instruction, which
+ * falls out of testing TF before the step.
+ */
+static void single_step(struct mon_vm *vm)
+{
+	struct bt_cpu *cpu = vm->vcpu.cpu;
+	uint64_t events = vm->events;
+	enum bt_exit r = bt_step(vm->bt);
+	mon_ring_record(vm, cpu->eip, r, (unsigned)cpu->exit_signo);
+	if (r == BT_EXIT_POLL)
+		return; /* nothing ran */
+	complete_step(vm, r, 0);
+	if (vm->stop || vm->events != events || vm->vcpu.halted)
+		return;
+	vm->vcpu.dr[6] |= 0x4000;
+	mon_deliver(vm, EXC_DB, false, 0, cpu->eip, false);
+}
+
 int mon_run(struct mon_vm *vm)
 {
 	while (!vm->stop) {
@@ -193,8 +214,13 @@ int mon_run(struct mon_vm *vm)
 			halt(vm);
 			break;
 		}
-		enum bt_exit r = bt_run(vm->bt);
 		struct bt_cpu *cpu = vm->vcpu.cpu;
+		if (cpu->eflags & BT_FL_TF) {
+			single_step(vm);
+			check_devices(vm);
+			continue;
+		}
+		enum bt_exit r = bt_run(vm->bt);
 		mon_ring_record(vm, cpu->eip, r, (unsigned)cpu->exit_signo);
 		switch (r) {
 		case BT_EXIT_EMULATE:

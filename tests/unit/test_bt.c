@@ -1,0 +1,254 @@
+/* Unit tests for bt/: the classification table and the translator's rewriting rules. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bt_private.h"
+
+static ZydisDecoder dec;
+
+/* Decode one 32-bit guest instruction at `eip`. */
+static void decode(struct bt_insn *in, const uint8_t *code, size_t len, uint32_t eip)
+{
+	memset(in, 0, sizeof *in);
+	ck_assert(ZYAN_SUCCESS(ZydisDecoderDecodeFull(&dec, code, len, &in->zi, in->ops)));
+	in->bytes = code;
+	in->eip = eip;
+	in->next_eip = eip + in->zi.length;
+	for (unsigned i = 0; i < in->zi.operand_count; i++)
+		if (in->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY)
+			in->has_mem = true;
+}
+
+static enum bt_class classify(const uint8_t *code, size_t len)
+{
+	struct bt_insn in;
+	decode(&in, code, len, 0x1000);
+	return bt_classify(&in);
+}
+#define CLASS(...) classify((const uint8_t[]){ __VA_ARGS__ }, sizeof((const uint8_t[]){ __VA_ARGS__ }))
+
+/* Translate one instruction with its class's emitter; return the bytes. */
+static struct bt fake_bt;
+static struct bt_tx tx;
+static uint8_t out[256];
+
+static size_t emit(const uint8_t *code, size_t len, uint32_t eip)
+{
+	struct bt_insn in;
+	decode(&in, code, len, eip);
+	memset(&tx, 0, sizeof tx);
+	memset(out, 0xcc, sizeof out);
+	tx.bt = &fake_bt;
+	tx.e.p = tx.e.start = out;
+	bool ok = false;
+	switch (bt_classify(&in)) {
+	case BT_CLASS_IDENT: ok = emit_ident(&tx, &in); break;
+	case BT_CLASS_STACK: ok = emit_stack(&tx, &in); break;
+	case BT_CLASS_BRANCH: ok = emit_branch(&tx, &in); break;
+	default: break;
+	}
+	ck_assert_msg(ok, "instruction not translated");
+	return (size_t)(tx.e.p - out);
+}
+
+static void expect(const uint8_t *code, size_t len, const uint8_t *want, size_t wlen)
+{
+	size_t n = emit(code, len, 0x1000);
+	ck_assert_uint_eq(n, wlen);
+	ck_assert_msg(!memcmp(out, want, wlen), "rewritten bytes differ");
+}
+#define B(...) (const uint8_t[]){ __VA_ARGS__ }, sizeof((const uint8_t[]){ __VA_ARGS__ })
+#define EXPECT(code, want) expect(code, want)
+
+START_TEST(every_mnemonic_has_a_class)
+{
+	for (int m = 0; m <= ZYDIS_MNEMONIC_MAX_VALUE; m++) {
+		enum bt_class c = bt_classify_mnemonic(m);
+		ck_assert_int_lt(c, BT_CLASS_COUNT);
+		ck_assert_ptr_nonnull(bt_class_name(c));
+	}
+	ck_assert_int_eq(bt_classify_mnemonic(-1), BT_CLASS_EMULATE);
+	ck_assert_int_eq(bt_classify_mnemonic(ZYDIS_MNEMONIC_MAX_VALUE + 1), BT_CLASS_EMULATE);
+}
+END_TEST
+
+/* Robin & Irvine's 17 and the rest of ARCHITECTURE.md §5 never run as
+ * themselves: the table alone says so. */
+START_TEST(sensitive_mnemonics_are_emulated)
+{
+	static const ZydisMnemonic m[] = {
+		ZYDIS_MNEMONIC_SGDT, ZYDIS_MNEMONIC_SIDT, ZYDIS_MNEMONIC_SLDT,
+		ZYDIS_MNEMONIC_SMSW, ZYDIS_MNEMONIC_PUSHF, ZYDIS_MNEMONIC_PUSHFD,
+		ZYDIS_MNEMONIC_POPF, ZYDIS_MNEMONIC_POPFD, ZYDIS_MNEMONIC_LAR,
+		ZYDIS_MNEMONIC_LSL, ZYDIS_MNEMONIC_VERR, ZYDIS_MNEMONIC_VERW,
+		ZYDIS_MNEMONIC_INT, ZYDIS_MNEMONIC_STR, ZYDIS_MNEMONIC_CLI,
+		ZYDIS_MNEMONIC_STI, ZYDIS_MNEMONIC_IRET, ZYDIS_MNEMONIC_IRETD,
+		ZYDIS_MNEMONIC_INT3, ZYDIS_MNEMONIC_INTO, ZYDIS_MNEMONIC_HLT,
+		ZYDIS_MNEMONIC_IN, ZYDIS_MNEMONIC_OUT, ZYDIS_MNEMONIC_INSB,
+		ZYDIS_MNEMONIC_OUTSD, ZYDIS_MNEMONIC_LGDT, ZYDIS_MNEMONIC_LIDT,
+		ZYDIS_MNEMONIC_LLDT, ZYDIS_MNEMONIC_LTR, ZYDIS_MNEMONIC_LMSW,
+		ZYDIS_MNEMONIC_LDS, ZYDIS_MNEMONIC_LES, ZYDIS_MNEMONIC_LFS,
+		ZYDIS_MNEMONIC_LGS, ZYDIS_MNEMONIC_LSS, ZYDIS_MNEMONIC_CPUID,
+		ZYDIS_MNEMONIC_RDTSC, ZYDIS_MNEMONIC_RDMSR, ZYDIS_MNEMONIC_WRMSR,
+		ZYDIS_MNEMONIC_SYSENTER, ZYDIS_MNEMONIC_SYSEXIT, ZYDIS_MNEMONIC_SYSCALL,
+		ZYDIS_MNEMONIC_INVLPG, ZYDIS_MNEMONIC_INVD, ZYDIS_MNEMONIC_WBINVD,
+		ZYDIS_MNEMONIC_CLTS, ZYDIS_MNEMONIC_PUSHAD, ZYDIS_MNEMONIC_POPAD,
+		ZYDIS_MNEMONIC_BOUND, ZYDIS_MNEMONIC_ARPL, ZYDIS_MNEMONIC_DAA,
+		ZYDIS_MNEMONIC_DAS, ZYDIS_MNEMONIC_AAA, ZYDIS_MNEMONIC_AAS,
+		ZYDIS_MNEMONIC_AAM, ZYDIS_MNEMONIC_AAD, ZYDIS_MNEMONIC_SALC,
+		ZYDIS_MNEMONIC_ENTER, ZYDIS_MNEMONIC_UD2, ZYDIS_MNEMONIC_XSETBV,
+	};
+	for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
+		ck_assert_msg(bt_classify_mnemonic(m[i]) == BT_CLASS_EMULATE,
+			      "%s is not emulated", ZydisMnemonicGetString(m[i]));
+}
+END_TEST
+
+/* Operand checks refine the table. */
+START_TEST(operand_refinements)
+{
+	ck_assert_int_eq(CLASS(0x8e, 0xd8), BT_CLASS_EMULATE);        /* mov ds, ax */
+	ck_assert_int_eq(CLASS(0x8c, 0xc8), BT_CLASS_EMULATE);        /* mov eax, cs */
+	ck_assert_int_eq(CLASS(0x0f, 0x20, 0xc0), BT_CLASS_EMULATE);  /* mov eax, cr0 */
+	ck_assert_int_eq(CLASS(0x0f, 0x23, 0xf8), BT_CLASS_EMULATE);  /* mov dr7, eax */
+	ck_assert_int_eq(CLASS(0x1e), BT_CLASS_EMULATE);              /* push ds */
+	ck_assert_int_eq(CLASS(0x0f, 0xa9), BT_CLASS_EMULATE);        /* pop gs */
+	ck_assert_int_eq(CLASS(0xea, 0, 0, 0x10, 0, 0x08, 0), BT_CLASS_EMULATE); /* jmp far */
+	ck_assert_int_eq(CLASS(0xff, 0x18), BT_CLASS_EMULATE);        /* call far [eax] */
+	ck_assert_int_eq(CLASS(0xcb), BT_CLASS_EMULATE);              /* retf */
+	ck_assert_int_eq(CLASS(0xcd, 0x80), BT_CLASS_EMULATE);        /* int 0x80 */
+	ck_assert_int_eq(CLASS(0x0f, 0x05), BT_CLASS_EMULATE);        /* syscall */
+	ck_assert_int_eq(CLASS(0x0f, 0xae, 0x20), BT_CLASS_EMULATE);  /* xsave [eax] */
+	ck_assert_int_eq(CLASS(0xc5, 0xf8, 0x58, 0xc1), BT_CLASS_EMULATE); /* vaddps (AVX) */
+	ck_assert_int_eq(CLASS(0x8b, 0xc3), BT_CLASS_IDENT);          /* mov eax, ebx */
+	ck_assert_int_eq(CLASS(0xd8, 0xc1), BT_CLASS_IDENT);          /* fadd st0, st1 */
+	ck_assert_int_eq(CLASS(0x0f, 0x58, 0xc1), BT_CLASS_IDENT);    /* addps */
+	ck_assert_int_eq(CLASS(0x66, 0x0f, 0xef, 0xc0), BT_CLASS_IDENT); /* pxor */
+	ck_assert_int_eq(CLASS(0x0f, 0xae, 0x00), BT_CLASS_IDENT);    /* fxsave [eax] */
+	ck_assert_int_eq(CLASS(0x53), BT_CLASS_STACK);                /* push ebx */
+	ck_assert_int_eq(CLASS(0xc9), BT_CLASS_STACK);                /* leave */
+	ck_assert_int_eq(CLASS(0xc3), BT_CLASS_BRANCH);               /* ret */
+	ck_assert_int_eq(CLASS(0xe2, 0xfe), BT_CLASS_BRANCH);         /* loop */
+}
+END_TEST
+
+START_TEST(ident_rewrites)
+{
+	EXPECT(B(0x01, 0xd8), B(0x01, 0xd8));                         /* add eax, ebx: as is */
+	EXPECT(B(0x40), B(0xff, 0xc0));                               /* inc eax */
+	EXPECT(B(0x4f), B(0xff, 0xcf));                               /* dec edi */
+	EXPECT(B(0x66, 0x41), B(0x66, 0xff, 0xc1));                   /* inc cx */
+	EXPECT(B(0x8b, 0x05, 0x34, 0x12, 0, 0),                       /* mov eax, [0x1234] */
+	       B(0x67, 0x8b, 0x04, 0x25, 0x34, 0x12, 0, 0));
+	EXPECT(B(0xc7, 0x05, 0, 0x10, 0, 0, 0x78, 0x56, 0x34, 0x12),  /* mov [0x1000], imm */
+	       B(0x67, 0xc7, 0x04, 0x25, 0, 0x10, 0, 0, 0x78, 0x56, 0x34, 0x12));
+	EXPECT(B(0x82, 0x00, 0x01), B(0x67, 0x80, 0x00, 0x01));       /* add byte [eax], 1 */
+	EXPECT(B(0xa5), B(0x67, 0xa5));                               /* movsd */
+	EXPECT(B(0xf3, 0xa5), B(0x67, 0xf3, 0xa5));                   /* rep movsd */
+	EXPECT(B(0x64, 0x8b, 0x03), B(0x67, 0x64, 0x8b, 0x03));       /* mov eax, fs:[ebx] */
+	EXPECT(B(0xa1, 0x00, 0x20, 0, 0), B(0x67, 0xa1, 0x00, 0x20, 0, 0)); /* mov eax, [moffs] */
+	EXPECT(B(0x8d, 0x44, 0x24, 0x08), B(0x67, 0x8d, 0x44, 0x24, 0x08)); /* lea eax, [esp+8] */
+	EXPECT(B(0xf0, 0x01, 0x01), B(0x67, 0xf0, 0x01, 0x01));       /* lock add [ecx], eax */
+	EXPECT(B(0xd7), B(0x67, 0xd7));                               /* xlat */
+}
+END_TEST
+
+START_TEST(stack_rewrites)
+{
+	EXPECT(B(0x53),                                               /* push ebx */
+	       B(0x67, 0x89, 0x5c, 0x24, 0xfc, 0x67, 0x8d, 0x64, 0x24, 0xfc));
+	EXPECT(B(0x59),                                               /* pop ecx */
+	       B(0x67, 0x8b, 0x0c, 0x24, 0x67, 0x8d, 0x64, 0x24, 0x04));
+	EXPECT(B(0x5c), B(0x67, 0x8b, 0x24, 0x24));                   /* pop esp */
+	EXPECT(B(0x6a, 0xff),                                         /* push -1 */
+	       B(0x67, 0xc7, 0x44, 0x24, 0xfc, 0xff, 0xff, 0xff, 0xff,
+		 0x67, 0x8d, 0x64, 0x24, 0xfc));
+	EXPECT(B(0xff, 0x35, 0, 0x20, 0, 0),                          /* push dword [0x2000] */
+	       B(0x67, 0x44, 0x8b, 0x34, 0x25, 0, 0x20, 0, 0,
+		 0x67, 0x44, 0x89, 0x74, 0x24, 0xfc,
+		 0x67, 0x8d, 0x64, 0x24, 0xfc));
+	EXPECT(B(0x8f, 0x44, 0x24, 0x04),                             /* pop dword [esp+4] */
+	       B(0x67, 0x44, 0x8b, 0x34, 0x24,
+		 0x67, 0x44, 0x89, 0xb4, 0x24, 0x08, 0, 0, 0,        /* address after the pop */
+		 0x67, 0x8d, 0x64, 0x24, 0x04));
+	EXPECT(B(0xc9),                                               /* leave */
+	       B(0x67, 0x44, 0x8b, 0x75, 0x00, 0x67, 0x8d, 0x65, 0x04, 0x44, 0x89, 0xf5));
+	EXPECT(B(0x66, 0x50),                                         /* push ax */
+	       B(0x66, 0x67, 0x89, 0x44, 0x24, 0xfe, 0x67, 0x8d, 0x64, 0x24, 0xfe));
+}
+END_TEST
+
+START_TEST(branch_rewrites)
+{
+	/* ret 8: pop the target into r14d, drop 12 bytes, go to the lookup */
+	EXPECT(B(0xc2, 0x08, 0x00),
+	       B(0x67, 0x44, 0x8b, 0x34, 0x24, 0x67, 0x8d, 0xa4, 0x24, 0x0c, 0, 0, 0,
+		 0x41, 0xff, 0x67, BT_CPU_IBL));
+	/* call eax at 0x1000: target first, then push 0x1002 */
+	EXPECT(B(0xff, 0xd0),
+	       B(0x41, 0x89, 0xc6, 0x67, 0xc7, 0x44, 0x24, 0xfc, 0x02, 0x10, 0, 0,
+		 0x67, 0x8d, 0x64, 0x24, 0xfc, 0x41, 0xff, 0x67, BT_CPU_IBL));
+	ck_assert(tx.end);
+}
+END_TEST
+
+/* jnz at 0x1000 to 0x1000: a jcc and a jmp, each to a chainable stub
+ * that names its guest target and its own site. */
+START_TEST(jcc_stubs)
+{
+	size_t n = emit(B(0x75, 0xfe), 0x1000);
+	ck_assert_uint_eq(n, 6 + 5);
+	ck_assert_int_eq(out[0], 0x0f);
+	ck_assert_int_eq(out[1], 0x85);
+	ck_assert_int_eq(out[6], 0xe9);
+	ck_assert_int_eq(tx.n_stubs, 2);
+	ck_assert_uint_eq(tx.stubs[0].target, 0x1000);
+	ck_assert_uint_eq(tx.stubs[1].target, 0x1002);
+	emit_pending_stubs(&tx);
+	for (int k = 0; k < 2; k++) {
+		uint8_t *site = out + (k == 0 ? 2 : 7);
+		int32_t rel;
+		memcpy(&rel, site, 4);
+		uint8_t *stub = site + 4 + rel;
+		uint32_t target;
+		ck_assert(stub > site && stub < tx.e.p);
+		ck_assert_int_eq(stub[0], 0x41);  /* mov dword [r15+eip], target */
+		ck_assert_int_eq(stub[3], BT_CPU_EIP);
+		memcpy(&target, stub + 4, 4);
+		ck_assert_uint_eq(target, k == 0 ? 0x1000 : 0x1002);
+		/* lea r11, [rip + d] must point back at the site */
+		ck_assert_int_eq(stub[8], 0x4c);
+		int32_t back;
+		memcpy(&back, stub + 11, 4);
+		ck_assert_ptr_eq(stub + 15 + back, site);
+	}
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("bt");
+	TCase *t = tcase_create("classify");
+	tcase_add_test(t, every_mnemonic_has_a_class);
+	tcase_add_test(t, sensitive_mnemonics_are_emulated);
+	tcase_add_test(t, operand_refinements);
+	suite_add_tcase(s, t);
+	t = tcase_create("rewrite");
+	tcase_add_test(t, ident_rewrites);
+	tcase_add_test(t, stack_rewrites);
+	tcase_add_test(t, branch_rewrites);
+	tcase_add_test(t, jcc_stubs);
+	suite_add_tcase(s, t);
+	return s;
+}
+
+int main(void)
+{
+	ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32);
+	SRunner *r = srunner_create(suite());
+	srunner_run_all(r, CK_NORMAL);
+	int failed = srunner_ntests_failed(r);
+	srunner_free(r);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
