@@ -169,6 +169,14 @@ enum bt_exit bt_run(struct bt *bt)
 	}
 }
 
+void bt_set_fp_trap(struct bt *bt, bool trap)
+{
+	if (bt->fp_trap == trap)
+		return;
+	bt->fp_trap = trap;
+	bt_flush(bt);
+}
+
 enum bt_exit bt_step(struct bt *bt)
 {
 	bool full;

@@ -9,6 +9,8 @@
 #include <signal.h>
 #include <ucontext.h>
 
+#include <Zydis/Zydis.h>
+
 /* Guest general registers, in the x86 encoding order. */
 enum { BT_EAX, BT_ECX, BT_EDX, BT_EBX, BT_ESP, BT_EBP, BT_ESI, BT_EDI };
 
@@ -207,6 +209,17 @@ enum bt_class {
  * unlisted mnemonics are BT_CLASS_EMULATE. */
 enum bt_class bt_classify_mnemonic(int mnemonic);
 const char *bt_class_name(enum bt_class c);
+
+/* True for x87/MMX/SSE-family instructions (legacy encoding): they run
+ * natively, unless the guest's CR0.TS or CR0.EM says they must fault. */
+bool bt_fp_family(const ZydisDecodedInstruction *zi);
+
+/*
+ * Tell the translator whether FP instructions must trap (guest CR0.TS or
+ * CR0.EM set): while they must, they are translated as EMULATE so the
+ * monitor can raise #NM/#UD. A change flushes the translation cache.
+ */
+void bt_set_fp_trap(struct bt *bt, bool trap);
 
 /* Human-readable name of an exit reason. */
 const char *bt_exit_name(enum bt_exit e);

@@ -67,6 +67,7 @@ struct bt {
 
 	uint64_t generation;       /* bumped at every flush */
 	bool single;               /* translating for bt_step */
+	bool fp_trap;              /* FP instructions are EMULATE (CR0.TS/EM) */
 	ZydisDecoder dec;
 	ZydisFormatter fmt;
 	struct bt_stats stats;

@@ -23,10 +23,12 @@ const char *bt_class_name(enum bt_class c)
 
 /* x87/MMX/SSE-family instructions are innocuous: the guest's FP state is
  * live in the host's registers while translated code runs. */
-static bool fp_family(const ZydisDecodedInstruction *zi)
+bool bt_fp_family(const ZydisDecodedInstruction *zi)
 {
 	if (zi->encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY)
 		return false; /* VEX/EVEX: AVX is not in the virtual CPU */
+	if (zi->mnemonic == ZYDIS_MNEMONIC_FWAIT)
+		return true;
 	switch (zi->meta.isa_ext) {
 	case ZYDIS_ISA_EXT_X87:
 	case ZYDIS_ISA_EXT_MMX:
@@ -45,7 +47,7 @@ enum bt_class bt_classify(const struct bt_insn *in)
 {
 	const ZydisDecodedInstruction *zi = &in->zi;
 	enum bt_class c = bt_classify_mnemonic(zi->mnemonic);
-	if (!class_of[zi->mnemonic] && fp_family(zi))
+	if (!class_of[zi->mnemonic] && bt_fp_family(zi))
 		c = BT_CLASS_IDENT;
 	if (c == BT_CLASS_EMULATE)
 		return c;

@@ -137,6 +137,8 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 		bt->stats.insns++;
 
 		enum bt_class c = bt_classify(&in);
+		if (bt->fp_trap && bt_fp_family(&in.zi))
+			c = BT_CLASS_EMULATE;
 		bt->stats.class_count[c]++;
 		bool ok = false;
 		switch (c) {

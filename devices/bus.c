@@ -86,6 +86,12 @@ static void bus_trace(const char *dir, uint16_t port, unsigned size,
 uint32_t dev_pio_in(struct dev_bus *bus, uint16_t port, unsigned size)
 {
 	const struct bus_range *r = bus_lookup(bus, port);
+	if (r && r->ops->max_access && size > r->ops->max_access) {
+		uint32_t v = 0;
+		for (unsigned i = 0; i < size; i++)
+			v |= dev_pio_in(bus, (uint16_t)(port + i), 1) << (8 * i);
+		return v;
+	}
 	uint32_t value;
 
 	assert(size == 1 || size == 2 || size == 4);
@@ -107,6 +113,11 @@ void dev_pio_out(struct dev_bus *bus, uint16_t port, unsigned size,
 		 uint32_t value)
 {
 	const struct bus_range *r = bus_lookup(bus, port);
+	if (r && r->ops->max_access && size > r->ops->max_access) {
+		for (unsigned i = 0; i < size; i++)
+			dev_pio_out(bus, (uint16_t)(port + i), 1, (value >> (8 * i)) & 0xff);
+		return;
+	}
 
 	assert(size == 1 || size == 2 || size == 4);
 	value &= dev_all_ones(size);

@@ -14,6 +14,10 @@
  */
 struct dev_pio_ops {
 	const char *name;
+	/* Widest access the device's registers take (0: any). The bus splits
+	 * a wider access into byte accesses to consecutive ports, low byte
+	 * first, as QEMU's memory core does for byte-wide devices. */
+	unsigned max_access;
 	uint32_t (*read)(void *dev, uint16_t port, unsigned size);
 	void (*write)(void *dev, uint16_t port, unsigned size, uint32_t value);
 };

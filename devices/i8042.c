@@ -166,6 +166,7 @@ static void i8042_write(void *dev, uint16_t port, unsigned size,
 }
 
 const struct dev_pio_ops dev_i8042_ops = {
+	.max_access = 1,
 	.name = "i8042",
 	.read = i8042_read,
 	.write = i8042_write,

@@ -264,6 +264,7 @@ static void uart_write(void *dev, uint16_t port, unsigned size, uint32_t value)
 }
 
 const struct dev_pio_ops dev_uart_ops = {
+	.max_access = 1,
 	.name = "uart16550a",
 	.read = uart_read,
 	.write = uart_write,

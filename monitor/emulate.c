@@ -272,7 +272,9 @@ static enum emu_result emu_io(struct mon_vm *vm, const struct emu_insn *in,
 
 /* ---- control registers, CPU identification, MSRs ---- */
 
-#define CR4_KNOWN 0x0000063fu /* VME PVI TSD DE PSE PAE MCE PGE PCE OSFXSR OSXMMEXCPT */
+/* CR4 bits the virtual CPU accepts: TSD DE PSE MCE PGE PCE OSFXSR
+ * OSXMMEXCPT. VME, PVI and PAE are not virtualized and raise #GP. */
+#define CR4_KNOWN 0x000007dcu
 
 static enum emu_result emu_mov_cr(struct mon_vm *vm, const struct emu_insn *in,
 				  struct mon_fault *f)
@@ -320,6 +322,7 @@ static enum emu_result emu_mov_cr(struct mon_vm *vm, const struct emu_insn *in,
 			return EMU_STOPPED;
 		}
 		v->cr0 = val | CR0_ET;
+		mon_sync_cr0(vm);
 		return EMU_NEXT;
 	case 2:
 		v->cr2 = val;
@@ -328,7 +331,7 @@ static enum emu_result emu_mov_cr(struct mon_vm *vm, const struct emu_insn *in,
 		v->cr3 = val;
 		return EMU_NEXT;
 	case 4:
-		if (val & ~CR4_KNOWN || val & 0x20 /* PAE */) {
+		if (val & ~CR4_KNOWN) {
 			mon_fault_set(f, EXC_GP, true, 0);
 			return EMU_FAULT;
 		}
@@ -454,9 +457,11 @@ static enum emu_result emu_cpu(struct mon_vm *vm, const struct emu_insn *in,
 			return EMU_FAULT;
 		/* loads PE MP EM TS; PE can be set but not cleared */
 		v->cr0 = (v->cr0 & ~0xeu) | (val & 0xe) | (v->cr0 & CR0_PE) | (val & CR0_PE);
+		mon_sync_cr0(vm);
 		return EMU_NEXT;
 	case ZYDIS_MNEMONIC_CLTS:
 		v->cr0 &= ~CR0_TS;
+		mon_sync_cr0(vm);
 		return EMU_NEXT;
 	default: /* INVLPG, INVD, WBINVD: no guest-visible caches or TLB yet */
 		return EMU_NEXT;
@@ -563,6 +568,37 @@ static bool has_reg_class(const struct emu_insn *in, ZydisRegisterClass c)
 	return false;
 }
 
+void mon_sync_cr0(struct mon_vm *vm)
+{
+	bt_set_fp_trap(vm->bt, vm->vcpu.cr0 & (CR0_TS | CR0_EM));
+}
+
+/* An FP instruction translated as EMULATE because CR0.TS or CR0.EM is set
+ * (SDM vol. 3 table 2-2): EM makes x87 raise #NM and MMX/SSE #UD; TS makes
+ * all of them raise #NM, and WAIT only when MP is set too. */
+static enum emu_result emu_fp_trap(struct mon_vm *vm, const struct emu_insn *in,
+				   struct mon_fault *f)
+{
+	uint32_t cr0 = vm->vcpu.cr0;
+	bool x87 = in->zi.meta.isa_ext == ZYDIS_ISA_EXT_X87;
+	if (in->zi.mnemonic == ZYDIS_MNEMONIC_FWAIT) {
+		if ((cr0 & (CR0_TS | CR0_MP)) != (CR0_TS | CR0_MP))
+			return EMU_NEXT;
+		mon_fault_set(f, EXC_NM, false, 0);
+	} else if ((cr0 & CR0_EM) && !x87) {
+		mon_fault_set(f, EXC_UD, false, 0);
+	} else if (cr0 & (CR0_EM | CR0_TS)) {
+		mon_fault_set(f, EXC_NM, false, 0);
+	} else {
+		/* Translated while CR0 trapped, run after it stopped: the
+		 * flush in bt_set_fp_trap makes this unreachable. */
+		mon_stop(vm, MON_EXIT_UNSUPPORTED,
+			 "internal: stale FP trap translation at EIP %#x", in->eip);
+		return EMU_STOPPED;
+	}
+	return EMU_FAULT;
+}
+
 static enum emu_result dispatch(struct mon_vm *vm, const struct emu_insn *in,
 				struct mon_fault *f, bool memory_fault)
 {
@@ -570,6 +606,8 @@ static enum emu_result dispatch(struct mon_vm *vm, const struct emu_insn *in,
 	ZydisMnemonic m = in->zi.mnemonic;
 	if (memory_fault)
 		return emu_memory(vm, in, f);
+	if (bt_fp_family(&in->zi))
+		return emu_fp_trap(vm, in, f);
 	if (m == ZYDIS_MNEMONIC_MOV && has_reg_class(in, ZYDIS_REGCLASS_CONTROL))
 		return emu_mov_cr(vm, in, f);
 	if (m == ZYDIS_MNEMONIC_MOV && has_reg_class(in, ZYDIS_REGCLASS_DEBUG))

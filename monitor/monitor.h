@@ -206,6 +206,9 @@ void mon_sync_seg_bases(struct mon_vm *vm);
 /* Emulate the instruction at cpu->eip (the block exited for it). */
 void mon_emulate(struct mon_vm *vm);
 
+/* Tell the translator whether FP instructions trap (CR0.TS/EM). */
+void mon_sync_cr0(struct mon_vm *vm);
+
 /* ---- cpuid.c ---- */
 void mon_cpuid(struct mon_vm *vm, uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
 /* Return true and the value, or false for an MSR that raises #GP. */
