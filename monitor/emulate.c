@@ -500,6 +500,9 @@ static enum emu_result emu_memory(struct mon_vm *vm, const struct emu_insn *in,
 	const ZydisDecodedOperand *dst = &in->ops[0], *src = &in->ops[1];
 	uint32_t v;
 	switch (zi->mnemonic) {
+	case ZYDIS_MNEMONIC_LEA:
+		emu_set_reg(vm, dst->reg.value, emu_ea(vm, in, src));
+		return EMU_NEXT;
 	case ZYDIS_MNEMONIC_MOV:
 		if (!emu_read_op(vm, in, src, dst->size / 8, &v, f) ||
 		    !emu_write_op(vm, in, dst, dst->size / 8, v, f))
@@ -517,6 +520,83 @@ static enum emu_result emu_memory(struct mon_vm *vm, const struct emu_insn *in,
 	default:
 		return EMU_UNHANDLED;
 	}
+}
+
+/* ---- 16-bit address size: string moves and CX loops ---- */
+
+/* MOVS, STOS, LODS with SI/DI/CX (the translator copies the 32-bit forms;
+ * these arrive with a 0x67 prefix). */
+static enum emu_result emu_string16(struct mon_vm *vm, const struct emu_insn *in,
+				    struct mon_fault *f)
+{
+	struct bt_cpu *cpu = cpu_of(vm);
+	ZydisMnemonic m = in->zi.mnemonic;
+	unsigned size;
+	switch (m) {
+	case ZYDIS_MNEMONIC_MOVSB: case ZYDIS_MNEMONIC_STOSB: case ZYDIS_MNEMONIC_LODSB:
+		size = 1; break;
+	case ZYDIS_MNEMONIC_MOVSW: case ZYDIS_MNEMONIC_STOSW: case ZYDIS_MNEMONIC_LODSW:
+		size = 2; break;
+	case ZYDIS_MNEMONIC_MOVSD: case ZYDIS_MNEMONIC_STOSD: case ZYDIS_MNEMONIC_LODSD:
+		size = 4; break;
+	default:
+		return EMU_UNHANDLED;
+	}
+	bool movs = m == ZYDIS_MNEMONIC_MOVSB || m == ZYDIS_MNEMONIC_MOVSW || m == ZYDIS_MNEMONIC_MOVSD;
+	bool stos = m == ZYDIS_MNEMONIC_STOSB || m == ZYDIS_MNEMONIC_STOSW || m == ZYDIS_MNEMONIC_STOSD;
+	bool rep = in->zi.attributes & ZYDIS_ATTRIB_HAS_REP;
+	const uint32_t mask = 0xffff;
+	uint32_t step = (cpu->eflags & BT_FL_DF) ? (uint32_t)-size : size;
+	int src = SEG_DS;
+	for (unsigned i = 0; i < in->zi.operand_count; i++)
+		if (in->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+		    in->ops[i].mem.base == ZYDIS_REGISTER_SI)
+			src = seg_index(in->ops[i].mem.segment);
+	while (!rep || (cpu->gpr[BT_ECX] & mask)) {
+		uint32_t v = cpu->gpr[BT_EAX] & size_mask(size);
+		uint32_t si = cpu->gpr[BT_ESI], di = cpu->gpr[BT_EDI];
+		if (!stos && !mon_read(vm, vm->vcpu.seg[src].base + (si & mask), &v, size, f))
+			return EMU_FAULT;
+		if (stos || movs) {
+			if (!mon_write(vm, vm->vcpu.seg[SEG_ES].base + (di & mask), &v, size, f))
+				return EMU_FAULT;
+			cpu->gpr[BT_EDI] = (di & ~mask) | ((di + step) & mask);
+		} else {
+			emu_set_reg(vm, size == 1 ? ZYDIS_REGISTER_AL :
+					size == 2 ? ZYDIS_REGISTER_AX : ZYDIS_REGISTER_EAX, v);
+		}
+		if (!stos)
+			cpu->gpr[BT_ESI] = (si & ~mask) | ((si + step) & mask);
+		if (!rep)
+			break;
+		cpu->gpr[BT_ECX] = (cpu->gpr[BT_ECX] & ~mask) | ((cpu->gpr[BT_ECX] - 1) & mask);
+	}
+	return EMU_NEXT;
+}
+
+/* JCXZ, and LOOP/LOOPE/LOOPNE counting in CX. */
+static enum emu_result emu_loop16(struct mon_vm *vm, const struct emu_insn *in)
+{
+	struct bt_cpu *cpu = cpu_of(vm);
+	ZydisMnemonic m = in->zi.mnemonic;
+	bool taken;
+	if (m == ZYDIS_MNEMONIC_JCXZ) {
+		taken = !(cpu->gpr[BT_ECX] & 0xffff);
+	} else if (m == ZYDIS_MNEMONIC_LOOP || m == ZYDIS_MNEMONIC_LOOPE ||
+		   m == ZYDIS_MNEMONIC_LOOPNE) {
+		uint32_t cx = (cpu->gpr[BT_ECX] - 1) & 0xffff;
+		cpu->gpr[BT_ECX] = (cpu->gpr[BT_ECX] & ~0xffffu) | cx;
+		bool zf = cpu->eflags & BT_FL_ZF;
+		taken = cx && (m == ZYDIS_MNEMONIC_LOOP || (m == ZYDIS_MNEMONIC_LOOPE) == zf);
+	} else {
+		return EMU_UNHANDLED;
+	}
+	if (!taken)
+		return EMU_NEXT;
+	ZyanU64 t = 0;
+	ZydisCalcAbsoluteAddress(&in->zi, &in->ops[0], in->eip, &t);
+	cpu->eip = (uint32_t)t;
+	return EMU_JUMPED;
 }
 
 /* ---- dispatch ---- */
@@ -606,6 +686,16 @@ static enum emu_result dispatch(struct mon_vm *vm, const struct emu_insn *in,
 	ZydisMnemonic m = in->zi.mnemonic;
 	if (memory_fault)
 		return emu_memory(vm, in, f);
+	/* 16-bit addressing (0x67 in 32-bit code) has no translation; the
+	 * data-movement forms are emulated. */
+	if (in->zi.address_width == 16) {
+		if ((r = emu_loop16(vm, in)) != EMU_UNHANDLED ||
+		    (r = emu_string16(vm, in, f)) != EMU_UNHANDLED)
+			return r;
+		if (bt_classify_mnemonic(m) == BT_CLASS_IDENT &&
+		    (r = emu_memory(vm, in, f)) != EMU_UNHANDLED)
+			return r;
+	}
 	if (bt_fp_family(&in->zi))
 		return emu_fp_trap(vm, in, f);
 	if (m == ZYDIS_MNEMONIC_MOV && has_reg_class(in, ZYDIS_REGCLASS_CONTROL))

@@ -2,10 +2,13 @@
 #include "emulate.h"
 
 /*
- * Every routine here reads all it needs and performs every check and memory
- * access before it changes a register or a flag, so a fault leaves the guest
- * state exactly as it was at the instruction and the instruction restarts
- * cleanly after the guest handles it (as on hardware).
+ * Every routine here makes all its checks and memory accesses before it
+ * changes a register or a flag, so a fault leaves registers and flags as
+ * they were at the instruction, which restarts cleanly once the guest has
+ * handled it (as on hardware). Stack slots written below ESP before a
+ * fault may stay written; they are not live guest state. The stack is
+ * addressed here rather than through mon_push/mon_pop so that ESP is
+ * committed only once everything succeeded.
  *
  * Flags the SDM calls undefined are set as measured on an Intel Xeon
  * (Sapphire Rapids class) running every input of these instructions
@@ -245,19 +248,17 @@ static void emulate_daa(struct mon_vm *vm)
 {
 	struct bt_cpu *cpu = vm->vcpu.cpu;
 	uint8_t old_al = get_al(cpu), al = old_al;
-	bool old_cf = cpu->eflags & BT_FL_CF, cf = false, af = false;
+	bool old_cf = cpu->eflags & BT_FL_CF, cf, af = false;
 
+	/* The SDM also computes CF in this first step, but the second step
+	 * always overwrites it. */
 	if ((al & 0xf) > 9 || (cpu->eflags & BT_FL_AF)) {
-		cf = old_cf || al > 0xff - 6;
 		al += 6;
 		af = true;
 	}
-	if (old_al > 0x99 || old_cf) {
+	cf = old_al > 0x99 || old_cf;
+	if (cf)
 		al += 0x60;
-		cf = true;
-	} else {
-		cf = false;
-	}
 	set_al(cpu, al);
 	emu_set_szp(vm, al, 1);
 	set_flag(cpu, BT_FL_CF, cf);

@@ -173,6 +173,7 @@ static void reset_vcpu(struct mon_vm *vm, const struct mon_boot *boot)
 	v->dr[6] = 0xffff0ff0u;
 	v->dr[7] = 0x400;
 	v->tsc_offset = -__builtin_ia32_rdtsc();
+	v->pat = 0x0007040600070406ull; /* the power-on value */
 	struct bt_cpu *cpu = v->cpu;
 	memset(cpu->gpr, 0, sizeof cpu->gpr);
 	cpu->gpr[BT_EAX] = boot->eax;

@@ -20,6 +20,7 @@
 
 static uint8_t ram[RAM_SIZE];
 static uint32_t fault_page = NO_PAGE; /* linear page whose accesses #PF */
+static bool fault_writes_only;        /* ... only its writes */
 static unsigned writes;               /* mon_write calls that succeeded */
 static struct bt_cpu cpu;
 static struct mon_vm vm;
@@ -39,7 +40,8 @@ static bool access_ok(uint32_t linear, unsigned len, bool write,
 {
 	for (unsigned i = 0; i < len; i++) {
 		uint32_t a = linear + i;
-		if (a >= RAM_SIZE || a / PAGE == fault_page) {
+		if (a >= RAM_SIZE ||
+		    (a / PAGE == fault_page && (write || !fault_writes_only))) {
 			vm.vcpu.cr2 = a;
 			mon_fault_set(f, EXC_PF, true, write ? 2 : 0);
 			return false;
@@ -185,6 +187,7 @@ bool emu_write_op(struct mon_vm *m, const struct emu_insn *in,
 	}
 }
 
+/* Sizes in bytes, as emulate.c implements it. */
 void emu_set_szp(struct mon_vm *m, uint32_t result, unsigned size)
 {
 	uint32_t *fl = &m->vcpu.cpu->eflags;
@@ -220,6 +223,7 @@ static void setup(void)
 	cpu.eflags = 0x2;
 	cpu.gpr[BT_ESP] = STACK_TOP;
 	fault_page = NO_PAGE;
+	fault_writes_only = false;
 	writes = 0;
 }
 
@@ -319,7 +323,7 @@ static const struct bcd_case bcd_cases[] = {
 	/* DAS keeps CF from its first step when the second is not taken:
 	   AL 0x00 with AF: 0x00 - 6 borrows, CF 1; 0x00 <= 0x99, CF stays 1. */
 	{ "das borrow low digit", { 0x2f }, 1, 0x00000000, BT_FL_AF,
-	  0x0000009a, BT_FL_CF | BT_FL_AF | BT_FL_SF | BT_FL_PF },
+	  0x000000fa, BT_FL_CF | BT_FL_AF | BT_FL_SF | BT_FL_PF },
 	/* 5 + 6 = 0x0b: AL 0x01, AH 0x01 (AX + 0x106, AL & 0x0f). */
 	{ "aaa 5+6", { 0x37 }, 1, 0x0000000b, 0,
 	  0x00000101, BT_FL_CF | BT_FL_AF },
@@ -466,7 +470,7 @@ START_TEST(pushad_16bit_stack_wraps)
 	ck_assert_uint_eq(ram32(0x10004), regs[BT_EAX]);
 	ck_assert_uint_eq(ram32(0x10000), regs[BT_ECX]);
 	ck_assert_uint_eq(ram32(0x1fffc), regs[BT_EDX]);
-	ck_assert_uint_eq(ram32(0x1fff0), 0xabcd0008); /* the original ESP */
+	ck_assert_uint_eq(ram32(0x1fff4), 0xabcd0008); /* the original ESP */
 	ck_assert_uint_eq(ram32(0x1ffe8), regs[BT_EDI]);
 
 	memset(cpu.gpr, 0, sizeof(cpu.gpr));
@@ -484,8 +488,11 @@ START_TEST(pusha_popa_fault_changes_no_register)
 	struct mon_fault f;
 
 	memcpy(cpu.gpr, regs, sizeof(regs));
-	fault_page = (STACK_TOP - 32) / PAGE; /* the page below the top */
+	cpu.gpr[BT_ESP] = STACK_TOP + 16; /* 4 slots on each side of a page */
+	fault_page = STACK_TOP / PAGE - 1;
 	expect_fault(RUN(&f, 0x60), &f, EXC_PF, true, 2);
+	ck_assert_uint_eq(writes, 4);
+	cpu.gpr[BT_ESP] = STACK_TOP;
 	ck_assert_uint_eq(memcmp(cpu.gpr, regs, sizeof(regs)), 0);
 
 	cpu.gpr[BT_ESP] = STACK_TOP - 16; /* the upper half faults */
@@ -612,11 +619,14 @@ START_TEST(arpl_memory)
 	ck_assert_uint_eq(ram32(0x3000), 0x7777000a);
 	ck_assert(cpu.eflags & BT_FL_ZF);
 
-	/* A destination that cannot be written faults and keeps ZF. */
+	/* A destination that cannot be written faults even when its RPL
+	   stays, and leaves ZF as it was. */
 	fault_page = 0x3;
-	cpu.gpr[BT_EAX] = 0x0003;
-	expect_fault(RUN(&f, 0x63, 0x03), &f, EXC_PF, true, 0);
+	fault_writes_only = true;
+	cpu.gpr[BT_EAX] = 0x0001;
+	expect_fault(RUN(&f, 0x63, 0x03), &f, EXC_PF, true, 2);
 	ck_assert(cpu.eflags & BT_FL_ZF);
+	ck_assert_uint_eq(ram32(0x3000), 0x7777000a);
 }
 END_TEST
 
@@ -695,12 +705,12 @@ START_TEST(enter_fault_changes_no_register)
 	struct mon_fault f;
 
 	cpu.gpr[BT_EBP] = 0x1f000;
-	fault_page = 0x1f; /* the old frame cannot be read */
+	fault_page = 0x1e; /* the old frame's display cannot be read */
 	expect_fault(RUN(&f, 0xc8, 0x08, 0x00, 0x03), &f, EXC_PF, true, 0);
 	ck_assert_uint_eq(cpu.gpr[BT_EBP], 0x1f000);
 	ck_assert_uint_eq(cpu.gpr[BT_ESP], STACK_TOP);
 
-	/* A frame allocated below an expand-up limit of 0 wraps: #SS(0). */
+	/* A frame allocated below offset 0 wraps beyond the limit: #SS(0). */
 	fault_page = NO_PAGE;
 	vm.vcpu.seg[SEG_SS].limit = 0x1ffff;
 	cpu.gpr[BT_ESP] = 0x10;
