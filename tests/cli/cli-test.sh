@@ -153,6 +153,24 @@ case $case in
     halted)
         need_guest
         expect 6 'halted' -kernel "$guest" ;;
+    signal)
+        # The sleep only gives btvmm time to enter the guest; nothing is
+        # asserted about time. SIGTERM must stop it with status 12.
+        need_guest
+        "$btvmm" -kernel "$guest" </dev/null >"$work/stdout" 2>"$work/stderr" &
+        pid=$!
+        sleep 1
+        kill -TERM "$pid"
+        wait "$pid"
+        status=$?
+        if [ "$status" -eq 12 ] && [ "$(awk 'END { print NR }' "$work/stderr")" -eq 1 ] &&
+           grep -q 'signal' "$work/stderr"; then
+            echo "$case: PASS"
+            exit 0
+        fi
+        echo "$case: FAIL: status $status, stderr:" >&2
+        cat "$work/stderr" >&2
+        exit 1 ;;
     reset)
         need_guest
         expect 0 '' -kernel "$guest" ;;

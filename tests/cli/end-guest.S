@@ -23,6 +23,11 @@ _start:
 	   then #DF, then a triple fault (shutdown). */
 	lidt empty_idtr
 	ud2
+#elif defined(END_SPIN)
+	/* Spin forever in translated code: only a host signal ends the run,
+	   through the poll page that stops translated code. */
+2:	addl $1, %eax
+	jmp 2b
 #elif defined(END_HALT)
 	/* Nothing can wake the CPU: IF=0 and no NMI source. */
 #elif defined(END_RESET)
@@ -32,7 +37,7 @@ _start:
 	/* Still here: the reset was ignored, fall into the halt below so the
 	   test sees "halted" rather than a hang. */
 #else
-#error "define END_TRIPLE_FAULT, END_HALT or END_RESET"
+#error "define END_TRIPLE_FAULT, END_SPIN, END_HALT or END_RESET"
 #endif
 1:	hlt
 	jmp 1b

@@ -39,10 +39,13 @@ _start:
 	   rt_stub_table and sets up the serial port. */
 	call rt_init
 
+	/* The i386 ABI wants ESP 16-byte aligned at each call: the fpu guest's
+	   SSE spills (movdqa) fault otherwise. rt_stack_top is aligned. */
+	subl $8, %esp
 	pushl %edi		/* mb_info */
 	pushl %esi		/* mb_magic */
 	call guest_main
-	addl $8, %esp
+	addl $16, %esp
 	call rt_main_returned	/* prints the verdict and exits; never returns */
 2:	cli
 	hlt
