@@ -38,6 +38,7 @@ trap 'rm -rf "$work"' EXIT INT TERM
 describe_status() {
     case $1 in
         124) echo "$1 (killed after ${TIMEOUT}s: hung)" ;;
+        126|127) echo "$1 (could not be run)" ;;
         1) echo "$1 (guest exit code 0)" ;;
         *) if [ "$1" -gt 128 ] && [ "$1" -lt 160 ]; then
                echo "$1 (killed by signal $(($1 - 128)))"
