@@ -67,9 +67,20 @@ struct dev_serial_sink {
 	void *ctx;
 };
 
+/* Where the platform's clocks come from (devices never ask the host). */
+struct dev_clock {
+	/* Monotonic time in ns: drives the PIT (and the RTC's periodic and
+	 * update interrupts). Must never go backwards. */
+	uint64_t (*monotonic_ns)(void *ctx);
+	/* Wall-clock time, ns since the Unix epoch (UTC): the RTC's time. */
+	uint64_t (*realtime_ns)(void *ctx);
+	void *ctx;
+};
+
 struct dev_platform_config {
 	struct dev_serial_sink serial; /* COM1 output */
 	bool trace_io;                 /* print each port access to stderr */
+	struct dev_clock clock;
 };
 
 struct dev_platform;
@@ -114,5 +125,31 @@ size_t dev_uart_receive(struct dev_uart *uart, const uint8_t *bytes,
 /* True when the UART has an enabled interrupt pending (IIR bit 0 clear):
  * the level its IRQ line (4 for COM1) would have. */
 bool dev_uart_irq_pending(const struct dev_uart *uart);
+
+/* ---- Interrupts and time (8259A pair, 8254 PIT, CMOS/RTC, port 0x61) ---- */
+
+/*
+ * Bring the timers up to the clock's current time: raise the IRQ edges
+ * that fell due (PIT channel 0 -> IRQ 0, RTC -> IRQ 8) and latch UART
+ * state into IRQ 4. Called by the run loop before it looks for interrupts.
+ */
+void dev_platform_update(struct dev_platform *p);
+
+/* True when the master PIC asserts INTR to the CPU (an unmasked request
+ * of higher priority than any in service). */
+bool dev_platform_intr(struct dev_platform *p);
+
+/*
+ * The CPU's interrupt-acknowledge cycle: return the vector of the highest
+ * priority pending request and move it to in-service (or, in auto-EOI mode,
+ * complete it); the spurious vector (IRQ 7 / IRQ 15 of its PIC) when the
+ * request went away.
+ */
+uint8_t dev_platform_inta(struct dev_platform *p);
+
+/* Absolute monotonic time (ns) of the next timer-driven interrupt edge,
+ * or UINT64_MAX if none is programmed: the run loop sleeps in HLT until
+ * then and arms a host timer for it. */
+uint64_t dev_platform_next_event(struct dev_platform *p);
 
 #endif

@@ -309,12 +309,6 @@ static enum emu_result emu_mov_cr(struct mon_vm *vm, const struct emu_insn *in,
 			mon_fault_set(f, EXC_GP, true, 0);
 			return EMU_FAULT;
 		}
-		if (val & CR0_PG) {
-			mon_stop(vm, MON_EXIT_UNSUPPORTED,
-				 "unsupported: the guest enabled paging (CR0.PG) at EIP %#x; "
-				 "shadow paging is not implemented yet", in->eip);
-			return EMU_STOPPED;
-		}
 		if (!(val & CR0_PE)) {
 			mon_stop(vm, MON_EXIT_UNSUPPORTED,
 				 "unsupported: the guest left protected mode at EIP %#x",
@@ -329,6 +323,7 @@ static enum emu_result emu_mov_cr(struct mon_vm *vm, const struct emu_insn *in,
 		return EMU_NEXT;
 	case 3:
 		v->cr3 = val;
+		mon_sync_cr0(vm);
 		return EMU_NEXT;
 	case 4:
 		if (val & ~CR4_KNOWN) {
@@ -336,6 +331,7 @@ static enum emu_result emu_mov_cr(struct mon_vm *vm, const struct emu_insn *in,
 			return EMU_FAULT;
 		}
 		v->cr4 = val;
+		mon_sync_cr0(vm);
 		return EMU_NEXT;
 	default:
 		mon_fault_set(f, EXC_UD, false, 0);
@@ -463,7 +459,10 @@ static enum emu_result emu_cpu(struct mon_vm *vm, const struct emu_insn *in,
 		v->cr0 &= ~CR0_TS;
 		mon_sync_cr0(vm);
 		return EMU_NEXT;
-	default: /* INVLPG, INVD, WBINVD: no guest-visible caches or TLB yet */
+	case ZYDIS_MNEMONIC_INVLPG:
+		smm_invlpg(vm->smm, emu_linear(vm, in, &in->ops[0]));
+		return EMU_NEXT;
+	default: /* INVD, WBINVD: no guest-visible caches */
 		return EMU_NEXT;
 	}
 }
@@ -650,7 +649,12 @@ static bool has_reg_class(const struct emu_insn *in, ZydisRegisterClass c)
 
 void mon_sync_cr0(struct mon_vm *vm)
 {
-	bt_set_fp_trap(vm->bt, vm->vcpu.cr0 & (CR0_TS | CR0_EM));
+	struct vcpu *v = &vm->vcpu;
+	bt_set_fp_trap(vm->bt, v->cr0 & (CR0_TS | CR0_EM));
+	/* Translations are keyed by linear address: a new address space
+	 * makes them stale. */
+	if (smm_set_mode(vm->smm, v->cr0, v->cr3, v->cr4))
+		bt_flush(vm->bt);
 }
 
 /* An FP instruction translated as EMULATE because CR0.TS or CR0.EM is set
@@ -738,13 +742,27 @@ static bool fetch_decode(struct mon_vm *vm, struct emu_insn *in)
 	}
 	memset(in, 0, sizeof *in);
 	in->eip = cpu->eip;
-	if (!mon_read(vm, vm->vcpu.seg[SEG_CS].base + cpu->eip, buf, 15, &f)) {
-		mon_deliver_fault(vm, &f);
-		return false;
+	/* Fetch page by page: only a byte the instruction really needs may
+	 * raise the fetch's #PF. */
+	uint32_t at = vm->vcpu.seg[SEG_CS].base + cpu->eip;
+	unsigned got = 0;
+	bool faulted = false;
+	while (got < 15) {
+		unsigned n = 4096 - ((at + got) & 4095);
+		if (n > 15 - got)
+			n = 15 - got;
+		if (!mon_read(vm, at + got, buf + got, n, &f)) {
+			faulted = true;
+			break;
+		}
+		got += n;
 	}
-	if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&decoder32, buf, 15, &in->zi,
-						 in->ops))) {
-		mon_deliver(vm, EXC_UD, false, 0, cpu->eip, false);
+	if (!got || !ZYAN_SUCCESS(ZydisDecoderDecodeFull(&decoder32, buf, got,
+							 &in->zi, in->ops))) {
+		if (faulted)
+			mon_deliver_fault(vm, &f);
+		else
+			mon_deliver(vm, EXC_UD, false, 0, cpu->eip, false);
 		return false;
 	}
 	in->next_eip = cpu->eip + in->zi.length;

@@ -25,6 +25,12 @@ void mon_fault_set(struct mon_fault *f, uint8_t vector, bool has_error,
 	f->error = error;
 }
 
+void mon_page_fault(struct mon_fault *f, uint32_t linear, uint32_t error)
+{
+	mon_fault_set(f, EXC_PF, true, error);
+	f->cr2 = linear;
+}
+
 static bool contributory(unsigned v)
 {
 	return v == EXC_DE || v == EXC_TS || v == EXC_NP || v == EXC_SS ||
@@ -129,6 +135,8 @@ void mon_deliver(struct mon_vm *vm, uint8_t v, bool has_error, uint32_t error,
 		return;
 	}
 	vm->delivering++;
+	if (f.vector == EXC_PF)
+		vm->vcpu.cr2 = f.cr2;
 	if (df)
 		mon_deliver(vm, EXC_DF, true, 0, vm->vcpu.cpu->eip, false);
 	else
@@ -139,6 +147,8 @@ void mon_deliver(struct mon_vm *vm, uint8_t v, bool has_error, uint32_t error,
 
 void mon_deliver_fault(struct mon_vm *vm, const struct mon_fault *f)
 {
+	if (f->vector == EXC_PF)
+		vm->vcpu.cr2 = f->cr2;
 	mon_deliver(vm, f->vector, f->has_error, f->error, vm->vcpu.cpu->eip,
 		    false);
 }

@@ -188,10 +188,12 @@ static unsigned fetch_code(void *ctx, uint32_t eip, uint8_t *buf, unsigned len,
 {
 	struct mon_vm *vm = ctx;
 	uint64_t phys;
+	uint32_t err;
 	unsigned got = 0;
 	while (got < len) {
 		uint32_t a = eip + got;
-		if (!smm_translate(vm->smm, a, false, &phys))
+		if (smm_translate(vm->smm, a, SMM_FETCH, mon_cpl(&vm->vcpu) == 3,
+				  &phys, &err) != SMM_OK)
 			break;
 		if (got == 0)
 			*page = (uint32_t)(phys >> 12);
@@ -208,6 +210,14 @@ static void protect_code(void *ctx, uint32_t page, bool on)
 {
 	struct mon_vm *vm = ctx;
 	smm_protect_code(vm->smm, page, on);
+}
+
+/* A linear page holding translated code changed its mapping. */
+static void code_mapping_dropped(void *ctx)
+{
+	struct mon_vm *vm = ctx;
+	if (vm->bt)
+		bt_flush(vm->bt);
 }
 
 static int open_serial(const char *spec)
@@ -274,7 +284,11 @@ int main(int argc, char **argv)
 	free(initrd);
 	free(cmdline);
 
-	vm.smm = smm_create(vm.ram_fd, vm.ram_size, err, sizeof err);
+	struct smm_config sc = {
+		.fd = vm.ram_fd, .ram = vm.ram, .ram_size = vm.ram_size,
+		.code_mapping_dropped = code_mapping_dropped, .ctx = &vm,
+	};
+	vm.smm = smm_create(&sc, err, sizeof err);
 	if (!vm.smm)
 		die_host("cannot map guest memory", err);
 	struct dev_platform_config pc = {

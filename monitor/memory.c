@@ -11,34 +11,37 @@
  * lands on a page holding translated code drops those translations first.
  */
 
-static void copy_page_piece(struct mon_vm *vm, uint32_t linear, uint8_t *buf,
-			    unsigned n, bool write)
-{
-	uint64_t phys;
-	if (!smm_translate(vm->smm, linear, write, &phys)) {
-		if (!write)
-			memset(buf, 0xff, n);
-		return;
-	}
-	if (write) {
-		uint32_t page = (uint32_t)(phys >> 12);
-		if (smm_is_code_page(vm->smm, page))
-			bt_invalidate_page(vm->bt, page);
-		memcpy(vm->ram + phys, buf, n);
-	} else {
-		memcpy(buf, vm->ram + phys, n);
-	}
-}
-
 static bool access(struct mon_vm *vm, uint32_t linear, uint8_t *buf,
 		   unsigned len, bool write, struct mon_fault *f)
 {
-	(void)f; /* paging faults arrive with shadow paging */
+	bool user = mon_cpl(&vm->vcpu) == 3;
 	while (len) {
 		unsigned n = 4096 - (linear & 4095);
 		if (n > len)
 			n = len;
-		copy_page_piece(vm, linear, buf, n, write);
+		uint64_t phys;
+		uint32_t err;
+		switch (smm_translate(vm->smm, linear, write ? SMM_WRITE : SMM_READ,
+				      user, &phys, &err)) {
+		case SMM_OK:
+			if (write) {
+				uint32_t page = (uint32_t)(phys >> 12);
+				if (smm_is_code_page(vm->smm, page))
+					bt_invalidate_page(vm->bt, page);
+				memcpy(vm->ram + phys, buf, n);
+				smm_phys_written(vm->smm, phys, n);
+			} else {
+				memcpy(buf, vm->ram + phys, n);
+			}
+			break;
+		case SMM_PAGE_FAULT:
+			mon_page_fault(f, linear, err);
+			return false;
+		default: /* not RAM: an empty ISA bus */
+			if (!write)
+				memset(buf, 0xff, n);
+			break;
+		}
 		linear += n;
 		buf += n;
 		len -= n;

@@ -89,6 +89,7 @@ struct mon_fault {
 	uint8_t vector;
 	bool has_error;
 	uint32_t error;
+	uint32_t cr2;    /* the faulting linear address of a #PF */
 };
 
 /* Per-class counters of emulated sensitive instructions, for --stats. */
@@ -206,8 +207,11 @@ void mon_sync_seg_bases(struct mon_vm *vm);
 /* Emulate the instruction at cpu->eip (the block exited for it). */
 void mon_emulate(struct mon_vm *vm);
 
-/* Tell the translator whether FP instructions trap (CR0.TS/EM). */
+/* After a write to CR0, CR3 or CR4: tell the translator whether FP
+ * instructions trap (CR0.TS/EM) and the S-view about paging. */
 void mon_sync_cr0(struct mon_vm *vm);
+/* Set *f to the #PF for `linear` with error code `error`. */
+void mon_page_fault(struct mon_fault *f, uint32_t linear, uint32_t error);
 
 /* ---- cpuid.c ---- */
 void mon_cpuid(struct mon_vm *vm, uint32_t leaf, uint32_t subleaf, uint32_t out[4]);

@@ -102,26 +102,55 @@ static void handle_segv(struct mon_vm *vm, unsigned depth)
 			 cpu->eip);
 		return;
 	}
-	uint32_t page = (uint32_t)(addr >> 12);
-	if ((cpu->fault_err & 2) && smm_is_code_page(vm->smm, page)) {
+	uint32_t frame, err;
+	bool write = cpu->fault_err & 2;
+	if (depth > 8) {
+		mon_stop(vm, MON_EXIT_UNSUPPORTED,
+			 "internal: faults on writes to traced pages do not settle at EIP %#x",
+			 cpu->eip);
+		return;
+	}
+	switch (smm_host_fault(vm->smm, (uint32_t)addr, write,
+			       mon_cpl(&vm->vcpu) == 3, &frame, &err)) {
+	case SMM_OK: /* hidden fault: the page is mapped now */
+		break;
+	case SMM_PAGE_FAULT: {
+		struct mon_fault f = { 0 };
+		mon_page_fault(&f, (uint32_t)addr, err);
+		mon_deliver_fault(vm, &f);
+		break;
+	}
+	case SMM_CODE_WRITE:
 		vm->smc_faults++;
-		bt_invalidate_page(vm->bt, page);
-		if (depth > 8) {
-			mon_stop(vm, MON_EXIT_UNSUPPORTED,
-				 "internal: self-modifying code does not settle at EIP %#x",
-				 cpu->eip);
-			return;
-		}
+		bt_invalidate_page(vm->bt, frame);
 		complete_step(vm, bt_step(vm->bt), depth);
-		return;
-	}
-	if (addr < hd_mmap_min_addr() || addr >= vm->ram_size) {
+		break;
+	case SMM_PT_WRITE:
+		smm_pt_write_begin(vm->smm, (uint32_t)addr);
+		complete_step(vm, bt_step(vm->bt), depth);
+		smm_pt_write_end(vm->smm, (uint32_t)addr);
+		break;
+	case SMM_UNBACKED:
 		mon_emulate_memory(vm);
+		break;
+	}
+}
+
+/* The translator could not fetch the instruction at EIP. */
+static void fetch_fault(struct mon_vm *vm)
+{
+	struct bt_cpu *cpu = vm->vcpu.cpu;
+	uint64_t phys;
+	uint32_t err;
+	uint32_t at = vm->vcpu.seg[SEG_CS].base + cpu->eip;
+	if (smm_translate(vm->smm, at, SMM_FETCH, mon_cpl(&vm->vcpu) == 3, &phys,
+			  &err) == SMM_PAGE_FAULT) {
+		struct mon_fault f = { 0 };
+		mon_page_fault(&f, at, err);
+		mon_deliver_fault(vm, &f);
 		return;
 	}
-	mon_stop(vm, MON_EXIT_UNSUPPORTED,
-		 "internal: unexpected host fault at guest address %#llx, EIP %#x",
-		 (unsigned long long)addr, cpu->eip);
+	mon_stop(vm, MON_EXIT_UNSUPPORTED, "guest jumped outside RAM: EIP %#x", cpu->eip);
 }
 
 static void handle_fault(struct mon_vm *vm, unsigned depth)
@@ -129,8 +158,7 @@ static void handle_fault(struct mon_vm *vm, unsigned depth)
 	struct bt_cpu *cpu = vm->vcpu.cpu;
 	switch (cpu->exit_signo) {
 	case 0:
-		mon_stop(vm, MON_EXIT_UNSUPPORTED,
-			 "guest jumped outside RAM: EIP %#x", cpu->eip);
+		fetch_fault(vm);
 		break;
 	case SIGSEGV:
 		handle_segv(vm, depth);

@@ -1,4 +1,4 @@
-/* shadowmm: the S-view of the guest's address space (public header). */
+/* shadowmm: the S-view, a shadow of the guest's page tables (public header). */
 #ifndef BTVMM_SHADOWMM_H
 #define BTVMM_SHADOWMM_H
 
@@ -7,34 +7,108 @@
 #include <stdint.h>
 
 /*
- * The S-view is host [0, 4 GiB) in the monitor process, holding the guest's
- * linear address space as its kernel sees it. With paging off (all this
- * version supports) it is the identity map of guest RAM; guest paging
- * (shadow page tables kept coherent by write tracing) comes next and slots
- * in behind smm_translate.
+ * The S-view is host [0, 4 GiB) in the monitor process: the guest's linear
+ * address space as its kernel sees it. With paging off it is the identity
+ * map of guest RAM. With paging on it is a shadow of the guest's current
+ * page tables, filled lazily:
  *
- * Pages holding translated code are write-protected here, so a guest write
- * to them faults and the monitor can drop the stale translations.
+ *   event                         reaction
+ *   ----------------------------  ------------------------------------------
+ *   host fault, guest PTE allows  walk, set A (and D on a write) in the
+ *     ("hidden fault")            guest PTE/PDE, map the page, retry
+ *   host fault, guest PTE denies  the guest's #PF (error code returned)
+ *   read, page not yet dirty      mapped read-only: the first write faults
+ *                                 again and sets D ("map read-only until
+ *                                 the first write")
+ *   write to a page-table frame   frames the walker used are traced: every
+ *     ("traced write")            alias is read-only; the write is let
+ *                                 through for one instruction, then the
+ *                                 frame is diffed against its snapshot and
+ *                                 the shadow mappings its changed entries
+ *                                 produced are dropped
+ *   write to a code frame         the caller drops the translations
+ *   MOV CR3, CR0.PG/WP, CR4.PSE/  the whole S-view is dropped (one host
+ *     PGE changes                 call) and refilled lazily
+ *   INVLPG                        that page's mapping is dropped
+ *
+ * Only the 2-level 32-bit format exists so far; the walker (walk32.c) is
+ * the one place that knows it, so PAE can slot in as a second walker.
  */
 struct smm;
 
-/* Map guest RAM (memfd `fd`, `ram_size` bytes) into the reserved S-view.
- * NULL with a reason in err. */
-struct smm *smm_create(int fd, uint64_t ram_size, char *err, size_t errlen);
+struct smm_config {
+	int fd;               /* guest RAM memfd */
+	uint8_t *ram;         /* the monitor's view of guest RAM */
+	uint64_t ram_size;
+	/* Called when a linear page that code was fetched from loses its
+	 * mapping: translations keyed by linear address are then stale. */
+	void (*code_mapping_dropped)(void *ctx);
+	void *ctx;
+};
+
+struct smm *smm_create(const struct smm_config *cfg, char *err, size_t errlen);
 void smm_destroy(struct smm *smm);
 
-/* Translate a guest linear address to guest-physical. With paging off this
- * is the identity; returns false if the address is not backed by RAM. */
-bool smm_translate(const struct smm *smm, uint32_t linear, bool write,
-		   uint64_t *phys);
+/* Follow the guest's CR0, CR3 and CR4. Return true if the S-view was
+ * dropped (the caller's linear-keyed caches are stale too). */
+bool smm_set_mode(struct smm *smm, uint32_t cr0, uint32_t cr3, uint32_t cr4);
+bool smm_paging(const struct smm *smm);
 
-/* Write-protect (on) or unprotect a guest-physical page holding code. */
-void smm_protect_code(struct smm *smm, uint32_t page, bool on);
-bool smm_is_code_page(const struct smm *smm, uint32_t page);
+enum smm_access { SMM_READ = 0, SMM_WRITE = 1, SMM_FETCH = 2 };
 
-/* Statistics. */
+enum smm_result {
+	SMM_OK,          /* translated; or the S-view now maps it: retry */
+	SMM_PAGE_FAULT,  /* the guest's #PF, with *pf_error */
+	SMM_CODE_WRITE,  /* a write to a frame that holds translated code */
+	SMM_PT_WRITE,    /* a write to a traced page-table frame */
+	SMM_UNBACKED,    /* not guest RAM (or below vm.mmap_min_addr): emulate */
+};
+
+/*
+ * Translate `linear` for an access by the monitor on the guest's behalf
+ * (emulated instructions, code fetch), setting A/D as the CPU would.
+ * Return SMM_OK with *phys, SMM_PAGE_FAULT with *pf_error, or SMM_UNBACKED.
+ */
+enum smm_result smm_translate(struct smm *smm, uint32_t linear,
+			      enum smm_access access, bool user,
+			      uint64_t *phys, uint32_t *pf_error);
+
+/*
+ * A host fault in the S-view at `linear` by translated code. Return
+ * SMM_OK (hidden fault, now mapped: retry), SMM_PAGE_FAULT (*pf_error),
+ * SMM_CODE_WRITE or SMM_PT_WRITE (*frame: the guest-physical page
+ * written), or SMM_UNBACKED.
+ */
+enum smm_result smm_host_fault(struct smm *smm, uint32_t linear, bool write,
+			       bool user, uint32_t *frame, uint32_t *pf_error);
+
+/*
+ * A traced write: make the S-view page at `linear` writable for one
+ * instruction (begin), then re-protect it and apply what the instruction
+ * changed in the page-table frame (end).
+ */
+void smm_pt_write_begin(struct smm *smm, uint32_t linear);
+void smm_pt_write_end(struct smm *smm, uint32_t linear);
+
+/* The monitor itself wrote guest-physical [phys, phys + len): keep the
+ * shadow coherent if that was a page-table frame. */
+void smm_phys_written(struct smm *smm, uint64_t phys, unsigned len);
+
+/* INVLPG: drop the mapping of one linear page. */
+void smm_invlpg(struct smm *smm, uint32_t linear);
+
+/* Write-protect (on) or release a guest-physical frame holding code. */
+void smm_protect_code(struct smm *smm, uint32_t frame, bool on);
+bool smm_is_code_page(const struct smm *smm, uint32_t frame);
+
 struct smm_stats {
+	uint64_t hidden_faults;   /* host faults fixed by mapping a page */
+	uint64_t guest_faults;    /* #PF the guest must see */
+	uint64_t traced_writes;   /* writes to page-table frames */
+	uint64_t pages_mapped;    /* S-view mappings made */
+	uint64_t flushes;         /* whole S-view drops */
 	uint64_t protects, unprotects;
+	uint64_t map_evictions;   /* drops forced by the host's mapping limit */
 };
 void smm_get_stats(const struct smm *smm, struct smm_stats *out);
 

@@ -1,32 +1,53 @@
-/* shadowmm: the S-view with paging off: identity-mapped RAM and code-page protection. */
-#include "shadowmm.h"
-
+/* shadowmm: the S-view: identity map with paging off, a lazily filled shadow with paging on. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hostdriver.h"
+#include "smm_private.h"
 
-struct smm {
-	int fd;
-	uint64_t ram_size;
-	uint32_t pages;
-	uint8_t *code;         /* one bit per guest-physical page */
-	struct smm_stats stats;
-};
+#define CR0_PG 0x80000000u
+#define CR0_WP 0x00010000u
+#define CR4_PSE 0x00000010u
+#define CR4_PGE 0x00000080u
+#define MAX_SNAPS 8192u /* traced frames before everything is dropped */
 
-struct smm *smm_create(int fd, uint64_t ram_size, char *err, size_t errlen)
+static void *alloc_zero(size_t n)
+{
+	/* Untouched anonymous pages cost nothing: the big per-linear-page
+	 * arrays stay mostly virtual. */
+	return hd_alloc(n ? n : 1);
+}
+
+struct smm *smm_create(const struct smm_config *cfg, char *err, size_t errlen)
 {
 	struct smm *smm = calloc(1, sizeof *smm);
 	if (!smm) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	smm->fd = fd;
-	smm->ram_size = ram_size;
-	smm->pages = (uint32_t)(ram_size / HD_PAGE_SIZE);
-	smm->code = calloc((smm->pages + 7) / 8, 1);
-	int r = smm->code ? hd_view_map(fd, 0, 0, ram_size, HD_PROT_RW) : -12;
+	smm->cfg = *cfg;
+	smm->frames = (uint32_t)(cfg->ram_size / HD_PAGE_SIZE);
+	smm->max_snaps = MAX_SNAPS;
+	smm->frame_flags = alloc_zero(smm->frames);
+	smm->lin_map = alloc_zero(SMM_LPAGES * 4);
+	smm->alias_next = alloc_zero(SMM_LPAGES * 4);
+	smm->frame_alias = alloc_zero((size_t)smm->frames * 4);
+	smm->mapped = alloc_zero(SMM_LPAGES * 4);
+	smm->code_fetched = alloc_zero(SMM_LPAGES / 8);
+	smm->snap_of = alloc_zero((size_t)smm->frames * 4);
+	smm->snap_frame = alloc_zero(MAX_SNAPS * 4);
+	smm->snaps = alloc_zero((size_t)MAX_SNAPS * HD_PAGE_SIZE);
+	smm->users = alloc_zero(MAX_SNAPS * sizeof *smm->users);
+	if (!smm->frame_flags || !smm->lin_map || !smm->alias_next ||
+	    !smm->frame_alias || !smm->mapped || !smm->code_fetched ||
+	    !smm->snap_of || !smm->snap_frame || !smm->snaps || !smm->users) {
+		snprintf(err, errlen, "cannot allocate shadow structures");
+		smm_destroy(smm);
+		return NULL;
+	}
+	int r = hd_view_map(cfg->fd, 0, 0, cfg->ram_size, HD_PROT_RW);
 	if (r) {
 		snprintf(err, errlen, "cannot map guest RAM into the S-view: %s",
 			 strerror(-r));
@@ -40,43 +61,320 @@ void smm_destroy(struct smm *smm)
 {
 	if (!smm)
 		return;
-	free(smm->code);
+	hd_free(smm->frame_flags, smm->frames ? smm->frames : 1);
+	hd_free(smm->lin_map, SMM_LPAGES * 4);
+	hd_free(smm->alias_next, SMM_LPAGES * 4);
+	size_t per_frame = smm->frames ? (size_t)smm->frames * 4 : 1;
+	hd_free(smm->frame_alias, per_frame);
+	hd_free(smm->mapped, SMM_LPAGES * 4);
+	hd_free(smm->code_fetched, SMM_LPAGES / 8);
+	hd_free(smm->snap_of, per_frame);
+	hd_free(smm->snap_frame, MAX_SNAPS * 4);
+	hd_free(smm->snaps, (size_t)MAX_SNAPS * HD_PAGE_SIZE);
+	hd_free(smm->users, MAX_SNAPS * sizeof *smm->users);
 	free(smm);
 }
 
-bool smm_translate(const struct smm *smm, uint32_t linear, bool write,
-		   uint64_t *phys)
+bool smm_paging(const struct smm *smm)
 {
-	(void)write;
-	if (linear >= smm->ram_size)
+	return smm->paging;
+}
+
+/* Host protection of a mapped linear page: read-write only if the guest
+ * allows the write, D is set, and the frame is neither code nor a table. */
+static enum hd_prot lin_prot(const struct smm *smm, uint32_t e)
+{
+	if ((e & LIN_WRITABLE) &&
+	    !(smm->frame_flags[LIN_FRAME(e)] & (FRAME_CODE | FRAME_TRACED)))
+		return HD_PROT_RW;
+	return HD_PROT_READ;
+}
+
+static void alias_remove(struct smm *smm, uint32_t lpage, uint32_t frame)
+{
+	uint32_t *pp = &smm->frame_alias[frame];
+	while (*pp && *pp != lpage + 1)
+		pp = &smm->alias_next[*pp - 1];
+	if (*pp)
+		*pp = smm->alias_next[lpage];
+	smm->alias_next[lpage] = 0;
+}
+
+static void forget(struct smm *smm, uint32_t lpage)
+{
+	uint32_t e = smm->lin_map[lpage];
+	if (!e)
+		return;
+	alias_remove(smm, lpage, LIN_FRAME(e));
+	smm->lin_map[lpage] = 0;
+	if (smm->code_fetched[lpage / 8] & (1u << (lpage % 8))) {
+		smm->code_fetched[lpage / 8] &= (uint8_t) ~(1u << (lpage % 8));
+		if (smm->cfg.code_mapping_dropped)
+			smm->cfg.code_mapping_dropped(smm->cfg.ctx);
+	}
+}
+
+void smm_unmap_range(struct smm *smm, uint32_t first, uint32_t count)
+{
+	bool any = false;
+	for (uint32_t l = first; l < first + count; l++)
+		if (smm->lin_map[l]) {
+			forget(smm, l);
+			any = true;
+		}
+	if (any)
+		hd_view_map(smm->cfg.fd, 0, (uint64_t)first * HD_PAGE_SIZE,
+			    (uint64_t)count * HD_PAGE_SIZE, HD_PROT_NONE);
+}
+
+/* Paging off: the identity map, with code frames read-only. */
+static void map_identity(struct smm *smm)
+{
+	hd_view_map(smm->cfg.fd, 0, 0, smm->cfg.ram_size, HD_PROT_RW);
+	for (uint32_t f = 0; f < smm->frames; f++)
+		if (smm->frame_flags[f] & FRAME_CODE)
+			hd_view_protect((uint64_t)f * HD_PAGE_SIZE, HD_PAGE_SIZE,
+					HD_PROT_READ);
+}
+
+void smm_drop_all(struct smm *smm)
+{
+	for (uint32_t i = 0; i < smm->n_mapped; i++) {
+		uint32_t l = smm->mapped[i];
+		if (smm->lin_map[l]) {
+			smm->frame_alias[LIN_FRAME(smm->lin_map[l])] = 0;
+			smm->lin_map[l] = 0;
+			smm->alias_next[l] = 0;
+		}
+	}
+	smm->n_mapped = 0;
+	smm_trace_reset(smm);
+	if (smm->any_code_fetched) {
+		memset(smm->code_fetched, 0, SMM_LPAGES / 8);
+		smm->any_code_fetched = false;
+		if (smm->cfg.code_mapping_dropped)
+			smm->cfg.code_mapping_dropped(smm->cfg.ctx);
+	}
+	hd_view_map(smm->cfg.fd, 0, 0, HD_GUEST_SPACE, HD_PROT_NONE);
+	if (!smm->paging)
+		map_identity(smm);
+	smm->stats.flushes++;
+}
+
+bool smm_set_mode(struct smm *smm, uint32_t cr0, uint32_t cr3, uint32_t cr4)
+{
+	bool paging = cr0 & CR0_PG;
+	uint32_t cr4_bits = CR4_PSE | CR4_PGE;
+	bool changed = paging != smm->paging ||
+		       (paging && ((cr3 ^ smm->cr3) & ~0xfffu)) ||
+		       (paging && ((cr0 ^ smm->cr0) & CR0_WP)) ||
+		       (paging && ((cr4 ^ smm->cr4) & cr4_bits));
+	smm->cr0 = cr0;
+	smm->cr3 = cr3;
+	smm->cr4 = cr4;
+	if (!changed)
 		return false;
-	*phys = linear;
+	smm->paging = paging;
+	smm_drop_all(smm);
 	return true;
 }
 
-void smm_protect_code(struct smm *smm, uint32_t page, bool on)
+/* Map one linear page; on the host's mapping limit, drop all and retry. */
+static void map_page(struct smm *smm, uint32_t lpage, uint32_t frame, bool writable)
 {
-	if (page >= smm->pages)
+	if (smm->n_mapped >= SMM_LPAGES - 1024)
+		smm_drop_all(smm); /* the list of mappings is full: start over */
+	if (smm->lin_map[lpage])
+		forget(smm, lpage);
+	uint32_t e = frame << 12 | LIN_MAPPED | (writable ? LIN_WRITABLE : 0);
+	int r = hd_view_map(smm->cfg.fd, (uint64_t)frame * HD_PAGE_SIZE,
+			    (uint64_t)lpage * HD_PAGE_SIZE, HD_PAGE_SIZE, lin_prot(smm, e));
+	if (r == -ENOMEM) {
+		smm->stats.map_evictions++;
+		smm_drop_all(smm);
+		r = hd_view_map(smm->cfg.fd, (uint64_t)frame * HD_PAGE_SIZE,
+				(uint64_t)lpage * HD_PAGE_SIZE, HD_PAGE_SIZE,
+				lin_prot(smm, e));
+	}
+	if (r)
+		return; /* the access faults again and ends as unbacked */
+	smm->lin_map[lpage] = e;
+	smm->alias_next[lpage] = smm->frame_alias[frame];
+	smm->frame_alias[frame] = lpage + 1;
+	smm->mapped[smm->n_mapped++] = lpage;
+	smm->stats.pages_mapped++;
+}
+
+void smm_update_frame_prot(struct smm *smm, uint32_t frame)
+{
+	if (!smm->paging) {
+		bool ro = smm->frame_flags[frame] & FRAME_CODE;
+		hd_view_protect((uint64_t)frame * HD_PAGE_SIZE, HD_PAGE_SIZE,
+				ro ? HD_PROT_READ : HD_PROT_RW);
 		return;
-	uint8_t bit = (uint8_t)(1u << (page & 7));
-	bool was = smm->code[page / 8] & bit;
+	}
+	for (uint32_t a = smm->frame_alias[frame]; a; a = smm->alias_next[a - 1])
+		hd_view_protect((uint64_t)(a - 1) * HD_PAGE_SIZE, HD_PAGE_SIZE,
+				lin_prot(smm, smm->lin_map[a - 1]));
+}
+
+void smm_write_entry(struct smm *smm, uint64_t phys, uint32_t value)
+{
+	memcpy(smm->cfg.ram + phys, &value, 4);
+	uint32_t frame = (uint32_t)(phys >> 12);
+	if (smm->snap_of[frame])
+		memcpy(smm->snaps + (size_t)(smm->snap_of[frame] - 1) * HD_PAGE_SIZE +
+			       (phys & 0xfff), &value, 4);
+}
+
+static bool backed(const struct smm *smm, uint32_t frame)
+{
+	return frame < smm->frames;
+}
+
+enum smm_result smm_translate(struct smm *smm, uint32_t linear,
+			      enum smm_access access, bool user,
+			      uint64_t *phys, uint32_t *pf_error)
+{
+	uint32_t frame = linear >> 12;
+	if (smm->paging) {
+		struct smm_walk w;
+		enum smm_result r = smm_walk32(smm, linear, access, user, false, &w, pf_error);
+		if (r != SMM_OK) {
+			smm->stats.guest_faults += r == SMM_PAGE_FAULT;
+			return r;
+		}
+		frame = w.frame;
+	}
+	if (!backed(smm, frame))
+		return SMM_UNBACKED;
+	if (access == SMM_FETCH && !(smm->code_fetched[linear >> 15] & (1u << ((linear >> 12) % 8)))) {
+		smm->code_fetched[linear >> 15] |= (uint8_t)(1u << ((linear >> 12) % 8));
+		smm->any_code_fetched = true;
+	}
+	*phys = (uint64_t)frame << 12 | (linear & 0xfff);
+	return SMM_OK;
+}
+
+enum smm_result smm_host_fault(struct smm *smm, uint32_t linear, bool write,
+			       bool user, uint32_t *frame, uint32_t *pf_error)
+{
+	uint32_t lpage = linear >> 12;
+	if (!smm->paging) {
+		*frame = lpage;
+		if (!backed(smm, lpage) || linear < hd_mmap_min_addr())
+			return SMM_UNBACKED;
+		if (write && (smm->frame_flags[lpage] & FRAME_CODE))
+			return SMM_CODE_WRITE;
+		return SMM_UNBACKED;
+	}
+	struct smm_walk w;
+	enum smm_result r = smm_walk32(smm, linear, write ? SMM_WRITE : SMM_READ,
+				       user, true, &w, pf_error);
+	if (r != SMM_OK) {
+		smm->stats.guest_faults++;
+		return r;
+	}
+	*frame = w.frame;
+	if (!backed(smm, w.frame) || linear < hd_mmap_min_addr())
+		return SMM_UNBACKED;
+	uint8_t flags = smm->frame_flags[w.frame];
+	if (write && (flags & FRAME_CODE))
+		return SMM_CODE_WRITE;
+	if (write && (flags & FRAME_TRACED)) {
+		smm->stats.traced_writes++;
+		return SMM_PT_WRITE;
+	}
+	smm->stats.hidden_faults++;
+	bool writable = w.writable && w.dirty;
+	if (w.large && writable && (uint64_t)(w.large_base + 1024) <= smm->frames &&
+	    (linear >> 22) << 22 >= hd_mmap_min_addr()) {
+		/* A dirty 4 MiB page: map all of it with one host call, then
+		 * fix up the frames that must stay read-only. */
+		uint32_t first = lpage & ~0x3ffu;
+		if (smm->n_mapped >= SMM_LPAGES - 1024)
+			smm_drop_all(smm);
+		smm_unmap_range(smm, first, 1024);
+		if (hd_view_map(smm->cfg.fd, (uint64_t)w.large_base * HD_PAGE_SIZE,
+				(uint64_t)first * HD_PAGE_SIZE, 1024ull * HD_PAGE_SIZE,
+				HD_PROT_RW) == 0) {
+			for (uint32_t i = 0; i < 1024; i++) {
+				uint32_t l = first + i, f = w.large_base + i;
+				smm->lin_map[l] = f << 12 | LIN_MAPPED | LIN_WRITABLE;
+				smm->alias_next[l] = smm->frame_alias[f];
+				smm->frame_alias[f] = l + 1;
+				smm->mapped[smm->n_mapped++] = l;
+				if (smm->frame_flags[f] & (FRAME_CODE | FRAME_TRACED))
+					hd_view_protect((uint64_t)l * HD_PAGE_SIZE,
+							HD_PAGE_SIZE, HD_PROT_READ);
+			}
+			smm->stats.pages_mapped += 1024;
+			return SMM_OK;
+		}
+	}
+	map_page(smm, lpage, w.frame, writable);
+	return SMM_OK;
+}
+
+void smm_pt_write_begin(struct smm *smm, uint32_t linear)
+{
+	hd_view_protect((uint64_t)(linear >> 12) * HD_PAGE_SIZE, HD_PAGE_SIZE,
+			HD_PROT_RW);
+}
+
+void smm_pt_write_end(struct smm *smm, uint32_t linear)
+{
+	uint32_t lpage = linear >> 12, e = smm->lin_map[lpage];
+	if (!e)
+		return; /* the write itself dropped the mapping */
+	hd_view_protect((uint64_t)lpage * HD_PAGE_SIZE, HD_PAGE_SIZE, lin_prot(smm, e));
+	smm_apply_changes(smm, LIN_FRAME(e));
+}
+
+void smm_phys_written(struct smm *smm, uint64_t phys, unsigned len)
+{
+	for (uint64_t f = phys >> 12; f <= (phys + len - 1) >> 12; f++)
+		if (f < smm->frames && (smm->frame_flags[f] & FRAME_TRACED))
+			smm_apply_changes(smm, (uint32_t)f);
+}
+
+void smm_invlpg(struct smm *smm, uint32_t linear)
+{
+	if (!smm->paging)
+		return;
+	uint32_t pde;
+	uint64_t pde_addr = (uint64_t)(smm->cr3 & ~0xfffu) + (linear >> 22) * 4;
+	bool large = false;
+	if (pde_addr + 4 <= smm->cfg.ram_size) {
+		memcpy(&pde, smm->cfg.ram + pde_addr, 4);
+		large = (pde & 0x81) == 0x81 && (smm->cr4 & CR4_PSE);
+	}
+	if (large)
+		smm_unmap_range(smm, (linear >> 22) << 10, 1024);
+	else
+		smm_unmap_range(smm, linear >> 12, 1);
+}
+
+void smm_protect_code(struct smm *smm, uint32_t frame, bool on)
+{
+	if (frame >= smm->frames)
+		return;
+	bool was = smm->frame_flags[frame] & FRAME_CODE;
 	if (was == on)
 		return;
 	if (on) {
-		smm->code[page / 8] |= bit;
+		smm->frame_flags[frame] |= FRAME_CODE;
 		smm->stats.protects++;
 	} else {
-		smm->code[page / 8] &= (uint8_t)~bit;
+		smm->frame_flags[frame] &= (uint8_t)~FRAME_CODE;
 		smm->stats.unprotects++;
 	}
-	/* Paging off: the page's only S-view mapping is at its own address. */
-	hd_view_protect((uint64_t)page * HD_PAGE_SIZE, HD_PAGE_SIZE,
-			on ? HD_PROT_READ : HD_PROT_RW);
+	smm_update_frame_prot(smm, frame);
 }
 
-bool smm_is_code_page(const struct smm *smm, uint32_t page)
+bool smm_is_code_page(const struct smm *smm, uint32_t frame)
 {
-	return page < smm->pages && (smm->code[page / 8] >> (page & 7) & 1);
+	return frame < smm->frames && (smm->frame_flags[frame] & FRAME_CODE);
 }
 
 void smm_get_stats(const struct smm *smm, struct smm_stats *out)

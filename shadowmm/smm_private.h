@@ -1,0 +1,90 @@
+/* shadowmm: private state of the S-view and its page-table tracing. */
+#ifndef BTVMM_SMM_PRIVATE_H
+#define BTVMM_SMM_PRIVATE_H
+
+#include "shadowmm.h"
+
+#define SMM_LPAGES (1u << 20) /* 4 KiB linear pages in 4 GiB */
+
+/* Guest-physical frame flags. */
+#define FRAME_CODE 0x1 /* holds translated code: every alias read-only */
+#define FRAME_PT 0x2   /* a traced page table (level 1) */
+#define FRAME_PD 0x4   /* a traced page directory */
+#define FRAME_TRACED (FRAME_PT | FRAME_PD)
+
+/*
+ * lin_map entry, one per linear page of the S-view:
+ *
+ *   31                     12 11          2   1          0
+ *  +-------------------------+-------------+----------+--------+
+ *  | guest-physical frame    |      0      | WRITABLE | MAPPED |
+ *  +-------------------------+-------------+----------+--------+
+ *  WRITABLE: the guest's tables allow the write and D is set, so the page
+ *  may be mapped read-write unless its frame is CODE or traced.
+ */
+#define LIN_MAPPED 0x1u
+#define LIN_WRITABLE 0x2u
+#define LIN_FRAME(e) ((e) >> 12)
+
+/* Which page-directory slots point at a traced page table. */
+#define SMM_MAX_USERS 4
+struct smm_pt_users {
+	uint16_t pdi[SMM_MAX_USERS];
+	uint8_t n;
+	bool many; /* more than SMM_MAX_USERS: changes drop everything */
+};
+
+/* What the 2-level walker found. */
+struct smm_walk {
+	uint32_t frame;    /* guest-physical frame of the page */
+	bool writable;     /* the access rights allow a write (with CR0.WP) */
+	bool dirty;        /* D is set (after the walk's own update) */
+	bool large;        /* a 4 MiB page */
+	uint32_t pd_frame; /* frame of the page directory */
+	uint32_t pt_frame; /* frame of the page table (not for large pages) */
+	uint32_t large_base; /* first frame of a 4 MiB page */
+};
+
+struct smm {
+	struct smm_config cfg;
+	uint32_t frames;
+	uint32_t cr0, cr3, cr4;
+	bool paging;
+
+	uint8_t *frame_flags;      /* [frames] */
+	uint32_t *lin_map;         /* [SMM_LPAGES] */
+	uint32_t *alias_next;      /* [SMM_LPAGES] next linear page + 1 */
+	uint32_t *frame_alias;     /* [frames] first linear page + 1 */
+	uint32_t *mapped;          /* linear pages mapped since the last drop */
+	uint32_t n_mapped;
+	uint8_t *code_fetched;     /* bitmap over linear pages */
+	bool any_code_fetched;
+
+	uint32_t *snap_of;         /* [frames] snapshot index + 1 */
+	uint32_t *snap_frame;      /* [max_snaps] */
+	uint8_t *snaps;            /* max_snaps pages */
+	struct smm_pt_users *users;/* [max_snaps] */
+	uint32_t n_snaps, max_snaps;
+
+	struct smm_stats stats;
+};
+
+/* walk32.c */
+enum smm_result smm_walk32(struct smm *smm, uint32_t linear,
+			   enum smm_access access, bool user, bool trace,
+			   struct smm_walk *w, uint32_t *pf_error);
+
+/* sview.c */
+void smm_drop_all(struct smm *smm);
+void smm_unmap_range(struct smm *smm, uint32_t first_lpage, uint32_t count);
+void smm_update_frame_prot(struct smm *smm, uint32_t frame);
+/* Write a guest page-table entry as the CPU does (A/D updates), keeping
+ * its frame's snapshot in step so the change is not taken for the guest's. */
+void smm_write_entry(struct smm *smm, uint64_t phys, uint32_t value);
+
+/* trace.c */
+void smm_trace(struct smm *smm, uint32_t frame, uint8_t kind, uint32_t pdi);
+void smm_trace_reset(struct smm *smm);
+void smm_apply_changes(struct smm *smm, uint32_t frame);
+
+#endif

@@ -1,0 +1,96 @@
+/* shadowmm: the walker for 2-level 32-bit page tables (4 KiB and 4 MiB pages). */
+#include <string.h>
+
+#include "smm_private.h"
+
+/*
+ * Linear address, 4 KiB pages:        4 MiB pages (CR4.PSE, PDE.PS):
+ *  31      22 21      12 11      0     31      22 21                0
+ * +----------+----------+---------+   +----------+-------------------+
+ * | dir      | table    | offset  |   | dir      | offset            |
+ * +----------+----------+---------+   +----------+-------------------+
+ *
+ * PDE/PTE bits used: P(0) R/W(1) U/S(2) A(5) D(6, PTE and 4 MiB PDE)
+ * PS(7, PDE) G(8). A #PF error code: P(0) W/R(1) U/S(2).
+ */
+#define PTE_P 0x001u
+#define PTE_W 0x002u
+#define PTE_U 0x004u
+#define PTE_A 0x020u
+#define PTE_D 0x040u
+#define PDE_PS 0x080u
+#define CR0_WP 0x00010000u
+#define CR4_PSE 0x00000010u
+
+static bool read_entry(const struct smm *smm, uint64_t phys, uint32_t *e)
+{
+	if (phys + 4 > smm->cfg.ram_size)
+		return false; /* tables outside RAM read as not present */
+	memcpy(e, smm->cfg.ram + phys, 4);
+	return true;
+}
+
+enum smm_result smm_walk32(struct smm *smm, uint32_t linear,
+			   enum smm_access access, bool user, bool trace,
+			   struct smm_walk *w, uint32_t *pf_error)
+{
+	bool write = access == SMM_WRITE;
+	uint32_t err = (write ? 2u : 0u) | (user ? 4u : 0u);
+	uint32_t pdi = linear >> 22, pti = (linear >> 12) & 0x3ff;
+	uint64_t pde_addr = (uint64_t)(smm->cr3 & ~0xfffu) + pdi * 4;
+	uint32_t pde, pte;
+
+	memset(w, 0, sizeof *w);
+	w->pd_frame = smm->cr3 >> 12;
+	if (!read_entry(smm, pde_addr, &pde) || !(pde & PTE_P)) {
+		*pf_error = err;
+		return SMM_PAGE_FAULT;
+	}
+	bool large = (pde & PDE_PS) && (smm->cr4 & CR4_PSE);
+	uint64_t pte_addr = 0;
+	uint32_t rights = pde;
+	if (!large) {
+		pte_addr = (uint64_t)(pde & ~0xfffu) + pti * 4;
+		if (!read_entry(smm, pte_addr, &pte) || !(pte & PTE_P)) {
+			*pf_error = err;
+			return SMM_PAGE_FAULT;
+		}
+		rights &= pte;
+	}
+	/* Access rights: user pages need U/S in both levels; writes need
+	 * R/W in both, except supervisor writes with CR0.WP clear. */
+	bool can_write = (rights & PTE_W) || (!user && !(smm->cr0 & CR0_WP));
+	if ((user && !(rights & PTE_U)) || (write && !can_write)) {
+		*pf_error = err | 1;
+		return SMM_PAGE_FAULT;
+	}
+
+	/* The CPU sets A in each level it used, and D in the last one on a
+	 * write, as locked writes to the tables. */
+	if (!(pde & PTE_A) || (large && write && !(pde & PTE_D))) {
+		pde |= PTE_A | (large && write ? PTE_D : 0);
+		smm_write_entry(smm, pde_addr, pde);
+	}
+	if (!large && (!(pte & PTE_A) || (write && !(pte & PTE_D)))) {
+		pte |= PTE_A | (write ? PTE_D : 0);
+		smm_write_entry(smm, pte_addr, pte);
+	}
+
+	w->large = large;
+	w->writable = can_write;
+	if (large) {
+		w->large_base = (pde & 0xffc00000u) >> 12;
+		w->frame = w->large_base + pti;
+		w->dirty = pde & PTE_D;
+	} else {
+		w->pt_frame = pde >> 12;
+		w->frame = pte >> 12;
+		w->dirty = pte & PTE_D;
+	}
+	if (trace) {
+		smm_trace(smm, w->pd_frame, FRAME_PD, 0);
+		if (!large)
+			smm_trace(smm, w->pt_frame, FRAME_PT, pdi);
+	}
+	return SMM_OK;
+}
