@@ -124,6 +124,10 @@ struct bt_env {
 	/* Write-protect (on) or release (off) a guest-physical page that holds
 	 * translated code. */
 	void (*protect_code)(void *ctx, uint32_t page, bool on);
+	/* True if the instruction at eip must be emulated even though the
+	 * table says it can be copied (adaptive translation: it keeps
+	 * writing traced page tables). May be NULL. */
+	bool (*force_emulate)(void *ctx, uint32_t eip);
 };
 
 struct bt_config {

@@ -139,6 +139,11 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 		enum bt_class c = bt_classify(&in);
 		if (bt->fp_trap && bt_fp_family(&in.zi))
 			c = BT_CLASS_EMULATE;
+		/* Adaptive translation; a bt_step is the emulator's own
+		 * fallback and must run the instruction itself. */
+		if (!bt->single && bt->env.force_emulate &&
+		    bt->env.force_emulate(bt->env.ctx, cur))
+			c = BT_CLASS_EMULATE;
 		bt->stats.class_count[c]++;
 		bool ok = false;
 		switch (c) {

@@ -152,4 +152,7 @@ uint8_t dev_platform_inta(struct dev_platform *p);
  * then and arms a host timer for it. */
 uint64_t dev_platform_next_event(struct dev_platform *p);
 
+/* True when the guest masked NMIs through bit 7 of port 0x70 (CMOS index). */
+bool dev_platform_nmi_masked(const struct dev_platform *p);
+
 #endif

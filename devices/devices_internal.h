@@ -25,6 +25,172 @@ void dev_stop_request(struct dev_stop *stop, enum dev_stop_reason reason,
 /* Print every access on `bus` to stderr ("io: out 0x3f8 1 0x41"). */
 void dev_bus_set_trace(struct dev_bus *bus, bool on);
 
+/* Read the platform's clocks; a clock the embedder left NULL stands at 0
+ * (unit tests that do not care about time, and the epoch for the RTC). */
+static inline uint64_t dev_clock_monotonic(const struct dev_clock *c)
+{
+	return c->monotonic_ns ? c->monotonic_ns(c->ctx) : 0;
+}
+
+static inline uint64_t dev_clock_realtime(const struct dev_clock *c)
+{
+	return c->realtime_ns ? c->realtime_ns(c->ctx) : 0;
+}
+
+/* ---- The 8259A pair: master at 0x20/0x21, slave at 0xa0/0xa1 (pic8259.c) ---- */
+
+/*
+ * One 8259A. The IR inputs are edge-triggered unless the chipset's ELCR says
+ * level (PIIX semantics, ports 0x4d0/0x4d1): an edge input latches a rising
+ * edge into IRR, and IRR keeps it when the line drops again before INTA, as
+ * QEMU's i8259 does (a real 8259A forgets it and answers IR7). Priorities
+ * rotate from `highest`, the IR with the highest priority (0 after ICW1).
+ */
+struct dev_pic_chip {
+	uint8_t irr;         /* interrupt request register */
+	uint8_t isr;         /* in-service register */
+	uint8_t imr;         /* interrupt mask register (OCW1) */
+	uint8_t lines;       /* IR input levels last seen, for edge detection */
+	uint8_t elcr;        /* 1 bits: level-triggered (ELCR); edge by default */
+	uint8_t elcr_mask;   /* the ELCR bits the chipset lets software set */
+	uint8_t vector_base; /* ICW2 with its low 3 bits clear */
+	uint8_t highest;     /* IR of highest priority (rotation) */
+	uint8_t init_step;   /* 0: operational; 2, 3, 4: ICW expected next */
+	bool icw4_needed;    /* ICW1 IC4 */
+	bool single;         /* ICW1 SNGL: no cascade (no ICW3) */
+	bool auto_eoi;       /* ICW4 AEOI */
+	bool rotate_on_auto_eoi;   /* OCW2 rotate-in-AEOI-mode set/clear */
+	bool special_fully_nested; /* ICW4 SFNM (master: IR2 does not block) */
+	bool special_mask;   /* OCW3 SMM: masked in-service levels do not block */
+	bool read_isr;       /* OCW3 RR/RIS: even-port reads give ISR, not IRR */
+	bool poll;           /* OCW3 P: the next read is a poll */
+};
+
+struct dev_pic {
+	struct dev_pic_chip chip[2]; /* [0] master, [1] slave on master IR2 */
+};
+
+/* Put the pair in the state QEMU's guests find after SeaBIOS: initialized,
+ * vectors 0x08 and 0x70, IMR 0xb8 and 0x8e, ELCR all edge. */
+void dev_pic_init(struct dev_pic *pic);
+
+/* Drive ISA IRQ line `irq` (0-15, not 2: that IR is the cascade) to
+ * `level`. An edge-triggered line requests an interrupt on a rising edge
+ * only, so a device that holds a level calls this on every change. */
+void dev_pic_set_irq(struct dev_pic *pic, unsigned irq, bool level);
+
+/* True when the master asserts INTR. */
+bool dev_pic_intr(struct dev_pic *pic);
+
+/* The INTA cycle: see dev_platform_inta(). */
+uint8_t dev_pic_inta(struct dev_pic *pic);
+
+extern const struct dev_pio_ops dev_pic_ops;  /* 0x20-0x21 and 0xa0-0xa1 */
+extern const struct dev_pio_ops dev_elcr_ops; /* 0x4d0-0x4d1; dev is the pic */
+
+/* ---- The 8254 PIT at 0x40-0x43 and system control port B, 0x61 (pit8254.c) ---- */
+
+#define DEV_PIT_HZ 1193182u /* input clock of every channel */
+
+/*
+ * One counter. Time is counted in ticks of the 1.193182 MHz input clock,
+ * numbered globally from monotonic 0 (tick T covers [T, T+1) / DEV_PIT_HZ s),
+ * so every channel sees the same clock edges. The count is never stepped:
+ * it is computed from d, the ticks counted since the count was loaded,
+ *
+ *     d = elapsed + (counting ? T(now) - start_tick : 0)
+ *
+ * where `elapsed` keeps what was counted before the gate paused the channel.
+ */
+struct dev_pit_channel {
+	uint8_t mode_field;  /* control word bits 3:1 as written (status) */
+	uint8_t mode;        /* the mode they select, 0-5 (6, 7 are 2, 3) */
+	uint8_t access;      /* 1 LSB only, 2 MSB only, 3 LSB then MSB */
+	bool bcd;            /* count in BCD, 0-9999 */
+	bool gate;           /* GATE input (channels 0, 1: tied high) */
+	bool armed;          /* a full count was written since the control word */
+	bool triggered;      /* modes 1, 5: a gate edge started the count */
+	bool counting;       /* d advances with the clock */
+	bool null_count;     /* status bit 6: count written, not yet loaded */
+	bool write_msb_next; /* access 3: the next write is the MSB */
+	bool read_msb_next;  /* access 3: the next live read is the MSB */
+	bool status_latched; /* read-back latched the status byte */
+	uint8_t write_lsb;   /* access 3: the LSB waiting for its MSB */
+	uint8_t status;      /* latched status byte */
+	uint8_t latch_bytes; /* bytes of the latched count left to read */
+	uint16_t latch;      /* latched count, as the guest reads it */
+	uint32_t reload;     /* N, 1-65536 (1-10000 in BCD): a written 0 is max */
+	uint64_t start_tick; /* global tick at which d last resumed */
+	uint64_t elapsed;    /* ticks counted before start_tick */
+	uint64_t edge;       /* d of OUT's next rising edge, UINT64_MAX: none */
+};
+
+struct dev_pit {
+	const struct dev_clock *clock;
+	struct dev_pic *pic;          /* channel 0's OUT is IRQ 0 */
+	struct dev_pit_channel ch[3];
+	uint8_t port61;               /* port 0x61 bits 3:0 as written */
+};
+
+/* SeaBIOS's state: channel 0 in mode 2 with count 65536 (18.2 Hz) since
+ * now, channels 1 and 2 in mode 3 without a count, gate 2 low. */
+void dev_pit_init(struct dev_pit *pit, const struct dev_clock *clock,
+		  struct dev_pic *pic);
+
+/* Raise IRQ 0 if channel 0's OUT rose since the last call (one edge, however
+ * many periods passed: the PIC would latch only one). */
+void dev_pit_update(struct dev_pit *pit);
+
+/* Monotonic ns of channel 0's next rising edge (possibly already past if
+ * dev_pit_update has not run since), UINT64_MAX if none will come. */
+uint64_t dev_pit_next_event(const struct dev_pit *pit);
+
+/* The global tick count at `ns`, and the first ns of tick `tick`: exact
+ * integer conversions, so port reads are pure functions of the clock. */
+uint64_t dev_pit_tick_at(uint64_t ns);
+uint64_t dev_pit_tick_start_ns(uint64_t tick);
+
+extern const struct dev_pio_ops dev_pit_ops;    /* 0x40-0x43 */
+extern const struct dev_pio_ops dev_port61_ops; /* 0x61; dev is the pit */
+
+/* ---- CMOS RAM and the MC146818 RTC at 0x70/0x71 (rtc_cmos.c) ---- */
+
+#define DEV_RTC_CMOS_SIZE 128u
+
+/*
+ * The RTC's time is the host's UTC plus a whole number of seconds the guest
+ * chose by setting the clock, so its seconds tick over exactly when the
+ * host's do. While register B's SET bit is on, the time registers are plain
+ * bytes in `cmos`; clearing SET turns them back into the offset.
+ */
+struct dev_rtc {
+	const struct dev_clock *clock;
+	struct dev_pic *pic;           /* IRQ 8 */
+	uint8_t cmos[DEV_RTC_CMOS_SIZE];
+	uint8_t index;                 /* port 0x70 bits 6:0 */
+	bool nmi_masked;               /* port 0x70 bit 7 */
+	bool irq_level;                /* IRQ 8 as last driven (= IRQF) */
+	uint8_t flags;                 /* register C's PF, AF, UF */
+	int64_t offset_s;              /* guest time - host time, seconds */
+	int64_t last_second;           /* guest second the update logic saw */
+	uint64_t last_periodic;        /* periodic tick index it saw */
+};
+
+/* A=0x26 (32.768 kHz, 1024 Hz), B=0x02 (BCD, 24 h), the guest's clock at
+ * host UTC, century 20, and the RAM-size-free bytes QEMU's guests find. */
+void dev_rtc_init(struct dev_rtc *rtc, const struct dev_clock *clock,
+		  struct dev_pic *pic);
+
+/* Latch the periodic, update-ended and alarm flags that fell due and drive
+ * IRQ 8 from IRQF. */
+void dev_rtc_update(struct dev_rtc *rtc);
+
+/* Monotonic ns at which IRQ 8 would next rise (UINT64_MAX: never; in
+ * particular while IRQF is still set, since register C was not read). */
+uint64_t dev_rtc_next_event(const struct dev_rtc *rtc);
+
+extern const struct dev_pio_ops dev_rtc_ops; /* 0x70-0x71 */
+
 /* ---- COM1: 16550A UART (uart16550.c) ---- */
 
 #define DEV_UART_FIFO_SIZE 16u
@@ -44,10 +210,22 @@ struct dev_uart {
 	uint8_t rx[DEV_UART_FIFO_SIZE];
 	unsigned rx_head;
 	unsigned rx_count;
+	struct dev_pic *pic; /* where the interrupt line goes (NULL: nowhere) */
+	unsigned irq;
 };
 
 /* Put `u` in the power-on state QEMU's guests find after SeaBIOS. */
 void dev_uart_init(struct dev_uart *u, const struct dev_serial_sink *sink);
+
+/* Wire the UART's interrupt output to `irq` of `pic`. From then on every
+ * register access and every received byte drives the line to
+ * dev_uart_irq_pending(): a level, which the edge-triggered PIC turns into
+ * one request per rising edge. */
+void dev_uart_connect_irq(struct dev_uart *u, struct dev_pic *pic,
+			  unsigned irq);
+
+/* Drive the interrupt line from the current state (no-op if unwired). */
+void dev_uart_update_irq(struct dev_uart *u);
 extern const struct dev_pio_ops dev_uart_ops;
 
 /* ---- i8042 keyboard controller (i8042.c) ---- */

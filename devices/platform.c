@@ -7,10 +7,17 @@
 
 struct dev_platform {
 	struct dev_bus *bus;
+	struct dev_clock clock; /* the embedder's; the timers point here */
 	struct dev_stop stop;   /* also the isa-debug-exit device state */
 	struct dev_uart com1;
 	struct dev_i8042 i8042;
+	struct dev_pic pic;
+	struct dev_pit pit;     /* also port 0x61's state */
+	struct dev_rtc rtc;
 };
+
+/* The ISA IRQ lines the platform's devices drive. */
+#define IRQ_COM1 4u
 
 void dev_stop_request(struct dev_stop *stop, enum dev_stop_reason reason,
 		      int status)
@@ -33,16 +40,28 @@ static const struct platform_port_row {
 	const struct dev_pio_ops *ops;
 	size_t state; /* offsetof(struct dev_platform, ...) or SIZE_MAX */
 } platform_ports[] = {
-	/* i8042 data port; 0x61 (system control port B) is not modelled. */
+	/* Master 8259A: command/IRR/ISR, IMR/ICW2-4. */
+	{ 0x0020, 2, &dev_pic_ops, offsetof(struct dev_platform, pic) },
+	/* 8254 PIT: channels 0-2 and the control word. */
+	{ 0x0040, 4, &dev_pit_ops, offsetof(struct dev_platform, pit) },
+	/* i8042 data port. */
 	{ 0x0060, 1, &dev_i8042_ops, offsetof(struct dev_platform, i8042) },
+	/* System control port B: PIT gate 2 and OUT2, speaker, refresh. */
+	{ 0x0061, 1, &dev_port61_ops, offsetof(struct dev_platform, pit) },
 	/* i8042 status register and command port. */
 	{ 0x0064, 1, &dev_i8042_ops, offsetof(struct dev_platform, i8042) },
+	/* CMOS index (and NMI mask) and data: the MC146818 RTC. */
+	{ 0x0070, 2, &dev_rtc_ops, offsetof(struct dev_platform, rtc) },
 	/* POST codes, and Linux's I/O delay. */
 	{ 0x0080, 1, &dev_port80_ops, SIZE_MAX },
+	/* Slave 8259A (IRQ 8-15, cascaded on the master's IR2). */
+	{ 0x00a0, 2, &dev_pic_ops, offsetof(struct dev_platform, pic) },
 	/* isa-debug-exit where QEMU's test setup puts it (iobase 0xf4, 4). */
 	{ 0x00f4, 4, &dev_debug_exit_ops, offsetof(struct dev_platform, stop) },
 	/* COM1. */
 	{ 0x03f8, 8, &dev_uart_ops, offsetof(struct dev_platform, com1) },
+	/* PIIX edge/level control for IRQ 0-7 and 8-15. */
+	{ 0x04d0, 2, &dev_elcr_ops, offsetof(struct dev_platform, pic) },
 };
 
 struct dev_platform *dev_platform_create(const struct dev_platform_config *cfg)
@@ -57,8 +76,13 @@ struct dev_platform *dev_platform_create(const struct dev_platform_config *cfg)
 		return NULL;
 	}
 	dev_bus_set_trace(p->bus, cfg->trace_io);
+	p->clock = cfg->clock;
+	dev_pic_init(&p->pic);
 	dev_uart_init(&p->com1, &cfg->serial);
+	dev_uart_connect_irq(&p->com1, &p->pic, IRQ_COM1);
 	dev_i8042_init(&p->i8042, &p->stop);
+	dev_pit_init(&p->pit, &p->clock, &p->pic);
+	dev_rtc_init(&p->rtc, &p->clock, &p->pic);
 	for (size_t i = 0; i < sizeof(platform_ports) / sizeof(platform_ports[0]); i++) {
 		const struct platform_port_row *row = &platform_ports[i];
 		void *state = row->state == SIZE_MAX ? NULL : (char *)p + row->state;
@@ -105,4 +129,37 @@ enum dev_stop_reason dev_platform_stop_reason(const struct dev_platform *p,
  * nothing here to flush; a sink that buffers flushes itself. */
 void dev_platform_flush(struct dev_platform *p)
 {
+}
+
+void dev_platform_update(struct dev_platform *p)
+{
+	dev_pit_update(&p->pit);
+	dev_rtc_update(&p->rtc);
+	/* The UART drives its line on every access already; received bytes
+	 * arrive through dev_uart_receive, which does too. This is the
+	 * safety net the contract promises. */
+	dev_uart_update_irq(&p->com1);
+}
+
+bool dev_platform_intr(struct dev_platform *p)
+{
+	return dev_pic_intr(&p->pic);
+}
+
+uint8_t dev_platform_inta(struct dev_platform *p)
+{
+	return dev_pic_inta(&p->pic);
+}
+
+uint64_t dev_platform_next_event(struct dev_platform *p)
+{
+	uint64_t pit = dev_pit_next_event(&p->pit);
+	uint64_t rtc = dev_rtc_next_event(&p->rtc);
+
+	return pit < rtc ? pit : rtc;
+}
+
+bool dev_platform_nmi_masked(const struct dev_platform *p)
+{
+	return p->rtc.nmi_masked;
 }

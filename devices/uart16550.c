@@ -130,6 +130,20 @@ bool dev_uart_irq_pending(const struct dev_uart *u)
 	return (uart_iir(u) & IIR_NONE) == 0;
 }
 
+void dev_uart_connect_irq(struct dev_uart *u, struct dev_pic *pic,
+			  unsigned irq)
+{
+	u->pic = pic;
+	u->irq = irq;
+	dev_uart_update_irq(u);
+}
+
+void dev_uart_update_irq(struct dev_uart *u)
+{
+	if (u->pic)
+		dev_pic_set_irq(u->pic, u->irq, dev_uart_irq_pending(u));
+}
+
 /* In loopback the modem outputs feed the inputs: RTS->CTS, DTR->DSR,
  * OUT1->RI, OUT2->DCD. */
 static uint8_t uart_msr(const struct dev_uart *u)
@@ -159,6 +173,7 @@ size_t dev_uart_receive(struct dev_uart *u, const uint8_t *bytes, size_t len)
 		return 0;
 	while (n < len && u->rx_count < rx_capacity(u))
 		rx_push(u, bytes[n++]);
+	dev_uart_update_irq(u);
 	return n;
 }
 
@@ -252,15 +267,22 @@ static void uart_write_byte(struct dev_uart *u, unsigned reg, uint8_t v)
  */
 static uint32_t uart_read(void *dev, uint16_t port, unsigned size)
 {
+	uint8_t value;
+
 	if (size != 1)
 		return dev_all_ones(size);
-	return uart_read_byte(dev, port & 7u);
+	value = uart_read_byte(dev, port & 7u);
+	/* Reads acknowledge interrupts (IIR, LSR, RBR): the line may drop. */
+	dev_uart_update_irq(dev);
+	return value;
 }
 
 static void uart_write(void *dev, uint16_t port, unsigned size, uint32_t value)
 {
-	if (size == 1)
-		uart_write_byte(dev, port & 7u, (uint8_t)value);
+	if (size != 1)
+		return;
+	uart_write_byte(dev, port & 7u, (uint8_t)value);
+	dev_uart_update_irq(dev);
 }
 
 const struct dev_pio_ops dev_uart_ops = {

@@ -59,6 +59,21 @@ static void on_fault(int signo, siginfo_t *info, void *ctx)
 		set_fsbase(live_fs);
 }
 
+static void (*extra_fn[65])(int);
+
+static void on_extra(int signo, siginfo_t *info, void *ctx)
+{
+	(void)info;
+	(void)ctx;
+	uint64_t live_fs = get_fsbase();
+	set_fsbase(host_fsbase);
+	int saved_errno = errno;
+	if (signo > 0 && signo < 65 && extra_fn[signo])
+		extra_fn[signo](signo);
+	errno = saved_errno;
+	set_fsbase(live_fs);
+}
+
 static void on_stop(int signo, siginfo_t *info, void *ctx)
 {
 	uint64_t live_fs = get_fsbase();
@@ -91,7 +106,7 @@ static int install(int signo, void (*fn)(int, siginfo_t *, void *))
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_sigaction = fn;
-	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER | SA_RESTART;
 	sigfillset(&sa.sa_mask);
 	sigdelset(&sa.sa_mask, SIGSEGV);
 	sigdelset(&sa.sa_mask, SIGBUS);
@@ -114,6 +129,19 @@ int hd_faults_install(hd_fault_fn fault, hd_crash_fn crash)
 		if ((r = install(sigs[i], on_fault)))
 			return r;
 	return 0;
+}
+
+int hd_signal_install(int signo, void (*fn)(int signo))
+{
+	if (signo <= 0 || signo >= 65)
+		return -EINVAL;
+	if (!host_fsbase)
+		host_fsbase = get_fsbase();
+	int r = alt_stack();
+	if (r)
+		return r;
+	extra_fn[signo] = fn;
+	return install(signo, on_extra);
 }
 
 int hd_stop_signals_install(void (*fn)(int signo))

@@ -87,6 +87,18 @@ int hd_faults_install(hd_fault_fn fault, hd_crash_fn crash);
 /* Async stop requests (SIGINT, SIGTERM, SIGHUP): `fn` runs in the handler. */
 int hd_stop_signals_install(void (*fn)(int signo));
 
+/* Install `fn` for one more signal, with the same FS-base care. */
+int hd_signal_install(int signo, void (*fn)(int signo));
+
+/* The host timer (SIGALRM): `expired` runs in the signal handler. */
+int hd_timer_init(void (*expired)(void));
+/* Arm it for an absolute CLOCK_MONOTONIC deadline (UINT64_MAX: disarm). */
+void hd_timer_arm(uint64_t deadline_ns);
+/* Sleep until a CLOCK_MONOTONIC deadline, or until a signal arrives. */
+void hd_sleep_until(uint64_t deadline_ns);
+/* Wall-clock time: ns since the Unix epoch. */
+uint64_t hd_realtime_ns(void);
+
 /* The monitor's FS base, recorded at hd_faults_install. */
 uint64_t hd_host_fsbase(void);
 

@@ -160,10 +160,15 @@ static enum emu_result emu_flags(struct mon_vm *vm, const struct emu_insn *in,
 			mon_fault_set(f, EXC_GP, true, 0);
 			return EMU_FAULT;
 		}
-		if (in->zi.mnemonic == ZYDIS_MNEMONIC_CLI)
+		if (in->zi.mnemonic == ZYDIS_MNEMONIC_CLI) {
 			cpu->eflags &= ~BT_FL_IF;
-		else
+		} else {
+			/* STI: interrupts wait until after the next
+			 * instruction ("sti; hlt" cannot miss a wakeup). */
+			if (!(cpu->eflags & BT_FL_IF))
+				vm->irq_shadow = true;
 			cpu->eflags |= BT_FL_IF;
+		}
 		return EMU_NEXT;
 	case ZYDIS_MNEMONIC_PUSHF:
 	case ZYDIS_MNEMONIC_PUSHFD:
@@ -516,6 +521,23 @@ static enum emu_result emu_memory(struct mon_vm *vm, const struct emu_insn *in,
 					   : (uint32_t)(int32_t)(int16_t)v;
 		emu_set_reg(vm, dst->reg.value, v);
 		return EMU_NEXT;
+	case ZYDIS_MNEMONIC_XCHG: {
+		/* One vCPU: the implicit lock needs nothing more. */
+		const ZydisDecodedOperand *m = dst, *r = src;
+		if (m->type != ZYDIS_OPERAND_TYPE_MEMORY) {
+			m = src;
+			r = dst;
+		}
+		if (m->type != ZYDIS_OPERAND_TYPE_MEMORY)
+			return EMU_UNHANDLED;
+		unsigned size = m->size / 8;
+		uint32_t reg = emu_get_reg(vm, r->reg.value);
+		if (!emu_read_op(vm, in, m, size, &v, f) ||
+		    !emu_write_op(vm, in, m, size, reg, f))
+			return EMU_FAULT;
+		emu_set_reg(vm, r->reg.value, v);
+		return EMU_NEXT;
+	}
 	default:
 		return EMU_UNHANDLED;
 	}
@@ -690,6 +712,17 @@ static enum emu_result dispatch(struct mon_vm *vm, const struct emu_insn *in,
 	ZydisMnemonic m = in->zi.mnemonic;
 	if (memory_fault)
 		return emu_memory(vm, in, f);
+	/* Adaptive translation sent an ordinary instruction here because it
+	 * writes page tables: MOV and XCHG are done through the monitor's RAM
+	 * view (the shadow follows in mon_write); others run natively once. */
+	if (bt_classify_mnemonic(m) != BT_CLASS_EMULATE &&
+	    mon_is_hot_writer(vm, in->eip)) {
+		r = emu_memory(vm, in, f);
+		if (r == EMU_UNHANDLED)
+			return EMU_STEP;
+		vm->pt_writes_emulated++;
+		return r;
+	}
 	/* 16-bit addressing (0x67 in 32-bit code) has no translation; the
 	 * data-movement forms are emulated. */
 	if (in->zi.address_width == 16) {
@@ -779,6 +812,9 @@ static void finish(struct mon_vm *vm, const struct emu_insn *in,
 		break;
 	case EMU_FAULT:
 		mon_deliver_fault(vm, f);
+		break;
+	case EMU_STEP:
+		mon_step_native(vm);
 		break;
 	case EMU_UNHANDLED: {
 		char text[96];

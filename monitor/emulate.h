@@ -20,6 +20,7 @@ enum emu_result {
 	EMU_FAULT,     /* *f holds a guest fault to deliver at eip */
 	EMU_UNHANDLED, /* not this routine's instruction */
 	EMU_STOPPED,   /* the VM was stopped (mon_stop was called) */
+	EMU_STEP,      /* run the instruction natively, once (bt_step) */
 };
 
 /* Effective address (offset, before the segment base) of memory operand op. */

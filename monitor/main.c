@@ -27,6 +27,8 @@ static const char usage[] =
 	"  -m MiB             guest RAM (default 128; suffixes M and G; max 3584)\n"
 	"  -serial DEV        COM1: stdio (default), none, or file:PATH\n"
 	"  --tc-size KiB      translation cache size (default 32768)\n"
+	"  --adaptive on|off  retranslate instructions that keep writing page\n"
+	"                     tables as callouts (default on)\n"
 	"  --stats            print counters when the guest stops\n"
 	"  --trace LIST       comma-separated: bt (translated blocks), io (port\n"
 	"                     accesses), exc (exceptions delivered)\n"
@@ -127,6 +129,11 @@ static void parse_args(int argc, char **argv, struct mon_options *o)
 			if (*end || end == val || v < 16 || v > (1ul << 20))
 				fail_usage("invalid translation cache size '%s' (16 to 1048576 KiB)", val);
 			o->tc_kib = v;
+		} else if (!strcmp(a, "-adaptive")) {
+			NEEDS_VALUE();
+			if (strcmp(val, "on") && strcmp(val, "off"))
+				fail_usage("--adaptive takes on or off, not '%s'", val);
+			o->no_adaptive = !strcmp(val, "off");
 		} else if (!strcmp(a, "-stats")) {
 			o->stats = true;
 		} else if (!strcmp(a, "-trace")) {
@@ -139,6 +146,18 @@ static void parse_args(int argc, char **argv, struct mon_options *o)
 	}
 	if (!o->kernel)
 		fail_usage("%sno kernel given: use -kernel FILE", "");
+}
+
+static uint64_t clock_monotonic(void *ctx)
+{
+	(void)ctx;
+	return hd_now_ns();
+}
+
+static uint64_t clock_realtime(void *ctx)
+{
+	(void)ctx;
+	return hd_realtime_ns();
 }
 
 static void serial_write(void *ctx, const uint8_t *bytes, size_t len)
@@ -220,6 +239,12 @@ static void code_mapping_dropped(void *ctx)
 		bt_flush(vm->bt);
 }
 
+static bool force_emulate(void *ctx, uint32_t eip)
+{
+	struct mon_vm *vm = ctx;
+	return !vm->opt.no_adaptive && mon_is_hot_writer(vm, eip);
+}
+
 static int open_serial(const char *spec)
 {
 	if (!strcmp(spec, "stdio"))
@@ -294,12 +319,14 @@ int main(int argc, char **argv)
 	struct dev_platform_config pc = {
 		.serial = { .write = serial_write, .ctx = &vm },
 		.trace_io = o->trace_io,
+		.clock = { .monotonic_ns = clock_monotonic, .realtime_ns = clock_realtime },
 	};
 	vm.plat = dev_platform_create(&pc);
 	if (!vm.plat)
 		die_host("cannot create devices", "out of memory");
 	vm.bus = dev_platform_bus(vm.plat);
-	struct bt_env env = { .ctx = &vm, .fetch = fetch_code, .protect_code = protect_code };
+	struct bt_env env = { .ctx = &vm, .fetch = fetch_code, .protect_code = protect_code,
+			      .force_emulate = force_emulate };
 	struct bt_config bc = {
 		.tc_size = o->tc_kib << 10,
 		.ram_pages = (uint32_t)(vm.ram_size >> 12),

@@ -113,6 +113,7 @@ struct mon_options {
 	size_t tc_kib;
 	bool stats;
 	bool trace_bt, trace_io, trace_exc;
+	bool no_adaptive;        /* --adaptive off: page-table writes always trap */
 };
 
 #define MON_RING 64 /* last exits kept for the crash report */
@@ -146,6 +147,15 @@ struct mon_vm {
 	unsigned ring_next;
 	unsigned delivering;   /* nesting of exception delivery */
 	uint64_t events;       /* exceptions and interrupts delivered */
+	bool irq_shadow;       /* after STI or a load of SS: no interrupt
+				  before the next instruction completes */
+	uint64_t irqs;         /* hardware interrupts delivered */
+	/* Adaptive translation: instructions that wrote traced page tables,
+	 * by EIP (open addressing; 0 = empty slot, EIP stored + 1). */
+	struct { uint32_t eip1; uint32_t count; } hot[1024];
+	uint64_t pt_writes_trapped;  /* traced writes through a host fault */
+	uint64_t pt_writes_emulated; /* traced writes by the adaptive callout */
+	uint64_t halts;        /* HLTs that slept */
 	bool warned_ud[8];
 };
 
@@ -202,6 +212,13 @@ bool mon_load_cs(struct mon_vm *vm, uint16_t sel, struct mon_fault *f);
 unsigned mon_cpl(const struct vcpu *v);
 /* Set the guest FS/GS bases the translated code sees from the caches. */
 void mon_sync_seg_bases(struct mon_vm *vm);
+
+/* ---- run.c: adaptive translation ---- */
+/* True if eip was retranslated as a callout (it writes page tables). */
+bool mon_is_hot_writer(struct mon_vm *vm, uint32_t eip);
+/* Run the instruction at cpu->eip natively, once, from a throw-away
+ * translation (faults on the way are handled as usual). */
+void mon_step_native(struct mon_vm *vm);
 
 /* ---- emulate.c ---- */
 /* Emulate the instruction at cpu->eip (the block exited for it). */

@@ -46,6 +46,12 @@ static void on_crash(int signo, const siginfo_t *si, const ucontext_t *uc)
 	}
 }
 
+static void on_timer(void)
+{
+	if (the_vm && the_vm->bt)
+		bt_request_exit(the_vm->bt);
+}
+
 static void on_stop_signal(int signo)
 {
 	stop_signal = signo;
@@ -60,6 +66,8 @@ int mon_install_handlers(struct mon_vm *vm)
 	int r = hd_faults_install(on_fault, on_crash);
 	if (!r)
 		r = hd_stop_signals_install(on_stop_signal);
+	if (!r)
+		r = hd_timer_init(on_timer);
 	return r;
 }
 
@@ -83,6 +91,60 @@ static void complete_step(struct mon_vm *vm, enum bt_exit r, unsigned depth)
 	default:
 		mon_stop(vm, MON_EXIT_UNSUPPORTED, "internal: unexpected step exit %d", r);
 	}
+}
+
+/*
+ * Adaptive translation ("innocent until proven guilty", as VMware did): an
+ * instruction that takes HOT_AFTER traced-write faults is retranslated as
+ * an emulate exit, so its later page-table writes cost no host fault.
+ */
+#define HOT_AFTER 2
+#define HOT_SLOTS (sizeof the_vm->hot / sizeof the_vm->hot[0])
+
+static unsigned hot_slot(struct mon_vm *vm, uint32_t eip, bool insert)
+{
+	unsigned h = (eip * 2654435761u) >> 22;
+	for (unsigned i = 0; i < HOT_SLOTS; i++) {
+		unsigned s = (h + i) % HOT_SLOTS;
+		if (vm->hot[s].eip1 == eip + 1)
+			return s;
+		if (!vm->hot[s].eip1) {
+			if (!insert)
+				return HOT_SLOTS;
+			vm->hot[s].eip1 = eip + 1;
+			return s;
+		}
+	}
+	return HOT_SLOTS; /* full: the instruction stays on the trap path */
+}
+
+bool mon_is_hot_writer(struct mon_vm *vm, uint32_t eip)
+{
+	unsigned s = hot_slot(vm, eip, false);
+	return s < HOT_SLOTS && vm->hot[s].count >= HOT_AFTER;
+}
+
+static void note_pt_write(struct mon_vm *vm, uint32_t eip)
+{
+	vm->pt_writes_trapped++;
+	if (vm->opt.no_adaptive)
+		return;
+	unsigned s = hot_slot(vm, eip, true);
+	if (s >= HOT_SLOTS || ++vm->hot[s].count != HOT_AFTER)
+		return;
+	/* Retranslate the code around it: drop its page's blocks. */
+	uint64_t phys;
+	uint32_t err;
+	if (smm_translate(vm->smm, vm->vcpu.seg[SEG_CS].base + eip, SMM_READ, false,
+			  &phys, &err) == SMM_OK)
+		bt_invalidate_page(vm->bt, (uint32_t)(phys >> 12));
+}
+
+void mon_step_native(struct mon_vm *vm)
+{
+	enum bt_exit r = bt_step(vm->bt);
+	if (r != BT_EXIT_POLL)
+		complete_step(vm, r, 1);
 }
 
 static void handle_segv(struct mon_vm *vm, unsigned depth)
@@ -126,6 +188,7 @@ static void handle_segv(struct mon_vm *vm, unsigned depth)
 		complete_step(vm, bt_step(vm->bt), depth);
 		break;
 	case SMM_PT_WRITE:
+		note_pt_write(vm, cpu->eip);
 		smm_pt_write_begin(vm->smm, (uint32_t)addr);
 		complete_step(vm, bt_step(vm->bt), depth);
 		smm_pt_write_end(vm->smm, (uint32_t)addr);
@@ -195,18 +258,44 @@ static void check_devices(struct mon_vm *vm)
 	}
 }
 
+/*
+ * Interrupts are taken between instructions: here, at the top of the run
+ * loop, which every exit from translated code passes. Translated code
+ * exits when IF can change (CLI, STI, POPF, IRET are emulated) and when the
+ * host timer fires for the next device deadline (the poll page).
+ */
+static bool take_interrupt(struct mon_vm *vm)
+{
+	struct bt_cpu *cpu = vm->vcpu.cpu;
+	dev_platform_update(vm->plat);
+	if (!(cpu->eflags & BT_FL_IF) || vm->irq_shadow ||
+	    !dev_platform_intr(vm->plat))
+		return false;
+	uint8_t vector = dev_platform_inta(vm->plat);
+	vm->vcpu.halted = false;
+	vm->irqs++;
+	mon_deliver(vm, vector, false, 0, cpu->eip, false);
+	return true;
+}
+
+/* HLT: sleep until the next device deadline (an interrupt may follow). */
 static void halt(struct mon_vm *vm)
 {
-	/* No interrupt source exists yet (the PIT and PIC come with the
-	 * interrupts work), so a halted CPU can never wake. */
 	struct bt_cpu *cpu = vm->vcpu.cpu;
-	if (cpu->eflags & BT_FL_IF)
-		mon_stop(vm, MON_EXIT_HALTED,
-			 "guest halted at EIP %#x waiting for an interrupt, and no "
-			 "device can raise one", cpu->eip);
-	else
+	if (!(cpu->eflags & BT_FL_IF)) {
 		mon_stop(vm, MON_EXIT_HALTED,
 			 "guest halted with interrupts disabled at EIP %#x", cpu->eip);
+		return;
+	}
+	uint64_t next = dev_platform_next_event(vm->plat);
+	if (next == UINT64_MAX) {
+		mon_stop(vm, MON_EXIT_HALTED,
+			 "guest halted at EIP %#x waiting for an interrupt that no "
+			 "device will raise", cpu->eip);
+		return;
+	}
+	vm->halts++;
+	hd_sleep_until(next);
 }
 
 /*
@@ -238,11 +327,26 @@ int mon_run(struct mon_vm *vm)
 				 (int)stop_signal, strsignal((int)stop_signal));
 			break;
 		}
+		take_interrupt(vm);
+		if (vm->stop)
+			break;
 		if (vm->vcpu.halted) {
 			halt(vm);
-			break;
+			continue;
 		}
+		hd_timer_arm(dev_platform_next_event(vm->plat));
 		struct bt_cpu *cpu = vm->vcpu.cpu;
+		if (vm->irq_shadow) {
+			/* One instruction runs before interrupts are seen. */
+			uint32_t before = cpu->eip;
+			enum bt_exit r = bt_step(vm->bt);
+			if (r != BT_EXIT_POLL)
+				complete_step(vm, r, 0);
+			if (r != BT_EXIT_POLL || cpu->eip != before)
+				vm->irq_shadow = false;
+			check_devices(vm);
+			continue;
+		}
 		if (cpu->eflags & BT_FL_TF) {
 			single_step(vm);
 			check_devices(vm);

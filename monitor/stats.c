@@ -64,6 +64,10 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 		(unsigned long long)sm.hidden_faults, (unsigned long long)sm.guest_faults,
 		(unsigned long long)sm.traced_writes, (unsigned long long)sm.pages_mapped,
 		(unsigned long long)sm.flushes, (unsigned long long)sm.map_evictions);
+	fprintf(out, "  page-table writes: %llu through a host fault, %llu by the "
+		     "adaptive callout\n",
+		(unsigned long long)vm->pt_writes_trapped,
+		(unsigned long long)vm->pt_writes_emulated);
 	fprintf(out, "  exits to the monitor:");
 	for (int e = BT_EXIT_LOOKUP; e < BT_EXIT_COUNT; e++)
 		fprintf(out, " %s %llu", bt_exit_name((enum bt_exit)e),
@@ -81,6 +85,8 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 				(unsigned long long)vm->exc_count[v]);
 		}
 	fprintf(out, "%s\n", any ? "" : " none");
+	fprintf(out, "  interrupts: %llu delivered, %llu HLTs slept\n",
+		(unsigned long long)vm->irqs, (unsigned long long)vm->halts);
 	fprintf(out, "  port I/O: %llu reads, %llu writes, %llu unclaimed\n",
 		(unsigned long long)io.reads, (unsigned long long)io.writes,
 		(unsigned long long)io.unclaimed);

@@ -279,14 +279,20 @@ enum smm_result smm_host_fault(struct smm *smm, uint32_t linear, bool write,
 	if (!backed(smm, w.frame) || linear < hd_mmap_min_addr())
 		return SMM_UNBACKED;
 	uint8_t flags = smm->frame_flags[w.frame];
-	if (write && (flags & FRAME_CODE))
-		return SMM_CODE_WRITE;
-	if (write && (flags & FRAME_TRACED)) {
+	bool writable = w.writable && w.dirty;
+	if (write && (flags & (FRAME_CODE | FRAME_TRACED))) {
+		/* The caller lets this write through for one instruction:
+		 * the page must map the guest's frame (read-only) first. */
+		uint32_t e = smm->lin_map[lpage];
+		if (!e || LIN_FRAME(e) != w.frame ||
+		    (bool)(e & LIN_WRITABLE) != writable)
+			map_page(smm, lpage, w.frame, writable);
+		if (flags & FRAME_CODE)
+			return SMM_CODE_WRITE;
 		smm->stats.traced_writes++;
 		return SMM_PT_WRITE;
 	}
 	smm->stats.hidden_faults++;
-	bool writable = w.writable && w.dirty;
 	if (w.large && writable && (uint64_t)(w.large_base + 1024) <= smm->frames &&
 	    (linear >> 22) << 22 >= hd_mmap_min_addr()) {
 		/* A dirty 4 MiB page: map all of it with one host call, then
