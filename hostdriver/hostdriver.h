@@ -32,6 +32,14 @@ enum hd_prot { HD_PROT_NONE = 0, HD_PROT_READ = 1, HD_PROT_RW = 3 };
  */
 int hd_reserve_guest_space(char *err, size_t errlen);
 
+/*
+ * The S-view can need one host mapping per guest page. When running as
+ * root, raise vm.max_map_count to at least `want`; otherwise (or if that
+ * fails) leave it: the S-view drops its mappings when it hits the limit.
+ * Return the limit in force.
+ */
+uint64_t hd_raise_map_count(uint64_t want);
+
 /* Lowest host address that can be mapped (vm.mmap_min_addr, page-rounded). */
 uint64_t hd_mmap_min_addr(void);
 

@@ -288,6 +288,8 @@ int main(int argc, char **argv)
 
 	if (hd_reserve_guest_space(err, sizeof err))
 		die_host("cannot set up the guest address space", err);
+	/* Enough host mappings for a shadow of every guest page, when we may. */
+	hd_raise_map_count(262144 + (o->ram_mib << 8));
 	vm.ram_size = o->ram_mib << 20;
 	vm.ram_fd = hd_ram_create(vm.ram_size, &vm.ram, err, sizeof err);
 	if (vm.ram_fd < 0)
