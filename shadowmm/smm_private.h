@@ -5,6 +5,7 @@
 #include "shadowmm.h"
 
 #define SMM_LPAGES (1u << 20) /* 4 KiB linear pages in 4 GiB */
+#define SMM_MAX_CODE_PAGES 8192u
 
 /* Guest-physical frame flags. */
 #define FRAME_CODE 0x1 /* holds translated code: every alias read-only */
@@ -57,8 +58,13 @@ struct smm {
 	uint32_t *frame_alias;     /* [frames] first linear page + 1 */
 	uint32_t *mapped;          /* linear pages mapped since the last drop */
 	uint32_t n_mapped;
+	/* Linear pages code was fetched from, with the frame each mapped to:
+	 * translations are keyed by linear address and stay valid while
+	 * these pairs hold (checked again at each CR3 load). */
 	uint8_t *code_fetched;     /* bitmap over linear pages */
-	bool any_code_fetched;
+	struct { uint32_t lpage, frame; } *code_pages;
+	uint32_t n_code;
+	bool code_overflow;        /* more than SMM_MAX_CODE_PAGES */
 
 	uint32_t *snap_of;         /* [frames] snapshot index + 1 */
 	uint32_t *snap_frame;      /* [max_snaps] */

@@ -36,12 +36,14 @@ struct smm *smm_create(const struct smm_config *cfg, char *err, size_t errlen)
 	smm->frame_alias = alloc_zero((size_t)smm->frames * 4);
 	smm->mapped = alloc_zero(SMM_LPAGES * 4);
 	smm->code_fetched = alloc_zero(SMM_LPAGES / 8);
+	smm->code_pages = alloc_zero(SMM_MAX_CODE_PAGES * sizeof *smm->code_pages);
 	smm->snap_of = alloc_zero((size_t)smm->frames * 4);
 	smm->snap_frame = alloc_zero(MAX_SNAPS * 4);
 	smm->snaps = alloc_zero((size_t)MAX_SNAPS * HD_PAGE_SIZE);
 	smm->users = alloc_zero(MAX_SNAPS * sizeof *smm->users);
 	if (!smm->frame_flags || !smm->lin_map || !smm->alias_next ||
 	    !smm->frame_alias || !smm->mapped || !smm->code_fetched ||
+	    !smm->code_pages ||
 	    !smm->snap_of || !smm->snap_frame || !smm->snaps || !smm->users) {
 		snprintf(err, errlen, "cannot allocate shadow structures");
 		smm_destroy(smm);
@@ -68,6 +70,7 @@ void smm_destroy(struct smm *smm)
 	hd_free(smm->frame_alias, per_frame);
 	hd_free(smm->mapped, SMM_LPAGES * 4);
 	hd_free(smm->code_fetched, SMM_LPAGES / 8);
+	hd_free(smm->code_pages, SMM_MAX_CODE_PAGES * sizeof *smm->code_pages);
 	hd_free(smm->snap_of, per_frame);
 	hd_free(smm->snap_frame, MAX_SNAPS * 4);
 	hd_free(smm->snaps, (size_t)MAX_SNAPS * HD_PAGE_SIZE);
@@ -107,11 +110,43 @@ static void forget(struct smm *smm, uint32_t lpage)
 		return;
 	alias_remove(smm, lpage, LIN_FRAME(e));
 	smm->lin_map[lpage] = 0;
-	if (smm->code_fetched[lpage / 8] & (1u << (lpage % 8))) {
-		smm->code_fetched[lpage / 8] &= (uint8_t) ~(1u << (lpage % 8));
-		if (smm->cfg.code_mapping_dropped)
-			smm->cfg.code_mapping_dropped(smm->cfg.ctx);
+}
+
+/* Forget every code page: the caller drops linear-keyed translations. */
+static void code_forget_all(struct smm *smm)
+{
+	if (smm->code_overflow)
+		memset(smm->code_fetched, 0, SMM_LPAGES / 8);
+	else
+		for (uint32_t i = 0; i < smm->n_code; i++) {
+			uint32_t l = smm->code_pages[i].lpage;
+			smm->code_fetched[l / 8] &= (uint8_t)~(1u << (l % 8));
+		}
+	smm->n_code = 0;
+	smm->code_overflow = false;
+}
+
+static bool code_fetched(const struct smm *smm, uint32_t lpage)
+{
+	return smm->code_fetched[lpage / 8] & (1u << (lpage % 8));
+}
+
+/* After a CR3 load: do the code pages still map the frames they were
+ * translated from? (Linux's kernel text does, in every address space.)
+ * The walk sets A as a fetch would; the CPU may set it speculatively. */
+static bool code_still_valid(struct smm *smm)
+{
+	if (smm->code_overflow)
+		return false;
+	for (uint32_t i = 0; i < smm->n_code; i++) {
+		struct smm_walk w;
+		uint32_t err;
+		if (smm_walk32(smm, smm->code_pages[i].lpage << 12, SMM_FETCH, false,
+			       false, &w, &err) != SMM_OK ||
+		    w.frame != smm->code_pages[i].frame)
+			return false;
 	}
+	return true;
 }
 
 void smm_unmap_range(struct smm *smm, uint32_t first, uint32_t count)
@@ -149,12 +184,6 @@ void smm_drop_all(struct smm *smm)
 	}
 	smm->n_mapped = 0;
 	smm_trace_reset(smm);
-	if (smm->any_code_fetched) {
-		memset(smm->code_fetched, 0, SMM_LPAGES / 8);
-		smm->any_code_fetched = false;
-		if (smm->cfg.code_mapping_dropped)
-			smm->cfg.code_mapping_dropped(smm->cfg.ctx);
-	}
 	hd_view_map(smm->cfg.fd, 0, 0, HD_GUEST_SPACE, HD_PROT_NONE);
 	if (!smm->paging)
 		map_identity(smm);
@@ -164,11 +193,11 @@ void smm_drop_all(struct smm *smm)
 bool smm_set_mode(struct smm *smm, uint32_t cr0, uint32_t cr3, uint32_t cr4)
 {
 	bool paging = cr0 & CR0_PG;
-	uint32_t cr4_bits = CR4_PSE | CR4_PGE;
-	bool changed = paging != smm->paging ||
+	bool mode = paging != smm->paging || (paging && ((cr4 ^ smm->cr4) & CR4_PSE));
+	bool changed = mode ||
 		       (paging && ((cr3 ^ smm->cr3) & ~0xfffu)) ||
 		       (paging && ((cr0 ^ smm->cr0) & CR0_WP)) ||
-		       (paging && ((cr4 ^ smm->cr4) & cr4_bits));
+		       (paging && ((cr4 ^ smm->cr4) & CR4_PGE));
 	smm->cr0 = cr0;
 	smm->cr3 = cr3;
 	smm->cr4 = cr4;
@@ -176,6 +205,9 @@ bool smm_set_mode(struct smm *smm, uint32_t cr0, uint32_t cr3, uint32_t cr4)
 		return false;
 	smm->paging = paging;
 	smm_drop_all(smm);
+	if (!mode && code_still_valid(smm))
+		return false;
+	code_forget_all(smm);
 	return true;
 }
 
@@ -248,9 +280,16 @@ enum smm_result smm_translate(struct smm *smm, uint32_t linear,
 	}
 	if (!backed(smm, frame))
 		return SMM_UNBACKED;
-	if (access == SMM_FETCH && !(smm->code_fetched[linear >> 15] & (1u << ((linear >> 12) % 8)))) {
-		smm->code_fetched[linear >> 15] |= (uint8_t)(1u << ((linear >> 12) % 8));
-		smm->any_code_fetched = true;
+	uint32_t lpage = linear >> 12;
+	if (access == SMM_FETCH && !code_fetched(smm, lpage)) {
+		smm->code_fetched[lpage / 8] |= (uint8_t)(1u << (lpage % 8));
+		if (smm->n_code < SMM_MAX_CODE_PAGES) {
+			smm->code_pages[smm->n_code].lpage = lpage;
+			smm->code_pages[smm->n_code].frame = frame;
+			smm->n_code++;
+		} else {
+			smm->code_overflow = true;
+		}
 	}
 	*phys = (uint64_t)frame << 12 | (linear & 0xfff);
 	return SMM_OK;
@@ -355,10 +394,17 @@ void smm_invlpg(struct smm *smm, uint32_t linear)
 		memcpy(&pde, smm->cfg.ram + pde_addr, 4);
 		large = (pde & 0x81) == 0x81 && (smm->cr4 & CR4_PSE);
 	}
-	if (large)
-		smm_unmap_range(smm, (linear >> 22) << 10, 1024);
-	else
-		smm_unmap_range(smm, linear >> 12, 1);
+	uint32_t first = large ? (linear >> 22) << 10 : linear >> 12;
+	uint32_t count = large ? 1024 : 1;
+	smm_unmap_range(smm, first, count);
+	/* The TLB entry goes: translations of code on that page too. */
+	for (uint32_t l = first; l < first + count; l++)
+		if (code_fetched(smm, l)) {
+			code_forget_all(smm);
+			if (smm->cfg.code_mapping_dropped)
+				smm->cfg.code_mapping_dropped(smm->cfg.ctx);
+			break;
+		}
 }
 
 void smm_protect_code(struct smm *smm, uint32_t frame, bool on)
