@@ -86,10 +86,12 @@ struct dev_platform_config {
 struct dev_platform;
 
 /*
- * Create the platform: COM1 16550A UART at 0x3f8-0x3ff, isa-debug-exit at
- * 0xf4 (4 ports, as QEMU's -device isa-debug-exit,iobase=0xf4,iosize=0x04),
- * the POST diagnostic port 0x80 (writes accepted and ignored, reads 0xff...
- * as QEMU does), and the i8042 controller at 0x60/0x64 (enough for reset).
+ * Create the platform: COM1 16550A UART at 0x3f8-0x3ff (IRQ 4), the 8259A
+ * PIC pair at 0x20/0xa0 (+ ELCR 0x4d0), the 8254 PIT at 0x40-0x43 (IRQ 0)
+ * with port 0x61, the CMOS/RTC at 0x70/0x71 (IRQ 8), isa-debug-exit at 0xf4
+ * (4 ports, as QEMU's -device isa-debug-exit,iobase=0xf4,iosize=0x04), the
+ * POST diagnostic port 0x80 (writes accepted and ignored, reads 0xff... as
+ * QEMU does), and the i8042 controller at 0x60/0x64 (enough for reset).
  * Return NULL when out of memory.
  */
 struct dev_platform *dev_platform_create(const struct dev_platform_config *cfg);
@@ -106,7 +108,7 @@ enum dev_stop_reason dev_platform_stop_reason(const struct dev_platform *p,
 /* Flush any buffered serial output (called when the run ends). */
 void dev_platform_flush(struct dev_platform *p);
 
-/* ---- COM1's receive side and interrupt state (not yet wired to a PIC). ---- */
+/* ---- COM1's receive side and interrupt state (IRQ 4 on the master PIC). ---- */
 
 struct dev_uart;
 

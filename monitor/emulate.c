@@ -521,6 +521,47 @@ static enum emu_result emu_memory(struct mon_vm *vm, const struct emu_insn *in,
 					   : (uint32_t)(int32_t)(int16_t)v;
 		emu_set_reg(vm, dst->reg.value, v);
 		return EMU_NEXT;
+	case ZYDIS_MNEMONIC_AND:
+	case ZYDIS_MNEMONIC_OR:
+	case ZYDIS_MNEMONIC_XOR: {
+		/* Logic ops: CF = OF = 0, SF ZF PF from the result, AF is
+		 * undefined (left as it was). */
+		if (dst->type != ZYDIS_OPERAND_TYPE_MEMORY)
+			return EMU_UNHANDLED;
+		unsigned size = dst->size / 8;
+		uint32_t a, b;
+		if (!emu_read_op(vm, in, dst, size, &a, f) ||
+		    !emu_read_op(vm, in, src, size, &b, f))
+			return EMU_FAULT;
+		v = zi->mnemonic == ZYDIS_MNEMONIC_AND ? a & b :
+		    zi->mnemonic == ZYDIS_MNEMONIC_OR ? a | b : a ^ b;
+		if (!emu_write_op(vm, in, dst, size, v, f))
+			return EMU_FAULT;
+		cpu_of(vm)->eflags &= ~(BT_FL_CF | BT_FL_OF);
+		emu_set_szp(vm, v, size);
+		return EMU_NEXT;
+	}
+	case ZYDIS_MNEMONIC_BTS:
+	case ZYDIS_MNEMONIC_BTR:
+	case ZYDIS_MNEMONIC_BTC: {
+		/* On a memory operand with an immediate bit offset (Linux's
+		 * set_bit/clear_bit on PTEs): CF = the old bit. A register
+		 * offset can address outside the operand: not handled. */
+		if (dst->type != ZYDIS_OPERAND_TYPE_MEMORY ||
+		    src->type != ZYDIS_OPERAND_TYPE_IMMEDIATE)
+			return EMU_UNHANDLED;
+		unsigned size = dst->size / 8;
+		uint32_t bit = 1u << (src->imm.value.u & (size * 8 - 1));
+		if (!emu_read_op(vm, in, dst, size, &v, f))
+			return EMU_FAULT;
+		bool old = v & bit;
+		v = zi->mnemonic == ZYDIS_MNEMONIC_BTS ? v | bit :
+		    zi->mnemonic == ZYDIS_MNEMONIC_BTR ? v & ~bit : v ^ bit;
+		if (!emu_write_op(vm, in, dst, size, v, f))
+			return EMU_FAULT;
+		cpu_of(vm)->eflags = (cpu_of(vm)->eflags & ~BT_FL_CF) | (old ? BT_FL_CF : 0);
+		return EMU_NEXT;
+	}
 	case ZYDIS_MNEMONIC_XCHG: {
 		/* One vCPU: the implicit lock needs nothing more. */
 		const ZydisDecodedOperand *m = dst, *r = src;
