@@ -71,6 +71,8 @@ struct bt *bt_create(const struct bt_config *cfg, const struct bt_env *env,
 	cpu->exit_common = (uint64_t)bt_exit_common;
 	cpu->ibl = (uint64_t)bt_ibl;
 	cpu->ibl_table = (uint64_t)bt->ibl;
+	cpu->callout_in = (uint64_t)bt_callout_port;
+	cpu->owner = (uint64_t)bt;
 	cpu->eflags = 0x2;
 	init_fx(cpu->guest_fx);
 	for (size_t i = 0; i < BT_IBL_ENTRIES; i++) {

@@ -72,9 +72,15 @@ struct bt_cpu {
 	uint32_t fault_code;    /* 0x80 si_code of a BT_EXIT_FAULT */
 	uint32_t fault_trapno;  /* 0x84 host trap number (14 = #PF ...) */
 	uint64_t fault_err;     /* 0x88 host error code (bit 1: write) */
-	uint64_t pad[14];       /* 0x90 */
+	uint64_t callout_ret;   /* 0x90 where an inline callout returns */
+	uint32_t callout_arg;   /* 0x98 port | size << 16 | out << 24 */
+	uint32_t pad0;          /* 0x9c */
+	uint64_t callout_in;    /* 0xa0 address of bt_callout_port */
+	uint64_t owner;         /* 0xa8 the struct bt this block belongs to */
+	uint64_t pad[10];       /* 0xb0 */
 	uint8_t guest_fx[512] __attribute__((aligned(64))); /* 0x100 */
 	uint8_t host_fx[512] __attribute__((aligned(64)));  /* 0x300 */
+	uint8_t xmm_save[128] __attribute__((aligned(16))); /* 0x500 XMM0-7 */
 };
 
 #define BT_CPU_GPR 0x00
@@ -90,6 +96,9 @@ struct bt_cpu {
 #define BT_CPU_IBL 0x60
 #define BT_CPU_IBL_TABLE 0x68
 #define BT_CPU_RFLAGS 0x78
+#define BT_CPU_CALLOUT_RET 0x90
+#define BT_CPU_CALLOUT_ARG 0x98
+#define BT_CPU_CALLOUT_PORT 0xa0
 #define BT_CPU_GUEST_FX 0x100
 #define BT_CPU_HOST_FX 0x300
 /* The poll page is the page just below the bt_cpu block (see bt_create). */
@@ -107,6 +116,10 @@ _Static_assert(offsetof(struct bt_cpu, exit_common) == BT_CPU_EXIT_COMMON, "ec")
 _Static_assert(offsetof(struct bt_cpu, ibl) == BT_CPU_IBL, "ibl");
 _Static_assert(offsetof(struct bt_cpu, ibl_table) == BT_CPU_IBL_TABLE, "iblt");
 _Static_assert(offsetof(struct bt_cpu, rflags) == BT_CPU_RFLAGS, "rfl");
+_Static_assert(offsetof(struct bt_cpu, callout_ret) == BT_CPU_CALLOUT_RET, "cret");
+_Static_assert(offsetof(struct bt_cpu, callout_arg) == BT_CPU_CALLOUT_ARG, "carg");
+_Static_assert(offsetof(struct bt_cpu, callout_in) == BT_CPU_CALLOUT_PORT, "cin");
+_Static_assert(offsetof(struct bt_cpu, xmm_save) == 0x500, "xmm");
 _Static_assert(offsetof(struct bt_cpu, guest_fx) == BT_CPU_GUEST_FX, "gfx");
 _Static_assert(offsetof(struct bt_cpu, host_fx) == BT_CPU_HOST_FX, "hfx");
 
@@ -128,6 +141,17 @@ struct bt_env {
 	 * table says it can be copied (adaptive translation: it keeps
 	 * writing traced page tables). May be NULL. */
 	bool (*force_emulate)(void *ctx, uint32_t eip);
+	/*
+	 * Port I/O answered inline by translated code, without leaving it
+	 * (the PIT and port 0x61 reads of TSC calibration, the port 0x80
+	 * delay): `inline_port` says at translation time which ports qualify
+	 * (it must only accept ports whose device needs nothing from the run
+	 * loop); `port_in`/`port_out` then run on the monitor's stack with
+	 * the monitor's FS base, from inside translated code. May be NULL.
+	 */
+	bool (*inline_port)(void *ctx, uint16_t port, bool out);
+	uint32_t (*port_in)(void *ctx, uint16_t port, unsigned size);
+	void (*port_out)(void *ctx, uint16_t port, unsigned size, uint32_t value);
 };
 
 struct bt_config {
@@ -148,6 +172,7 @@ struct bt_stats {
 	uint64_t invalidated;    /* blocks dropped because their code was written */
 	uint64_t exits[BT_EXIT_COUNT];
 	uint64_t class_count[8]; /* translated instructions per bt_class */
+	uint64_t inline_io;      /* port accesses answered inside translated code */
 };
 
 struct bt;

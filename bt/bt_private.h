@@ -79,6 +79,7 @@ void bt_exit_common(void);
 void bt_exit_from_signal(void);
 void bt_ibl(void);
 void bt_ibl_miss(void);
+void bt_callout_port(void);
 
 /* ---- emitting ---- */
 
@@ -138,6 +139,8 @@ void emit_push_imm32(struct bt_emit *e, uint32_t v);
 bool emit_ident(struct bt_tx *tx, const struct bt_insn *in);
 bool emit_stack(struct bt_tx *tx, const struct bt_insn *in);
 bool emit_branch(struct bt_tx *tx, const struct bt_insn *in);
+/* IN/OUT with an immediate port the monitor answers inline (emit_io.c). */
+bool emit_inline_io(struct bt_tx *tx, const struct bt_insn *in);
 
 /* Classify with operand checks (segment/CR/DR movs are emulated, etc.). */
 enum bt_class bt_classify(const struct bt_insn *in);

@@ -135,4 +135,60 @@ bt_ibl_miss:
 	jmp bt_exit_common
 	.size bt_ibl, . - bt_ibl
 
+/*
+ * Inline port callout: translated code stored callout_arg and callout_ret
+ * and jumped here (guest state live in registers). Run the C handler on
+ * the monitor stack with the monitor's FS base, keep guest flags and
+ * registers, merge the handler's result into EAX, and jump back.
+ *   NB: the C handler may use XMM registers (libc may): XMM0-7, all a
+ *   32-bit guest can name, are saved around the call. x87 state and MXCSR
+ *   are not touched by the handlers (integer code).
+ */
+	.globl bt_callout_port
+	.type bt_callout_port, @function
+bt_callout_port:
+	mov [r15 + 0x10], esp           /* guest ESP */
+	mov rsp, [r15 + 0x28]           /* monitor stack, 16-aligned */
+	pushfq
+	push rax
+	push rcx
+	push rdx
+	push rsi
+	push rdi                        /* six pushes: still 16-aligned */
+	movdqa [r15 + 0x500], xmm0
+	movdqa [r15 + 0x510], xmm1
+	movdqa [r15 + 0x520], xmm2
+	movdqa [r15 + 0x530], xmm3
+	movdqa [r15 + 0x540], xmm4
+	movdqa [r15 + 0x550], xmm5
+	movdqa [r15 + 0x560], xmm6
+	movdqa [r15 + 0x570], xmm7
+	mov rax, [r15 + 0x30]
+	wrfsbase rax                    /* monitor TLS for the C code */
+	cld
+	mov rdi, r15
+	mov esi, [r15 + 0x98]           /* port | size << 16 | out << 24 */
+	mov edx, [rsp + 32]             /* guest EAX */
+	call bt_port_callout            /* returns the new guest EAX */
+	mov [rsp + 32], eax
+	mov rax, [r15 + 0x38]
+	wrfsbase rax                    /* guest FS base again */
+	movdqa xmm0, [r15 + 0x500]
+	movdqa xmm1, [r15 + 0x510]
+	movdqa xmm2, [r15 + 0x520]
+	movdqa xmm3, [r15 + 0x530]
+	movdqa xmm4, [r15 + 0x540]
+	movdqa xmm5, [r15 + 0x550]
+	movdqa xmm6, [r15 + 0x560]
+	movdqa xmm7, [r15 + 0x570]
+	pop rdi
+	pop rsi
+	pop rdx
+	pop rcx
+	pop rax
+	popfq                           /* guest flags, DF included */
+	mov esp, [r15 + 0x10]
+	jmp [r15 + 0x90]
+	.size bt_callout_port, . - bt_callout_port
+
 	.section .note.GNU-stack, "", @progbits

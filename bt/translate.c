@@ -157,6 +157,13 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 			ok = emit_branch(&tx, &in);
 			break;
 		default:
+			/* Emulated, unless it is port I/O the monitor lets
+			 * translated code answer inline. */
+			ok = !bt->single && emit_inline_io(&tx, &in);
+			if (ok) {
+				bt->stats.class_count[c]--;
+				bt->stats.class_count[BT_CLASS_IDENT]++;
+			}
 			break;
 		}
 		if (!ok) {

@@ -239,6 +239,32 @@ static void code_mapping_dropped(void *ctx)
 		bt_flush(vm->bt);
 }
 
+/*
+ * Ports translated code may answer inline: reads of the PIT counters and
+ * port 0x61 (TSC calibration spins on them) and the port 0x80 delay. Their
+ * devices need nothing from the run loop (no interrupt to raise, no timer
+ * to re-arm, no stop to request).
+ */
+static bool inline_port(void *ctx, uint16_t port, bool out)
+{
+	(void)ctx;
+	if (out)
+		return port == 0x80;
+	return (port >= 0x40 && port <= 0x42) || port == 0x61;
+}
+
+static uint32_t port_in(void *ctx, uint16_t port, unsigned size)
+{
+	struct mon_vm *vm = ctx;
+	return dev_pio_in(vm->bus, port, size);
+}
+
+static void port_out(void *ctx, uint16_t port, unsigned size, uint32_t value)
+{
+	struct mon_vm *vm = ctx;
+	dev_pio_out(vm->bus, port, size, value);
+}
+
 static bool force_emulate(void *ctx, uint32_t eip)
 {
 	struct mon_vm *vm = ctx;
@@ -328,7 +354,8 @@ int main(int argc, char **argv)
 		die_host("cannot create devices", "out of memory");
 	vm.bus = dev_platform_bus(vm.plat);
 	struct bt_env env = { .ctx = &vm, .fetch = fetch_code, .protect_code = protect_code,
-			      .force_emulate = force_emulate };
+			      .force_emulate = force_emulate, .inline_port = inline_port,
+			      .port_in = port_in, .port_out = port_out };
 	struct bt_config bc = {
 		.tc_size = o->tc_kib << 10,
 		.ram_pages = (uint32_t)(vm.ram_size >> 12),
