@@ -22,9 +22,13 @@
  *  +-------------------------+-------------+----------+--------+
  *  WRITABLE: the guest's tables allow the write and D is set, so the page
  *  may be mapped read-write unless its frame is CODE or traced.
+ *  GHOST (bit 2, without MAPPED): dropped, but the host mapping of that
+ *  frame is still there with PROT_NONE, so mapping the same frame again
+ *  is one mprotect and no first-touch fault.
  */
 #define LIN_MAPPED 0x1u
 #define LIN_WRITABLE 0x2u
+#define LIN_GHOST 0x4u
 #define LIN_FRAME(e) ((e) >> 12)
 
 /* Which page-directory slots point at a traced page table. */

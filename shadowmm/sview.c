@@ -103,13 +103,15 @@ static void alias_remove(struct smm *smm, uint32_t lpage, uint32_t frame)
 	smm->alias_next[lpage] = 0;
 }
 
+/* Take a mapped linear page off its frame's alias list; it becomes a
+ * ghost (the caller makes the host page inaccessible). */
 static void forget(struct smm *smm, uint32_t lpage)
 {
 	uint32_t e = smm->lin_map[lpage];
-	if (!e)
+	if (!(e & LIN_MAPPED))
 		return;
 	alias_remove(smm, lpage, LIN_FRAME(e));
-	smm->lin_map[lpage] = 0;
+	smm->lin_map[lpage] = (e & ~0xfffu) | LIN_GHOST;
 }
 
 /* Forget every code page: the caller drops linear-keyed translations. */
@@ -153,13 +155,15 @@ void smm_unmap_range(struct smm *smm, uint32_t first, uint32_t count)
 {
 	bool any = false;
 	for (uint32_t l = first; l < first + count; l++)
-		if (smm->lin_map[l]) {
+		if (smm->lin_map[l] & LIN_MAPPED) {
 			forget(smm, l);
 			any = true;
 		}
+	/* mprotect, not a new mapping: the pages stay ghosts of their
+	 * frames (cheaper here than mmap, and no first-touch fault later). */
 	if (any)
-		hd_view_map(smm->cfg.fd, 0, (uint64_t)first * HD_PAGE_SIZE,
-			    (uint64_t)count * HD_PAGE_SIZE, HD_PROT_NONE);
+		hd_view_protect((uint64_t)first * HD_PAGE_SIZE,
+				(uint64_t)count * HD_PAGE_SIZE, HD_PROT_NONE);
 }
 
 /* Paging off: the identity map, with code frames read-only. */
@@ -216,9 +220,19 @@ static void map_page(struct smm *smm, uint32_t lpage, uint32_t frame, bool writa
 {
 	if (smm->n_mapped >= SMM_LPAGES - 1024)
 		smm_drop_all(smm); /* the list of mappings is full: start over */
-	if (smm->lin_map[lpage])
+	uint32_t old = smm->lin_map[lpage];
+	if (old & LIN_MAPPED)
 		forget(smm, lpage);
 	uint32_t e = frame << 12 | LIN_MAPPED | (writable ? LIN_WRITABLE : 0);
+	if ((old & (LIN_MAPPED | LIN_GHOST)) && LIN_FRAME(old) == frame &&
+	    hd_view_protect((uint64_t)lpage * HD_PAGE_SIZE, HD_PAGE_SIZE,
+			    lin_prot(smm, e)) == 0) {
+		smm->lin_map[lpage] = e; /* already in the mapped list */
+		smm->alias_next[lpage] = smm->frame_alias[frame];
+		smm->frame_alias[frame] = lpage + 1;
+		smm->stats.pages_mapped++;
+		return;
+	}
 	int r = hd_view_map(smm->cfg.fd, (uint64_t)frame * HD_PAGE_SIZE,
 			    (uint64_t)lpage * HD_PAGE_SIZE, HD_PAGE_SIZE, lin_prot(smm, e));
 	if (r == -ENOMEM) {
@@ -323,7 +337,7 @@ enum smm_result smm_host_fault(struct smm *smm, uint32_t linear, bool write,
 		/* The caller lets this write through for one instruction:
 		 * the page must map the guest's frame (read-only) first. */
 		uint32_t e = smm->lin_map[lpage];
-		if (!e || LIN_FRAME(e) != w.frame ||
+		if (!(e & LIN_MAPPED) || LIN_FRAME(e) != w.frame ||
 		    (bool)(e & LIN_WRITABLE) != writable)
 			map_page(smm, lpage, w.frame, writable);
 		if (flags & FRAME_CODE)
@@ -370,7 +384,7 @@ void smm_pt_write_begin(struct smm *smm, uint32_t linear)
 void smm_pt_write_end(struct smm *smm, uint32_t linear)
 {
 	uint32_t lpage = linear >> 12, e = smm->lin_map[lpage];
-	if (!e)
+	if (!(e & LIN_MAPPED))
 		return; /* the write itself dropped the mapping */
 	hd_view_protect((uint64_t)lpage * HD_PAGE_SIZE, HD_PAGE_SIZE, lin_prot(smm, e));
 	smm_apply_changes(smm, LIN_FRAME(e));
