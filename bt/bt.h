@@ -203,6 +203,13 @@ enum bt_exit bt_run(struct bt *bt);
  */
 enum bt_exit bt_step(struct bt *bt);
 
+/*
+ * A counter that changes whenever translated code may have gone stale
+ * (a flush, an invalidated page): caches of decoded guest instructions
+ * are valid while it stays the same.
+ */
+uint64_t bt_code_epoch(const struct bt *bt);
+
 /* Drop every translation of guest-physical page `page`. */
 void bt_invalidate_page(struct bt *bt, uint32_t page);
 /* Drop everything (e.g. the guest changed mode). */

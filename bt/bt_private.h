@@ -66,6 +66,7 @@ struct bt {
 	struct bt_ibl_entry *ibl;
 
 	uint64_t generation;       /* bumped at every flush */
+	uint64_t code_epoch;       /* bumped at every flush or invalidation */
 	bool single;               /* translating for bt_step */
 	bool fp_trap;              /* FP instructions are EMULATE (CR0.TS/EM) */
 	ZydisDecoder dec;

@@ -112,8 +112,14 @@ static void drop_block(struct bt *bt, struct bt_block *b)
 	bt->stats.invalidated++;
 }
 
+uint64_t bt_code_epoch(const struct bt *bt)
+{
+	return bt->code_epoch;
+}
+
 void bt_invalidate_page(struct bt *bt, uint32_t page)
 {
+	bt->code_epoch++;
 	if (page >= bt->ram_pages)
 		return;
 	struct bt_block *b = bt->page_head[page];
@@ -146,6 +152,7 @@ void bt_flush(struct bt *bt)
 	bt->meta_used = 0;
 	bt->n_blocks = 0;
 	bt->generation++;
+	bt->code_epoch++;
 	bt->stats.flushes++;
 }
 

@@ -802,6 +802,21 @@ static enum emu_result dispatch(struct mon_vm *vm, const struct emu_insn *in,
 static ZydisDecoder decoder32;
 static bool decoder_ready;
 
+/*
+ * Decoded instructions by EIP. An entry is good while the translator's
+ * code epoch is unchanged and CS and the address space are the same: every
+ * way guest code can change (a write to a code page, a flush, a CR3 load
+ * that remaps code) bumps the epoch.
+ */
+#define DECODE_CACHE 1024
+static struct {
+	uint64_t epoch;
+	uint32_t eip, cr3;
+	uint16_t cs;
+	bool valid;
+	struct emu_insn in;
+} decode_cache[DECODE_CACHE];
+
 /* Decode the instruction at cpu->eip; false (with #UD or a fetch fault
  * delivered) if that is impossible. */
 static bool fetch_decode(struct mon_vm *vm, struct emu_insn *in)
@@ -813,6 +828,14 @@ static bool fetch_decode(struct mon_vm *vm, struct emu_insn *in)
 		ZydisDecoderInit(&decoder32, ZYDIS_MACHINE_MODE_LEGACY_32,
 				 ZYDIS_STACK_WIDTH_32);
 		decoder_ready = true;
+	}
+	uint64_t epoch = bt_code_epoch(vm->bt);
+	unsigned slot = (cpu->eip ^ (cpu->eip >> 10)) % DECODE_CACHE;
+	if (decode_cache[slot].valid && decode_cache[slot].eip == cpu->eip &&
+	    decode_cache[slot].epoch == epoch && decode_cache[slot].cr3 == vm->vcpu.cr3 &&
+	    decode_cache[slot].cs == vm->vcpu.seg[SEG_CS].sel) {
+		*in = decode_cache[slot].in;
+		return true;
 	}
 	memset(in, 0, sizeof *in);
 	in->eip = cpu->eip;
@@ -840,6 +863,12 @@ static bool fetch_decode(struct mon_vm *vm, struct emu_insn *in)
 		return false;
 	}
 	in->next_eip = cpu->eip + in->zi.length;
+	decode_cache[slot].valid = true;
+	decode_cache[slot].eip = cpu->eip;
+	decode_cache[slot].epoch = epoch;
+	decode_cache[slot].cr3 = vm->vcpu.cr3;
+	decode_cache[slot].cs = vm->vcpu.seg[SEG_CS].sel;
+	decode_cache[slot].in = *in;
 	return true;
 }
 

@@ -150,8 +150,8 @@ static void parse_args(int argc, char **argv, struct mon_options *o)
 
 static uint64_t clock_monotonic(void *ctx)
 {
-	(void)ctx;
-	return hd_now_ns();
+	struct mon_vm *vm = ctx;
+	return vm->clock_now ? vm->clock_now : hd_now_ns();
 }
 
 static uint64_t clock_realtime(void *ctx)
@@ -347,7 +347,8 @@ int main(int argc, char **argv)
 	struct dev_platform_config pc = {
 		.serial = { .write = serial_write, .ctx = &vm },
 		.trace_io = o->trace_io,
-		.clock = { .monotonic_ns = clock_monotonic, .realtime_ns = clock_realtime },
+		.clock = { .monotonic_ns = clock_monotonic, .realtime_ns = clock_realtime,
+			   .ctx = &vm },
 	};
 	vm.plat = dev_platform_create(&pc);
 	if (!vm.plat)

@@ -150,6 +150,8 @@ struct mon_vm {
 	bool irq_shadow;       /* after STI or a load of SS: no interrupt
 				  before the next instruction completes */
 	uint64_t irqs;         /* hardware interrupts delivered */
+	uint64_t clock_now;    /* while non-zero: the devices' "now" (one host
+				  clock read per run-loop iteration) */
 	/* Adaptive translation: instructions that wrote traced page tables,
 	 * by EIP (open addressing; 0 = empty slot, EIP stored + 1). */
 	struct { uint32_t eip1; uint32_t count; } hot[1024];

@@ -327,14 +327,19 @@ int mon_run(struct mon_vm *vm)
 				 (int)stop_signal, strsignal((int)stop_signal));
 			break;
 		}
+		/* One clock read serves the device updates of this
+		 * iteration; translated code and emulation read it afresh. */
+		vm->clock_now = hd_now_ns();
 		take_interrupt(vm);
+		uint64_t next = dev_platform_next_event(vm->plat);
+		vm->clock_now = 0;
 		if (vm->stop)
 			break;
 		if (vm->vcpu.halted) {
 			halt(vm);
 			continue;
 		}
-		hd_timer_arm(dev_platform_next_event(vm->plat));
+		hd_timer_arm(next);
 		struct bt_cpu *cpu = vm->vcpu.cpu;
 		if (vm->irq_shadow) {
 			/* One instruction runs before interrupts are seen. */
