@@ -106,6 +106,7 @@ struct smm_stats {
 	uint64_t guest_faults;    /* #PF the guest must see */
 	uint64_t traced_writes;   /* writes to page-table frames */
 	uint64_t pages_mapped;    /* S-view mappings made */
+	uint64_t runs_mapped;     /* runs of several pages mapped in one call */
 	uint64_t flushes;         /* whole S-view drops */
 	uint64_t protects, unprotects;
 	uint64_t map_evictions;   /* drops forced by the host's mapping limit */

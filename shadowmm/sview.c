@@ -309,6 +309,64 @@ enum smm_result smm_translate(struct smm *smm, uint32_t linear,
 	return SMM_OK;
 }
 
+/*
+ * Can linear page l join a run mapped along with the faulting page? Only
+ * if its PTE already says what the fault's walk would leave behind (P and
+ * A set; D set too for a writable run), so mapping it early changes
+ * nothing the guest can see; and only if its frame continues the run and
+ * needs no protection of its own.
+ */
+#define RUN_MAX 32u
+static bool run_member(const struct smm *smm, uint32_t l, const uint32_t *pt,
+		       uint32_t frame, bool writable)
+{
+	uint32_t pte = pt[l & 0x3ff];
+	uint32_t need = 0x21u | (writable ? 0x42u : 0); /* P A (+ W D) */
+	bool can_write = (pte & 2) || !(smm->cr0 & CR0_WP);
+	return (pte & need) == need && (pte >> 12) == frame &&
+	       (!writable || can_write) && (writable || !(pte & 0x40) || !can_write) &&
+	       frame < smm->frames &&
+	       !(smm->frame_flags[frame] & (FRAME_CODE | FRAME_TRACED)) &&
+	       !(smm->lin_map[l] & (LIN_MAPPED | LIN_GHOST)) &&
+	       (uint64_t)l * HD_PAGE_SIZE >= hd_mmap_min_addr();
+}
+
+/* Map the faulting page together with its neighbours in the same page
+ * table, when they form a run of consecutive frames: one host call. */
+static bool map_run(struct smm *smm, uint32_t lpage, const struct smm_walk *w,
+		    bool writable)
+{
+	if (smm->frame_flags[w->frame] & (FRAME_CODE | FRAME_TRACED) ||
+	    (smm->lin_map[lpage] & (LIN_MAPPED | LIN_GHOST)) ||
+	    (uint64_t)w->pt_frame * HD_PAGE_SIZE + HD_PAGE_SIZE > smm->cfg.ram_size)
+		return false;
+	const uint32_t *pt = (const uint32_t *)(smm->cfg.ram + (uint64_t)w->pt_frame * HD_PAGE_SIZE);
+	uint32_t first = lpage, last = lpage;
+	while (last - first + 1 < RUN_MAX && ((last + 1) & 0x3ff) &&
+	       run_member(smm, last + 1, pt, w->frame + (last + 1 - lpage), writable))
+		last++;
+	while (last - first + 1 < RUN_MAX && (first & 0x3ff) &&
+	       run_member(smm, first - 1, pt, w->frame - (lpage - first + 1), writable))
+		first--;
+	if (first == last || smm->n_mapped + (last - first + 1) >= SMM_LPAGES - 1024)
+		return false;
+	uint32_t frame0 = w->frame - (lpage - first), n = last - first + 1;
+	if (hd_view_map(smm->cfg.fd, (uint64_t)frame0 * HD_PAGE_SIZE,
+			(uint64_t)first * HD_PAGE_SIZE, (uint64_t)n * HD_PAGE_SIZE,
+			writable ? HD_PROT_RW : HD_PROT_READ))
+		return false;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t l = first + i, f = frame0 + i;
+		smm->lin_map[l] = f << 12 | LIN_MAPPED | (writable ? LIN_WRITABLE : 0);
+		smm->alias_next[l] = smm->frame_alias[f];
+		smm->frame_alias[f] = l + 1;
+		smm->mapped[smm->n_mapped++] = l;
+	}
+	smm->stats.pages_mapped += n;
+	smm->stats.runs_mapped++;
+	return true;
+}
+
 enum smm_result smm_host_fault(struct smm *smm, uint32_t linear, bool write,
 			       bool user, uint32_t *frame, uint32_t *pf_error)
 {
@@ -371,7 +429,8 @@ enum smm_result smm_host_fault(struct smm *smm, uint32_t linear, bool write,
 			return SMM_OK;
 		}
 	}
-	map_page(smm, lpage, w.frame, writable);
+	if (w.large || !map_run(smm, lpage, &w, writable))
+		map_page(smm, lpage, w.frame, writable);
 	return SMM_OK;
 }
 
