@@ -107,6 +107,58 @@ void hd_sleep_until(uint64_t deadline_ns);
 /* Wall-clock time: ns since the Unix epoch. */
 uint64_t hd_realtime_ns(void);
 
+/* ---- The user world: guest ring-3 code run natively in its own process ---- */
+
+#include "uw_shared.h"
+
+struct hd_uworld;
+
+/* What hd_uworld_run reports (the stub's events, plus its death). */
+enum hd_uw_result {
+	HD_UW_FAULT = UW_EV_FAULT,     /* trapno, err, addr */
+	HD_UW_SYSCALL = UW_EV_SYSCALL, /* int 0x80 / sysenter: syscall_nr */
+	HD_UW_ILLEGAL = UW_EV_ILLEGAL,
+	HD_UW_FPE = UW_EV_FPE,
+	HD_UW_TRAP = UW_EV_TRAP,
+	HD_UW_PREEMPT = UW_EV_PREEMPT,
+	HD_UW_ESCAPE = UW_EV_ESCAPE,   /* left its code segment: end the VM */
+	HD_UW_BAD_STATE = UW_EV_BAD_STATE,
+	HD_UW_DEAD = 100,              /* the process is gone (killed by seccomp...) */
+};
+
+/* What came with the event (untrusted: validate before use). */
+struct hd_uw_event {
+	uint32_t trapno, err, addr, syscall_nr;
+};
+
+/*
+ * Start a user world: exec `stub_path` with the RAM memfd, wait until it
+ * reports ready. NULL with a reason in err.
+ */
+struct hd_uworld *hd_uworld_spawn(const char *stub_path, int ram_fd,
+				  char *err, size_t errlen);
+void hd_uworld_destroy(struct hd_uworld *w);
+
+/* Queue a mapping of guest frames at a guest linear address in the
+ * U-view (prot: HD_PROT_NONE unmaps); applied at the next run or flush. */
+void hd_uworld_map(struct hd_uworld *w, uint32_t linear, uint32_t frame,
+		   uint32_t pages, enum hd_prot prot);
+/* Apply queued mappings now. False if the world died. */
+bool hd_uworld_flush(struct hd_uworld *w);
+
+/*
+ * Run guest code from *regs (FP state from fx[512], FXSAVE layout) until
+ * it traps; update *regs and fx with the state at the trap.
+ */
+enum hd_uw_result hd_uworld_run(struct hd_uworld *w, struct uw_regs *regs,
+				uint8_t fx[512], struct hd_uw_event *ev);
+
+/* Make a running world trap out (HD_UW_PREEMPT). Async-signal-safe. */
+void hd_uworld_preempt(struct hd_uworld *w);
+
+/* Path of a helper program installed next to the running executable. */
+bool hd_sibling_path(const char *name, char *out, size_t outlen);
+
 /* The monitor's FS base, recorded at hd_faults_install. */
 uint64_t hd_host_fsbase(void);
 

@@ -1,0 +1,181 @@
+/* hostdriver: the monitor's side of the user world: spawn, map, run, preempt. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hostdriver.h"
+
+extern char **environ;
+
+struct hd_uworld {
+	pid_t pid;
+	int shared_fd;
+	struct uw_shared *sh;
+	bool dead;
+};
+
+static void futex_wake(volatile uint32_t *w)
+{
+	syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+/* Wait for the stub to hand the turn back: spin, then sleep on the futex
+ * in slices, checking that the process is still alive. */
+static bool wait_monitor_turn(struct hd_uworld *w)
+{
+	for (int i = 0; i < 20000; i++) {
+		if (__atomic_load_n(&w->sh->turn, __ATOMIC_ACQUIRE) == UW_TURN_MONITOR)
+			return true;
+		__builtin_ia32_pause();
+	}
+	struct timespec slice = { .tv_sec = 0, .tv_nsec = 50 * 1000 * 1000 };
+	while (__atomic_load_n(&w->sh->turn, __ATOMIC_ACQUIRE) != UW_TURN_MONITOR) {
+		syscall(SYS_futex, &w->sh->turn, FUTEX_WAIT, UW_TURN_WORLD, &slice, NULL, 0);
+		if (__atomic_load_n(&w->sh->turn, __ATOMIC_ACQUIRE) == UW_TURN_MONITOR)
+			break;
+		int status;
+		if (waitpid(w->pid, &status, WNOHANG) == w->pid) {
+			w->dead = true;
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool hand_over(struct hd_uworld *w, uint32_t cmd)
+{
+	if (w->dead)
+		return false;
+	w->sh->cmd = cmd;
+	__atomic_store_n(&w->sh->turn, UW_TURN_WORLD, __ATOMIC_RELEASE);
+	futex_wake(&w->sh->turn);
+	return wait_monitor_turn(w);
+}
+
+bool hd_sibling_path(const char *name, char *out, size_t outlen)
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n <= 0)
+		return false;
+	self[n] = 0;
+	char *slash = strrchr(self, '/');
+	if (!slash)
+		return false;
+	*slash = 0;
+	return snprintf(out, outlen, "%s/%s", self, name) < (int)outlen;
+}
+
+struct hd_uworld *hd_uworld_spawn(const char *stub_path, int ram_fd,
+				  char *err, size_t errlen)
+{
+	struct hd_uworld *w = calloc(1, sizeof *w);
+	if (!w) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	w->shared_fd = memfd_create("btvmm-uworld", MFD_CLOEXEC);
+	if (w->shared_fd < 0 || ftruncate(w->shared_fd, UW_SHARED_SIZE)) {
+		snprintf(err, errlen, "cannot create the user world's shared page: %s",
+			 strerror(errno));
+		goto fail;
+	}
+	w->sh = mmap(NULL, UW_SHARED_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		     w->shared_fd, 0);
+	if (w->sh == MAP_FAILED) {
+		w->sh = NULL;
+		snprintf(err, errlen, "cannot map the shared page: %s", strerror(errno));
+		goto fail;
+	}
+	w->sh->turn = UW_TURN_WORLD; /* the stub's until it reports ready */
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, ram_fd, UW_FD_RAM);
+	posix_spawn_file_actions_adddup2(&fa, w->shared_fd, UW_FD_SHARED);
+	char *argv[] = { (char *)"btvmm-userworld", NULL };
+	char *envp[] = { NULL };
+	int r = posix_spawn(&w->pid, stub_path, &fa, NULL, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	if (r) {
+		snprintf(err, errlen, "cannot start the user world '%s': %s", stub_path,
+			 strerror(r));
+		goto fail;
+	}
+	if (!wait_monitor_turn(w) || w->sh->event != UW_EV_READY) {
+		snprintf(err, errlen, "the user world '%s' did not start", stub_path);
+		goto fail;
+	}
+	return w;
+fail:
+	hd_uworld_destroy(w);
+	return NULL;
+}
+
+void hd_uworld_destroy(struct hd_uworld *w)
+{
+	if (!w)
+		return;
+	if (w->pid > 0) {
+		kill(w->pid, SIGKILL);
+		waitpid(w->pid, NULL, 0);
+	}
+	if (w->sh)
+		munmap(w->sh, UW_SHARED_SIZE);
+	if (w->shared_fd >= 0)
+		close(w->shared_fd);
+	free(w);
+}
+
+void hd_uworld_map(struct hd_uworld *w, uint32_t linear, uint32_t frame,
+		   uint32_t pages, enum hd_prot prot)
+{
+	if (w->sh->n_maps == UW_MAX_MAPS)
+		hd_uworld_flush(w);
+	struct uw_map *m = &w->sh->maps[w->sh->n_maps++];
+	m->linear = linear;
+	m->frame = frame;
+	m->pages = pages;
+	m->prot = prot == HD_PROT_RW ? 3 : prot == HD_PROT_READ ? 1 : 0;
+}
+
+bool hd_uworld_flush(struct hd_uworld *w)
+{
+	if (!w->sh->n_maps)
+		return !w->dead;
+	return hand_over(w, UW_CMD_MAP);
+}
+
+enum hd_uw_result hd_uworld_run(struct hd_uworld *w, struct uw_regs *regs,
+				uint8_t fx[512], struct hd_uw_event *ev)
+{
+	w->sh->regs = *regs;
+	memcpy(w->sh->fx, fx, 512);
+	if (!hand_over(w, UW_CMD_RUN))
+		return HD_UW_DEAD;
+	*regs = w->sh->regs;
+	memcpy(fx, w->sh->fx, 512);
+	ev->trapno = w->sh->trapno;
+	ev->err = w->sh->err;
+	ev->addr = w->sh->addr;
+	ev->syscall_nr = w->sh->syscall_nr;
+	uint32_t e = w->sh->event;
+	if (e < UW_EV_FAULT || e > UW_EV_BAD_STATE)
+		return HD_UW_BAD_STATE;
+	return (enum hd_uw_result)e;
+}
+
+void hd_uworld_preempt(struct hd_uworld *w)
+{
+	if (w && w->pid > 0 && !w->dead)
+		kill(w->pid, SIGUSR1);
+}

@@ -1,0 +1,83 @@
+/* hostdriver: the page shared by the monitor and the user-world stub (the handoff protocol). */
+#ifndef BTVMM_UW_SHARED_H
+#define BTVMM_UW_SHARED_H
+
+#include <stdint.h>
+
+/*
+ * One page (plus the FP area), mapped in both processes. Whoever holds the
+ * turn may touch the rest; the other side waits on `turn` (spinning a
+ * while, then futex). The monitor treats everything the stub writes here
+ * as untrusted guest input.
+ *
+ *   monitor                                  stub (in its signal handler)
+ *   fill regs/maps, cmd = RUN, turn = WORLD  ->  apply maps, load regs,
+ *                                                sigreturn into the guest
+ *                                                ... guest traps ...
+ *   read event and regs                  <-  store regs, event, turn = MONITOR
+ */
+
+enum { UW_TURN_MONITOR = 0, UW_TURN_WORLD = 1 };
+
+enum uw_cmd {
+	UW_CMD_RUN = 1,  /* apply the map list, then run the guest from regs */
+	UW_CMD_MAP,      /* apply the map list only */
+	UW_CMD_EXIT,     /* leave */
+};
+
+enum uw_event {
+	UW_EV_NONE = 0,
+	UW_EV_READY,     /* the stub is set up (first report) */
+	UW_EV_MAPPED,    /* UW_CMD_MAP done */
+	UW_EV_FAULT,     /* SIGSEGV/SIGBUS: trapno, err, addr */
+	UW_EV_SYSCALL,   /* SIGSYS: an i386 system call (int 0x80, sysenter) */
+	UW_EV_ILLEGAL,   /* SIGILL (#UD) */
+	UW_EV_FPE,       /* SIGFPE: trapno 0 #DE, 16 #MF, 19 #XM */
+	UW_EV_TRAP,      /* SIGTRAP: #DB or #BP (trapno) */
+	UW_EV_PREEMPT,   /* the monitor's SIGUSR1 */
+	UW_EV_ESCAPE,    /* the guest left its 32-bit code segment */
+	UW_EV_BAD_STATE, /* the stub refused regs it was given */
+};
+
+/* Guest-visible registers. Selectors are the stub's own (see LDT below). */
+struct uw_regs {
+	uint32_t gpr[8]; /* EAX ECX EDX EBX ESP EBP ESI EDI */
+	uint32_t eip;
+	uint32_t eflags;
+	uint32_t fs_base, gs_base;
+};
+
+/* Stub LDT layout: selectors the guest's segment registers hold in DE. */
+#define UW_SEL_CODE 0x07 /* LDT 0: 32-bit code, base 0, 4 GiB, DPL 3 */
+#define UW_SEL_DATA 0x0f /* LDT 1: data, base 0, 4 GiB, DPL 3 */
+#define UW_SEL_FS 0x17   /* LDT 2: data, base fs_base */
+#define UW_SEL_GS 0x1f   /* LDT 3: data, base gs_base */
+
+#define UW_MAX_MAPS 128
+struct uw_map {
+	uint32_t linear;  /* page-aligned guest linear address */
+	uint32_t frame;   /* first guest-physical frame */
+	uint32_t pages;
+	uint32_t prot;    /* 0: unmap, 1: read, 3: read-write */
+};
+
+struct uw_shared {
+	volatile uint32_t turn;
+	uint32_t cmd;
+	uint32_t event;
+	uint32_t trapno, err, addr, syscall_nr;
+	uint32_t stub_errors;      /* maps the stub could not make */
+	struct uw_regs regs;
+	uint32_t n_maps;
+	struct uw_map maps[UW_MAX_MAPS];
+	uint8_t fx[512] __attribute__((aligned(64))); /* guest FXSAVE image */
+};
+
+_Static_assert(sizeof(struct uw_shared) <= 8192, "uw_shared fits two pages");
+#define UW_SHARED_SIZE 8192
+
+/* File descriptors the stub is started with. */
+#define UW_FD_RAM 3
+#define UW_FD_SHARED 4
+
+#endif

@@ -1,0 +1,352 @@
+/* hostdriver: the user-world stub: a process that runs guest ring-3 code natively and nothing else. */
+/*
+ * Built freestanding as a static PIE (no libc, no TLS, nothing in the low
+ * 4 GiB): guest code owns [0, 4 GiB) of this process. Started by the
+ * monitor with the guest-RAM memfd as fd 3 and the shared control page as
+ * fd 4 (uw_shared.h).
+ *
+ * Life cycle: main sets up the LDT, signal handlers and the alternate
+ * stack, then raises SIGUSR1. From then on the stub only ever runs inside
+ * its signal handler: the first entry installs the seccomp filter and
+ * reports READY; every later entry is a trap out of guest code. The
+ * handler publishes the guest state, waits for the monitor's next command,
+ * and returns into the guest with sigreturn (which switches to the 32-bit
+ * code segment the stub set up).
+ *
+ * What escaped guest code could still do (it can far-jump to the 64-bit
+ * code segment): only what the seccomp filter allows this process --
+ * futex, modify_ldt, rt_sigreturn, exit, and mmap/mprotect/munmap below
+ * 4 GiB (mmap only MAP_FIXED, of the RAM fd or anonymous). So it could map
+ * any guest page, kernel pages included, until the monitor next sees it
+ * (its code selector is then not the stub's, and the VM ends). It cannot
+ * reach the monitor's memory or make any other system call. A strict mode
+ * that has the monitor vet every mapping (SECCOMP_RET_USER_NOTIF) is
+ * future work.
+ */
+#define _GNU_SOURCE /* REG_* names of the signal context */
+#include <stddef.h>
+#include <stdint.h>
+
+#include <asm/ldt.h>
+#include <asm/unistd.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/futex.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <sys/ucontext.h>
+
+#include "uw_shared.h"
+
+#define PROT_NONE_ 0
+#define PROT_READ_ 1
+#define PROT_WRITE_ 2
+#define PROT_EXEC_ 4
+#define MAP_SHARED_ 0x01
+#define MAP_PRIVATE_ 0x02
+#define MAP_FIXED_ 0x10
+#define MAP_ANONYMOUS_ 0x20
+#define MAP_NORESERVE_ 0x4000
+#define PR_SET_NO_NEW_PRIVS_ 38
+#define UC_SIGCONTEXT_SS_ 0x2
+#define UC_STRICT_RESTORE_SS_ 0x4
+#define SA_RESTORER_ 0x04000000
+
+static long sys6(long n, long a, long b, long c, long d, long e, long f)
+{
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	long ret;
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+#define sys3(n, a, b, c) sys6(n, (long)(a), (long)(b), (long)(c), 0, 0, 0)
+
+static __attribute__((noreturn)) void die(int code)
+{
+	for (;;)
+		sys3(__NR_exit_group, code, 0, 0);
+}
+
+static struct uw_shared *sh;
+static int started;
+static uint32_t cur_fs_base = ~0u, cur_gs_base = ~0u;
+
+static void *mmap_(void *addr, uint64_t len, int prot, int flags, int fd, uint64_t off)
+{
+	return (void *)sys6(__NR_mmap, (long)addr, (long)len, prot, flags, fd, (long)off);
+}
+
+static int set_ldt(unsigned entry, uint32_t base, int code)
+{
+	struct user_desc d = {
+		.entry_number = entry, .base_addr = base, .limit = 0xfffff,
+		.seg_32bit = 1, .contents = code ? 2 : 0, .read_exec_only = 0,
+		.limit_in_pages = 1, .seg_not_present = 0, .useable = 1,
+	};
+	return (int)sys3(__NR_modify_ldt, 1, &d, sizeof d);
+}
+
+/* Arguments of seccomp_data: low and high words of args[i]. */
+#define ARG_LO(i) (offsetof(struct seccomp_data, args) + 8 * (i))
+#define ARG_HI(i) (ARG_LO(i) + 4)
+#define LD(off) BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (off))
+#define JEQ(v, t, f) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (v), (t), (f))
+#define JSET(v, t, f) BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, (v), (t), (f))
+#define RET(v) BPF_STMT(BPF_RET | BPF_K, (v))
+
+static void install_filter(void)
+{
+	struct sock_filter f[] = {
+		/* 0 */ LD(offsetof(struct seccomp_data, arch)),
+		/* 1 */ JEQ(AUDIT_ARCH_X86_64, 1, 0),
+		/* 2 */ RET(SECCOMP_RET_TRAP),        /* i386 ABI: the guest's */
+		/* 3 */ LD(offsetof(struct seccomp_data, nr)),
+		/* 4 */ JEQ(__NR_futex, 9, 0),
+		/* 5 */ JEQ(__NR_rt_sigreturn, 8, 0),
+		/* 6 */ JEQ(__NR_exit_group, 7, 0),
+		/* 7 */ JEQ(__NR_modify_ldt, 6, 0),
+		/* 8 */ JEQ(__NR_mmap, 6, 0),
+		/* 9 */ JEQ(__NR_mprotect, 12, 0),
+		/* 10 */ JEQ(__NR_munmap, 11, 0),
+		/* 11 */ RET(SECCOMP_RET_KILL_PROCESS),
+		/* 12 */ RET(SECCOMP_RET_KILL_PROCESS),
+		/* 13: allow */ RET(SECCOMP_RET_ALLOW),
+		/* 14: mmap: addr < 4 GiB, MAP_FIXED, RAM fd or anonymous */
+		LD(ARG_HI(0)),
+		/* 15 */ JEQ(0, 0, 6),
+		/* 16 */ LD(ARG_LO(3)),
+		/* 17 */ JSET(MAP_FIXED_, 0, 4),
+		/* 18 */ LD(ARG_LO(4)),
+		/* 19 */ JEQ(UW_FD_RAM, 2, 0),
+		/* 20 */ JEQ(0xffffffffu, 1, 0),
+		/* 21 */ RET(SECCOMP_RET_KILL_PROCESS),
+		/* 22 */ RET(SECCOMP_RET_ALLOW),
+		/* 23: mprotect/munmap: addr < 4 GiB */
+		LD(ARG_HI(0)),
+		/* 24 */ JEQ(0, 1, 0),
+		/* 25 */ RET(SECCOMP_RET_KILL_PROCESS),
+		/* 26 */ RET(SECCOMP_RET_ALLOW),
+	};
+	/* Jump offsets above are relative to the next instruction; patch the
+	 * few that point at the shared tails rather than count by hand. */
+	f[4].jt = 13 - 5;  /* futex -> allow */
+	f[5].jt = 13 - 6;
+	f[6].jt = 13 - 7;
+	f[7].jt = 13 - 8;
+	f[8].jt = 14 - 9;  /* mmap -> checks */
+	f[9].jt = 23 - 10; /* mprotect */
+	f[10].jt = 23 - 11; /* munmap */
+	f[15].jf = 21 - 16;
+	f[17].jf = 21 - 18;
+	struct sock_fprog prog = { .len = sizeof f / sizeof f[0], .filter = f };
+	if (sys3(__NR_prctl, PR_SET_NO_NEW_PRIVS_, 1, 0) ||
+	    sys3(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog))
+		die(101);
+}
+
+static void wake(void)
+{
+	sys6(__NR_futex, (long)&sh->turn, FUTEX_WAKE, 1, 0, 0, 0);
+}
+
+/* Wait for the monitor's turn to end: spin briefly (a cross-core wakeup
+ * is far dearer here), then sleep on the futex. */
+static void wait_turn(void)
+{
+	for (int i = 0; i < 20000; i++) {
+		if (__atomic_load_n(&sh->turn, __ATOMIC_ACQUIRE) == UW_TURN_WORLD)
+			return;
+		__builtin_ia32_pause();
+	}
+	while (__atomic_load_n(&sh->turn, __ATOMIC_ACQUIRE) != UW_TURN_WORLD)
+		sys6(__NR_futex, (long)&sh->turn, FUTEX_WAIT, UW_TURN_MONITOR, 0, 0, 0);
+}
+
+static void apply_maps(void)
+{
+	uint32_t n = sh->n_maps < UW_MAX_MAPS ? sh->n_maps : UW_MAX_MAPS;
+	for (uint32_t i = 0; i < n; i++) {
+		struct uw_map m = sh->maps[i];
+		uint64_t len = (uint64_t)m.pages << 12;
+		if ((uint64_t)m.linear + len > (1ull << 32) || m.linear < 0x10000) {
+			sh->stub_errors++;
+			continue;
+		}
+		void *r;
+		if (m.prot == 0)
+			r = mmap_((void *)(uint64_t)m.linear, len, PROT_NONE_,
+				  MAP_PRIVATE_ | MAP_ANONYMOUS_ | MAP_FIXED_ | MAP_NORESERVE_, -1, 0);
+		else
+			r = mmap_((void *)(uint64_t)m.linear, len,
+				  /* no NX in the virtual CPU: readable is executable */
+				  PROT_EXEC_ | (m.prot & 2 ? PROT_READ_ | PROT_WRITE_ : PROT_READ_),
+				  MAP_SHARED_ | MAP_FIXED_, UW_FD_RAM, (uint64_t)m.frame << 12);
+		if ((uint64_t)r != m.linear)
+			sh->stub_errors++;
+	}
+	sh->n_maps = 0;
+}
+
+static void copy(void *d, const void *s, size_t n)
+{
+	uint8_t *dd = d;
+	const uint8_t *ss = s;
+	while (n--)
+		*dd++ = *ss++;
+}
+
+/* The guest state for sigreturn; false if it is not acceptable. */
+static int load_guest(ucontext_t *uc)
+{
+	greg_t *g = uc->uc_mcontext.gregs;
+	static const int regs[8] = { REG_RAX, REG_RCX, REG_RDX, REG_RBX,
+				     REG_RSP, REG_RBP, REG_RSI, REG_RDI };
+	const struct uw_regs *r = &sh->regs;
+	for (int i = 0; i < 8; i++)
+		g[regs[i]] = (greg_t)r->gpr[i];
+	for (int i = REG_R8; i <= REG_R15; i++)
+		g[i] = 0; /* nothing of the stub reaches the guest */
+	g[REG_RIP] = (greg_t)r->eip;
+	/* CF PF AF ZF SF TF DF OF AC ID, with IF set and IOPL 0. */
+	g[REG_EFL] = (greg_t)((r->eflags & 0x240dd5u) | 0x202u);
+	/* CS and SS come from the signal context; DS and ES were loaded
+	 * once and stay; FS and GS are loaded here (sigreturn keeps them). */
+	g[REG_CSGSFS] = (greg_t)((uint64_t)UW_SEL_CODE | (uint64_t)UW_SEL_DATA << 48);
+	uc->uc_flags |= UC_SIGCONTEXT_SS_ | UC_STRICT_RESTORE_SS_;
+	if (r->fs_base != cur_fs_base) {
+		if (set_ldt(UW_SEL_FS >> 3, r->fs_base, 0))
+			return 0;
+		cur_fs_base = r->fs_base;
+	}
+	if (r->gs_base != cur_gs_base) {
+		if (set_ldt(UW_SEL_GS >> 3, r->gs_base, 0))
+			return 0;
+		cur_gs_base = r->gs_base;
+	}
+	__asm__ volatile("mov %0, %%fs\n\tmov %1, %%gs" ::"r"(UW_SEL_FS), "r"(UW_SEL_GS));
+	if (uc->uc_mcontext.fpregs)
+		copy(uc->uc_mcontext.fpregs, sh->fx, 512);
+	return 1;
+}
+
+static void store_guest(int sig, const siginfo_t *si, const ucontext_t *uc)
+{
+	const greg_t *g = uc->uc_mcontext.gregs;
+	static const int regs[8] = { REG_RAX, REG_RCX, REG_RDX, REG_RBX,
+				     REG_RSP, REG_RBP, REG_RSI, REG_RDI };
+	struct uw_regs *r = &sh->regs;
+	for (int i = 0; i < 8; i++)
+		r->gpr[i] = (uint32_t)g[regs[i]];
+	r->eip = (uint32_t)g[REG_RIP];
+	r->eflags = (uint32_t)g[REG_EFL];
+	sh->trapno = (uint32_t)g[REG_TRAPNO];
+	sh->err = (uint32_t)g[REG_ERR];
+	sh->addr = (uint32_t)(uint64_t)si->si_addr;
+	sh->syscall_nr = 0;
+	if (uc->uc_mcontext.fpregs)
+		copy(sh->fx, uc->uc_mcontext.fpregs, 512);
+	switch (sig) {
+	case SIGSEGV:
+	case SIGBUS:
+		sh->event = UW_EV_FAULT;
+		break;
+	case SIGSYS:
+		sh->event = UW_EV_SYSCALL;
+		sh->syscall_nr = (uint32_t)si->si_syscall;
+		break;
+	case SIGILL:
+		sh->event = UW_EV_ILLEGAL;
+		break;
+	case SIGFPE:
+		sh->event = UW_EV_FPE;
+		break;
+	case SIGTRAP:
+		sh->event = UW_EV_TRAP;
+		break;
+	default:
+		sh->event = UW_EV_PREEMPT;
+		break;
+	}
+	/* A code selector other than ours: the guest escaped to 64-bit (or
+	 * any other) code. Its registers mean nothing. */
+	if ((g[REG_CSGSFS] & 0xffff) != UW_SEL_CODE)
+		sh->event = UW_EV_ESCAPE;
+	if (sig == SIGSYS && si->si_arch != AUDIT_ARCH_I386)
+		sh->event = UW_EV_ESCAPE;
+}
+
+static void on_signal(int sig, siginfo_t *si, void *ctx)
+{
+	ucontext_t *uc = ctx;
+	if (!started) {
+		started = 1;
+		install_filter();
+		sh->event = UW_EV_READY;
+	} else {
+		store_guest(sig, si, uc);
+	}
+	for (;;) {
+		__atomic_store_n(&sh->turn, UW_TURN_MONITOR, __ATOMIC_RELEASE);
+		wake();
+		wait_turn();
+		apply_maps();
+		if (sh->cmd == UW_CMD_EXIT)
+			die(0);
+		if (sh->cmd != UW_CMD_RUN) {
+			sh->event = UW_EV_MAPPED;
+			continue;
+		}
+		if (load_guest(uc))
+			return;
+		sh->event = UW_EV_BAD_STATE;
+	}
+}
+
+/* The kernel's sigaction, and the sigreturn trampoline libc would give. */
+struct k_sigaction {
+	void (*handler)(int, siginfo_t *, void *);
+	unsigned long flags;
+	void (*restorer)(void);
+	uint64_t mask;
+};
+void uw_restorer(void);
+__asm__(".text\n.globl uw_restorer\nuw_restorer:\n\tmov $15, %eax\n\tsyscall\n\thlt\n");
+
+static uint8_t alt_stack[64 * 1024] __attribute__((aligned(16)));
+
+void uw_main(void);
+void uw_main(void)
+{
+	sh = mmap_(0, UW_SHARED_SIZE, PROT_READ_ | PROT_WRITE_, MAP_SHARED_, UW_FD_SHARED, 0);
+	if ((int64_t)sh < 0 && (int64_t)sh > -4096)
+		die(102);
+	/* Keep the guest's space free of anything else. */
+	mmap_((void *)0x10000, (1ull << 32) - 0x10000, PROT_NONE_,
+	      MAP_PRIVATE_ | MAP_ANONYMOUS_ | MAP_FIXED_ | MAP_NORESERVE_, -1, 0);
+	if (set_ldt(UW_SEL_CODE >> 3, 0, 1) || set_ldt(UW_SEL_DATA >> 3, 0, 0))
+		die(103);
+	__asm__ volatile("mov %0, %%ds\n\tmov %0, %%es" ::"r"(UW_SEL_DATA));
+	stack_t ss = { .ss_sp = alt_stack, .ss_size = sizeof alt_stack };
+	if (sys3(__NR_sigaltstack, &ss, 0, 0))
+		die(104);
+	static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS, SIGUSR1 };
+	for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+		struct k_sigaction sa = {
+			.handler = on_signal,
+			.flags = SA_SIGINFO | SA_ONSTACK | SA_RESTORER_,
+			.restorer = uw_restorer,
+			.mask = ~0ull,
+		};
+		if (sys6(__NR_rt_sigaction, sigs[i], (long)&sa, 0, 8, 0, 0))
+			die(105);
+	}
+	sys3(__NR_tgkill, sys3(__NR_getpid, 0, 0, 0), sys3(__NR_gettid, 0, 0, 0), SIGUSR1);
+	die(106); /* not reached: the handler never returns here */
+}
+
+__asm__(".text\n.globl _start\n_start:\n\txor %ebp, %ebp\n\tand $-16, %rsp\n\tcall uw_main\n\thlt\n");
