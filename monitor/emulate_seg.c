@@ -239,21 +239,50 @@ static enum emu_result emu_iret(struct mon_vm *vm, const struct emu_insn *in,
 	if (!mon_pop(vm, &eip, size, f) || !mon_pop(vm, &cs, size, f) ||
 	    !mon_pop(vm, &fl, size, f))
 		goto fault;
-	if ((cs & 3) != mon_cpl(v) || (size == 4 && (fl & BT_FL_VM))) {
-		mon_stop(vm, MON_EXIT_UNSUPPORTED,
-			 "unsupported: IRET to CPL %u%s at EIP %#x", cs & 3,
-			 (fl & BT_FL_VM) ? " (virtual-8086)" : "", in->eip);
-		return EMU_STOPPED;
+	unsigned cpl = mon_cpl(v);
+	if ((cs & 3) < cpl || (size == 4 && (fl & BT_FL_VM) && cpl == 0)) {
+		if (fl & BT_FL_VM)
+			mon_stop(vm, MON_EXIT_UNSUPPORTED,
+				 "unsupported: IRET to virtual-8086 mode at EIP %#x", in->eip);
+		else
+			mon_fault_set(f, EXC_GP, true, cs & 0xfffc);
+		goto fault_or_stop;
 	}
-	if (!mon_load_cs(vm, (uint16_t)cs, f))
+	uint32_t new_esp = 0, new_ss = 0;
+	bool outer = (cs & 3) > cpl;
+	if (outer && (!mon_pop(vm, &new_esp, size, f) || !mon_pop(vm, &new_ss, size, f)))
 		goto fault;
-	uint32_t mask = BT_FL_LIVE | BT_FL_TF | BT_FL_IF | BT_FL_IOPL | BT_FL_NT |
-			BT_FL_RF | BT_FL_AC | BT_FL_ID;
+	struct mon_seg saved_cs = v->seg[SEG_CS];
+	if (!mon_load_cs_at(vm, (uint16_t)cs, cs & 3, f))
+		goto fault;
+	if (outer) {
+		/* CS now carries the new CPL: SS is checked against it. */
+		if ((new_ss & 3) != (cs & 3) || !mon_load_seg(vm, SEG_SS, (uint16_t)new_ss, f)) {
+			if (!f->raised)
+				mon_fault_set(f, EXC_GP, true, new_ss & 0xfffc);
+			v->seg[SEG_CS] = saved_cs;
+			goto fault;
+		}
+	}
+	/* At CPL 0 every flag can be loaded; IOPL only at CPL 0 and IF only
+	 * when CPL <= IOPL, as POPF. */
+	uint32_t mask = BT_FL_LIVE | BT_FL_TF | BT_FL_NT | BT_FL_RF | BT_FL_AC | BT_FL_ID;
+	if (cpl == 0)
+		mask |= BT_FL_IOPL;
+	if (cpl <= ((cpu->eflags & BT_FL_IOPL) >> 12))
+		mask |= BT_FL_IF;
 	if (size == 2)
 		mask &= 0xffff;
 	cpu->eflags = (cpu->eflags & ~mask) | (fl & mask) | 2;
 	cpu->eip = eip;
+	if (outer) {
+		cpu->gpr[BT_ESP] = new_esp;
+		mon_null_outer_segments(vm);
+	}
 	return EMU_JUMPED;
+fault_or_stop:
+	if (vm->stop)
+		return EMU_STOPPED;
 fault:
 	cpu->gpr[BT_ESP] = saved_esp;
 	return vm->stop ? EMU_STOPPED : EMU_FAULT;
@@ -384,10 +413,23 @@ enum emu_result emu_segments(struct mon_vm *vm, const struct emu_insn *in,
 	case ZYDIS_MNEMONIC_LDS: case ZYDIS_MNEMONIC_LES: case ZYDIS_MNEMONIC_LFS:
 	case ZYDIS_MNEMONIC_LGS: case ZYDIS_MNEMONIC_LSS:
 		return emu_sreg(vm, in, f);
-	case ZYDIS_MNEMONIC_SYSEXIT:
-		mon_stop(vm, MON_EXIT_UNSUPPORTED,
-			 "unsupported: SYSEXIT to ring 3 at EIP %#x", in->eip);
-		return EMU_STOPPED;
+	case ZYDIS_MNEMONIC_SYSEXIT: {
+		/* CPL 0 only; flat ring-3 segments at SYSENTER_CS + 16 and
+		 * + 24, EIP from EDX, ESP from ECX (SDM vol. 2). */
+		struct vcpu *v = &vm->vcpu;
+		uint16_t base = (uint16_t)(v->sysenter_cs & 0xfffc);
+		if (mon_cpl(v) != 0 || !(v->cr0 & CR0_PE) || !base) {
+			mon_fault_set(f, EXC_GP, true, 0);
+			return EMU_FAULT;
+		}
+		v->seg[SEG_CS] = (struct mon_seg){ .sel = (uint16_t)((base + 16) | 3),
+						   .limit = 0xffffffff, .attr = 0xc0fb };
+		v->seg[SEG_SS] = (struct mon_seg){ .sel = (uint16_t)((base + 24) | 3),
+						   .limit = 0xffffffff, .attr = 0xc0f3 };
+		cpu->gpr[BT_ESP] = cpu->gpr[BT_ECX];
+		cpu->eip = cpu->gpr[BT_EDX];
+		return EMU_JUMPED;
+	}
 	default:
 		return EMU_UNHANDLED;
 	}

@@ -83,18 +83,53 @@ static bool try_deliver(struct mon_vm *vm, uint8_t v, bool has_error,
 	}
 
 	uint32_t saved_esp = cpu->gpr[BT_ESP];
-	struct mon_seg saved_cs = vc->seg[SEG_CS];
+	struct mon_seg saved_cs = vc->seg[SEG_CS], saved_ss = vc->seg[SEG_SS];
 	uint32_t flags = cpu->eflags;
 	uint16_t cs = vc->seg[SEG_CS].sel;
-	if (!mon_load_cs(vm, GATE_SEL(g), f))
+	/* The handler's privilege: its code segment's DPL, or CPL for a
+	 * conforming one. An inner level switches to the TSS's stack. */
+	uint64_t cd;
+	if (!mon_read_descriptor(vm, GATE_SEL(g), &cd, f))
+		return false;
+	unsigned dpl = (unsigned)(cd >> 45) & 3;
+	bool conforming = ((cd >> 40) & 0xc) == 0xc;
+	unsigned new_cpl = (!conforming && dpl < cpl) ? dpl : cpl;
+	bool inner = new_cpl < cpl;
+	uint32_t esp0 = 0;
+	uint16_t ss0 = 0;
+	if (inner) {
+		uint8_t t[12];
+		unsigned ttype = SEG_ATTR_TYPE(vc->tr.attr);
+		if ((ttype != 0x9 && ttype != 0xb) || vc->tr.limit < 11) {
+			mon_fault_set(f, EXC_TS, true, vc->tr.sel & 0xfffc);
+			return false;
+		}
+		if (!mon_read(vm, vc->tr.base, t, 12, f))
+			return false;
+		esp0 = (uint32_t)t[4] | (uint32_t)t[5] << 8 | (uint32_t)t[6] << 16 |
+		       (uint32_t)t[7] << 24;
+		ss0 = (uint16_t)(t[8] | t[9] << 8);
+	}
+	if (!mon_load_cs_at(vm, GATE_SEL(g), new_cpl, f))
 		return false;
 	if (vm->stop)
 		return true;
-	if (!mon_push(vm, flags, 4, f) || !mon_push(vm, cs, 4, f) ||
+	uint16_t old_ss = saved_ss.sel;
+	if (inner && !mon_load_seg(vm, SEG_SS, ss0, f)) {
+		if (f->vector == EXC_GP || f->vector == EXC_SS)
+			mon_fault_set(f, EXC_TS, true, ss0 & 0xfffc);
+		vc->seg[SEG_CS] = saved_cs;
+		return false;
+	}
+	if (inner)
+		cpu->gpr[BT_ESP] = esp0;
+	if ((inner && (!mon_push(vm, old_ss, 4, f) || !mon_push(vm, saved_esp, 4, f))) ||
+	    !mon_push(vm, flags, 4, f) || !mon_push(vm, cs, 4, f) ||
 	    !mon_push(vm, next_eip, 4, f) ||
 	    (has_error && !mon_push(vm, error, 4, f))) {
 		cpu->gpr[BT_ESP] = saved_esp;
 		vc->seg[SEG_CS] = saved_cs;
+		vc->seg[SEG_SS] = saved_ss;
 		return false;
 	}
 	cpu->eflags &= ~(BT_FL_TF | BT_FL_NT | BT_FL_RF | BT_FL_VM);

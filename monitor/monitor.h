@@ -210,6 +210,12 @@ void mon_desc_to_seg(uint64_t desc, uint16_t sel, struct mon_seg *s);
 bool mon_load_seg(struct mon_vm *vm, int sreg, uint16_t sel, struct mon_fault *f);
 /* Load CS for a far transfer; checks that `sel` is a code segment. */
 bool mon_load_cs(struct mon_vm *vm, uint16_t sel, struct mon_fault *f);
+/* Load CS for a transfer that lands at privilege `new_cpl` (interrupt
+ * gates to inner levels, IRET to outer ones): type, DPL and presence. */
+bool mon_load_cs_at(struct mon_vm *vm, uint16_t sel, unsigned new_cpl,
+		    struct mon_fault *f);
+/* After a return to an outer level: null ES/DS/FS/GS it may not use. */
+void mon_null_outer_segments(struct mon_vm *vm);
 /* Current privilege level. */
 unsigned mon_cpl(const struct vcpu *v);
 /* Set the guest FS/GS bases the translated code sees from the caches. */

@@ -165,6 +165,60 @@ gp:
 	return false;
 }
 
+bool mon_load_cs_at(struct mon_vm *vm, uint16_t sel, unsigned new_cpl,
+		    struct mon_fault *f)
+{
+	struct vcpu *v = &vm->vcpu;
+	uint64_t d;
+	struct mon_seg s;
+	if ((sel & ~3u) == 0) {
+		mon_fault_set(f, EXC_GP, true, 0);
+		return false;
+	}
+	if (!mon_read_descriptor(vm, sel, &d, f))
+		return false;
+	unsigned access = DESC_ACCESS(d), type = access & 0xf;
+	unsigned dpl = (access >> 5) & 3;
+	bool conforming = type & TYPE_CONFORMING;
+	if (!(access & 0x10) || !(type & TYPE_CODE) ||
+	    (conforming ? dpl > new_cpl : dpl != new_cpl)) {
+		mon_fault_set(f, EXC_GP, true, sel & 0xfffc);
+		return false;
+	}
+	if (!(access & 0x80)) {
+		mon_fault_set(f, EXC_NP, true, sel & 0xfffc);
+		return false;
+	}
+	if (!mark_accessed(vm, sel, &d, f))
+		return false;
+	mon_desc_to_seg(d, (uint16_t)((sel & ~3u) | new_cpl), &s);
+	if (!flat_check(vm, SEG_CS, &s))
+		return false;
+	if (!SEG_ATTR_DB(s.attr)) {
+		mon_stop(vm, MON_EXIT_UNSUPPORTED, "unsupported: 16-bit code segment %#x", sel);
+		return false;
+	}
+	v->seg[SEG_CS] = s;
+	return true;
+}
+
+/* On a return to an outer level, data segment registers the new CPL may
+ * not use become null (SDM: IRET/RET "for each of ES, FS, GS, DS"). */
+void mon_null_outer_segments(struct mon_vm *vm)
+{
+	struct vcpu *v = &vm->vcpu;
+	unsigned cpl = mon_cpl(v);
+	static const int sregs[] = { SEG_ES, SEG_DS, SEG_FS, SEG_GS };
+	for (unsigned i = 0; i < 4; i++) {
+		struct mon_seg *s = &v->seg[sregs[i]];
+		unsigned type = SEG_ATTR_TYPE(s->attr);
+		bool conforming_code = (type & TYPE_CODE) && (type & TYPE_CONFORMING);
+		if ((s->sel & ~3u) && !conforming_code && SEG_ATTR_DPL(s->attr) < cpl)
+			*s = (struct mon_seg){ 0 };
+	}
+	mon_sync_seg_bases(vm);
+}
+
 bool mon_load_cs(struct mon_vm *vm, uint16_t sel, struct mon_fault *f)
 {
 	struct vcpu *v = &vm->vcpu;
