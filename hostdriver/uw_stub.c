@@ -258,6 +258,9 @@ static void store_guest(int sig, const siginfo_t *si, const ucontext_t *uc)
 	case SIGSYS:
 		sh->event = UW_EV_SYSCALL;
 		sh->syscall_nr = (uint32_t)si->si_syscall;
+		/* int $0x80 reports its own address; SYSENTER reports the
+		 * host's return point (outside the guest's 4 GiB). */
+		sh->err = ((uint64_t)si->si_call_addr >> 32) ? 1 : 0;
 		break;
 	case SIGILL:
 		sh->event = UW_EV_ILLEGAL;

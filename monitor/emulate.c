@@ -3,6 +3,8 @@
 
 #include "emulate.h"
 
+static enum emu_result emu_sysenter(struct mon_vm *vm, const struct emu_insn *in,
+				    struct mon_fault *f);
 enum emu_result emu_segments(struct mon_vm *vm, const struct emu_insn *in,
 			     struct mon_fault *f);
 
@@ -470,6 +472,15 @@ static enum emu_result emu_cpu(struct mon_vm *vm, const struct emu_insn *in,
 	default: /* INVD, WBINVD: no guest-visible caches */
 		return EMU_NEXT;
 	}
+}
+
+void mon_sysenter(struct mon_vm *vm)
+{
+	struct mon_fault f = { 0 };
+	struct emu_insn none;
+	memset(&none, 0, sizeof none);
+	if (emu_sysenter(vm, &none, &f) == EMU_FAULT)
+		mon_deliver_fault(vm, &f);
 }
 
 /* SYSENTER at any CPL enters CPL 0 through the SYSENTER MSRs. */

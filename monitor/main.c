@@ -27,6 +27,8 @@ static const char usage[] =
 	"  -m MiB             guest RAM (default 128; suffixes M and G; max 3584)\n"
 	"  -serial DEV        COM1: stdio (default), none, or file:PATH\n"
 	"  --tc-size KiB      translation cache size (default 32768)\n"
+	"  --de on|off        run guest ring-3 code natively in the isolated user\n"
+	"                     world (default on), or translate it too\n"
 	"  --adaptive on|off  retranslate instructions that keep writing page\n"
 	"                     tables as callouts (default on)\n"
 	"  --stats            print counters when the guest stops\n"
@@ -38,7 +40,8 @@ static const char usage[] =
 	"Exit status: (v << 1) | 1 when the guest writes v to port 0xf4\n"
 	"(isa-debug-exit); 0 guest reset; 2 bad usage or input; 4 guest triple\n"
 	"fault; 6 guest halted for good; 8 guest used something btvmm does not\n"
-	"support yet; 10 host failure; 12 stopped by a signal.\n";
+	"support yet; 10 host failure; 12 stopped by a signal; 14 guest ring-3\n"
+	"code tried to escape its sandbox.\n";
 
 static void fail_usage(const char *fmt, const char *arg)
 {
@@ -134,6 +137,11 @@ static void parse_args(int argc, char **argv, struct mon_options *o)
 			if (strcmp(val, "on") && strcmp(val, "off"))
 				fail_usage("--adaptive takes on or off, not '%s'", val);
 			o->no_adaptive = !strcmp(val, "off");
+		} else if (!strcmp(a, "-de")) {
+			NEEDS_VALUE();
+			if (strcmp(val, "on") && strcmp(val, "off"))
+				fail_usage("--de takes on or off, not '%s'", val);
+			o->no_de = !strcmp(val, "off");
 		} else if (!strcmp(a, "-stats")) {
 			o->stats = true;
 		} else if (!strcmp(a, "-trace")) {
@@ -229,6 +237,16 @@ static void protect_code(void *ctx, uint32_t page, bool on)
 {
 	struct mon_vm *vm = ctx;
 	smm_protect_code(vm->smm, page, on);
+}
+
+static void linear_dropped(void *ctx, uint32_t first, uint32_t count)
+{
+	mon_de_linear_dropped(ctx, first, count);
+}
+
+static void frame_protected(void *ctx, uint32_t frame)
+{
+	mon_de_frame_protected(ctx, frame);
 }
 
 /* A linear page holding translated code changed its mapping. */
@@ -339,7 +357,9 @@ int main(int argc, char **argv)
 
 	struct smm_config sc = {
 		.fd = vm.ram_fd, .ram = vm.ram, .ram_size = vm.ram_size,
-		.code_mapping_dropped = code_mapping_dropped, .ctx = &vm,
+		.code_mapping_dropped = code_mapping_dropped,
+		.linear_dropped = linear_dropped, .frame_protected = frame_protected,
+		.ctx = &vm,
 	};
 	vm.smm = smm_create(&sc, err, sizeof err);
 	if (!vm.smm)
@@ -367,6 +387,15 @@ int main(int argc, char **argv)
 		die_host("cannot create the translator", err);
 	if (mon_install_handlers(&vm))
 		die_host("cannot install signal handlers", strerror(errno));
+	if (!o->no_de) {
+		char stub[4096];
+		if (!hd_sibling_path("btvmm-userworld", stub, sizeof stub))
+			die_host("cannot find btvmm-userworld", "no /proc/self/exe");
+		vm.uw = hd_uworld_spawn(stub, vm.ram_fd, err, sizeof err);
+		if (!vm.uw)
+			die_host("cannot start the user world for direct execution "
+				 "(--de off runs without it)", err);
+	}
 
 	reset_vcpu(&vm, &boot);
 	vm.start_ns = hd_now_ns();
@@ -379,5 +408,6 @@ int main(int argc, char **argv)
 		mon_print_ring(&vm, stderr);
 	if (o->stats)
 		mon_print_stats(&vm, stderr);
+	hd_uworld_destroy(vm.uw);
 	return status;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "bt.h"
+#include "hostdriver.h"
 #include "devices.h"
 #include "shadowmm.h"
 
@@ -19,6 +20,7 @@ enum mon_status {
 	MON_EXIT_UNSUPPORTED = 8, /* the guest did something btvmm cannot do yet */
 	MON_EXIT_HOST = 10,       /* a host resource failed */
 	MON_EXIT_SIGNAL = 12,     /* stopped by SIGINT/SIGTERM/SIGHUP */
+	MON_EXIT_ESCAPE = 14,     /* guest ring-3 code tried to leave its sandbox */
 };
 
 /* Segment registers in the x86 encoding order. */
@@ -114,6 +116,7 @@ struct mon_options {
 	bool stats;
 	bool trace_bt, trace_io, trace_exc;
 	bool no_adaptive;        /* --adaptive off: page-table writes always trap */
+	bool no_de;              /* --de off: ring-3 code is translated too */
 };
 
 #define MON_RING 64 /* last exits kept for the crash report */
@@ -157,6 +160,15 @@ struct mon_vm {
 	struct { uint32_t eip1; uint32_t count; } hot[1024];
 	uint64_t pt_writes_trapped;  /* traced writes through a host fault */
 	uint64_t pt_writes_emulated; /* traced writes by the adaptive callout */
+	/* Direct execution (direct.c). */
+	struct hd_uworld *uw;
+	volatile bool in_de;
+	uint64_t de_ns, de_entries, de_syscalls, de_preempts, de_hidden_faults;
+	uint64_t bt_ns;
+	unsigned last_bt_cpl;
+#define MON_UV_RW_MAX 4096
+	struct { uint32_t lpage, frame; } uv_rw[MON_UV_RW_MAX]; /* writable U-view pages */
+	uint32_t uv_rw_n;
 	uint64_t halts;        /* HLTs that slept */
 	bool warned_ud[8];
 };
@@ -228,7 +240,15 @@ bool mon_is_hot_writer(struct mon_vm *vm, uint32_t eip);
  * translation (faults on the way are handled as usual). */
 void mon_step_native(struct mon_vm *vm);
 
+/* ---- direct.c ---- */
+bool mon_de_possible(struct mon_vm *vm);
+void mon_de_run(struct mon_vm *vm);
+void mon_de_linear_dropped(struct mon_vm *vm, uint32_t first, uint32_t count);
+void mon_de_frame_protected(struct mon_vm *vm, uint32_t frame);
+
 /* ---- emulate.c ---- */
+/* SYSENTER's transfer to CPL 0 through the SYSENTER MSRs. */
+void mon_sysenter(struct mon_vm *vm);
 /* Emulate the instruction at cpu->eip (the block exited for it). */
 void mon_emulate(struct mon_vm *vm);
 

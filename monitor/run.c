@@ -50,6 +50,8 @@ static void on_timer(void)
 {
 	if (the_vm && the_vm->bt)
 		bt_request_exit(the_vm->bt);
+	if (the_vm && the_vm->in_de)
+		hd_uworld_preempt(the_vm->uw);
 }
 
 static void on_stop_signal(int signo)
@@ -351,6 +353,19 @@ int mon_run(struct mon_vm *vm)
 				vm->irq_shadow = false;
 			check_devices(vm);
 			continue;
+		}
+		if (mon_de_possible(vm)) {
+			mon_de_run(vm);
+			check_devices(vm);
+			continue;
+		}
+		/* Translated code at CPL 3 must not see supervisor pages the
+		 * S-view mapped for CPL 0: start the view afresh at each
+		 * switch between them (--de=off, or when DE's conditions fail). */
+		unsigned cpl = mon_cpl(&vm->vcpu);
+		if ((cpl == 3) != (vm->last_bt_cpl == 3)) {
+			smm_drop_view(vm->smm);
+			vm->last_bt_cpl = cpl;
 		}
 		if (cpu->eflags & BT_FL_TF) {
 			single_step(vm);

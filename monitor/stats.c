@@ -88,6 +88,12 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 				(unsigned long long)vm->exc_count[v]);
 		}
 	fprintf(out, "%s\n", any ? "" : " none");
+	uint64_t total = hd_now_ns() - vm->start_ns;
+	fprintf(out, "  direct execution: %.3f s of %.3f s in the user world (%llu entries, "
+		     "%llu system calls, %llu preemptions, %llu U-view fills)\n",
+		(double)vm->de_ns / 1e9, (double)total / 1e9,
+		(unsigned long long)vm->de_entries, (unsigned long long)vm->de_syscalls,
+		(unsigned long long)vm->de_preempts, (unsigned long long)vm->de_hidden_faults);
 	fprintf(out, "  interrupts: %llu delivered, %llu HLTs slept\n",
 		(unsigned long long)vm->irqs, (unsigned long long)vm->halts);
 	fprintf(out, "  port I/O: %llu reads, %llu writes, %llu unclaimed\n",

@@ -43,6 +43,14 @@ struct smm_config {
 	/* Called when a linear page that code was fetched from loses its
 	 * mapping: translations keyed by linear address are then stale. */
 	void (*code_mapping_dropped)(void *ctx);
+	/* Called when linear pages [first, first + count) lose their S-view
+	 * mapping (a page-table change, INVLPG, a new address space): other
+	 * views of the guest's address space (the user world's) must drop
+	 * them too. May be NULL. */
+	void (*linear_dropped)(void *ctx, uint32_t first_lpage, uint32_t count);
+	/* Called when a frame becomes read-only for everyone (it now holds
+	 * translated code or a traced page table). May be NULL. */
+	void (*frame_protected)(void *ctx, uint32_t frame);
 	void *ctx;
 };
 
@@ -93,6 +101,20 @@ void smm_pt_write_end(struct smm *smm, uint32_t linear);
 /* The monitor itself wrote guest-physical [phys, phys + len): keep the
  * shadow coherent if that was a page-table frame. */
 void smm_phys_written(struct smm *smm, uint64_t phys, unsigned len);
+
+/*
+ * A host fault in the user world's view (guest CPL 3, direct execution):
+ * walk as a user access, setting A/D. Return SMM_OK with the frame and
+ * whether it may be mapped writable now, SMM_PAGE_FAULT with *pf_error,
+ * SMM_CODE_WRITE (*frame holds translated code), SMM_PT_WRITE, or
+ * SMM_UNBACKED.
+ */
+enum smm_result smm_user_fault(struct smm *smm, uint32_t linear, bool write,
+			       uint32_t *frame, bool *writable, uint32_t *pf_error);
+
+/* Drop every S-view mapping (not the translations' bookkeeping): the
+ * view will be refilled for a different privilege level. */
+void smm_drop_view(struct smm *smm);
 
 /* INVLPG: drop the mapping of one linear page. */
 void smm_invlpg(struct smm *smm, uint32_t linear);

@@ -153,6 +153,8 @@ static bool code_still_valid(struct smm *smm)
 
 void smm_unmap_range(struct smm *smm, uint32_t first, uint32_t count)
 {
+	if (smm->cfg.linear_dropped)
+		smm->cfg.linear_dropped(smm->cfg.ctx, first, count);
 	bool any = false;
 	for (uint32_t l = first; l < first + count; l++)
 		if (smm->lin_map[l] & LIN_MAPPED) {
@@ -188,10 +190,18 @@ void smm_drop_all(struct smm *smm)
 	}
 	smm->n_mapped = 0;
 	smm_trace_reset(smm);
+	if (smm->cfg.linear_dropped)
+		smm->cfg.linear_dropped(smm->cfg.ctx, 0, SMM_LPAGES);
 	hd_view_map(smm->cfg.fd, 0, 0, HD_GUEST_SPACE, HD_PROT_NONE);
 	if (!smm->paging)
 		map_identity(smm);
 	smm->stats.flushes++;
+}
+
+void smm_drop_view(struct smm *smm)
+{
+	if (smm->paging)
+		smm_drop_all(smm);
 }
 
 bool smm_set_mode(struct smm *smm, uint32_t cr0, uint32_t cr3, uint32_t cr4)
@@ -253,6 +263,9 @@ static void map_page(struct smm *smm, uint32_t lpage, uint32_t frame, bool writa
 
 void smm_update_frame_prot(struct smm *smm, uint32_t frame)
 {
+	if (smm->cfg.frame_protected &&
+	    (smm->frame_flags[frame] & (FRAME_CODE | FRAME_TRACED)))
+		smm->cfg.frame_protected(smm->cfg.ctx, frame);
 	if (!smm->paging) {
 		bool ro = smm->frame_flags[frame] & FRAME_CODE;
 		hd_view_protect((uint64_t)frame * HD_PAGE_SIZE, HD_PAGE_SIZE,
@@ -431,6 +444,33 @@ enum smm_result smm_host_fault(struct smm *smm, uint32_t linear, bool write,
 	}
 	if (w.large || !map_run(smm, lpage, &w, writable))
 		map_page(smm, lpage, w.frame, writable);
+	return SMM_OK;
+}
+
+enum smm_result smm_user_fault(struct smm *smm, uint32_t linear, bool write,
+			       uint32_t *frame, bool *writable, uint32_t *pf_error)
+{
+	struct smm_walk w;
+	if (!smm->paging) {
+		*pf_error = 0;
+		return SMM_UNBACKED; /* ring 3 without paging: not direct-executed */
+	}
+	enum smm_result r = smm_walk32(smm, linear, write ? SMM_WRITE : SMM_READ,
+				       true, true, &w, pf_error);
+	if (r != SMM_OK) {
+		smm->stats.guest_faults++;
+		return r;
+	}
+	*frame = w.frame;
+	if (!backed(smm, w.frame))
+		return SMM_UNBACKED;
+	uint8_t flags = smm->frame_flags[w.frame];
+	if (write && (flags & FRAME_CODE))
+		return SMM_CODE_WRITE;
+	if (write && (flags & FRAME_TRACED))
+		return SMM_PT_WRITE;
+	*writable = w.writable && w.dirty && !(flags & (FRAME_CODE | FRAME_TRACED));
+	smm->stats.hidden_faults++;
 	return SMM_OK;
 }
 

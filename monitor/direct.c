@@ -1,0 +1,236 @@
+/* monitor: direct execution of guest ring-3 code in the user world, and every way back. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "hostdriver.h"
+#include "monitor.h"
+
+/*
+ * Direct execution (DE) runs guest CPL-3 code natively in the user-world
+ * process (hostdriver/uw_stub.c) when VMware's conditions hold: protected
+ * mode, CPL 3, virtual IF = 1, IOPL < 3, not virtual-8086. Everything else
+ * runs translated. The user world's address space (the U-view) holds only
+ * pages the guest's tables make user-accessible, filled on its faults by a
+ * user-mode walk (which sets A/D) and emptied wherever the S-view drops a
+ * mapping (page-table writes, INVLPG, CR3 loads: the smm callbacks below).
+ *
+ * What stays imperfect, by construction:
+ *  - segment selectors read by ring-3 code are the user world's own LDT
+ *    selectors (UW_SEL_*), not the guest's; the guest's CS, SS and data
+ *    segments must be flat (FS/GS bases are honoured);
+ *  - ring-3 code that loads a segment register itself loads a *host*
+ *    descriptor: it works only for the null selector;
+ *  - PUSHF at CPL 3 shows IOPL 0 whatever the guest's IOPL (< 3).
+ */
+
+bool mon_de_possible(struct mon_vm *vm)
+{
+	const struct vcpu *v = &vm->vcpu;
+	uint32_t fl = v->cpu->eflags;
+	return vm->uw && (v->cr0 & CR0_PE) && mon_cpl(v) == 3 && (fl & BT_FL_IF) &&
+	       ((fl & BT_FL_IOPL) >> 12) < 3 && !(fl & BT_FL_VM) && smm_paging(vm->smm);
+}
+
+/* ---- keeping the U-view coherent (smm callbacks) ---- */
+
+#define FIRST_LPAGE 0x10u /* the stub maps nothing below 64 KiB */
+
+void mon_de_linear_dropped(struct mon_vm *vm, uint32_t first, uint32_t count)
+{
+	if (!vm->uw)
+		return;
+	if (first < FIRST_LPAGE) {
+		if (first + count <= FIRST_LPAGE)
+			return;
+		count -= FIRST_LPAGE - first;
+		first = FIRST_LPAGE;
+	}
+	if (first >= (1u << 20))
+		return;
+	if (first + count > (1u << 20))
+		count = (1u << 20) - first;
+	hd_uworld_map(vm->uw, first << 12, 0, count, HD_PROT_NONE);
+	/* Forget writable pages in the range. */
+	for (uint32_t i = 0; i < vm->uv_rw_n;) {
+		if (vm->uv_rw[i].lpage - first < count)
+			vm->uv_rw[i] = vm->uv_rw[--vm->uv_rw_n];
+		else
+			i++;
+	}
+}
+
+void mon_de_frame_protected(struct mon_vm *vm, uint32_t frame)
+{
+	if (!vm->uw)
+		return;
+	for (uint32_t i = 0; i < vm->uv_rw_n;) {
+		if (vm->uv_rw[i].frame == frame) {
+			hd_uworld_map(vm->uw, vm->uv_rw[i].lpage << 12, frame, 1, HD_PROT_READ);
+			vm->uv_rw[i] = vm->uv_rw[--vm->uv_rw_n];
+		} else {
+			i++;
+		}
+	}
+}
+
+static void remember_writable(struct mon_vm *vm, uint32_t lpage, uint32_t frame)
+{
+	if (vm->uv_rw_n == MON_UV_RW_MAX) {
+		/* Too many to track: drop the whole U-view, start again. */
+		mon_de_linear_dropped(vm, 0, 1u << 20);
+		vm->uv_rw_n = 0;
+	}
+	vm->uv_rw[vm->uv_rw_n].lpage = lpage;
+	vm->uv_rw[vm->uv_rw_n].frame = frame;
+	vm->uv_rw_n++;
+}
+
+/* ---- the events ---- */
+
+static void user_page_fault(struct mon_vm *vm, uint32_t addr, bool write)
+{
+	uint32_t frame = 0, err = 0;
+	bool writable = false;
+	switch (smm_user_fault(vm->smm, addr, write, &frame, &writable, &err)) {
+	case SMM_OK:
+		hd_uworld_map(vm->uw, addr & ~0xfffu, frame, 1,
+			      writable ? HD_PROT_RW : HD_PROT_READ);
+		if (writable)
+			remember_writable(vm, addr >> 12, frame);
+		vm->de_hidden_faults++;
+		break;
+	case SMM_PAGE_FAULT: {
+		struct mon_fault f = { 0 };
+		mon_page_fault(&f, addr, err);
+		mon_deliver_fault(vm, &f);
+		break;
+	}
+	case SMM_CODE_WRITE:
+		/* Ring-3 code writes a frame with translated code on it: drop
+		 * the translations; the retry maps the page writable. */
+		bt_invalidate_page(vm->bt, frame);
+		break;
+	case SMM_PT_WRITE:
+		mon_stop(vm, MON_EXIT_UNSUPPORTED,
+			 "unsupported: ring-3 write to a page table at %#x (EIP %#x)",
+			 addr, vm->vcpu.cpu->eip);
+		break;
+	case SMM_UNBACKED:
+		mon_stop(vm, MON_EXIT_UNSUPPORTED,
+			 "unsupported: ring-3 access to memory that is not RAM at %#x "
+			 "(EIP %#x)", addr, vm->vcpu.cpu->eip);
+		break;
+	}
+}
+
+static void user_fault(struct mon_vm *vm, const struct hd_uw_event *ev)
+{
+	struct bt_cpu *cpu = vm->vcpu.cpu;
+	switch (ev->trapno) {
+	case 14:
+		user_page_fault(vm, ev->addr, ev->err & 2);
+		break;
+	case 13:
+		/* INT n whose host gate is not DPL 3: the host reports #GP
+		 * with the IDT bit. The guest's own gate decides (a DPL-3
+		 * gate delivers vector n, else #GP as the guest expects). */
+		if ((ev->err & 7) == 2) {
+			mon_deliver(vm, (uint8_t)(ev->err >> 3), false, 0, cpu->eip + 2, true);
+			break;
+		}
+		/* Privileged or I/O instructions: the guest's #GP(0). Host
+		 * selector errors mean nothing to the guest. */
+		mon_deliver(vm, EXC_GP, true, 0, cpu->eip, false);
+		break;
+	case 4: /* INTO with OF set: a trap, EIP already after it */
+		mon_deliver(vm, EXC_OF, false, 0, cpu->eip, true);
+		break;
+	case 5:
+		mon_deliver(vm, EXC_BR, false, 0, cpu->eip, false);
+		break;
+	case 12:
+		mon_deliver(vm, EXC_SS, true, 0, cpu->eip, false);
+		break;
+	case 17:
+		mon_deliver(vm, EXC_AC, true, 0, cpu->eip, false);
+		break;
+	default:
+		mon_deliver(vm, EXC_GP, true, 0, cpu->eip, false);
+		break;
+	}
+}
+
+void mon_de_run(struct mon_vm *vm)
+{
+	struct vcpu *v = &vm->vcpu;
+	struct bt_cpu *cpu = v->cpu;
+	struct uw_regs r;
+	struct hd_uw_event ev = { 0 };
+
+	memcpy(r.gpr, cpu->gpr, sizeof r.gpr);
+	r.eip = cpu->eip;
+	r.eflags = cpu->eflags;
+	r.fs_base = v->seg[SEG_FS].base;
+	r.gs_base = v->seg[SEG_GS].base;
+	vm->in_de = true;
+	uint64_t t0 = hd_now_ns();
+	enum hd_uw_result res = hd_uworld_run(vm->uw, &r, cpu->guest_fx, &ev);
+	vm->de_ns += hd_now_ns() - t0;
+	vm->in_de = false;
+	vm->de_entries++;
+
+	switch (res) {
+	case HD_UW_DEAD:
+		mon_stop(vm, MON_EXIT_ESCAPE,
+			 "the user world was killed: guest ring-3 code left its code "
+			 "segment and made a host system call (last EIP %#x)", cpu->eip);
+		return;
+	case HD_UW_ESCAPE:
+		mon_stop(vm, MON_EXIT_ESCAPE,
+			 "guest ring-3 code left its code segment (an escape attempt) "
+			 "after EIP %#x; the VM is stopped", cpu->eip);
+		return;
+	case HD_UW_BAD_STATE:
+		mon_stop(vm, MON_EXIT_UNSUPPORTED,
+			 "internal: the user world refused the state at EIP %#x", cpu->eip);
+		return;
+	default:
+		break;
+	}
+	/* Only guest-visible state comes back; the virtual flags stay. */
+	memcpy(cpu->gpr, r.gpr, sizeof r.gpr);
+	cpu->eip = r.eip;
+	uint32_t native = BT_FL_LIVE | BT_FL_TF | BT_FL_AC | BT_FL_ID;
+	cpu->eflags = (cpu->eflags & ~native) | (r.eflags & native);
+
+	switch (res) {
+	case HD_UW_FAULT:
+		user_fault(vm, &ev);
+		break;
+	case HD_UW_SYSCALL:
+		vm->de_syscalls++;
+		if (ev.err) /* SYSENTER (the host reports its own return point) */
+			mon_sysenter(vm);
+		else        /* int $0x80: EIP is already past it */
+			mon_deliver(vm, 0x80, false, 0, cpu->eip, true);
+		break;
+	case HD_UW_ILLEGAL:
+		mon_deliver(vm, EXC_UD, false, 0, cpu->eip, false);
+		break;
+	case HD_UW_FPE:
+		mon_deliver(vm, ev.trapno == 16 ? EXC_MF : ev.trapno == 19 ? EXC_XM : EXC_DE,
+			    false, 0, cpu->eip, false);
+		break;
+	case HD_UW_TRAP:
+		if (ev.trapno == 3) {
+			mon_deliver(vm, EXC_BP, false, 0, cpu->eip, true);
+		} else {
+			v->dr[6] |= 0x4000;
+			mon_deliver(vm, EXC_DB, false, 0, cpu->eip, false);
+		}
+		break;
+	default: /* HD_UW_PREEMPT: the run loop takes the interrupt */
+		vm->de_preempts++;
+		break;
+	}
+}
