@@ -24,6 +24,7 @@
  * future work.
  */
 #define _GNU_SOURCE /* REG_* names of the signal context */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -99,8 +100,23 @@ static int set_ldt(unsigned entry, uint32_t base, int code)
 #define JSET(v, t, f) BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, (v), (t), (f))
 #define RET(v) BPF_STMT(BPF_RET | BPF_K, (v))
 
+static void copy(void *d, const void *s, size_t n)
+{
+	uint8_t *dd = d;
+	const uint8_t *ss = s;
+	while (n--)
+		*dd++ = *ss++;
+}
+
+extern const char __executable_start[], etext[];
+
 static void install_filter(void)
 {
+	/* x86-64 system calls only from the stub's own text: escaped guest
+	 * code that executes `syscall` itself is killed outright. */
+	uint64_t lo = (uint64_t)__executable_start, hi = (uint64_t)etext;
+	if ((lo >> 32) != (hi >> 32))
+		die(107);
 	struct sock_filter f[] = {
 		/* 0 */ LD(offsetof(struct seccomp_data, arch)),
 		/* 1 */ JEQ(AUDIT_ARCH_X86_64, 1, 0),
@@ -143,7 +159,21 @@ static void install_filter(void)
 	f[10].jt = 23 - 11; /* munmap */
 	f[15].jf = 21 - 16;
 	f[17].jf = 21 - 18;
-	struct sock_fprog prog = { .len = sizeof f / sizeof f[0], .filter = f };
+	/* The text-range check runs first; then the table above. */
+	struct sock_filter ip[] = {
+		LD(offsetof(struct seccomp_data, arch)),
+		JEQ(AUDIT_ARCH_X86_64, 0, 6),
+		LD(offsetof(struct seccomp_data, instruction_pointer) + 4),
+		JEQ((uint32_t)(lo >> 32), 0, 3),
+		LD(offsetof(struct seccomp_data, instruction_pointer)),
+		BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, (uint32_t)lo, 0, 1),
+		BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, (uint32_t)hi, 0, 1),
+		RET(SECCOMP_RET_KILL_PROCESS),
+	};
+	struct sock_filter all[sizeof ip / sizeof ip[0] + sizeof f / sizeof f[0]];
+	copy(all, ip, sizeof ip);
+	copy(all + sizeof ip / sizeof ip[0], f, sizeof f);
+	struct sock_fprog prog = { .len = sizeof all / sizeof all[0], .filter = all };
 	if (sys3(__NR_prctl, PR_SET_NO_NEW_PRIVS_, 1, 0) ||
 	    sys3(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog))
 		die(101);
@@ -192,13 +222,6 @@ static void apply_maps(void)
 	sh->n_maps = 0;
 }
 
-static void copy(void *d, const void *s, size_t n)
-{
-	uint8_t *dd = d;
-	const uint8_t *ss = s;
-	while (n--)
-		*dd++ = *ss++;
-}
 
 /* The guest state for sigreturn; false if it is not acceptable. */
 static int load_guest(ucontext_t *uc)
@@ -275,10 +298,31 @@ static void store_guest(int sig, const siginfo_t *si, const ucontext_t *uc)
 		sh->event = UW_EV_PREEMPT;
 		break;
 	}
-	/* A code selector other than ours: the guest escaped to 64-bit (or
-	 * any other) code. Its registers mean nothing. */
-	if ((g[REG_CSGSFS] & 0xffff) != UW_SEL_CODE)
+	/*
+	 * SYSENTER from compat mode takes the host kernel's vDSO path
+	 * (do_fast_syscall_32): it saves no CS or EIP, takes the stack from
+	 * EBP (so RSP here holds the guest's EBP) and reloads EBP from [EBP];
+	 * the trap reports the host's compat CS (0x23) and its own landing
+	 * pad above 4 GiB. If [EBP] was unreadable, the kernel skipped the
+	 * call and returned to the landing pad, which in compat mode is cut
+	 * to 32 bits and faults on instruction fetch: the same SYSENTER to
+	 * the guest. Either way the guest's SYSENTER has happened; EIP and
+	 * ESP are about to come from its MSRs.
+	 */
+	bool host_compat = (g[REG_CSGSFS] & 0xffff) == 0x23 && g[REG_TRAPNO] == 14 &&
+			   (uint64_t)si->si_addr == (uint64_t)g[REG_RIP];
+	bool sysenter = (sig == SIGSYS && sh->err) || (sig == SIGSEGV && host_compat);
+	if (sysenter) {
+		sh->event = UW_EV_SYSCALL;
+		sh->err = 1;
+		r->gpr[5] = (uint32_t)g[REG_RSP]; /* the guest's EBP */
+	}
+	/* Any other code selector than ours: the guest escaped to 64-bit
+	 * (or other) code. Its registers mean nothing. */
+	if ((g[REG_CSGSFS] & 0xffff) != UW_SEL_CODE && !sysenter) {
 		sh->event = UW_EV_ESCAPE;
+		sh->syscall_nr = (uint32_t)(g[REG_CSGSFS] & 0xffff); /* for the report */
+	}
 	if (sig == SIGSYS && si->si_arch != AUDIT_ARCH_I386)
 		sh->event = UW_EV_ESCAPE;
 }

@@ -187,8 +187,9 @@ void mon_de_run(struct mon_vm *vm)
 		return;
 	case HD_UW_ESCAPE:
 		mon_stop(vm, MON_EXIT_ESCAPE,
-			 "guest ring-3 code left its code segment (an escape attempt) "
-			 "after EIP %#x; the VM is stopped", cpu->eip);
+			 "guest ring-3 code left its code segment for host selector %#x "
+			 "(an escape attempt) after EIP %#x; the VM is stopped",
+			 ev.syscall_nr, cpu->eip);
 		return;
 	case HD_UW_BAD_STATE:
 		mon_stop(vm, MON_EXIT_UNSUPPORTED,

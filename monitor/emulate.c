@@ -206,9 +206,17 @@ static enum emu_result emu_io(struct mon_vm *vm, const struct emu_insn *in,
 {
 	struct bt_cpu *cpu = cpu_of(vm);
 	const ZydisDecodedInstruction *zi = &in->zi;
-	if (!io_allowed(vm)) {
-		mon_fault_set(f, EXC_GP, true, 0);
-		return EMU_FAULT;
+	switch (zi->mnemonic) {
+	case ZYDIS_MNEMONIC_IN: case ZYDIS_MNEMONIC_OUT:
+	case ZYDIS_MNEMONIC_INSB: case ZYDIS_MNEMONIC_INSW: case ZYDIS_MNEMONIC_INSD:
+	case ZYDIS_MNEMONIC_OUTSB: case ZYDIS_MNEMONIC_OUTSW: case ZYDIS_MNEMONIC_OUTSD:
+		if (!io_allowed(vm)) {
+			mon_fault_set(f, EXC_GP, true, 0);
+			return EMU_FAULT;
+		}
+		break;
+	default:
+		return EMU_UNHANDLED;
 	}
 	switch (zi->mnemonic) {
 	case ZYDIS_MNEMONIC_IN: {

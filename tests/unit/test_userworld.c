@@ -168,6 +168,34 @@ START_TEST(fs_base_and_fp_state_travel)
 }
 END_TEST
 
+/* SYSENTER, vDSO convention (EBP = ESP, caller's EBP at [EBP]): the
+ * world reports a system call with the SYSENTER flag and the guest's EBP
+ * intact, whatever the host kernel did with it. */
+START_TEST(sysenter_is_reported_with_ebp)
+{
+	CODE_BYTES(0xb8, 0x14, 0, 0, 0,     /* mov eax, 20 */
+		   0x55,                    /* push ebp */
+		   0x89, 0xe5,              /* mov ebp, esp */
+		   0x89, 0xe1,              /* mov ecx, esp */
+		   0xba, 0x40, 0, 0x40, 0,  /* mov edx, CODE+0x40 */
+		   0x0f, 0x34);             /* sysenter */
+	regs.gpr[5] = 0x5eed;
+	ck_assert_int_eq(run(), HD_UW_SYSCALL);
+	ck_assert_uint_eq(ev.err, 1);                   /* SYSENTER, not int */
+	ck_assert_uint_eq(regs.gpr[0], 20);
+	ck_assert_uint_eq(regs.gpr[5], STACK_TOP - 4);  /* EBP as the guest left it */
+	ck_assert_uint_eq(regs.gpr[1], STACK_TOP - 4);  /* ECX, EDX untouched */
+	ck_assert_uint_eq(regs.gpr[2], CODE + 0x40);
+	/* EBP pointing nowhere: still reported as the guest's SYSENTER */
+	CODE_BYTES(0xbd, 0, 0, 0x70, 0,     /* mov ebp, 0x700000 (unmapped) */
+		   0x0f, 0x34);
+	regs.eip = CODE;
+	ck_assert_int_eq(run(), HD_UW_SYSCALL);
+	ck_assert_uint_eq(ev.err, 1);
+	ck_assert_uint_eq(regs.gpr[5], 0x700000);
+}
+END_TEST
+
 static void *preempt_later(void *arg)
 {
 	struct timespec ts = { 0, 100 * 1000 * 1000 };
@@ -236,6 +264,7 @@ int main(void)
 	tcase_add_test(t, exceptions);
 	tcase_add_test(t, privileged_instructions_fault);
 	tcase_add_test(t, fs_base_and_fp_state_travel);
+	tcase_add_test(t, sysenter_is_reported_with_ebp);
 	tcase_add_test(t, preemption_stops_a_spinning_guest);
 	tcase_add_test(t, escape_to_64bit_and_syscall_dies);
 	tcase_add_test(t, escape_is_reported);
