@@ -148,7 +148,10 @@ void guest_main(uint32_t magic, uint32_t info)
 	}
 	if (!op || *op == 'l') {
 		uint32_t got = run_user(user_loop, n);
-		RT_CHECK_EQ(got, loop_reg(n)); /* the same loop at CPL 0 agrees */
+		/* The same loop at CPL 0 (translated) must agree; at bench
+		 * sizes that would double the time measured, so small N only. */
+		if (n <= 1000000)
+			RT_CHECK_EQ(got, loop_reg(n));
 	}
 	rt_printf("user: %s done\n", op ? op : "all ops");
 }

@@ -1,0 +1,87 @@
+#!/bin/bash
+# bench: ring-3 costs in one run: null system calls and a CPU-bound loop, btvmm (DE and --de off) vs QEMU TCG vs native i386.
+#
+# usage: run-user.sh --btvmm PATH --guest userbench.elf --native-dir DIR
+#                    [--iters N] [--loop-iters N] [--reps R] [--qemu PATH]
+#
+# DIR holds syscallnative and loopnative (bench/CMakeLists.txt builds them
+# -m32 -static). Each figure is (median time with N - median time with 0)
+# over R interleaved repetitions. Tests never assert on these.
+set -eu
+btvmm="" guest="" ndir="" iters=100000 liters=1000000000 reps=5 qemu=qemu-system-i386
+while [ $# -gt 0 ]; do
+    case $1 in
+    --btvmm) btvmm=$2; shift 2 ;;
+    --guest) guest=$2; shift 2 ;;
+    --native-dir) ndir=$2; shift 2 ;;
+    --iters) iters=$2; shift 2 ;;
+    --loop-iters) liters=$2; shift 2 ;;
+    --reps) reps=$2; shift 2 ;;
+    --qemu) qemu=$2; shift 2 ;;
+    *) echo "run-user.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+[ -n "$btvmm" ] && [ -n "$guest" ] && [ -n "$ndir" ] ||
+    { echo "usage: $0 --btvmm PATH --guest userbench.elf --native-dir DIR [--iters N] [--reps R]" >&2; exit 2; }
+
+now() { echo "${EPOCHREALTIME/,/.}"; }
+
+# run RUNNER OP N -> seconds
+run() {
+    local runner=$1 op=$2 n=$3 t0 t1 status=0 out
+    t0=$(now)
+    case $runner in
+    de) out=$("$btvmm" -kernel "$guest" -m 64 -append "op=$op iters=$n" 2>&1) || status=$? ;;
+    bt) out=$("$btvmm" -kernel "$guest" -m 64 --de off -append "op=$op iters=$n" 2>&1) || status=$? ;;
+    qemu) out=$("$qemu" -accel tcg -display none -nodefaults -no-reboot -m 64 -serial stdio \
+        -device isa-debug-exit,iobase=0xf4,iosize=0x04 -kernel "$guest" \
+        -append "op=$op iters=$n" 2>&1) || status=$? ;;
+    native)
+        if [ "$op" = loop ]; then out=$("$ndir/loopnative" loop=reg "iters=$n" 2>&1) || status=$?
+        else out=$("$ndir/syscallnative" "op=$op" "iters=$n" 2>&1) || status=$?; fi
+        status=$((status == 0 ? 1 : status)); out="$out ALL OK" ;;
+    esac
+    t1=$(now)
+    if [ "$status" -ne 1 ] || ! printf '%s\n' "$out" | grep -q "ALL OK"; then
+        echo "run-user.sh: $runner op=$op iters=$n failed (status $status): $out" >&2
+        exit 1
+    fi
+    echo "$t1 - $t0" | bc -l
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+declare -A samples
+cases="native:int80 de:int80 bt:int80 qemu:int80 native:sysenter de:sysenter bt:sysenter qemu:sysenter native:loop de:loop qemu:loop"
+for rep in $(seq 1 "$reps"); do
+    for c in $cases; do
+        r=${c%%:*} op=${c#*:}
+        n=$iters
+        [ "$op" = loop ] && n=$liters
+        samples[$c:0]+="$(run "$r" "$op" 0) "
+        samples[$c:n]+="$(run "$r" "$op" "$n") "
+    done
+    echo "rep $rep/$reps done" >&2
+done
+
+corrected() { # case -> seconds for N operations, start-up removed
+    local z n
+    z=$(printf '%s\n' ${samples[$1:0]} | median)
+    n=$(printf '%s\n' ${samples[$1:n]} | median)
+    echo "$n - $z" | bc -l
+}
+per_op_us() { echo "$(corrected "$1") * 1000000 / $2" | bc -l; }
+
+printf '\nNull system call round trip, microseconds (median of %s reps, %s calls)\n' "$reps" "$iters"
+printf '%-10s %12s %12s %12s %12s\n' call native btvmm-DE btvmm-BT qemu-TCG
+for op in int80 sysenter; do
+    printf '%-10s %12.2f %12.2f %12.2f %12.2f\n' "$op" \
+        "$(per_op_us native:$op "$iters")" "$(per_op_us de:$op "$iters")" \
+        "$(per_op_us bt:$op "$iters")" "$(per_op_us qemu:$op "$iters")"
+done
+n=$(corrected native:loop); d=$(corrected de:loop); q=$(corrected qemu:loop)
+printf '\nCPU-bound ring-3 loop (loops.S loop_reg, %s iterations), seconds\n' "$liters"
+printf '%-10s %12s %12s %12s %14s %12s\n' loop native btvmm-DE qemu-TCG DE/native qemu/native
+printf '%-10s %12.3f %12.3f %12.3f %13.3fx %11.2fx\n' reg "$n" "$d" "$q" \
+    "$(echo "$d / $n" | bc -l)" "$(echo "$q / $n" | bc -l)"
+echo "target: DE within 5% of native (reference, not a test)"
