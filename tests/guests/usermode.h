@@ -51,6 +51,9 @@
 #define REPORT_KERNEL_SEGS 0x20 /* kernel CS, SS or DS not the kernel's */
 #define REPORT_STACK     0x40 /* the frame is not at the top of TSS.ESP0's stack */
 #define REPORT_VDSO_EBP  0x80 /* SYSENTER: EBP is not the user ESP holding the user's EBP */
+#define REPORT_CR3       0x100 /* CR3 is not the running process's directory */
+/* The EBP the sysenter program passes, which the kernel finds at the user ESP. */
+#define REPORT_EBP_PROBE 0x0eb0eb0e
 
 /*
  * Each process's linear layout (the kernel and the user programs' code keep
