@@ -309,6 +309,8 @@ static enum emu_result emu_sreg(struct mon_vm *vm, const struct emu_insn *in,
 			if (!emu_read_op(vm, in, src, 2, &x, f) ||
 			    !mon_load_seg(vm, s, (uint16_t)x, f))
 				return vm->stop ? EMU_STOPPED : EMU_FAULT;
+			if (s == SEG_SS)
+				vm->irq_shadow = true; /* MOV SS; MOV ESP stays atomic */
 			return EMU_NEXT;
 		}
 		return store_selector(vm, in, v->seg[sreg_of(src->reg.value)].sel, f);
@@ -326,6 +328,8 @@ static enum emu_result emu_sreg(struct mon_vm *vm, const struct emu_insn *in,
 			cpu->gpr[BT_ESP] = saved;
 			return vm->stop ? EMU_STOPPED : EMU_FAULT;
 		}
+		if (s == SEG_SS)
+			vm->irq_shadow = true; /* POP SS, as MOV SS */
 		return EMU_NEXT;
 	}
 	default: { /* LxS r, m16:32 */

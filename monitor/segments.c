@@ -157,8 +157,6 @@ bool mon_load_seg(struct mon_vm *vm, int sreg, uint16_t sel, struct mon_fault *f
 		return false;
 	v->seg[sreg] = s;
 	mon_sync_seg_bases(vm);
-	if (sreg == SEG_SS)
-		vm->irq_shadow = true; /* MOV SS; MOV ESP stays atomic */
 	return true;
 gp:
 	mon_fault_set(f, EXC_GP, true, sel & 0xfffc);

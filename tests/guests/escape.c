@@ -1,0 +1,83 @@
+/* Test guest (btvmm-only): hostile ring-3 code jumps to the host's 64-bit code selector. */
+#include <stdbool.h>
+
+#include "rt.h"
+
+/*
+ * Command line picks what the escaped code tries, once in 64-bit mode:
+ *   "read"    read the guest kernel's memory and the monitor's (an address
+ *             above 4 GiB), then fault
+ *   "syscall" make a host system call (getpid)
+ * Under btvmm the VM must end with exit status 14 and one line on stderr;
+ * the test (tests/guests/CMakeLists.txt) checks that. Under a CPU where
+ * 0x33 is not a 64-bit code segment (QEMU, real 32-bit hardware), the far
+ * jump raises #GP in this guest and it prints "escape blocked".
+ */
+
+static uint32_t pd[1024] __attribute__((aligned(4096)));
+static uint32_t pt[4][1024] __attribute__((aligned(4096)));
+static uint8_t kstack[8192] __attribute__((aligned(16)));
+static uint8_t ustack[4096] __attribute__((aligned(4096)));
+static uint32_t tss[26];
+
+extern char user_read[], user_syscall[];
+__asm__(".text\n"
+	"user_read:\n"
+	"\tljmp $0x33, $1f\n"
+	"1:\n"
+	/* 64-bit now (under btvmm): mov rax, [0x100000]; mov rax, imm64; mov rax, [rax] */
+	"\t.byte 0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x10, 0x00\n"
+	"\t.byte 0x48, 0xb8, 0x00, 0x00, 0x00, 0x00, 0x00, 0x7f, 0x00, 0x00\n"
+	"\t.byte 0x48, 0x8b, 0x00\n"
+	"\tud2\n"
+	"user_syscall:\n"
+	"\tljmp $0x33, $2f\n"
+	"2:\n"
+	"\tmovl $39, %eax\n"
+	"\t.byte 0x0f, 0x05\n" /* syscall */
+	"\tud2\n");
+
+static void on_exception(struct rt_frame *f)
+{
+	rt_printf("escape blocked: vector %u\n", f->vector);
+	rt_exit(rt_failures ? 1 : 0);
+}
+
+static bool has(const char *s, const char *w)
+{
+	for (; *s; s++) {
+		unsigned i = 0;
+		while (w[i] && s[i] == w[i])
+			i++;
+		if (!w[i])
+			return true;
+	}
+	return false;
+}
+
+void guest_main(uint32_t magic, uint32_t info)
+{
+	const uint32_t *mbi = (const uint32_t *)info;
+	const char *cmd = magic == 0x2badb002 && (mbi[0] & 4) ? (const char *)mbi[4] : "";
+	outb(0x21, 0xff);
+	outb(0xa1, 0xff);
+	rt_set_exception_hook(on_exception);
+	rt_gdt_set(3, 0, 0xfffff, 0xfa, 0xc); /* 0x1b user code */
+	rt_gdt_set(4, 0, 0xfffff, 0xf2, 0xc); /* 0x23 user data */
+	tss[1] = (uint32_t)(kstack + sizeof kstack);
+	tss[2] = RT_DS;
+	rt_gdt_set(5, (uint32_t)tss, sizeof tss - 1, 0x89, 0x0);
+	rt_lgdt();
+	__asm__ volatile("ltr %w0" ::"r"(0x28));
+	for (int t = 0; t < 4; t++) {
+		for (int e = 0; e < 1024; e++)
+			pt[t][e] = ((uint32_t)(t * 1024 + e) << 12) | 7;
+		pd[t] = (uint32_t)pt[t] | 7;
+	}
+	__asm__ volatile("mov %0, %%cr3\n\tmov %%cr0, %%eax\n\t"
+			 "or $0x80010000, %%eax\n\tmov %%eax, %%cr0" ::"r"(pd) : "eax");
+	char *entry = has(cmd, "syscall") ? user_syscall : user_read;
+	rt_puts("entering ring 3\n");
+	__asm__ volatile("pushl $0x23\n\tpushl %0\n\tpushl $0x202\n\tpushl $0x1b\n\tpushl %1\n\tiret"
+			 ::"r"(ustack + sizeof ustack), "r"(entry));
+}
