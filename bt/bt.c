@@ -72,6 +72,7 @@ struct bt *bt_create(const struct bt_config *cfg, const struct bt_env *env,
 	cpu->ibl = (uint64_t)bt_ibl;
 	cpu->ibl_table = (uint64_t)bt->ibl;
 	cpu->callout_in = (uint64_t)bt_callout_port;
+	cpu->callout_back[1] = (uint64_t)bt_callout_refused;
 	cpu->owner = (uint64_t)bt;
 	cpu->eflags = 0x2;
 	init_fx(cpu->guest_fx);

@@ -72,12 +72,16 @@ struct bt_cpu {
 	uint32_t fault_code;    /* 0x80 si_code of a BT_EXIT_FAULT */
 	uint32_t fault_trapno;  /* 0x84 host trap number (14 = #PF ...) */
 	uint64_t fault_err;     /* 0x88 host error code (bit 1: write) */
-	uint64_t callout_ret;   /* 0x90 where an inline callout returns */
+	uint64_t pad2;          /* 0x90 */
 	uint32_t callout_arg;   /* 0x98 port | size << 16 | out << 24 */
 	uint32_t pad0;          /* 0x9c */
 	uint64_t callout_in;    /* 0xa0 address of bt_callout_port */
 	uint64_t owner;         /* 0xa8 the struct bt this block belongs to */
-	uint64_t pad[10];       /* 0xb0 */
+	uint64_t callout_back[2]; /* 0xb0 where a callout goes: [0] back into the
+				     block, [1] bt_callout_refused (an exit) */
+	uint32_t callout_eip;   /* 0xc0 guest EIP of the callout's instruction */
+	uint32_t pad1;          /* 0xc4 */
+	uint64_t pad[7];        /* 0xc8 */
 	uint8_t guest_fx[512] __attribute__((aligned(64))); /* 0x100 */
 	uint8_t host_fx[512] __attribute__((aligned(64)));  /* 0x300 */
 	uint8_t xmm_save[128] __attribute__((aligned(16))); /* 0x500 XMM0-7 */
@@ -96,9 +100,10 @@ struct bt_cpu {
 #define BT_CPU_IBL 0x60
 #define BT_CPU_IBL_TABLE 0x68
 #define BT_CPU_RFLAGS 0x78
-#define BT_CPU_CALLOUT_RET 0x90
 #define BT_CPU_CALLOUT_ARG 0x98
 #define BT_CPU_CALLOUT_PORT 0xa0
+#define BT_CPU_CALLOUT_BACK 0xb0
+#define BT_CPU_CALLOUT_EIP 0xc0
 #define BT_CPU_GUEST_FX 0x100
 #define BT_CPU_HOST_FX 0x300
 /* The poll page is the page just below the bt_cpu block (see bt_create). */
@@ -116,10 +121,11 @@ _Static_assert(offsetof(struct bt_cpu, exit_common) == BT_CPU_EXIT_COMMON, "ec")
 _Static_assert(offsetof(struct bt_cpu, ibl) == BT_CPU_IBL, "ibl");
 _Static_assert(offsetof(struct bt_cpu, ibl_table) == BT_CPU_IBL_TABLE, "iblt");
 _Static_assert(offsetof(struct bt_cpu, rflags) == BT_CPU_RFLAGS, "rfl");
-_Static_assert(offsetof(struct bt_cpu, callout_ret) == BT_CPU_CALLOUT_RET, "cret");
 _Static_assert(offsetof(struct bt_cpu, callout_arg) == BT_CPU_CALLOUT_ARG, "carg");
 _Static_assert(offsetof(struct bt_cpu, callout_in) == BT_CPU_CALLOUT_PORT, "cin");
 _Static_assert(offsetof(struct bt_cpu, xmm_save) == 0x500, "xmm");
+_Static_assert(offsetof(struct bt_cpu, callout_back) == BT_CPU_CALLOUT_BACK, "cback");
+_Static_assert(offsetof(struct bt_cpu, callout_eip) == BT_CPU_CALLOUT_EIP, "ceip");
 _Static_assert(offsetof(struct bt_cpu, guest_fx) == BT_CPU_GUEST_FX, "gfx");
 _Static_assert(offsetof(struct bt_cpu, host_fx) == BT_CPU_HOST_FX, "hfx");
 
@@ -150,6 +156,9 @@ struct bt_env {
 	 * the monitor's FS base, from inside translated code. May be NULL.
 	 */
 	bool (*inline_port)(void *ctx, uint16_t port, bool out);
+	/* At run time: may the guest do port I/O now (CPL <= IOPL)? If not,
+	 * the instruction leaves translated code and is emulated (#GP). */
+	bool (*io_allowed)(void *ctx);
 	uint32_t (*port_in)(void *ctx, uint16_t port, unsigned size);
 	void (*port_out)(void *ctx, uint16_t port, unsigned size, uint32_t value);
 };

@@ -81,6 +81,7 @@ void bt_exit_from_signal(void);
 void bt_ibl(void);
 void bt_ibl_miss(void);
 void bt_callout_port(void);
+void bt_callout_refused(void);
 
 /* ---- emitting ---- */
 

@@ -169,8 +169,10 @@ bt_callout_port:
 	mov rdi, r15
 	mov esi, [r15 + 0x98]           /* port | size << 16 | out << 24 */
 	mov edx, [rsp + 32]             /* guest EAX */
-	call bt_port_callout            /* returns the new guest EAX */
+	call bt_port_callout            /* new guest EAX; bit 32: refused */
 	mov [rsp + 32], eax
+	shr rax, 32
+	mov r12, rax                    /* 0: back into the block, 1: exit */
 	mov rax, [r15 + 0x38]
 	wrfsbase rax                    /* guest FS base again */
 	movdqa xmm0, [r15 + 0x500]
@@ -188,7 +190,19 @@ bt_callout_port:
 	pop rax
 	popfq                           /* guest flags, DF included */
 	mov esp, [r15 + 0x10]
-	jmp [r15 + 0x90]
+	jmp [r15 + 0xb0 + r12 * 8]      /* no flags touched */
 	.size bt_callout_port, . - bt_callout_port
+
+/* The callout refused (I/O not allowed at this CPL): leave translated code
+ * with the instruction to be emulated, which raises the guest's #GP. */
+	.globl bt_callout_refused
+	.type bt_callout_refused, @function
+bt_callout_refused:
+	mov r11d, [r15 + 0xc0]
+	mov [r15 + 0x20], r11d          /* eip */
+	mov dword ptr [r15 + 0x48], 2   /* BT_EXIT_EMULATE */
+	mov qword ptr [r15 + 0x50], 0
+	jmp bt_exit_common
+	.size bt_callout_refused, . - bt_callout_refused
 
 	.section .note.GNU-stack, "", @progbits

@@ -94,7 +94,7 @@ static enum emu_result emu_lldt_ltr(struct mon_vm *vm, const struct emu_insn *in
 	if (ltr) { /* mark the TSS busy in the GDT */
 		d |= 2ull << 40;
 		uint8_t a = (uint8_t)(d >> 40);
-		if (!mon_write(vm, v->gdtr.base + (sel & ~7u) + 5, &a, 1, f))
+		if (!mon_write_sys(vm, v->gdtr.base + (sel & ~7u) + 5, &a, 1, f))
 			return EMU_FAULT;
 		mon_desc_to_seg(d, (uint16_t)sel, &v->tr);
 	} else {

@@ -57,7 +57,7 @@ static bool try_deliver(struct mon_vm *vm, uint8_t v, bool has_error,
 		return false;
 	}
 	uint64_t g;
-	if (!mon_read(vm, vc->idtr.base + (uint32_t)v * 8, &g, 8, f))
+	if (!mon_read_sys(vm, vc->idtr.base + (uint32_t)v * 8, &g, 8, f))
 		return false;
 	unsigned type = GATE_TYPE(g);
 	if (type == 0x5) {
@@ -104,7 +104,7 @@ static bool try_deliver(struct mon_vm *vm, uint8_t v, bool has_error,
 			mon_fault_set(f, EXC_TS, true, vc->tr.sel & 0xfffc);
 			return false;
 		}
-		if (!mon_read(vm, vc->tr.base, t, 12, f))
+		if (!mon_read_sys(vm, vc->tr.base, t, 12, f))
 			return false;
 		esp0 = (uint32_t)t[4] | (uint32_t)t[5] << 8 | (uint32_t)t[6] << 16 |
 		       (uint32_t)t[7] << 24;

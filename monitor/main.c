@@ -271,6 +271,12 @@ static bool inline_port(void *ctx, uint16_t port, bool out)
 	return (port >= 0x40 && port <= 0x42) || port == 0x61;
 }
 
+static bool io_allowed(void *ctx)
+{
+	struct mon_vm *vm = ctx;
+	return mon_cpl(&vm->vcpu) <= ((vm->vcpu.cpu->eflags & BT_FL_IOPL) >> 12);
+}
+
 static uint32_t port_in(void *ctx, uint16_t port, unsigned size)
 {
 	struct mon_vm *vm = ctx;
@@ -376,7 +382,8 @@ int main(int argc, char **argv)
 	vm.bus = dev_platform_bus(vm.plat);
 	struct bt_env env = { .ctx = &vm, .fetch = fetch_code, .protect_code = protect_code,
 			      .force_emulate = force_emulate, .inline_port = inline_port,
-			      .port_in = port_in, .port_out = port_out };
+			      .port_in = port_in, .port_out = port_out,
+			      .io_allowed = io_allowed };
 	struct bt_config bc = {
 		.tc_size = o->tc_kib << 10,
 		.ram_pages = (uint32_t)(vm.ram_size >> 12),

@@ -12,9 +12,8 @@
  */
 
 static bool access(struct mon_vm *vm, uint32_t linear, uint8_t *buf,
-		   unsigned len, bool write, struct mon_fault *f)
+		   unsigned len, bool write, bool user, struct mon_fault *f)
 {
-	bool user = mon_cpl(&vm->vcpu) == 3;
 	while (len) {
 		unsigned n = 4096 - (linear & 4095);
 		if (n > len)
@@ -49,26 +48,53 @@ static bool access(struct mon_vm *vm, uint32_t linear, uint8_t *buf,
 	return true;
 }
 
-bool mon_read(struct mon_vm *vm, uint32_t linear, void *buf, unsigned len,
-	      struct mon_fault *f)
+static bool read_as(struct mon_vm *vm, uint32_t linear, void *buf, unsigned len,
+		    bool user, struct mon_fault *f)
 {
-	return access(vm, linear, buf, len, false, f);
+	return access(vm, linear, buf, len, false, user, f);
 }
 
-bool mon_write(struct mon_vm *vm, uint32_t linear, const void *buf,
-	       unsigned len, struct mon_fault *f)
+static bool write_as(struct mon_vm *vm, uint32_t linear, const void *buf,
+		     unsigned len, bool user, struct mon_fault *f)
 {
 	uint8_t tmp[64];
 	while (len) { /* the copy keeps `buf` const */
 		unsigned n = len < sizeof tmp ? len : (unsigned)sizeof tmp;
 		memcpy(tmp, buf, n);
-		if (!access(vm, linear, tmp, n, true, f))
+		if (!access(vm, linear, tmp, n, true, user, f))
 			return false;
 		linear += n;
 		buf = (const uint8_t *)buf + n;
 		len -= n;
 	}
 	return true;
+}
+
+bool mon_read(struct mon_vm *vm, uint32_t linear, void *buf, unsigned len,
+	      struct mon_fault *f)
+{
+	return read_as(vm, linear, buf, len, mon_cpl(&vm->vcpu) == 3, f);
+}
+
+bool mon_write(struct mon_vm *vm, uint32_t linear, const void *buf,
+	       unsigned len, struct mon_fault *f)
+{
+	return write_as(vm, linear, buf, len, mon_cpl(&vm->vcpu) == 3, f);
+}
+
+/* The CPU's own accesses to the GDT, LDT, IDT and TSS are supervisor
+ * accesses whatever the CPL (SDM vol. 3, "implicit supervisor-mode
+ * accesses"). */
+bool mon_read_sys(struct mon_vm *vm, uint32_t linear, void *buf, unsigned len,
+		  struct mon_fault *f)
+{
+	return read_as(vm, linear, buf, len, false, f);
+}
+
+bool mon_write_sys(struct mon_vm *vm, uint32_t linear, const void *buf,
+		   unsigned len, struct mon_fault *f)
+{
+	return write_as(vm, linear, buf, len, false, f);
 }
 
 static uint32_t stack_mask(const struct vcpu *v)

@@ -190,6 +190,11 @@ bool mon_read(struct mon_vm *vm, uint32_t linear, void *buf, unsigned len,
 	      struct mon_fault *f);
 bool mon_write(struct mon_vm *vm, uint32_t linear, const void *buf,
 	       unsigned len, struct mon_fault *f);
+/* The same as implicit supervisor accesses (descriptor tables, IDT, TSS). */
+bool mon_read_sys(struct mon_vm *vm, uint32_t linear, void *buf, unsigned len,
+		  struct mon_fault *f);
+bool mon_write_sys(struct mon_vm *vm, uint32_t linear, const void *buf,
+		   unsigned len, struct mon_fault *f);
 /* Push/pop `size` (2 or 4) bytes on the guest stack (SS:ESP). */
 bool mon_push(struct mon_vm *vm, uint32_t value, unsigned size, struct mon_fault *f);
 bool mon_pop(struct mon_vm *vm, uint32_t *value, unsigned size, struct mon_fault *f);

@@ -57,7 +57,7 @@ bool mon_read_descriptor(struct mon_vm *vm, uint16_t sel, uint64_t *desc,
 	}
 	if ((uint32_t)(sel & ~7u) + 7 > limit)
 		goto bad;
-	return mon_read(vm, base + (sel & ~7u), desc, 8, f);
+	return mon_read_sys(vm, base + (sel & ~7u), desc, 8, f);
 bad:
 	mon_fault_set(f, EXC_GP, true, sel & 0xfffc);
 	return false;
@@ -73,7 +73,7 @@ static bool mark_accessed(struct mon_vm *vm, uint16_t sel, uint64_t *desc,
 	struct vcpu *v = &vm->vcpu;
 	uint32_t base = (sel & 4) ? v->ldtr.base : v->gdtr.base;
 	uint8_t access = (uint8_t)(*desc >> 40);
-	return mon_write(vm, base + (sel & ~7u) + 5, &access, 1, f);
+	return mon_write_sys(vm, base + (sel & ~7u) + 5, &access, 1, f);
 }
 
 void mon_sync_seg_bases(struct mon_vm *vm)
