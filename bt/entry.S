@@ -136,7 +136,8 @@ bt_ibl_miss:
 	.size bt_ibl, . - bt_ibl
 
 /*
- * Inline port callout: translated code stored callout_arg and callout_ret
+ * Inline port callout: translated code stored callout_arg, callout_eip and
+ * callout_back[0]
  * and jumped here (guest state live in registers). Run the C handler on
  * the monitor stack with the monitor's FS base, keep guest flags and
  * registers, merge the handler's result into EAX, and jump back.
