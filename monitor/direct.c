@@ -31,14 +31,12 @@ bool mon_de_possible(struct mon_vm *vm)
 	       ((fl & BT_FL_IOPL) >> 12) < 3 && !(fl & BT_FL_VM) && smm_paging(vm->smm);
 }
 
-/* ---- keeping the U-view coherent (smm callbacks) ---- */
+/* ---- keeping the U-views coherent (smm callbacks) ---- */
 
 #define FIRST_LPAGE 0x10u /* the stub maps nothing below 64 KiB */
 
-void mon_de_linear_dropped(struct mon_vm *vm, uint32_t first, uint32_t count)
+static void world_drop(struct mon_world *w, uint32_t first, uint32_t count)
 {
-	if (!vm->uw)
-		return;
 	if (first < FIRST_LPAGE) {
 		if (first + count <= FIRST_LPAGE)
 			return;
@@ -49,54 +47,110 @@ void mon_de_linear_dropped(struct mon_vm *vm, uint32_t first, uint32_t count)
 		return;
 	if (first + count > (1u << 20))
 		count = (1u << 20) - first;
-	hd_uworld_map(vm->uw, first << 12, 0, count, HD_PROT_NONE);
-	/* Forget writable pages in the range. */
-	for (uint32_t i = 0; i < vm->uv_rw_n;) {
-		if (vm->uv_rw[i].lpage - first < count)
-			vm->uv_rw[i] = vm->uv_rw[--vm->uv_rw_n];
+	hd_uworld_map(w->uw, first << 12, 0, count, HD_PROT_NONE);
+	for (uint32_t i = 0; i < w->rw_n;) {
+		if (w->rw[i].lpage - first < count)
+			w->rw[i] = w->rw[--w->rw_n];
 		else
 			i++;
 	}
 }
 
+/* Traced page tables changed (in any address space): every cached world
+ * drops the range, whichever space it shows (conservative, and cheap: the
+ * unmaps are queued until that world runs again). */
+void mon_de_linear_dropped(struct mon_vm *vm, uint32_t first, uint32_t count)
+{
+	for (unsigned i = 0; i < MON_WORLDS; i++)
+		if (vm->worlds[i].uw)
+			world_drop(&vm->worlds[i], first, count);
+}
+
 void mon_de_frame_protected(struct mon_vm *vm, uint32_t frame)
 {
-	if (!vm->uw)
-		return;
-	for (uint32_t i = 0; i < vm->uv_rw_n;) {
-		if (vm->uv_rw[i].frame == frame) {
-			hd_uworld_map(vm->uw, vm->uv_rw[i].lpage << 12, frame, 1, HD_PROT_READ);
-			vm->uv_rw[i] = vm->uv_rw[--vm->uv_rw_n];
-		} else {
-			i++;
+	for (unsigned k = 0; k < MON_WORLDS; k++) {
+		struct mon_world *w = &vm->worlds[k];
+		if (!w->uw)
+			continue;
+		for (uint32_t i = 0; i < w->rw_n;) {
+			if (w->rw[i].frame == frame) {
+				hd_uworld_map(w->uw, w->rw[i].lpage << 12, frame, 1, HD_PROT_READ);
+				w->rw[i] = w->rw[--w->rw_n];
+			} else {
+				i++;
+			}
 		}
 	}
 }
 
-static void remember_writable(struct mon_vm *vm, uint32_t lpage, uint32_t frame)
+static void remember_writable(struct mon_world *w, uint32_t lpage, uint32_t frame)
 {
-	if (vm->uv_rw_n == MON_UV_RW_MAX) {
-		/* Too many to track: drop the whole U-view, start again. */
-		mon_de_linear_dropped(vm, 0, 1u << 20);
-		vm->uv_rw_n = 0;
+	if (w->rw_n == MON_UV_RW_MAX) {
+		/* Too many to track: empty this U-view and start again. */
+		world_drop(w, 0, 1u << 20);
+		w->rw_n = 0;
 	}
-	vm->uv_rw[vm->uv_rw_n].lpage = lpage;
-	vm->uv_rw[vm->uv_rw_n].frame = frame;
-	vm->uv_rw_n++;
+	w->rw[w->rw_n].lpage = lpage;
+	w->rw[w->rw_n].frame = frame;
+	w->rw_n++;
+}
+
+/* The world showing the current address space: a cached one, a new one,
+ * or the least recently used one, emptied and given to this CR3. */
+static struct mon_world *current_world(struct mon_vm *vm)
+{
+	uint32_t cr3 = vm->vcpu.cr3 & ~0xfffu;
+	struct mon_world *lru = NULL, *empty = NULL, *unused = NULL;
+	for (unsigned i = 0; i < MON_WORLDS; i++) {
+		struct mon_world *w = &vm->worlds[i];
+		if (w->uw && w->valid && w->cr3 == cr3)
+			return w;
+		if (w->uw && !w->valid && !unused)
+			unused = w;
+		if (!w->uw && !empty)
+			empty = w;
+		if (w->uw && (!lru || w->last_use < lru->last_use))
+			lru = w;
+	}
+	vm->de_world_switches++;
+	if (unused) { /* spawned ahead of time, still blank */
+		unused->cr3 = cr3;
+		unused->valid = true;
+		unused->rw_n = 0;
+		return unused;
+	}
+	if (empty && vm->uw_stub[0]) {
+		char err[256];
+		empty->uw = hd_uworld_spawn(vm->uw_stub, vm->ram_fd, err, sizeof err);
+		if (empty->uw) {
+			vm->de_world_spawns++;
+			empty->cr3 = cr3;
+			empty->valid = true;
+			empty->rw_n = 0;
+			return empty;
+		}
+	}
+	vm->de_world_evictions++;
+	world_drop(lru, 0, 1u << 20);
+	lru->rw_n = 0;
+	lru->cr3 = cr3;
+	lru->valid = true;
+	return lru;
 }
 
 /* ---- the events ---- */
 
-static void user_page_fault(struct mon_vm *vm, uint32_t addr, bool write)
+static void user_page_fault(struct mon_vm *vm, struct mon_world *w,
+			    uint32_t addr, bool write)
 {
 	uint32_t frame = 0, err = 0;
 	bool writable = false;
 	switch (smm_user_fault(vm->smm, addr, write, &frame, &writable, &err)) {
 	case SMM_OK:
-		hd_uworld_map(vm->uw, addr & ~0xfffu, frame, 1,
+		hd_uworld_map(w->uw, addr & ~0xfffu, frame, 1,
 			      writable ? HD_PROT_RW : HD_PROT_READ);
 		if (writable)
-			remember_writable(vm, addr >> 12, frame);
+			remember_writable(w, addr >> 12, frame);
 		vm->de_hidden_faults++;
 		break;
 	case SMM_PAGE_FAULT: {
@@ -123,12 +177,13 @@ static void user_page_fault(struct mon_vm *vm, uint32_t addr, bool write)
 	}
 }
 
-static void user_fault(struct mon_vm *vm, const struct hd_uw_event *ev)
+static void user_fault(struct mon_vm *vm, struct mon_world *w,
+		       const struct hd_uw_event *ev)
 {
 	struct bt_cpu *cpu = vm->vcpu.cpu;
 	switch (ev->trapno) {
 	case 14:
-		user_page_fault(vm, ev->addr, ev->err & 2);
+		user_page_fault(vm, w, ev->addr, ev->err & 2);
 		break;
 	case 13:
 		/* INT n whose host gate is not DPL 3: the host reports #GP
@@ -172,11 +227,13 @@ void mon_de_run(struct mon_vm *vm)
 	r.eflags = cpu->eflags;
 	r.fs_base = v->seg[SEG_FS].base;
 	r.gs_base = v->seg[SEG_GS].base;
-	vm->in_de = true;
+	struct mon_world *w = current_world(vm);
+	w->last_use = ++vm->world_clock;
+	vm->uw_running = w->uw;
 	uint64_t t0 = hd_now_ns();
-	enum hd_uw_result res = hd_uworld_run(vm->uw, &r, cpu->guest_fx, &ev);
+	enum hd_uw_result res = hd_uworld_run(w->uw, &r, cpu->guest_fx, &ev);
 	vm->de_ns += hd_now_ns() - t0;
-	vm->in_de = false;
+	vm->uw_running = NULL;
 	vm->de_entries++;
 
 	switch (res) {
@@ -206,7 +263,7 @@ void mon_de_run(struct mon_vm *vm)
 
 	switch (res) {
 	case HD_UW_FAULT:
-		user_fault(vm, &ev);
+		user_fault(vm, w, &ev);
 		break;
 	case HD_UW_SYSCALL:
 		vm->de_syscalls++;

@@ -395,13 +395,13 @@ int main(int argc, char **argv)
 	if (mon_install_handlers(&vm))
 		die_host("cannot install signal handlers", strerror(errno));
 	if (!o->no_de) {
-		char stub[4096];
-		if (!hd_sibling_path("btvmm-userworld", stub, sizeof stub))
+		if (!hd_sibling_path("btvmm-userworld", vm.uw_stub, sizeof vm.uw_stub))
 			die_host("cannot find btvmm-userworld", "no /proc/self/exe");
-		vm.uw = hd_uworld_spawn(stub, vm.ram_fd, err, sizeof err);
+		vm.uw = hd_uworld_spawn(vm.uw_stub, vm.ram_fd, err, sizeof err);
 		if (!vm.uw)
 			die_host("cannot start the user world for direct execution "
 				 "(--de off runs without it)", err);
+		vm.worlds[0].uw = vm.uw; /* given to the first address space */
 	}
 
 	reset_vcpu(&vm, &boot);
@@ -415,6 +415,7 @@ int main(int argc, char **argv)
 		mon_print_ring(&vm, stderr);
 	if (o->stats)
 		mon_print_stats(&vm, stderr);
-	hd_uworld_destroy(vm.uw);
+	for (unsigned i = 0; i < MON_WORLDS; i++)
+		hd_uworld_destroy(vm.worlds[i].uw);
 	return status;
 }

@@ -127,6 +127,18 @@ struct mon_exit_record {
 	uint8_t detail;
 };
 
+#define MON_WORLDS 4
+#define MON_UV_RW_MAX 4096
+/* A user world and the guest address space (CR3) its U-view shows. */
+struct mon_world {
+	struct hd_uworld *uw;
+	uint32_t cr3;
+	bool valid;
+	uint64_t last_use;
+	uint32_t rw_n; /* U-view pages mapped writable, to re-protect */
+	struct { uint32_t lpage, frame; } rw[MON_UV_RW_MAX];
+};
+
 /* The virtual machine. */
 struct mon_vm {
 	struct mon_options opt;
@@ -160,15 +172,16 @@ struct mon_vm {
 	struct { uint32_t eip1; uint32_t count; } hot[1024];
 	uint64_t pt_writes_trapped;  /* traced writes through a host fault */
 	uint64_t pt_writes_emulated; /* traced writes by the adaptive callout */
-	/* Direct execution (direct.c). */
-	struct hd_uworld *uw;
-	volatile bool in_de;
+	/* Direct execution (direct.c): one user world per guest address
+	 * space, up to MON_WORLDS, least recently used replaced. */
+	struct mon_world worlds[MON_WORLDS];
+	struct hd_uworld *uw;          /* the first world, spawned at start */
+	struct hd_uworld *volatile uw_running; /* the one in hd_uworld_run */
+	char uw_stub[4096];            /* where btvmm-userworld is */
+	uint64_t world_clock;
 	uint64_t de_ns, de_entries, de_syscalls, de_preempts, de_hidden_faults;
-	uint64_t bt_ns;
+	uint64_t de_world_switches, de_world_spawns, de_world_evictions;
 	unsigned last_bt_cpl;
-#define MON_UV_RW_MAX 4096
-	struct { uint32_t lpage, frame; } uv_rw[MON_UV_RW_MAX]; /* writable U-view pages */
-	uint32_t uv_rw_n;
 	uint64_t halts;        /* HLTs that slept */
 	bool warned_ud[8];
 };

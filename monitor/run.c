@@ -50,8 +50,8 @@ static void on_timer(void)
 {
 	if (the_vm && the_vm->bt)
 		bt_request_exit(the_vm->bt);
-	if (the_vm && the_vm->in_de)
-		hd_uworld_preempt(the_vm->uw);
+	if (the_vm && the_vm->uw_running)
+		hd_uworld_preempt(the_vm->uw_running);
 }
 
 static void on_stop_signal(int signo)

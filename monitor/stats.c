@@ -94,6 +94,11 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 		(double)vm->de_ns / 1e9, (double)total / 1e9,
 		(unsigned long long)vm->de_entries, (unsigned long long)vm->de_syscalls,
 		(unsigned long long)vm->de_preempts, (unsigned long long)vm->de_hidden_faults);
+	fprintf(out, "  user worlds: %llu address spaces given one, %llu spawned, %llu reused "
+		     "for another address space\n",
+		(unsigned long long)vm->de_world_switches,
+		(unsigned long long)vm->de_world_spawns + (vm->uw ? 1 : 0),
+		(unsigned long long)vm->de_world_evictions);
 	fprintf(out, "  interrupts: %llu delivered, %llu HLTs slept\n",
 		(unsigned long long)vm->irqs, (unsigned long long)vm->halts);
 	fprintf(out, "  port I/O: %llu reads, %llu writes, %llu unclaimed\n",

@@ -178,7 +178,9 @@ static void map_identity(struct smm *smm)
 					HD_PROT_READ);
 }
 
-void smm_drop_all(struct smm *smm)
+/* Drop the S-view's mappings only: tracing (and with it the coherence of
+ * other views of other address spaces) goes on. */
+static void drop_sview(struct smm *smm)
 {
 	for (uint32_t i = 0; i < smm->n_mapped; i++) {
 		uint32_t l = smm->mapped[i];
@@ -189,19 +191,24 @@ void smm_drop_all(struct smm *smm)
 		}
 	}
 	smm->n_mapped = 0;
-	smm_trace_reset(smm);
-	if (smm->cfg.linear_dropped)
-		smm->cfg.linear_dropped(smm->cfg.ctx, 0, SMM_LPAGES);
 	hd_view_map(smm->cfg.fd, 0, 0, HD_GUEST_SPACE, HD_PROT_NONE);
 	if (!smm->paging)
 		map_identity(smm);
 	smm->stats.flushes++;
 }
 
+void smm_drop_all(struct smm *smm)
+{
+	drop_sview(smm);
+	smm_trace_reset(smm);
+	if (smm->cfg.linear_dropped)
+		smm->cfg.linear_dropped(smm->cfg.ctx, 0, SMM_LPAGES);
+}
+
 void smm_drop_view(struct smm *smm)
 {
 	if (smm->paging)
-		smm_drop_all(smm);
+		drop_sview(smm);
 }
 
 bool smm_set_mode(struct smm *smm, uint32_t cr0, uint32_t cr3, uint32_t cr4)
@@ -218,7 +225,14 @@ bool smm_set_mode(struct smm *smm, uint32_t cr0, uint32_t cr3, uint32_t cr4)
 	if (!changed)
 		return false;
 	smm->paging = paging;
-	smm_drop_all(smm);
+	/* A new address space (CR3) or new supervisor rights (WP, PGE): only
+	 * the S-view goes. Page tables stay traced, so the user worlds of the
+	 * other address spaces stay coherent while they wait. A new paging
+	 * mode starts over everywhere. */
+	if (mode)
+		smm_drop_all(smm);
+	else
+		drop_sview(smm);
 	if (!mode && code_still_valid(smm))
 		return false;
 	code_forget_all(smm);

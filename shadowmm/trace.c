@@ -73,7 +73,10 @@ void smm_apply_changes(struct smm *smm, uint32_t frame)
 	const uint32_t *now = (const uint32_t *)(smm->cfg.ram + (uint64_t)frame * HD_PAGE_SIZE);
 	uint8_t flags = smm->frame_flags[frame];
 	struct smm_pt_users users = smm->users[idx];
-	bool is_pd = (flags & FRAME_PD) && frame == smm->cr3 >> 12;
+	/* A directory entry of any traced address space: its range goes from
+	 * every view (only the current one is in the S-view; the others may
+	 * be in cached user worlds). */
+	bool is_pd = flags & FRAME_PD;
 
 	for (uint32_t i = 0; i < 1024; i++) {
 		if (now[i] == snap[i])
