@@ -101,7 +101,7 @@ static struct mon_world *current_world(struct mon_vm *vm)
 {
 	uint32_t cr3 = vm->vcpu.cr3 & ~0xfffu;
 	struct mon_world *lru = NULL, *empty = NULL, *unused = NULL;
-	for (unsigned i = 0; i < MON_WORLDS; i++) {
+	for (unsigned i = 0; i < vm->opt.user_worlds; i++) {
 		struct mon_world *w = &vm->worlds[i];
 		if (w->uw && w->valid && w->cr3 == cr3)
 			return w;

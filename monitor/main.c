@@ -29,6 +29,8 @@ static const char usage[] =
 	"  --tc-size KiB      translation cache size (default 32768)\n"
 	"  --de on|off        run guest ring-3 code natively in the isolated user\n"
 	"                     world (default on), or translate it too\n"
+	"  --user-worlds N    guest address spaces whose user world is kept (1-8,\n"
+	"                     default 4)\n"
 	"  --adaptive on|off  retranslate instructions that keep writing page\n"
 	"                     tables as callouts (default on)\n"
 	"  --stats            print counters when the guest stops\n"
@@ -93,6 +95,7 @@ static void parse_trace(struct mon_options *o, const char *list)
 static void parse_args(int argc, char **argv, struct mon_options *o)
 {
 	o->ram_mib = DEFAULT_RAM_MIB;
+	o->user_worlds = 4;
 	o->serial = "stdio";
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -132,6 +135,13 @@ static void parse_args(int argc, char **argv, struct mon_options *o)
 			if (*end || end == val || v < 16 || v > (1ul << 20))
 				fail_usage("invalid translation cache size '%s' (16 to 1048576 KiB)", val);
 			o->tc_kib = v;
+		} else if (!strcmp(a, "-user-worlds")) {
+			NEEDS_VALUE();
+			char *end;
+			unsigned long n = strtoul(val, &end, 10);
+			if (*end || end == val || n < 1 || n > MON_WORLDS)
+				fail_usage("--user-worlds takes 1 to 8, not '%s'", val);
+			o->user_worlds = (unsigned)n;
 		} else if (!strcmp(a, "-adaptive")) {
 			NEEDS_VALUE();
 			if (strcmp(val, "on") && strcmp(val, "off"))

@@ -117,6 +117,7 @@ struct mon_options {
 	bool trace_bt, trace_io, trace_exc;
 	bool no_adaptive;        /* --adaptive off: page-table writes always trap */
 	bool no_de;              /* --de off: ring-3 code is translated too */
+	unsigned user_worlds;    /* --user-worlds: address spaces kept at once */
 };
 
 #define MON_RING 64 /* last exits kept for the crash report */
@@ -127,7 +128,7 @@ struct mon_exit_record {
 	uint8_t detail;
 };
 
-#define MON_WORLDS 4
+#define MON_WORLDS 8 /* at most; --user-worlds, default 4 */
 #define MON_UV_RW_MAX 4096
 /* A user world and the guest address space (CR3) its U-view shows. */
 struct mon_world {
