@@ -1,5 +1,6 @@
 /* bench: ring-0 guest timing MMU operations: page faults, page-table writes, CR3 switches. */
 #include "rt.h"
+#include "guestargs.h"
 
 /*
  * Command line: "op=pgfault|ptemod|cr3 iters=N" (default: every op, 1000
@@ -84,33 +85,11 @@ static void op_cr3(uint32_t n)
 	__asm__ volatile("mov %0, %%cr3" ::"r"(pd[0]) : "memory");
 }
 
-/* The text after the first occurrence of key in s, or NULL. */
-static const char *word_after(const char *s, const char *key)
-{
-	for (; *s; s++) {
-		const char *p = s, *k = key;
-		while (*k && *p == *k)
-			p++, k++;
-		if (!*k)
-			return p;
-	}
-	return NULL;
-}
-
 void guest_main(uint32_t magic, uint32_t info)
 {
-	const char *cmd = "";
-	const uint32_t *mbi = (const uint32_t *)info;
-	if (magic == 0x2badb002 && (mbi[0] & 4))
-		cmd = (const char *)mbi[4];
-	uint32_t n = 1000;
-	const char *v = word_after(cmd, "iters=");
-	if (v) {
-		n = 0;
-		while (*v >= '0' && *v <= '9')
-			n = n * 10 + (uint32_t)(*v++ - '0');
-	}
-	const char *op = word_after(cmd, "op=");
+	const char *cmd = guestargs_cmdline(magic, info);
+	uint32_t n = guestargs_iters(cmd, 1000);
+	const char *op = guestargs_after(cmd, "op=");
 	setup_paging();
 	if (!op || *op == 'p') {
 		if (!op || op[1] == 'g')

@@ -1,6 +1,7 @@
 /* bench: guest kernel timing ring-3 work: null system calls (int $0x80, SYSENTER) and a CPU-bound loop. */
 #include "rt.h"
 #include "loops.h"
+#include "guestargs.h"
 
 /*
  * Command line: "op=int80|sysenter|loop iters=N" (default: all three with
@@ -112,28 +113,11 @@ static uint32_t run_user(char *entry, uint32_t n)
 	return enter_user((uint32_t)entry, (uint32_t)(ustack + sizeof ustack), n);
 }
 
-static const char *after(const char *s, const char *key)
-{
-	for (; *s; s++) {
-		const char *p = s, *k = key;
-		while (*k && *p == *k)
-			p++, k++;
-		if (!*k)
-			return p;
-	}
-	return NULL;
-}
-
 void guest_main(uint32_t magic, uint32_t info)
 {
-	const uint32_t *mbi = (const uint32_t *)info;
-	const char *cmd = magic == 0x2badb002 && (mbi[0] & 4) ? (const char *)mbi[4] : "";
-	uint32_t n = 1000;
-	const char *v = after(cmd, "iters=");
-	if (v)
-		for (n = 0; *v >= '0' && *v <= '9'; v++)
-			n = n * 10 + (uint32_t)(*v - '0');
-	const char *op = after(cmd, "op=");
+	const char *cmd = guestargs_cmdline(magic, info);
+	uint32_t n = guestargs_iters(cmd, 1000);
+	const char *op = guestargs_after(cmd, "op=");
 	(void)loop_buf;
 	setup();
 	if (!op || *op == 'i') {

@@ -220,11 +220,8 @@ void mon_null_outer_segments(struct mon_vm *vm)
 bool mon_load_cs(struct mon_vm *vm, uint16_t sel, struct mon_fault *f)
 {
 	struct vcpu *v = &vm->vcpu;
-	unsigned cpl = mon_cpl(v);
-	uint64_t d;
-	struct mon_seg s;
 	if (!(v->cr0 & CR0_PE)) {
-		s = v->seg[SEG_CS];
+		struct mon_seg s = v->seg[SEG_CS];
 		s.sel = sel;
 		s.base = (uint32_t)sel << 4;
 		if (!flat_check(vm, SEG_CS, &s))
@@ -232,41 +229,7 @@ bool mon_load_cs(struct mon_vm *vm, uint16_t sel, struct mon_fault *f)
 		v->seg[SEG_CS] = s;
 		return true;
 	}
-	if ((sel & ~3u) == 0) {
-		mon_fault_set(f, EXC_GP, true, 0);
-		return false;
-	}
-	if (!mon_read_descriptor(vm, sel, &d, f))
-		return false;
-	unsigned access = DESC_ACCESS(d), type = access & 0xf;
-	unsigned dpl = (access >> 5) & 3;
-	if (!(access & 0x10) || !(type & TYPE_CODE)) {
-		mon_fault_set(f, EXC_GP, true, sel & 0xfffc);
-		return false;
-	}
-	bool conforming = type & TYPE_CONFORMING;
-	if ((conforming && dpl > cpl) || (!conforming && dpl != cpl)) {
-		if (!conforming && dpl < cpl)
-			mon_stop(vm, MON_EXIT_UNSUPPORTED,
-				 "unsupported: privilege change to CPL %u "
-				 "(selector %#x)", dpl, sel);
-		mon_fault_set(f, EXC_GP, true, sel & 0xfffc);
-		return false;
-	}
-	if (!(access & 0x80)) {
-		mon_fault_set(f, EXC_NP, true, sel & 0xfffc);
-		return false;
-	}
-	if (!mark_accessed(vm, sel, &d, f))
-		return false;
-	mon_desc_to_seg(d, (uint16_t)((sel & ~3u) | cpl), &s);
-	if (!flat_check(vm, SEG_CS, &s))
-		return false;
-	if (!SEG_ATTR_DB(s.attr)) {
-		mon_stop(vm, MON_EXIT_UNSUPPORTED,
-			 "unsupported: 16-bit code segment %#x", sel);
-		return false;
-	}
-	v->seg[SEG_CS] = s;
-	return true;
+	/* A far JMP/CALL/RET to a code segment: the privilege stays (a more
+	 * privileged non-conforming target is #GP, as on hardware). */
+	return mon_load_cs_at(vm, sel, mon_cpl(v), f);
 }
