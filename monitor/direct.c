@@ -35,8 +35,17 @@ bool mon_de_possible(struct mon_vm *vm)
 
 #define FIRST_LPAGE 0x10u /* the stub maps nothing below 64 KiB */
 
+static bool world_has(const struct mon_world *w, uint32_t lpage)
+{
+	return w->mapped[lpage / 8] & (1u << (lpage % 8));
+}
+
+/* Drop linear pages [first, first + count) from a world's U-view: only
+ * those it maps cost it anything (each is a host call in that process). */
 static void world_drop(struct mon_world *w, uint32_t first, uint32_t count)
 {
+	if (!w->n_mapped)
+		return;
 	if (first < FIRST_LPAGE) {
 		if (first + count <= FIRST_LPAGE)
 			return;
@@ -47,7 +56,24 @@ static void world_drop(struct mon_world *w, uint32_t first, uint32_t count)
 		return;
 	if (first + count > (1u << 20))
 		count = (1u << 20) - first;
-	hd_uworld_map(w->uw, first << 12, 0, count, HD_PROT_NONE);
+	if (count > 1024) { /* everything: one call, and a clean slate */
+		hd_uworld_map(w->uw, first << 12, 0, count, HD_PROT_NONE);
+		memset(w->mapped, 0, (1u << 20) / 8);
+		w->n_mapped = 0;
+	} else {
+		for (uint32_t l = first; l < first + count; l++) {
+			if (!world_has(w, l))
+				continue;
+			uint32_t run = 1;
+			while (l + run < first + count && world_has(w, l + run))
+				run++;
+			hd_uworld_map(w->uw, l << 12, 0, run, HD_PROT_NONE);
+			for (uint32_t i = 0; i < run; i++)
+				w->mapped[(l + i) / 8] &= (uint8_t)~(1u << ((l + i) % 8));
+			w->n_mapped -= run;
+			l += run;
+		}
+	}
 	for (uint32_t i = 0; i < w->rw_n;) {
 		if (w->rw[i].lpage - first < count)
 			w->rw[i] = w->rw[--w->rw_n];
@@ -121,7 +147,13 @@ static struct mon_world *current_world(struct mon_vm *vm)
 	}
 	if (empty && vm->uw_stub[0]) {
 		char err[256];
-		empty->uw = hd_uworld_spawn(vm->uw_stub, vm->ram_fd, err, sizeof err);
+		empty->mapped = calloc((1u << 20) / 8, 1);
+		empty->uw = empty->mapped ? hd_uworld_spawn(vm->uw_stub, vm->ram_fd, err,
+							    sizeof err) : NULL;
+		if (!empty->uw) {
+			free(empty->mapped);
+			empty->mapped = NULL;
+		}
 		if (empty->uw) {
 			vm->de_world_spawns++;
 			empty->cr3 = cr3;
@@ -149,6 +181,10 @@ static void user_page_fault(struct mon_vm *vm, struct mon_world *w,
 	case SMM_OK:
 		hd_uworld_map(w->uw, addr & ~0xfffu, frame, 1,
 			      writable ? HD_PROT_RW : HD_PROT_READ);
+		if (!world_has(w, addr >> 12)) {
+			w->mapped[addr >> 15] |= (uint8_t)(1u << ((addr >> 12) % 8));
+			w->n_mapped++;
+		}
 		if (writable)
 			remember_writable(w, addr >> 12, frame);
 		vm->de_hidden_faults++;

@@ -412,6 +412,9 @@ int main(int argc, char **argv)
 			die_host("cannot start the user world for direct execution "
 				 "(--de off runs without it)", err);
 		vm.worlds[0].uw = vm.uw; /* given to the first address space */
+		vm.worlds[0].mapped = calloc((1u << 20) / 8, 1);
+		if (!vm.worlds[0].mapped)
+			die_host("cannot start direct execution", "out of memory");
 	}
 
 	reset_vcpu(&vm, &boot);
@@ -425,7 +428,9 @@ int main(int argc, char **argv)
 		mon_print_ring(&vm, stderr);
 	if (o->stats)
 		mon_print_stats(&vm, stderr);
-	for (unsigned i = 0; i < MON_WORLDS; i++)
+	for (unsigned i = 0; i < MON_WORLDS; i++) {
 		hd_uworld_destroy(vm.worlds[i].uw);
+		free(vm.worlds[i].mapped);
+	}
 	return status;
 }

@@ -136,6 +136,8 @@ struct mon_world {
 	uint32_t cr3;
 	bool valid;
 	uint64_t last_use;
+	uint8_t *mapped; /* bitmap over linear pages the U-view maps */
+	uint32_t n_mapped;
 	uint32_t rw_n; /* U-view pages mapped writable, to re-protect */
 	struct { uint32_t lpage, frame; } rw[MON_UV_RW_MAX];
 };
