@@ -49,6 +49,7 @@
 #define MAP_ANONYMOUS_ 0x20
 #define MAP_NORESERVE_ 0x4000
 #define PR_SET_NO_NEW_PRIVS_ 38
+#define PR_SET_PDEATHSIG_ 1
 #define UC_SIGCONTEXT_SS_ 0x2
 #define UC_STRICT_RESTORE_SS_ 0x4
 #define SA_RESTORER_ 0x04000000
@@ -369,6 +370,11 @@ static uint8_t alt_stack[64 * 1024] __attribute__((aligned(16)));
 void uw_main(void);
 void uw_main(void)
 {
+	/* Never outlive the monitor (even if it is killed outright). */
+	long parent = sys3(__NR_getppid, 0, 0, 0);
+	sys3(__NR_prctl, PR_SET_PDEATHSIG_, SIGKILL, 0);
+	if (parent == 1 || sys3(__NR_getppid, 0, 0, 0) != parent)
+		die(108);
 	sh = mmap_(0, UW_SHARED_SIZE, PROT_READ_ | PROT_WRITE_, MAP_SHARED_, UW_FD_SHARED, 0);
 	if ((int64_t)sh < 0 && (int64_t)sh > -4096)
 		die(102);
