@@ -52,6 +52,7 @@ struct uw_regs {
 #define UW_SEL_DATA 0x0f /* LDT 1: data, base 0, 4 GiB, DPL 3 */
 #define UW_SEL_FS 0x17   /* LDT 2: data, base fs_base */
 #define UW_SEL_GS 0x1f   /* LDT 3: data, base gs_base */
+enum { UW_DS, UW_ES, UW_FS, UW_GS };
 
 #define UW_MAX_MAPS 128
 struct uw_map {
@@ -67,6 +68,10 @@ struct uw_shared {
 	uint32_t event;
 	uint32_t trapno, err, addr, syscall_nr;
 	uint32_t stub_errors;      /* maps the stub could not make */
+	/* Segment selectors found in DS ES FS GS at the event: anything but
+	 * the stub's own means ring-3 code loaded that register itself (with
+	 * a guest selector value the host resolved in its own tables). */
+	uint16_t sel[4];
 	struct uw_regs regs;
 	uint32_t n_maps;
 	struct uw_map maps[UW_MAX_MAPS];

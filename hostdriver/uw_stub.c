@@ -252,7 +252,9 @@ static int load_guest(ucontext_t *uc)
 			return 0;
 		cur_gs_base = r->gs_base;
 	}
-	__asm__ volatile("mov %0, %%fs\n\tmov %1, %%gs" ::"r"(UW_SEL_FS), "r"(UW_SEL_GS));
+	__asm__ volatile("mov %0, %%ds\n\tmov %0, %%es\n\t"
+			 "mov %1, %%fs\n\tmov %2, %%gs"
+			 ::"r"(UW_SEL_DATA), "r"(UW_SEL_FS), "r"(UW_SEL_GS));
 	if (uc->uc_mcontext.fpregs)
 		copy(uc->uc_mcontext.fpregs, sh->fx, 512);
 	return 1;
@@ -272,6 +274,15 @@ static void store_guest(int sig, const siginfo_t *si, const ucontext_t *uc)
 	sh->err = (uint32_t)g[REG_ERR];
 	sh->addr = (uint32_t)(uint64_t)si->si_addr;
 	sh->syscall_nr = 0;
+	/* The kernel leaves the data segment registers alone on the way
+	 * into this handler: they show what ring-3 code loaded. */
+	uint16_t ds, es, fs, gs;
+	__asm__ volatile("mov %%ds, %0\n\tmov %%es, %1\n\tmov %%fs, %2\n\tmov %%gs, %3"
+			 : "=r"(ds), "=r"(es), "=r"(fs), "=r"(gs));
+	sh->sel[UW_DS] = ds;
+	sh->sel[UW_ES] = es;
+	sh->sel[UW_FS] = fs;
+	sh->sel[UW_GS] = gs;
 	if (uc->uc_mcontext.fpregs)
 		copy(sh->fx, uc->uc_mcontext.fpregs, 512);
 	switch (sig) {

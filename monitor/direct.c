@@ -19,7 +19,11 @@
  *    selectors (UW_SEL_*), not the guest's; the guest's CS, SS and data
  *    segments must be flat (FS/GS bases are honoured);
  *  - ring-3 code that loads a segment register itself loads a *host*
- *    descriptor: it works only for the null selector;
+ *    descriptor (the user world cannot trap MOV Sreg). The user world
+ *    reports the selector values it finds at every event; the monitor
+ *    then performs the guest's load and, when the event was a fault
+ *    (typically the first use of the wrong base, e.g. glibc's GS-based
+ *    TLS), simply runs the instruction again with the guest's segment;
  *  - PUSHF at CPL 3 shows IOPL 0 whatever the guest's IOPL (< 3).
  */
 
@@ -296,6 +300,26 @@ void mon_de_run(struct mon_vm *vm)
 	cpu->eip = r.eip;
 	uint32_t native = BT_FL_LIVE | BT_FL_TF | BT_FL_AC | BT_FL_ID;
 	cpu->eflags = (cpu->eflags & ~native) | (r.eflags & native);
+
+	/* Segment registers ring-3 code loaded natively (see top): do the
+	 * guest's load; a fault it caused is retried, not delivered. */
+	static const uint16_t ours[4] = { UW_SEL_DATA, UW_SEL_DATA, UW_SEL_FS, UW_SEL_GS };
+	static const int sreg[4] = { SEG_DS, SEG_ES, SEG_FS, SEG_GS };
+	bool reloaded = false;
+	for (int i = 0; i < 4; i++) {
+		if (ev.sel[i] == ours[i])
+			continue;
+		struct mon_fault sf = { 0 };
+		if (!mon_load_seg(vm, sreg[i], ev.sel[i], &sf)) {
+			if (!vm->stop)
+				mon_deliver_fault(vm, &sf);
+			return;
+		}
+		reloaded = true;
+		vm->de_segment_loads++;
+	}
+	if (reloaded && res == HD_UW_FAULT)
+		return;
 
 	switch (res) {
 	case HD_UW_FAULT:

@@ -15,6 +15,9 @@
 #define LAYOUT_MB_MODCMD      0x00012000u /* module 0 string (its file name) */
 #define LAYOUT_BOOT_GDT       0x00010f00u /* flat boot GDT: CS 0x10, DS 0x18 */
 #define LAYOUT_MB_END         0x00013000u /* end of the loader's area */
+#define LAYOUT_ZERO_PAGE      0x00014000u /* Linux boot_params (4 KiB) */
+#define LAYOUT_LINUX_CMDLINE  0x00015000u /* Linux command line */
+#define LAYOUT_LINUX_CMDLINE_SIZE 0x1000u
 #define LAYOUT_EBDA           0x0009fc00u /* top of conventional memory */
 #define LAYOUT_HOLE_END       0x00100000u /* VGA/BIOS hole ends: 1 MiB */
 

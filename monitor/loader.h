@@ -10,6 +10,7 @@ struct mon_boot {
 	uint32_t entry; /* EIP */
 	uint32_t eax;   /* 0x2BADB002 for multiboot */
 	uint32_t ebx;   /* physical address of the multiboot info */
+	uint32_t esi;   /* Linux: the zero page */
 };
 
 /*
@@ -33,5 +34,20 @@ int mon_load_multiboot(uint8_t *ram, uint64_t ram_size,
 		       const uint8_t *initrd, size_t initrd_len,
 		       const char *initrd_name, const char *cmdline,
 		       struct mon_boot *boot, char *err, size_t errlen);
+
+/* True if the image carries a Linux setup header ("HdrS" at 0x202). */
+#include <stdbool.h>
+bool mon_is_bzimage(const uint8_t *image, size_t len);
+
+/*
+ * Load a Linux bzImage with the 32-bit boot protocol: the protected-mode
+ * kernel at 1 MiB, a zero page at LAYOUT_ZERO_PAGE (the image's setup
+ * header, an e820 map, cmd_line_ptr, the initrd placed high), and the
+ * entry state in *boot. Return 0, or -1 with one line in err.
+ */
+int mon_load_bzimage(uint8_t *ram, uint64_t ram_size, const uint8_t *image,
+		     size_t len, const uint8_t *initrd, size_t initrd_len,
+		     const char *cmdline, struct mon_boot *boot, char *err,
+		     size_t errlen);
 
 #endif

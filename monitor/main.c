@@ -215,6 +215,7 @@ static void reset_vcpu(struct mon_vm *vm, const struct mon_boot *boot)
 	memset(cpu->gpr, 0, sizeof cpu->gpr);
 	cpu->gpr[BT_EAX] = boot->eax;
 	cpu->gpr[BT_EBX] = boot->ebx;
+	cpu->gpr[BT_ESI] = boot->esi;
 	cpu->eip = boot->entry;
 	cpu->eflags = 0x2;
 	mon_sync_seg_bases(vm);
@@ -355,15 +356,23 @@ int main(int argc, char **argv)
 	if (vm.ram_fd < 0)
 		die_host("cannot allocate guest RAM", err);
 
-	/* QEMU hands a multiboot kernel "<kernel path> <append>". */
+	/* QEMU hands a multiboot kernel "<kernel path> <append>", and a
+	 * Linux kernel just the -append string. */
 	size_t cl = strlen(o->kernel) + (o->append ? strlen(o->append) : 0) + 2;
 	char *cmdline = malloc(cl);
 	if (!cmdline)
 		die_host("out of memory", "command line");
 	snprintf(cmdline, cl, "%s %s", o->kernel, o->append ? o->append : "");
-	struct mon_boot boot;
-	if (mon_load_multiboot(vm.ram, vm.ram_size, kernel, kernel_len, initrd,
-			       initrd_len, o->initrd, cmdline, &boot, err, sizeof err)) {
+	struct mon_boot boot = { 0 };
+	bool linux_boot = mon_is_bzimage(kernel, kernel_len);
+	int lr = linux_boot
+			 ? mon_load_bzimage(vm.ram, vm.ram_size, kernel, kernel_len, initrd,
+					    initrd_len, o->append ? o->append : "", &boot, err,
+					    sizeof err)
+			 : mon_load_multiboot(vm.ram, vm.ram_size, kernel, kernel_len, initrd,
+					      initrd_len, o->initrd, cmdline, &boot, err,
+					      sizeof err);
+	if (lr) {
 		fprintf(stderr, "btvmm: %s: %s\n", o->kernel, err);
 		return MON_EXIT_USAGE;
 	}

@@ -184,6 +184,7 @@ struct mon_vm {
 	uint64_t world_clock;
 	uint64_t de_ns, de_entries, de_syscalls, de_preempts, de_hidden_faults;
 	uint64_t de_world_switches, de_world_spawns, de_world_evictions;
+	uint64_t de_segment_loads; /* segment loads by ring-3 code, redone */
 	unsigned last_bt_cpl;
 	uint64_t halts;        /* HLTs that slept */
 	bool warned_ud[8];

@@ -94,6 +94,8 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 		(double)vm->de_ns / 1e9, (double)total / 1e9,
 		(unsigned long long)vm->de_entries, (unsigned long long)vm->de_syscalls,
 		(unsigned long long)vm->de_preempts, (unsigned long long)vm->de_hidden_faults);
+	fprintf(out, "  ring-3 segment loads redone for the guest: %llu\n",
+		(unsigned long long)vm->de_segment_loads);
 	fprintf(out, "  user worlds: %llu address spaces given one, %llu spawned, %llu reused "
 		     "for another address space\n",
 		(unsigned long long)vm->de_world_switches,
