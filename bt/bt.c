@@ -180,6 +180,14 @@ void bt_set_fp_trap(struct bt *bt, bool trap)
 	bt_flush(bt);
 }
 
+void bt_set_native_tsc(struct bt *bt, bool native)
+{
+	if (bt->native_tsc == native)
+		return;
+	bt->native_tsc = native;
+	bt_flush(bt);
+}
+
 enum bt_exit bt_step(struct bt *bt)
 {
 	bool full;

@@ -266,6 +266,13 @@ bool bt_fp_family(const ZydisDecodedInstruction *zi);
  */
 void bt_set_fp_trap(struct bt *bt, bool trap);
 
+/*
+ * Whether RDTSC may run as itself: the guest's TSC is the host's (offset
+ * 0) and CR4.TSD is clear. Otherwise it is emulated. A change flushes the
+ * translation cache.
+ */
+void bt_set_native_tsc(struct bt *bt, bool native);
+
 /* Human-readable name of an exit reason. */
 const char *bt_exit_name(enum bt_exit e);
 

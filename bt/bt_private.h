@@ -69,6 +69,7 @@ struct bt {
 	uint64_t code_epoch;       /* bumped at every flush or invalidation */
 	bool single;               /* translating for bt_step */
 	bool fp_trap;              /* FP instructions are EMULATE (CR0.TS/EM) */
+	bool native_tsc;           /* RDTSC is IDENT (guest TSC = host TSC) */
 	ZydisDecoder dec;
 	ZydisFormatter fmt;
 	struct bt_stats stats;

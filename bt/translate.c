@@ -139,6 +139,10 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 		enum bt_class c = bt_classify(&in);
 		if (bt->fp_trap && bt_fp_family(&in.zi))
 			c = BT_CLASS_EMULATE;
+		/* RDTSC reads the host TSC, which is the guest's when the
+		 * offset is 0: Linux's delay loops spin on it. */
+		if (bt->native_tsc && in.zi.mnemonic == ZYDIS_MNEMONIC_RDTSC)
+			c = BT_CLASS_IDENT;
 		/* Adaptive translation; a bt_step is the emulator's own
 		 * fallback and must run the instruction itself. */
 		if (!bt->single && bt->env.force_emulate &&

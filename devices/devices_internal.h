@@ -130,6 +130,7 @@ struct dev_pit {
 	struct dev_pic *pic;          /* channel 0's OUT is IRQ 0 */
 	struct dev_pit_channel ch[3];
 	uint8_t port61;               /* port 0x61 bits 3:0 as written */
+	uint32_t backlog;             /* periodic IRQ 0 edges owed (see below) */
 };
 
 /* SeaBIOS's state: channel 0 in mode 2 with count 65536 (18.2 Hz) since

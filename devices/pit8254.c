@@ -199,10 +199,30 @@ static void pit_sync_irq(struct dev_pit *pit, uint64_t now)
 	 * lets the next period's edge be seen. */
 	dev_pic_set_irq(pit->pic, 0, true);
 	dev_pic_set_irq(pit->pic, 0, false);
-	if (c->mode == 2 || c->mode == 3)
+	if (c->mode == 2 || c->mode == 3) {
+		/* Periods that went by unseen (the guest had interrupts off,
+		 * or the host was slow) are owed, not merged: Linux counts
+		 * time in ticks and would fall behind the TSC. At most a
+		 * quarter second's worth, so a long stall does not replay. */
+		uint64_t missed = (d - c->edge) / c->reload;
+		uint64_t cap = 1193182 / 4 / c->reload + 1;
+		pit->backlog = (uint32_t)(pit->backlog + missed > cap ? cap : pit->backlog + missed);
 		c->edge = (d / c->reload + 1) * c->reload;
-	else
+	} else {
 		c->edge = NO_EDGE;
+	}
+}
+
+/* Re-raise one owed IRQ 0 edge once the last one has been taken and
+ * finished (neither requested nor in service at the master PIC). */
+static void pit_pay_backlog(struct dev_pit *pit)
+{
+	const struct dev_pic_chip *m = &pit->pic->chip[0];
+	if (!pit->backlog || (m->irr & 1) || (m->isr & 1))
+		return;
+	pit->backlog--;
+	dev_pic_set_irq(pit->pic, 0, true);
+	dev_pic_set_irq(pit->pic, 0, false);
 }
 
 /* A gate level change (only channel 2's gate moves). */
@@ -372,6 +392,7 @@ void dev_pit_init(struct dev_pit *pit, const struct dev_clock *clock,
 void dev_pit_update(struct dev_pit *pit)
 {
 	pit_sync_irq(pit, pit_now_tick(pit));
+	pit_pay_backlog(pit);
 }
 
 uint64_t dev_pit_next_event(const struct dev_pit *pit)

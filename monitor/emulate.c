@@ -420,8 +420,8 @@ static enum emu_result emu_cpu(struct mon_vm *vm, const struct emu_insn *in,
 			ok = false;
 		else if (in->zi.mnemonic == ZYDIS_MNEMONIC_RDMSR)
 			ok = mon_rdmsr(vm, cpu->gpr[BT_ECX], &x);
-		else
-			ok = mon_wrmsr(vm, cpu->gpr[BT_ECX], x);
+		else if ((ok = mon_wrmsr(vm, cpu->gpr[BT_ECX], x)))
+			mon_sync_cr0(vm); /* a TSC write ends native RDTSC */
 		if (!ok) {
 			mon_fault_set(f, EXC_GP, true, 0);
 			return EMU_FAULT;
@@ -733,6 +733,7 @@ void mon_sync_cr0(struct mon_vm *vm)
 {
 	struct vcpu *v = &vm->vcpu;
 	bt_set_fp_trap(vm->bt, v->cr0 & (CR0_TS | CR0_EM));
+	bt_set_native_tsc(vm->bt, v->tsc_offset == 0 && !(v->cr4 & 0x4));
 	/* Translations are keyed by linear address: a new address space
 	 * makes them stale. */
 	if (smm_set_mode(vm->smm, v->cr0, v->cr3, v->cr4))

@@ -209,7 +209,7 @@ static void reset_vcpu(struct mon_vm *vm, const struct mon_boot *boot)
 	v->cr0 = CR0_PE | CR0_ET;
 	v->dr[6] = 0xffff0ff0u;
 	v->dr[7] = 0x400;
-	v->tsc_offset = -__builtin_ia32_rdtsc();
+	v->tsc_offset = 0; /* the guest's TSC is the host's: RDTSC runs natively */
 	v->pat = 0x0007040600070406ull; /* the power-on value */
 	struct bt_cpu *cpu = v->cpu;
 	memset(cpu->gpr, 0, sizeof cpu->gpr);
@@ -427,6 +427,7 @@ int main(int argc, char **argv)
 	}
 
 	reset_vcpu(&vm, &boot);
+	mon_sync_cr0(&vm);
 	vm.start_ns = hd_now_ns();
 	int status = mon_run(&vm);
 	dev_platform_flush(vm.plat);

@@ -61,12 +61,13 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 		(unsigned long long)vm->smc_faults, (unsigned long long)s->invalidated,
 		(unsigned long long)sm.protects);
 	fprintf(out, "  shadow paging: %llu hidden faults, %llu guest #PF, "
-		     "%llu traced page-table writes, %llu pages mapped (%llu runs), %llu S-view drops, "
-		     "%llu evictions\n",
+		     "%llu traced page-table writes, %llu pages mapped (%llu runs), %llu S-view drops "
+		     "(+%llu keeping global pages), %llu evictions\n",
 		(unsigned long long)sm.hidden_faults, (unsigned long long)sm.guest_faults,
 		(unsigned long long)sm.traced_writes, (unsigned long long)sm.pages_mapped,
 		(unsigned long long)sm.runs_mapped,
-		(unsigned long long)sm.flushes, (unsigned long long)sm.map_evictions);
+		(unsigned long long)sm.flushes, (unsigned long long)sm.partial_drops,
+		(unsigned long long)sm.map_evictions);
 	fprintf(out, "  page-table writes: %llu through a host fault, %llu by the "
 		     "adaptive callout\n",
 		(unsigned long long)vm->pt_writes_trapped,

@@ -130,6 +130,7 @@ struct smm_stats {
 	uint64_t pages_mapped;    /* S-view mappings made */
 	uint64_t runs_mapped;     /* runs of several pages mapped in one call */
 	uint64_t flushes;         /* whole S-view drops */
+	uint64_t partial_drops;   /* CR3 loads that kept the global pages */
 	uint64_t protects, unprotects;
 	uint64_t map_evictions;   /* drops forced by the host's mapping limit */
 };

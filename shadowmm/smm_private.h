@@ -29,6 +29,7 @@
 #define LIN_MAPPED 0x1u
 #define LIN_WRITABLE 0x2u
 #define LIN_GHOST 0x4u
+#define LIN_GLOBAL 0x8u /* a global page (G with CR4.PGE): survives CR3 loads */
 #define LIN_FRAME(e) ((e) >> 12)
 
 /* Which page-directory slots point at a traced page table. */
@@ -45,6 +46,7 @@ struct smm_walk {
 	bool writable;     /* the access rights allow a write (with CR0.WP) */
 	bool dirty;        /* D is set (after the walk's own update) */
 	bool large;        /* a 4 MiB page */
+	bool global;       /* G set and CR4.PGE on */
 	uint32_t pd_frame; /* frame of the page directory */
 	uint32_t pt_frame; /* frame of the page table (not for large pages) */
 	uint32_t large_base; /* first frame of a 4 MiB page */
@@ -62,6 +64,8 @@ struct smm {
 	uint32_t *frame_alias;     /* [frames] first linear page + 1 */
 	uint32_t *mapped;          /* linear pages mapped since the last drop */
 	uint32_t n_mapped;
+	uint32_t *nonglobal;       /* of those, the non-global ones (CR3 loads) */
+	uint32_t n_nonglobal;
 	/* Linear pages code was fetched from, with the frame each mapped to:
 	 * translations are keyed by linear address and stay valid while
 	 * these pairs hold (checked again at each CR3 load). */

@@ -35,6 +35,7 @@ struct smm *smm_create(const struct smm_config *cfg, char *err, size_t errlen)
 	smm->alias_next = alloc_zero(SMM_LPAGES * 4);
 	smm->frame_alias = alloc_zero((size_t)smm->frames * 4);
 	smm->mapped = alloc_zero(SMM_LPAGES * 4);
+	smm->nonglobal = alloc_zero(SMM_LPAGES * 4);
 	smm->code_fetched = alloc_zero(SMM_LPAGES / 8);
 	smm->code_pages = alloc_zero(SMM_MAX_CODE_PAGES * sizeof *smm->code_pages);
 	smm->snap_of = alloc_zero((size_t)smm->frames * 4);
@@ -42,7 +43,7 @@ struct smm *smm_create(const struct smm_config *cfg, char *err, size_t errlen)
 	smm->snaps = alloc_zero((size_t)MAX_SNAPS * HD_PAGE_SIZE);
 	smm->users = alloc_zero(MAX_SNAPS * sizeof *smm->users);
 	if (!smm->frame_flags || !smm->lin_map || !smm->alias_next ||
-	    !smm->frame_alias || !smm->mapped || !smm->code_fetched ||
+	    !smm->frame_alias || !smm->mapped || !smm->nonglobal || !smm->code_fetched ||
 	    !smm->code_pages ||
 	    !smm->snap_of || !smm->snap_frame || !smm->snaps || !smm->users) {
 		snprintf(err, errlen, "cannot allocate shadow structures");
@@ -69,6 +70,7 @@ void smm_destroy(struct smm *smm)
 	size_t per_frame = smm->frames ? (size_t)smm->frames * 4 : 1;
 	hd_free(smm->frame_alias, per_frame);
 	hd_free(smm->mapped, SMM_LPAGES * 4);
+	hd_free(smm->nonglobal, SMM_LPAGES * 4);
 	hd_free(smm->code_fetched, SMM_LPAGES / 8);
 	hd_free(smm->code_pages, SMM_MAX_CODE_PAGES * sizeof *smm->code_pages);
 	hd_free(smm->snap_of, per_frame);
@@ -191,10 +193,42 @@ static void drop_sview(struct smm *smm)
 		}
 	}
 	smm->n_mapped = 0;
+	smm->n_nonglobal = 0;
 	hd_view_map(smm->cfg.fd, 0, 0, HD_GUEST_SPACE, HD_PROT_NONE);
 	if (!smm->paging)
 		map_identity(smm);
 	smm->stats.flushes++;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* A CR3 load with global pages on: only non-global translations go (TLB
+ * semantics); Linux's kernel mappings, all global, stay mapped. */
+static void drop_nonglobal(struct smm *smm)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < smm->n_nonglobal; i++) {
+		uint32_t l = smm->nonglobal[i], e = smm->lin_map[l];
+		if ((e & LIN_MAPPED) && !(e & LIN_GLOBAL)) {
+			forget(smm, l);
+			smm->nonglobal[n++] = l; /* reuse the list as scratch */
+		}
+	}
+	qsort(smm->nonglobal, n, sizeof *smm->nonglobal, cmp_u32);
+	for (uint32_t i = 0; i < n;) {
+		uint32_t j = i + 1;
+		while (j < n && smm->nonglobal[j] == smm->nonglobal[j - 1] + 1)
+			j++;
+		hd_view_protect((uint64_t)smm->nonglobal[i] * HD_PAGE_SIZE,
+				(uint64_t)(j - i) * HD_PAGE_SIZE, HD_PROT_NONE);
+		i = j;
+	}
+	smm->n_nonglobal = 0;
+	smm->stats.partial_drops++;
 }
 
 void smm_drop_all(struct smm *smm)
@@ -215,6 +249,8 @@ bool smm_set_mode(struct smm *smm, uint32_t cr0, uint32_t cr3, uint32_t cr4)
 {
 	bool paging = cr0 & CR0_PG;
 	bool mode = paging != smm->paging || (paging && ((cr4 ^ smm->cr4) & CR4_PSE));
+	bool only_cr3 = paging && smm->paging && !((cr0 ^ smm->cr0) & CR0_WP) &&
+			!((cr4 ^ smm->cr4) & (CR4_PGE | CR4_PSE));
 	bool changed = mode ||
 		       (paging && ((cr3 ^ smm->cr3) & ~0xfffu)) ||
 		       (paging && ((cr0 ^ smm->cr0) & CR0_WP)) ||
@@ -231,6 +267,8 @@ bool smm_set_mode(struct smm *smm, uint32_t cr0, uint32_t cr3, uint32_t cr4)
 	 * mode starts over everywhere. */
 	if (mode)
 		smm_drop_all(smm);
+	else if (only_cr3 && (cr4 & CR4_PGE))
+		drop_nonglobal(smm);
 	else
 		drop_sview(smm);
 	if (!mode && code_still_valid(smm))
@@ -239,19 +277,31 @@ bool smm_set_mode(struct smm *smm, uint32_t cr0, uint32_t cr3, uint32_t cr4)
 	return true;
 }
 
+/* Remember a fresh mapping for the next drops (all, or the non-global). */
+static void note_mapped(struct smm *smm, uint32_t lpage, bool global)
+{
+	smm->mapped[smm->n_mapped++] = lpage;
+	if (!global)
+		smm->nonglobal[smm->n_nonglobal++] = lpage;
+}
+
 /* Map one linear page; on the host's mapping limit, drop all and retry. */
-static void map_page(struct smm *smm, uint32_t lpage, uint32_t frame, bool writable)
+static void map_page(struct smm *smm, uint32_t lpage, uint32_t frame, bool writable,
+		     bool global)
 {
 	if (smm->n_mapped >= SMM_LPAGES - 1024)
 		smm_drop_all(smm); /* the list of mappings is full: start over */
 	uint32_t old = smm->lin_map[lpage];
 	if (old & LIN_MAPPED)
 		forget(smm, lpage);
-	uint32_t e = frame << 12 | LIN_MAPPED | (writable ? LIN_WRITABLE : 0);
+	uint32_t e = frame << 12 | LIN_MAPPED | (writable ? LIN_WRITABLE : 0) |
+		     (global ? LIN_GLOBAL : 0);
 	if ((old & (LIN_MAPPED | LIN_GHOST)) && LIN_FRAME(old) == frame &&
 	    hd_view_protect((uint64_t)lpage * HD_PAGE_SIZE, HD_PAGE_SIZE,
 			    lin_prot(smm, e)) == 0) {
 		smm->lin_map[lpage] = e; /* already in the mapped list */
+		if (!global)
+			smm->nonglobal[smm->n_nonglobal++] = lpage;
 		smm->alias_next[lpage] = smm->frame_alias[frame];
 		smm->frame_alias[frame] = lpage + 1;
 		smm->stats.pages_mapped++;
@@ -271,7 +321,7 @@ static void map_page(struct smm *smm, uint32_t lpage, uint32_t frame, bool writa
 	smm->lin_map[lpage] = e;
 	smm->alias_next[lpage] = smm->frame_alias[frame];
 	smm->frame_alias[frame] = lpage + 1;
-	smm->mapped[smm->n_mapped++] = lpage;
+	note_mapped(smm, lpage, global);
 	smm->stats.pages_mapped++;
 }
 
@@ -345,12 +395,13 @@ enum smm_result smm_translate(struct smm *smm, uint32_t linear,
  */
 #define RUN_MAX 32u
 static bool run_member(const struct smm *smm, uint32_t l, const uint32_t *pt,
-		       uint32_t frame, bool writable)
+		       uint32_t frame, bool writable, bool global)
 {
 	uint32_t pte = pt[l & 0x3ff];
 	uint32_t need = 0x21u | (writable ? 0x42u : 0); /* P A (+ W D) */
 	bool can_write = (pte & 2) || !(smm->cr0 & CR0_WP);
-	return (pte & need) == need && (pte >> 12) == frame &&
+	bool g = (smm->cr4 & CR4_PGE) && (pte & 0x100);
+	return (pte & need) == need && (pte >> 12) == frame && g == global &&
 	       (!writable || can_write) && (writable || !(pte & 0x40) || !can_write) &&
 	       frame < smm->frames &&
 	       !(smm->frame_flags[frame] & (FRAME_CODE | FRAME_TRACED)) &&
@@ -370,10 +421,12 @@ static bool map_run(struct smm *smm, uint32_t lpage, const struct smm_walk *w,
 	const uint32_t *pt = (const uint32_t *)(smm->cfg.ram + (uint64_t)w->pt_frame * HD_PAGE_SIZE);
 	uint32_t first = lpage, last = lpage;
 	while (last - first + 1 < RUN_MAX && ((last + 1) & 0x3ff) &&
-	       run_member(smm, last + 1, pt, w->frame + (last + 1 - lpage), writable))
+	       run_member(smm, last + 1, pt, w->frame + (last + 1 - lpage), writable,
+			  w->global))
 		last++;
 	while (last - first + 1 < RUN_MAX && (first & 0x3ff) &&
-	       run_member(smm, first - 1, pt, w->frame - (lpage - first + 1), writable))
+	       run_member(smm, first - 1, pt, w->frame - (lpage - first + 1), writable,
+			  w->global))
 		first--;
 	if (first == last || smm->n_mapped + (last - first + 1) >= SMM_LPAGES - 1024)
 		return false;
@@ -384,10 +437,11 @@ static bool map_run(struct smm *smm, uint32_t lpage, const struct smm_walk *w,
 		return false;
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t l = first + i, f = frame0 + i;
-		smm->lin_map[l] = f << 12 | LIN_MAPPED | (writable ? LIN_WRITABLE : 0);
+		smm->lin_map[l] = f << 12 | LIN_MAPPED | (writable ? LIN_WRITABLE : 0) |
+				  (w->global ? LIN_GLOBAL : 0);
 		smm->alias_next[l] = smm->frame_alias[f];
 		smm->frame_alias[f] = l + 1;
-		smm->mapped[smm->n_mapped++] = l;
+		note_mapped(smm, l, w->global);
 	}
 	smm->stats.pages_mapped += n;
 	smm->stats.runs_mapped++;
@@ -424,7 +478,7 @@ enum smm_result smm_host_fault(struct smm *smm, uint32_t linear, bool write,
 		uint32_t e = smm->lin_map[lpage];
 		if (!(e & LIN_MAPPED) || LIN_FRAME(e) != w.frame ||
 		    (bool)(e & LIN_WRITABLE) != writable)
-			map_page(smm, lpage, w.frame, writable);
+			map_page(smm, lpage, w.frame, writable, w.global);
 		if (flags & FRAME_CODE)
 			return SMM_CODE_WRITE;
 		smm->stats.traced_writes++;
@@ -444,10 +498,11 @@ enum smm_result smm_host_fault(struct smm *smm, uint32_t linear, bool write,
 				HD_PROT_RW) == 0) {
 			for (uint32_t i = 0; i < 1024; i++) {
 				uint32_t l = first + i, f = w.large_base + i;
-				smm->lin_map[l] = f << 12 | LIN_MAPPED | LIN_WRITABLE;
+				smm->lin_map[l] = f << 12 | LIN_MAPPED | LIN_WRITABLE |
+						  (w.global ? LIN_GLOBAL : 0);
 				smm->alias_next[l] = smm->frame_alias[f];
 				smm->frame_alias[f] = l + 1;
-				smm->mapped[smm->n_mapped++] = l;
+				note_mapped(smm, l, w.global);
 				if (smm->frame_flags[f] & (FRAME_CODE | FRAME_TRACED))
 					hd_view_protect((uint64_t)l * HD_PAGE_SIZE,
 							HD_PAGE_SIZE, HD_PROT_READ);
@@ -457,7 +512,7 @@ enum smm_result smm_host_fault(struct smm *smm, uint32_t linear, bool write,
 		}
 	}
 	if (w.large || !map_run(smm, lpage, &w, writable))
-		map_page(smm, lpage, w.frame, writable);
+		map_page(smm, lpage, w.frame, writable, w.global);
 	return SMM_OK;
 }
 

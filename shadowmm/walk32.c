@@ -38,7 +38,7 @@ enum smm_result smm_walk32(struct smm *smm, uint32_t linear,
 	uint32_t err = (write ? 2u : 0u) | (user ? 4u : 0u);
 	uint32_t pdi = linear >> 22, pti = (linear >> 12) & 0x3ff;
 	uint64_t pde_addr = (uint64_t)(smm->cr3 & ~0xfffu) + pdi * 4;
-	uint32_t pde, pte;
+	uint32_t pde, pte = 0;
 
 	memset(w, 0, sizeof *w);
 	w->pd_frame = smm->cr3 >> 12;
@@ -78,6 +78,7 @@ enum smm_result smm_walk32(struct smm *smm, uint32_t linear,
 
 	w->large = large;
 	w->writable = can_write;
+	w->global = (smm->cr4 & 0x80) && ((large ? pde : pte) & 0x100);
 	if (large) {
 		w->large_base = (pde & 0xffc00000u) >> 12;
 		w->frame = w->large_base + pti;
