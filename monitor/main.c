@@ -40,8 +40,9 @@ static const char usage[] =
 	"  --version          btvmm's version\n"
 	"\n"
 	"Exit status: (v << 1) | 1 when the guest writes v to port 0xf4\n"
-	"(isa-debug-exit); 0 guest reset; 2 bad usage or input; 4 guest triple\n"
-	"fault; 6 guest halted for good; 8 guest used something btvmm does not\n"
+	"(isa-debug-exit); 0 guest reset or powered off (halted with interrupts\n"
+	"off); 2 bad usage or input; 4 guest triple fault; 6 guest waits for an\n"
+	"interrupt no device will raise; 8 guest used something btvmm does not\n"
 	"support yet; 10 host failure; 12 stopped by a signal; 14 guest ring-3\n"
 	"code tried to escape its sandbox.\n";
 

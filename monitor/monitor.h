@@ -13,7 +13,7 @@
 
 /* Exit statuses of the btvmm process (README: "Exit status"). */
 enum mon_status {
-	MON_EXIT_RESET = 0,       /* guest reset or powered off */
+	MON_EXIT_RESET = 0,       /* guest reset, or halted with interrupts off */
 	MON_EXIT_USAGE = 2,       /* bad usage or input */
 	MON_EXIT_TRIPLE = 4,      /* guest triple fault */
 	MON_EXIT_HALTED = 6,      /* HLT with nothing that can wake the CPU */

@@ -285,8 +285,10 @@ static void halt(struct mon_vm *vm)
 {
 	struct bt_cpu *cpu = vm->vcpu.cpu;
 	if (!(cpu->eflags & BT_FL_IF)) {
-		mon_stop(vm, MON_EXIT_HALTED,
-			 "guest halted with interrupts disabled at EIP %#x", cpu->eip);
+		/* Nothing can ever wake it (there is no NMI source): this is how
+		 * a guest without ACPI powers off (Linux: "System halted"). */
+		mon_stop(vm, MON_EXIT_RESET,
+			 "guest halted the CPU with interrupts disabled (powered off)");
 		return;
 	}
 	uint64_t next = dev_platform_next_event(vm->plat);
