@@ -160,6 +160,16 @@ void hd_uworld_preempt(struct hd_uworld *w);
 /* Path of a helper program installed next to the running executable. */
 bool hd_sibling_path(const char *name, char *out, size_t outlen);
 
+/* ---- The host terminal ---- */
+/* Put terminal `fd` in raw mode (false if it is no terminal); the old
+ * settings come back at exit or with hd_term_restore (signal-safe). */
+bool hd_term_raw(int fd);
+void hd_term_restore(void);
+/* Read what is there without waiting: bytes read, 0 for none, -1 at EOF. */
+int hd_read_nonblock(int fd, uint8_t *buf, size_t len);
+/* Sleep until a CLOCK_MONOTONIC deadline, input on fd (if >= 0), or a signal. */
+void hd_sleep_until_or_input(uint64_t deadline_ns, int fd);
+
 /* The monitor's FS base, recorded at hd_faults_install. */
 uint64_t hd_host_fsbase(void);
 

@@ -25,7 +25,8 @@ static const char usage[] =
 	"  -initrd FILE       file passed as multiboot module 0\n"
 	"  -append STR        kernel command line\n"
 	"  -m MiB             guest RAM (default 128; suffixes M and G; max 3584)\n"
-	"  -serial DEV        COM1: stdio (default), none, or file:PATH\n"
+	"  -serial DEV        COM1: stdio (default: the terminal, raw; Ctrl-A x\n"
+	"                     quits), none, or file:PATH\n"
 	"  --tc-size KiB      translation cache size (default 32768)\n"
 	"  --de on|off        run guest ring-3 code natively in the isolated user\n"
 	"                     world (default on), or translate it too\n"
@@ -429,9 +430,17 @@ int main(int argc, char **argv)
 
 	reset_vcpu(&vm, &boot);
 	mon_sync_cr0(&vm);
+	/* With -serial stdio the guest owns the terminal: raw, so that Ctrl-C
+	 * and friends reach it (Ctrl-A x leaves), restored on every exit. */
+	vm.input_fd = -1;
+	if (!strcmp(o->serial, "stdio")) {
+		vm.input_fd = STDIN_FILENO;
+		hd_term_raw(STDIN_FILENO);
+	}
 	vm.start_ns = hd_now_ns();
 	int status = mon_run(&vm);
 	dev_platform_flush(vm.plat);
+	hd_term_restore();
 	if (vm.stop_message[0])
 		fprintf(stderr, "btvmm: %s\n", vm.stop_message);
 	if (status == MON_EXIT_UNSUPPORTED && vm.stop_message[0] &&

@@ -154,6 +154,11 @@ struct mon_vm {
 	uint64_t ram_size;
 	int ram_fd;
 	int serial_fd;
+	int input_fd;          /* COM1 input (stdin with -serial stdio), or -1 */
+	uint8_t input[256];    /* read from the host, not yet taken by the UART */
+	unsigned input_len;
+	bool input_escape;     /* the last byte was Ctrl-A (QEMU's escape) */
+	uint64_t input_polled; /* host time of the last look at input_fd */
 	bool stop;
 	int status;            /* exit status once stop is set */
 	char stop_message[256];

@@ -36,6 +36,7 @@ static enum hd_fault_action on_fault(int signo, siginfo_t *si, ucontext_t *uc)
 
 static void on_crash(int signo, const siginfo_t *si, const ucontext_t *uc)
 {
+	hd_term_restore();
 	fprintf(stderr,
 		"btvmm: internal error: signal %d (%s) at host pc %#llx, address %p\n",
 		signo, strsignal(signo),
@@ -280,6 +281,50 @@ static bool take_interrupt(struct mon_vm *vm)
 	return true;
 }
 
+/*
+ * Host input for COM1, QEMU's way: Ctrl-A x ends btvmm, Ctrl-A Ctrl-A
+ * sends one Ctrl-A, any other byte (Ctrl-C included: the terminal is raw)
+ * goes to the guest. Bytes the UART cannot take yet wait here.
+ */
+#define INPUT_POLL_NS 5000000ull /* look at most every 5 ms while running */
+
+static void pump_input(struct mon_vm *vm, uint64_t now, bool force)
+{
+	if (vm->input_fd < 0 && !vm->input_len)
+		return;
+	if (!force && now - vm->input_polled < INPUT_POLL_NS && !vm->input_len)
+		return;
+	vm->input_polled = now;
+	if (vm->input_fd >= 0 && vm->input_len < sizeof vm->input) {
+		uint8_t buf[sizeof vm->input];
+		int n = hd_read_nonblock(vm->input_fd, buf, sizeof vm->input - vm->input_len);
+		if (n < 0)
+			vm->input_fd = -1; /* end of input: the guest just hears nothing */
+		for (int i = 0; i < n; i++) {
+			uint8_t c = buf[i];
+			if (vm->input_escape) {
+				vm->input_escape = false;
+				if (c == 'x' || c == 'X') {
+					mon_stop(vm, MON_EXIT_SIGNAL, "terminated by Ctrl-A x");
+					return;
+				}
+				if (c != 0x01)
+					continue;
+			} else if (c == 0x01) {
+				vm->input_escape = true;
+				continue;
+			}
+			vm->input[vm->input_len++] = c;
+		}
+	}
+	if (vm->input_len) {
+		size_t took = dev_uart_receive(dev_platform_com1(vm->plat), vm->input,
+					       vm->input_len);
+		memmove(vm->input, vm->input + took, vm->input_len - took);
+		vm->input_len -= (unsigned)took;
+	}
+}
+
 /* HLT: sleep until the next device deadline (an interrupt may follow). */
 static void halt(struct mon_vm *vm)
 {
@@ -292,14 +337,15 @@ static void halt(struct mon_vm *vm)
 		return;
 	}
 	uint64_t next = dev_platform_next_event(vm->plat);
-	if (next == UINT64_MAX) {
+	if (next == UINT64_MAX && vm->input_fd < 0) {
 		mon_stop(vm, MON_EXIT_HALTED,
 			 "guest halted at EIP %#x waiting for an interrupt that no "
 			 "device will raise", cpu->eip);
 		return;
 	}
 	vm->halts++;
-	hd_sleep_until(next);
+	hd_sleep_until_or_input(next, vm->input_fd);
+	pump_input(vm, hd_now_ns(), true);
 }
 
 /*
@@ -334,6 +380,7 @@ int mon_run(struct mon_vm *vm)
 		/* One clock read serves the device updates of this
 		 * iteration; translated code and emulation read it afresh. */
 		vm->clock_now = hd_now_ns();
+		pump_input(vm, vm->clock_now, false);
 		take_interrupt(vm);
 		uint64_t next = dev_platform_next_event(vm->plat);
 		vm->clock_now = 0;
