@@ -88,6 +88,12 @@ uint8_t dev_pic_inta(struct dev_pic *pic);
 extern const struct dev_pio_ops dev_pic_ops;  /* 0x20-0x21 and 0xa0-0xa1 */
 extern const struct dev_pio_ops dev_elcr_ops; /* 0x4d0-0x4d1; dev is the pic */
 
+/* PCI configuration mechanism #1 (pci_conf1.c): a host bridge only. */
+struct dev_pci {
+	uint32_t address; /* CONFIG_ADDRESS */
+};
+extern const struct dev_pio_ops dev_pci_conf1_ops; /* 0xcf8-0xcff */
+
 /* ---- The 8254 PIT at 0x40-0x43 and system control port B, 0x61 (pit8254.c) ---- */
 
 #define DEV_PIT_HZ 1193182u /* input clock of every channel */

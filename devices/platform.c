@@ -14,6 +14,7 @@ struct dev_platform {
 	struct dev_pic pic;
 	struct dev_pit pit;     /* also port 0x61's state */
 	struct dev_rtc rtc;
+	struct dev_pci pci;
 };
 
 /* The ISA IRQ lines the platform's devices drive. */
@@ -62,6 +63,8 @@ static const struct platform_port_row {
 	{ 0x03f8, 8, &dev_uart_ops, offsetof(struct dev_platform, com1) },
 	/* PIIX edge/level control for IRQ 0-7 and 8-15. */
 	{ 0x04d0, 2, &dev_elcr_ops, offsetof(struct dev_platform, pic) },
+	/* PCI configuration mechanism #1: CONFIG_ADDRESS and CONFIG_DATA. */
+	{ 0x0cf8, 8, &dev_pci_conf1_ops, offsetof(struct dev_platform, pci) },
 };
 
 struct dev_platform *dev_platform_create(const struct dev_platform_config *cfg)

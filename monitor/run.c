@@ -390,7 +390,11 @@ int mon_run(struct mon_vm *vm)
 			halt(vm);
 			continue;
 		}
-		hd_timer_arm(next);
+		/* Kick translated code for a device deadline only when the guest
+		 * could take the interrupt: with IF clear it cannot (STI, POPF and
+		 * IRET all come back here), and kicks would only add jitter to
+		 * interrupts-off timing loops such as TSC calibration. */
+		hd_timer_arm((vm->vcpu.cpu->eflags & BT_FL_IF) ? next : UINT64_MAX);
 		struct bt_cpu *cpu = vm->vcpu.cpu;
 		if (vm->irq_shadow) {
 			/* One instruction runs before interrupts are seen. */

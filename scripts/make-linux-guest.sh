@@ -1,0 +1,69 @@
+#!/bin/sh
+# Assemble the Linux guest: Debian's i386 686 kernel and busybox-static from
+# Debian's package registry, and an initramfs whose /init starts a shell.
+#
+# usage: scripts/make-linux-guest.sh OUTDIR
+# Writes OUTDIR/vmlinuz and OUTDIR/initrd.gz. Downloads are kept in
+# ${BTVMM_CACHE:-~/.cache/btvmm}/debs and not fetched again; the rest is
+# rebuilt only when missing. Needs root (or sudo) once, to add Debian's
+# i386 architecture to apt.
+set -e
+out=${1:?usage: $0 OUTDIR}
+cache=${BTVMM_CACHE:-${HOME:-/root}/.cache/btvmm}/debs
+mkdir -p "$out" "$cache"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+
+have_deb() { ls "$cache"/$1 >/dev/null 2>&1; }
+
+if ! have_deb 'linux-image-*-686_*_i386.deb' || ! have_deb 'busybox-static_*_i386.deb'; then
+    if ! dpkg --print-foreign-architectures | grep -qx i386; then
+        echo "make-linux-guest: adding the i386 architecture to apt" >&2
+        $SUDO dpkg --add-architecture i386
+    fi
+    # An index that fails to download is not fatal: the packages may
+    # still be found in the ones that did.
+    $SUDO apt-get update -qq >/dev/null 2>&1 || true
+    kernel=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-686$' |
+             awk '{print $1}' | sort -V | tail -1)
+    if [ -z "$kernel" ]; then
+        echo "make-linux-guest: no linux-image-6.1.*-686 package found in apt's lists" >&2
+        exit 1
+    fi
+    echo "make-linux-guest: downloading $kernel and busybox-static:i386" >&2
+    (cd "$cache" && apt-get download -q=2 "$kernel" busybox-static:i386 2>/dev/null) ||
+        (cd "$cache" && $SUDO apt-get download -q=2 "$kernel" busybox-static:i386)
+fi
+
+kdeb=$(ls "$cache"/linux-image-*-686_*_i386.deb | sort -V | tail -1)
+bdeb=$(ls "$cache"/busybox-static_*_i386.deb | sort -V | tail -1)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+if [ ! -s "$out/vmlinuz" ] || [ "$kdeb" -nt "$out/vmlinuz" ]; then
+    dpkg-deb -x "$kdeb" "$work/k"
+    cp "$work"/k/boot/vmlinuz-* "$out/vmlinuz"
+fi
+
+if [ ! -s "$out/initrd.gz" ] || [ "$bdeb" -nt "$out/initrd.gz" ] || [ "$0" -nt "$out/initrd.gz" ]; then
+    dpkg-deb -x "$bdeb" "$work/b"
+    root="$work/root"
+    mkdir -p "$root/bin" "$root/proc" "$root/sys" "$root/dev" "$root/tmp" "$root/root"
+    cp "$work/b/bin/busybox" "$root/bin/busybox"
+    cat > "$root/init" <<'INIT'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+hostname btvmm
+echo "btvmm: Debian $(uname -r) booted; 'poweroff -f' ends the VM"
+# A controlling terminal, so that Ctrl-C reaches the shell's jobs.
+exec setsid cttyhack sh -l
+INIT
+    chmod +x "$root/init"
+    (cd "$root" && find . | cpio -o -H newc 2>/dev/null | gzip -9) > "$out/initrd.gz.tmp"
+    mv "$out/initrd.gz.tmp" "$out/initrd.gz"
+fi
+echo "$out/vmlinuz $out/initrd.gz"
