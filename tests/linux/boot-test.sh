@@ -38,7 +38,12 @@ session() {
     exec 3>&-
     # btvmm exits at power-off; QEMU only halts: give up on it after 30 s.
     local n=600
-    while kill -0 $vm 2>/dev/null && [ $n -gt 0 ]; do sleep 0.05; n=$((n - 1)); done
+    while kill -0 $vm 2>/dev/null && [ $n -gt 0 ] &&
+          ! grep -aq 'System halted' "$work/$name.out"; do
+        sleep 0.05
+        n=$((n - 1))
+    done
+    sleep 0.2
     if kill -0 $vm 2>/dev/null; then
         kill $vm
         wait $vm 2>/dev/null

@@ -1,0 +1,77 @@
+#!/bin/bash
+# bench: Linux boot to the shell prompt (btvmm vs QEMU TCG) and a CPU-bound guest workload vs native.
+#
+# usage: run-boot.sh --btvmm PATH --guest DIR [--reps R]
+# DIR from scripts/make-linux-guest.sh. The workload is busybox sha256sum
+# over 64 MiB in the guest's tmpfs, timed by the guest's own clock, against
+# the same i386 busybox binary run natively on the host. Medians.
+set -eu
+btvmm="" dir="" reps=3
+while [ $# -gt 0 ]; do
+    case $1 in
+    --btvmm) btvmm=$2; shift 2 ;;
+    --guest) dir=$2; shift 2 ;;
+    --reps) reps=$2; shift 2 ;;
+    *) echo "run-boot.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+[ -n "$btvmm" ] && [ -n "$dir" ] || { echo "usage: $0 --btvmm PATH --guest DIR" >&2; exit 2; }
+APPEND="console=ttyS0 noapic nolapic acpi=off"
+work=$(mktemp -d)
+trap 'rm -rf "$work"; kill $vm 2>/dev/null || true' EXIT
+now() { echo "${EPOCHREALTIME/,/.}"; }
+
+# boot RUNNER [SCRIPT]: seconds to the prompt; runs SCRIPT in the guest
+# and leaves its output in $work/out.
+boot() {
+    local runner=$1 script=${2:-} s e
+    rm -f "$work/in" "$work/out"
+    mkfifo "$work/in"
+    s=$(now)
+    if [ "$runner" = btvmm ]; then
+        "$btvmm" -kernel "$dir/vmlinuz" -initrd "$dir/initrd.gz" -m 256 -append "$APPEND" \
+            < "$work/in" > "$work/out" 2>&1 &
+    else
+        qemu-system-i386 -accel tcg -display none -nodefaults -no-reboot -m 256 -serial stdio \
+            -kernel "$dir/vmlinuz" -initrd "$dir/initrd.gz" -append "$APPEND" \
+            < "$work/in" > "$work/out" 2>&1 &
+    fi
+    vm=$!
+    exec 3> "$work/in"
+    until grep -aq '/ # ' "$work/out"; do sleep 0.01; done
+    e=$(now)
+    if [ -n "$script" ]; then
+        printf '%s; echo @@DONE@@\n' "$script" >&3
+        until grep -aq '^@@DONE@@' "$work/out"; do sleep 0.05; done
+    fi
+    printf 'poweroff -f\n' >&3
+    exec 3>&-
+    for i in $(seq 1 100); do kill -0 $vm 2>/dev/null || break; grep -aq 'System halted' "$work/out" && break; sleep 0.05; done
+    kill $vm 2>/dev/null || true
+    wait $vm 2>/dev/null || true
+    echo "$e - $s" | bc -l
+}
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+bt=() qm=() gs=() ns=()
+SHA='dd if=/dev/zero of=/tmp/f bs=1M count=64 2>/dev/null; a=$(cat /proc/uptime); sha256sum /tmp/f; b=$(cat /proc/uptime); echo "uptime $a $b"'
+for r in $(seq 1 "$reps"); do
+    bt+=("$(boot btvmm)")
+    qm+=("$(boot qemu)")
+    boot btvmm "$SHA" >/dev/null
+    t=$(grep -a '^uptime' "$work/out" | tr -d '\r' | awk '{print $4 - $2}')
+    gs+=("$t")
+    dd if=/dev/zero of="$work/f" bs=1M count=64 2>/dev/null
+    busybox=$work/busybox # busybox picks the applet by argv[0]
+    dpkg-deb --fsys-tarfile "$(ls ~/.cache/btvmm/debs/busybox-static_*_i386.deb | tail -1)" |
+        tar -xO ./bin/busybox > "$busybox"
+    chmod +x "$busybox"
+    s=$(now); "$busybox" sha256sum "$work/f" > /dev/null; e=$(now)
+    ns+=("$(echo "$e - $s" | bc -l)")
+    echo "rep $r/$reps: prompt btvmm ${bt[-1]} s, qemu ${qm[-1]} s; sha256sum 64 MiB guest ${gs[-1]} s, native ${ns[-1]} s" >&2
+done
+b=$(printf '%s\n' "${bt[@]}" | median); q=$(printf '%s\n' "${qm[@]}" | median)
+g=$(printf '%s\n' "${gs[@]}" | median); n=$(printf '%s\n' "${ns[@]}" | median)
+printf '\nseconds to the shell prompt (median of %s): btvmm %.2f, QEMU TCG %.2f: btvmm %.2fx faster\n' "$reps" "$b" "$q" "$(echo "$q / $b" | bc -l)"
+printf 'busybox sha256sum over 64 MiB (median): guest under btvmm %.2f s, native i386 %.2f s: %.2fx native\n' "$g" "$n" "$(echo "$g / $n" | bc -l)"
+echo "targets: boot >= 2x faster than QEMU; sha256sum within 10% of native (reference, not tests)"
