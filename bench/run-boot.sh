@@ -16,7 +16,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ -n "$btvmm" ] && [ -n "$dir" ] || { echo "usage: $0 --btvmm PATH --guest DIR" >&2; exit 2; }
-APPEND="console=ttyS0 noapic nolapic acpi=off"
+APPEND="console=ttyS0 noapic nolapic acpi=off tsc=reliable"
 work=$(mktemp -d)
 trap 'rm -rf "$work"; kill $vm 2>/dev/null || true' EXIT
 now() { echo "${EPOCHREALTIME/,/.}"; }

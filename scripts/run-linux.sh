@@ -10,4 +10,4 @@ cmake --build build -j "$(nproc 2>/dev/null || echo 2)" --target btvmm >/dev/nul
 sh scripts/make-linux-guest.sh build/linux-guest >/dev/null
 exec build/monitor/btvmm -kernel build/linux-guest/vmlinuz \
     -initrd build/linux-guest/initrd.gz -m 256 \
-    -append "console=ttyS0 noapic nolapic acpi=off quiet" "$@"
+    -append "console=ttyS0 noapic nolapic acpi=off tsc=reliable quiet" "$@"

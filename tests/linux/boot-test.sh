@@ -5,12 +5,15 @@
 # GUESTDIR is made by scripts/make-linux-guest.sh (vmlinuz, initrd.gz).
 set -u
 btvmm=$1 dir=$2
-APPEND="console=ttyS0 noapic nolapic acpi=off"
+APPEND="console=ttyS0 noapic nolapic acpi=off tsc=reliable"
 # Kernel warnings that are not btvmm's doing (each explained):
 #  L1TF    Debian's 686 kernel has no PAE, so no L1TF mitigation (QEMU too)
 #  mce     MCE is not in the virtual CPUID; the mce device still tries (QEMU too)
 #  weird   "boot CPU not listed by the BIOS": no MP table (nolapic); harmless
 #  PMU     no performance counters are virtualized (an information line)
+# tsc=reliable: the guest's TSC is the host's invariant TSC. Without it the
+# clocksource watchdog, which checks the TSC against PIT ticks, may flag it:
+# a PIT tick can reach the guest a few ms late under host load.
 KNOWN='L1TF|mce: Unable to init MCE|boot CPU \(#0\) not listed|PMU'
 export KNOWN
 work=$(mktemp -d "${TMPDIR:-/tmp}/boot-test.XXXXXX")
