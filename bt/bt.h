@@ -182,6 +182,7 @@ struct bt_stats {
 	uint64_t exits[BT_EXIT_COUNT];
 	uint64_t class_count[8]; /* translated instructions per bt_class */
 	uint64_t inline_io;      /* port accesses answered inside translated code */
+	uint64_t tc_resident;    /* TC bytes ever in use (its high-water mark) */
 };
 
 struct bt;

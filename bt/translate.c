@@ -208,6 +208,8 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 	b->valid = true;
 
 	bt->tc_used += (host_len + 15) & ~(size_t)15;
+	if (bt->tc_used > bt->stats.tc_resident)
+		bt->stats.tc_resident = bt->tc_used;
 	bt->blocks[bt->n_blocks++] = b;
 	bt->stats.blocks++;
 	bt->stats.tc_bytes += host_len;

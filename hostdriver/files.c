@@ -73,6 +73,28 @@ bool hd_write_all(int fd, const void *buf, size_t len)
 	return true;
 }
 
+bool hd_mem_usage(struct hd_mem_usage *u)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	if (!f)
+		return false;
+	char line[256];
+	*u = (struct hd_mem_usage){ 0 };
+	while (fgets(line, sizeof line, f)) {
+		unsigned long long v;
+		if (sscanf(line, "RssAnon: %llu", &v) == 1)
+			u->anon_kib = v;
+		else if (sscanf(line, "RssFile: %llu", &v) == 1)
+			u->file_kib = v;
+		else if (sscanf(line, "RssShmem: %llu", &v) == 1)
+			u->shmem_kib = v;
+		else if (sscanf(line, "VmHWM: %llu", &v) == 1)
+			u->peak_kib = v;
+	}
+	fclose(f);
+	return true;
+}
+
 uint64_t hd_now_ns(void)
 {
 	struct timespec ts;

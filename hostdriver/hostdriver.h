@@ -180,6 +180,14 @@ int hd_read_file(const char *path, uint8_t **buf, size_t *len, size_t max,
 /* Write all of buf to fd, retrying short writes; false on error. */
 bool hd_write_all(int fd, const void *buf, size_t len);
 
+/* This process's resident memory by kind, in KiB (from /proc/self/status):
+ * anonymous (heap, translation cache, tables), file (code, libraries),
+ * shared (guest RAM's memfd, counted once per mapping), and the peak. */
+struct hd_mem_usage {
+	uint64_t anon_kib, file_kib, shmem_kib, peak_kib;
+};
+bool hd_mem_usage(struct hd_mem_usage *u);
+
 /* Monotonic host time in nanoseconds. */
 uint64_t hd_now_ns(void);
 

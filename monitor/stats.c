@@ -104,6 +104,14 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 		(unsigned long long)vm->de_world_evictions);
 	fprintf(out, "  interrupts: %llu delivered, %llu HLTs slept\n",
 		(unsigned long long)vm->irqs, (unsigned long long)vm->halts);
+	struct hd_mem_usage mu;
+	if (hd_mem_usage(&mu))
+		fprintf(out, "  memory: btvmm's own %.1f MiB resident (anonymous %.1f: translation "
+			     "cache %.1f, metadata and tables; code %.1f), guest RAM mapped %.1f MiB, "
+			     "peak resident %.1f MiB (guest RAM counted per mapping)\n",
+			(double)(mu.anon_kib + mu.file_kib) / 1024, (double)mu.anon_kib / 1024,
+			(double)s->tc_resident / (1 << 20), (double)mu.file_kib / 1024,
+			(double)mu.shmem_kib / 1024, (double)mu.peak_kib / 1024);
 	fprintf(out, "  port I/O: %llu reads, %llu writes, %llu unclaimed\n",
 		(unsigned long long)io.reads, (unsigned long long)io.writes,
 		(unsigned long long)io.unclaimed);
