@@ -6,6 +6,7 @@
 # over 64 MiB in the guest's tmpfs, timed by the guest's own clock, against
 # the same i386 busybox binary run natively on the host. Medians.
 set -eu
+. "$(dirname "$0")/lib.sh"
 btvmm="" dir="" reps=3
 while [ $# -gt 0 ]; do
     case $1 in
@@ -19,7 +20,6 @@ done
 APPEND="console=ttyS0 noapic nolapic acpi=off tsc=reliable"
 work=$(mktemp -d)
 trap 'rm -rf "$work"; kill $vm 2>/dev/null || true' EXIT
-now() { echo "${EPOCHREALTIME/,/.}"; }
 
 # boot RUNNER [SCRIPT]: seconds to the prompt; runs SCRIPT in the guest
 # and leaves its output in $work/out.
@@ -51,7 +51,6 @@ boot() {
     wait $vm 2>/dev/null || true
     echo "$e - $s" | bc -l
 }
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 bt=() qm=() gs=() ns=()
 SHA='dd if=/dev/zero of=/tmp/f bs=1M count=64 2>/dev/null; a=$(cat /proc/uptime); sha256sum /tmp/f; b=$(cat /proc/uptime); echo "uptime $a $b"'

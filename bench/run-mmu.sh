@@ -9,6 +9,7 @@
 # btvmm's adaptive callout, and with --adaptive off its trap path), and one
 # CR3 switch followed by a read (cr3). Tests never assert on these.
 set -eu
+. "$(dirname "$0")/lib.sh"
 btvmm="" guest="" iters=20000 reps=5 qemu=qemu-system-i386
 while [ $# -gt 0 ]; do
     case $1 in
@@ -22,7 +23,6 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$btvmm" ] && [ -n "$guest" ] || { echo "usage: $0 --btvmm PATH --guest PATH [--iters N] [--reps R]" >&2; exit 2; }
 
-now() { echo "${EPOCHREALTIME/,/.}"; }
 
 # run RUNNER OP N -> seconds on stdout; aborts the bench if the guest fails
 run() {
@@ -43,7 +43,6 @@ run() {
     echo "$t1 - $t0" | bc -l
 }
 
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 declare -A samples
 cases="btvmm:pgfault qemu:pgfault btvmm:ptemod trap:ptemod qemu:ptemod btvmm:cr3 qemu:cr3"

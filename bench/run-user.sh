@@ -9,6 +9,7 @@
 # over R interleaved repetitions; QEMU makes 50 N calls (its calls are
 # cheap, and its start-up noise would swamp N). Tests never assert on these.
 set -eu
+. "$(dirname "$0")/lib.sh"
 btvmm="" guest="" ndir="" iters=100000 liters=1000000000 reps=5 qemu=qemu-system-i386
 while [ $# -gt 0 ]; do
     case $1 in
@@ -25,7 +26,6 @@ done
 [ -n "$btvmm" ] && [ -n "$guest" ] && [ -n "$ndir" ] ||
     { echo "usage: $0 --btvmm PATH --guest userbench.elf --native-dir DIR [--iters N] [--reps R]" >&2; exit 2; }
 
-now() { echo "${EPOCHREALTIME/,/.}"; }
 
 # run RUNNER OP N -> seconds
 run() {
@@ -50,7 +50,6 @@ run() {
     echo "$t1 - $t0" | bc -l
 }
 
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 declare -A samples
 cases="native:int80 de:int80 bt:int80 qemu:int80 native:sysenter de:sysenter bt:sysenter qemu:sysenter native:loop de:loop qemu:loop"

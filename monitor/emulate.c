@@ -3,8 +3,6 @@
 
 #include "emulate.h"
 
-static enum emu_result emu_sysenter(struct mon_vm *vm, const struct emu_insn *in,
-				    struct mon_fault *f);
 enum emu_result emu_segments(struct mon_vm *vm, const struct emu_insn *in,
 			     struct mon_fault *f);
 
@@ -331,14 +329,14 @@ static enum emu_result emu_mov_cr(struct mon_vm *vm, const struct emu_insn *in,
 			return EMU_STOPPED;
 		}
 		v->cr0 = val | CR0_ET;
-		mon_sync_cr0(vm);
+		mon_sync_mode(vm);
 		return EMU_NEXT;
 	case 2:
 		v->cr2 = val;
 		return EMU_NEXT;
 	case 3:
 		v->cr3 = val;
-		mon_sync_cr0(vm);
+		mon_sync_mode(vm);
 		return EMU_NEXT;
 	case 4:
 		if (val & ~CR4_KNOWN) {
@@ -346,7 +344,7 @@ static enum emu_result emu_mov_cr(struct mon_vm *vm, const struct emu_insn *in,
 			return EMU_FAULT;
 		}
 		v->cr4 = val;
-		mon_sync_cr0(vm);
+		mon_sync_mode(vm);
 		return EMU_NEXT;
 	default:
 		mon_fault_set(f, EXC_UD, false, 0);
@@ -421,7 +419,7 @@ static enum emu_result emu_cpu(struct mon_vm *vm, const struct emu_insn *in,
 		else if (in->zi.mnemonic == ZYDIS_MNEMONIC_RDMSR)
 			ok = mon_rdmsr(vm, cpu->gpr[BT_ECX], &x);
 		else if ((ok = mon_wrmsr(vm, cpu->gpr[BT_ECX], x)))
-			mon_sync_cr0(vm); /* a TSC write ends native RDTSC */
+			mon_sync_mode(vm); /* a TSC write ends native RDTSC */
 		if (!ok) {
 			mon_fault_set(f, EXC_GP, true, 0);
 			return EMU_FAULT;
@@ -468,11 +466,11 @@ static enum emu_result emu_cpu(struct mon_vm *vm, const struct emu_insn *in,
 			return EMU_FAULT;
 		/* loads PE MP EM TS; PE can be set but not cleared */
 		v->cr0 = (v->cr0 & ~0xeu) | (val & 0xe) | (v->cr0 & CR0_PE) | (val & CR0_PE);
-		mon_sync_cr0(vm);
+		mon_sync_mode(vm);
 		return EMU_NEXT;
 	case ZYDIS_MNEMONIC_CLTS:
 		v->cr0 &= ~CR0_TS;
-		mon_sync_cr0(vm);
+		mon_sync_mode(vm);
 		return EMU_NEXT;
 	case ZYDIS_MNEMONIC_INVLPG:
 		smm_invlpg(vm->smm, emu_linear(vm, in, &in->ops[0]));
@@ -482,21 +480,10 @@ static enum emu_result emu_cpu(struct mon_vm *vm, const struct emu_insn *in,
 	}
 }
 
-void mon_sysenter(struct mon_vm *vm)
-{
-	struct mon_fault f = { 0 };
-	struct emu_insn none;
-	memset(&none, 0, sizeof none);
-	if (emu_sysenter(vm, &none, &f) == EMU_FAULT)
-		mon_deliver_fault(vm, &f);
-}
-
 /* SYSENTER at any CPL enters CPL 0 through the SYSENTER MSRs. */
-static enum emu_result emu_sysenter(struct mon_vm *vm, const struct emu_insn *in,
-				    struct mon_fault *f)
+static enum emu_result emu_sysenter(struct mon_vm *vm, struct mon_fault *f)
 {
 	struct vcpu *v = &vm->vcpu;
-	(void)in;
 	if (!(v->cr0 & CR0_PE) || (v->sysenter_cs & 0xfffc) == 0) {
 		mon_fault_set(f, EXC_GP, true, 0);
 		return EMU_FAULT;
@@ -510,6 +497,13 @@ static enum emu_result emu_sysenter(struct mon_vm *vm, const struct emu_insn *in
 	v->cpu->gpr[BT_ESP] = (uint32_t)v->sysenter_esp;
 	v->cpu->eip = (uint32_t)v->sysenter_eip;
 	return EMU_JUMPED;
+}
+
+void mon_sysenter(struct mon_vm *vm)
+{
+	struct mon_fault f = { 0 };
+	if (emu_sysenter(vm, &f) == EMU_FAULT)
+		mon_deliver_fault(vm, &f);
 }
 
 /* ---- data accesses the S-view could not perform ---- */
@@ -729,7 +723,7 @@ static bool has_reg_class(const struct emu_insn *in, ZydisRegisterClass c)
 	return false;
 }
 
-void mon_sync_cr0(struct mon_vm *vm)
+void mon_sync_mode(struct mon_vm *vm)
 {
 	struct vcpu *v = &vm->vcpu;
 	bt_set_fp_trap(vm->bt, v->cr0 & (CR0_TS | CR0_EM));
@@ -801,7 +795,7 @@ static enum emu_result dispatch(struct mon_vm *vm, const struct emu_insn *in,
 	if (m == ZYDIS_MNEMONIC_MOV && has_reg_class(in, ZYDIS_REGCLASS_DEBUG))
 		return emu_mov_dr(vm, in, f);
 	if (m == ZYDIS_MNEMONIC_SYSENTER)
-		return emu_sysenter(vm, in, f);
+		return emu_sysenter(vm, f);
 	if (m == ZYDIS_MNEMONIC_UD0 || m == ZYDIS_MNEMONIC_UD1 ||
 	    m == ZYDIS_MNEMONIC_UD2 || m == ZYDIS_MNEMONIC_SYSCALL ||
 	    m == ZYDIS_MNEMONIC_SYSRET) {

@@ -429,7 +429,7 @@ int main(int argc, char **argv)
 	}
 
 	reset_vcpu(&vm, &boot);
-	mon_sync_cr0(&vm);
+	mon_sync_mode(&vm);
 	/* With -serial stdio the guest owns the terminal: raw, so that Ctrl-C
 	 * and friends reach it (Ctrl-A x leaves), restored on every exit. */
 	vm.input_fd = -1;

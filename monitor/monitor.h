@@ -279,9 +279,10 @@ void mon_sysenter(struct mon_vm *vm);
 /* Emulate the instruction at cpu->eip (the block exited for it). */
 void mon_emulate(struct mon_vm *vm);
 
-/* After a write to CR0, CR3 or CR4: tell the translator whether FP
- * instructions trap (CR0.TS/EM) and the S-view about paging. */
-void mon_sync_cr0(struct mon_vm *vm);
+/* After a write to CR0, CR3, CR4 or the TSC: tell the translator whether
+ * FP instructions trap (CR0.TS/EM) and whether RDTSC may run natively,
+ * and the S-view about paging. */
+void mon_sync_mode(struct mon_vm *vm);
 /* Set *f to the #PF for `linear` with error code `error`. */
 void mon_page_fault(struct mon_fault *f, uint32_t linear, uint32_t error);
 
