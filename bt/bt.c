@@ -15,6 +15,7 @@ const char *bt_exit_name(enum bt_exit e)
 		[BT_EXIT_NONE] = "none",       [BT_EXIT_LOOKUP] = "lookup",
 		[BT_EXIT_EMULATE] = "emulate", [BT_EXIT_FAULT] = "fault",
 		[BT_EXIT_POLL] = "poll",       [BT_EXIT_STEP] = "step",
+		[BT_EXIT_IRQ] = "irq",
 	};
 	return e < BT_EXIT_COUNT ? names[e] : "?";
 }

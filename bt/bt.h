@@ -42,6 +42,7 @@ enum bt_exit {
 	BT_EXIT_FAULT,   /* a host fault at the instruction at eip */
 	BT_EXIT_POLL,    /* bt_request_exit() was called */
 	BT_EXIT_STEP,    /* bt_step(): the single instruction completed */
+	BT_EXIT_IRQ,     /* an inline POPF set IF while irq_waiting was set */
 	BT_EXIT_COUNT
 };
 
@@ -74,14 +75,20 @@ struct bt_cpu {
 	uint64_t fault_err;     /* 0x88 host error code (bit 1: write) */
 	uint64_t pad2;          /* 0x90 */
 	uint32_t callout_arg;   /* 0x98 port | size << 16 | out << 24 */
-	uint32_t pad0;          /* 0x9c */
+	uint8_t ring0;          /* 0x9c set by the monitor before running
+				   translated code: CPL 0, not virtual-8086 (the
+				   inline CLI/STI/PUSHF/POPF hold only then) */
+	uint8_t irq_waiting;    /* 0x9d an interrupt is requested that IF holds
+				   back: inline STI/POPF setting IF must exit */
+	uint16_t pad0;          /* 0x9e */
 	uint64_t callout_in;    /* 0xa0 address of bt_callout_port */
 	uint64_t owner;         /* 0xa8 the struct bt this block belongs to */
 	uint64_t callout_back[2]; /* 0xb0 where a callout goes: [0] back into the
 				     block, [1] bt_callout_refused (an exit) */
 	uint32_t callout_eip;   /* 0xc0 guest EIP of the callout's instruction */
 	uint32_t pad1;          /* 0xc4 */
-	uint64_t pad[7];        /* 0xc8 */
+	uint64_t flag_stack[7]; /* 0xc8 inline flag sequences push RFLAGS
+				   here (the top is BT_CPU_FLAG_STACK) */
 	uint8_t guest_fx[512] __attribute__((aligned(64))); /* 0x100 */
 	uint8_t host_fx[512] __attribute__((aligned(64)));  /* 0x300 */
 	uint8_t xmm_save[128] __attribute__((aligned(16))); /* 0x500 XMM0-7 */
@@ -101,6 +108,9 @@ struct bt_cpu {
 #define BT_CPU_IBL_TABLE 0x68
 #define BT_CPU_RFLAGS 0x78
 #define BT_CPU_CALLOUT_ARG 0x98
+#define BT_CPU_RING0 0x9c
+#define BT_CPU_IRQ_WAITING 0x9d
+#define BT_CPU_FLAG_STACK 0x100
 #define BT_CPU_CALLOUT_PORT 0xa0
 #define BT_CPU_CALLOUT_BACK 0xb0
 #define BT_CPU_CALLOUT_EIP 0xc0
@@ -124,6 +134,10 @@ _Static_assert(offsetof(struct bt_cpu, rflags) == BT_CPU_RFLAGS, "rfl");
 _Static_assert(offsetof(struct bt_cpu, callout_arg) == BT_CPU_CALLOUT_ARG, "carg");
 _Static_assert(offsetof(struct bt_cpu, callout_in) == BT_CPU_CALLOUT_PORT, "cin");
 _Static_assert(offsetof(struct bt_cpu, xmm_save) == 0x500, "xmm");
+_Static_assert(offsetof(struct bt_cpu, ring0) == BT_CPU_RING0, "ring0");
+_Static_assert(offsetof(struct bt_cpu, irq_waiting) == BT_CPU_IRQ_WAITING, "irqw");
+_Static_assert(offsetof(struct bt_cpu, flag_stack) + sizeof(uint64_t[7]) == BT_CPU_FLAG_STACK,
+	       "flag stack");
 _Static_assert(offsetof(struct bt_cpu, callout_back) == BT_CPU_CALLOUT_BACK, "cback");
 _Static_assert(offsetof(struct bt_cpu, callout_eip) == BT_CPU_CALLOUT_EIP, "ceip");
 _Static_assert(offsetof(struct bt_cpu, guest_fx) == BT_CPU_GUEST_FX, "gfx");

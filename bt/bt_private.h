@@ -7,7 +7,8 @@
 #include <Zydis/Zydis.h>
 
 #define BT_MAX_BLOCK_INSNS 32   /* guest instructions per block */
-#define BT_MAX_INSN_HOST 96     /* worst-case host bytes per guest instruction */
+#define BT_MAX_INSN_HOST 256    /* worst-case host bytes per guest instruction */
+#define BT_MAX_BLOCK_HOST 3072  /* a block ends once its code is this long */
 #define BT_IBL_ENTRIES 65536    /* must match bt_ibl in entry.S */
 #define BT_HASH_BUCKETS 16384
 
@@ -144,6 +145,9 @@ bool emit_stack(struct bt_tx *tx, const struct bt_insn *in);
 bool emit_branch(struct bt_tx *tx, const struct bt_insn *in);
 /* IN/OUT with an immediate port the monitor answers inline (emit_io.c). */
 bool emit_inline_io(struct bt_tx *tx, const struct bt_insn *in);
+/* CLI, STI, PUSHFD, POPFD on the virtual flags (emit_flags.c); the caller
+ * decides whether an STI may be inline (see there). */
+bool emit_flags_inline(struct bt_tx *tx, const struct bt_insn *in);
 
 /* Classify with operand checks (segment/CR/DR movs are emulated, etc.). */
 enum bt_class bt_classify(const struct bt_insn *in);

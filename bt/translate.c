@@ -78,6 +78,30 @@ static void trace_block(struct bt *bt, struct bt_block *b, uint8_t (*code)[16],
 	}
 }
 
+/*
+ * Is the instruction at `next` certain to be part of this block (its bytes
+ * on the block's first page)? An inline STI needs that: no poll can then
+ * come between it and the next instruction, and an emulated next
+ * instruction (SYSEXIT, HLT) is emulated as soon as the block exits,
+ * before the run loop looks for interrupts: the shadow holds.
+ */
+static bool next_in_block(struct bt *bt, uint32_t next, uint32_t block_eip)
+{
+	uint8_t buf[15];
+	uint32_t pg;
+	struct bt_insn nx;
+	if ((next >> 12) != (block_eip >> 12))
+		return false;
+	unsigned avail = bt->env.fetch(bt->env.ctx, next, buf, sizeof buf, &pg);
+	return avail && decode(bt, next, buf, avail, &nx) &&
+	       ((next + nx.zi.length - 1) >> 12) == (next >> 12);
+}
+
+static bool in_sti_shadow(const struct bt_insn *in)
+{
+	return in->zi.mnemonic == ZYDIS_MNEMONIC_STI;
+}
+
 struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 {
 	uint16_t guest_off[BT_MAX_BLOCK_INSNS], host_off[BT_MAX_BLOCK_INSNS];
@@ -162,8 +186,14 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 			break;
 		default:
 			/* Emulated, unless it is port I/O the monitor lets
-			 * translated code answer inline. */
-			ok = !bt->single && emit_inline_io(&tx, &in);
+			 * translated code answer inline, or CLI/STI/PUSHF/POPF
+			 * (an STI only with its shadow inside the block). */
+			ok = !bt->single &&
+			     (emit_inline_io(&tx, &in) ||
+			      ((in.zi.mnemonic != ZYDIS_MNEMONIC_STI ||
+				(n < BT_MAX_BLOCK_INSNS &&
+				 next_in_block(bt, in.next_eip, eip))) &&
+			       emit_flags_inline(&tx, &in)));
 			if (ok) {
 				bt->stats.class_count[c]--;
 				bt->stats.class_count[BT_CLASS_IDENT]++;
@@ -178,7 +208,8 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 			break;
 		cur = in.next_eip;
 		if (n == BT_MAX_BLOCK_INSNS || bt->single ||
-		    (cur >> 12) != (eip >> 12)) {
+		    (cur >> 12) != (eip >> 12) ||
+		    (tx.e.p - start > BT_MAX_BLOCK_HOST && !in_sti_shadow(&in))) {
 			emit_jump_to(&tx, cur);
 			break;
 		}

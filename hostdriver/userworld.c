@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -24,32 +25,31 @@ struct hd_uworld {
 	bool dead;
 };
 
-static void futex_wake(volatile uint32_t *w)
-{
-	syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
-}
-
 /* Wait for the stub to hand the turn back: spin, then sleep on the futex
  * in slices, checking that the process is still alive. */
 static bool wait_monitor_turn(struct hd_uworld *w)
 {
-	for (int i = 0; i < 20000; i++) {
+	for (uint32_t i = 0; i < w->sh->spins; i++) {
 		if (__atomic_load_n(&w->sh->turn, __ATOMIC_ACQUIRE) == UW_TURN_MONITOR)
 			return true;
 		__builtin_ia32_pause();
 	}
 	struct timespec slice = { .tv_sec = 0, .tv_nsec = 50 * 1000 * 1000 };
-	while (__atomic_load_n(&w->sh->turn, __ATOMIC_ACQUIRE) != UW_TURN_MONITOR) {
+	bool alive = true;
+	__atomic_store_n(&w->sh->monitor_sleeps, 1, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&w->sh->turn, __ATOMIC_SEQ_CST) != UW_TURN_MONITOR) {
 		syscall(SYS_futex, &w->sh->turn, FUTEX_WAIT, UW_TURN_WORLD, &slice, NULL, 0);
 		if (__atomic_load_n(&w->sh->turn, __ATOMIC_ACQUIRE) == UW_TURN_MONITOR)
 			break;
 		int status;
 		if (waitpid(w->pid, &status, WNOHANG) == w->pid) {
 			w->dead = true;
-			return false;
+			alive = false;
+			break;
 		}
 	}
-	return true;
+	__atomic_store_n(&w->sh->monitor_sleeps, 0, __ATOMIC_RELAXED);
+	return alive;
 }
 
 static bool hand_over(struct hd_uworld *w, uint32_t cmd)
@@ -57,9 +57,20 @@ static bool hand_over(struct hd_uworld *w, uint32_t cmd)
 	if (w->dead)
 		return false;
 	w->sh->cmd = cmd;
-	__atomic_store_n(&w->sh->turn, UW_TURN_WORLD, __ATOMIC_RELEASE);
-	futex_wake(&w->sh->turn);
+	__atomic_store_n(&w->sh->turn, UW_TURN_WORLD, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&w->sh->world_sleeps, __ATOMIC_SEQ_CST))
+		syscall(SYS_futex, &w->sh->turn, FUTEX_WAKE, 1, NULL, NULL, 0);
 	return wait_monitor_turn(w);
+}
+
+/* Pause iterations to spin before sleeping on a handoff: on one host CPU
+ * spinning only delays the side being waited for. */
+static uint32_t spin_budget(void)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) < 2)
+		return 0;
+	return 20000;
 }
 
 bool hd_sibling_path(const char *name, char *out, size_t outlen)
@@ -98,6 +109,7 @@ struct hd_uworld *hd_uworld_spawn(const char *stub_path, int ram_fd,
 		goto fail;
 	}
 	w->sh->turn = UW_TURN_WORLD; /* the stub's until it reports ready */
+	w->sh->spins = spin_budget();
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, ram_fd, UW_FD_RAM);

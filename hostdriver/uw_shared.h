@@ -8,7 +8,8 @@
  * One page (plus the FP area), mapped in both processes. Whoever holds the
  * turn may touch the rest; the other side waits on `turn` (spinning a
  * while, then futex). The monitor treats everything the stub writes here
- * as untrusted guest input.
+ * as untrusted guest input. A handoff costs no system call while the
+ * waiting side still spins.
  *
  *   monitor                                  stub (in its signal handler)
  *   fill regs/maps, cmd = RUN, turn = WORLD  ->  apply maps, load regs,
@@ -64,6 +65,12 @@ struct uw_map {
 
 struct uw_shared {
 	volatile uint32_t turn;
+	/* Set by a side about to sleep on `turn` (after spinning): only
+	 * then does the other side make the futex wake call. */
+	volatile uint32_t monitor_sleeps, world_sleeps;
+	uint32_t spins;            /* how long to spin before sleeping (0 on
+				      a single host CPU: the other side cannot
+				      run while one spins) */
 	uint32_t cmd;
 	uint32_t event;
 	uint32_t trapno, err, addr, syscall_nr;

@@ -180,22 +180,27 @@ static void install_filter(void)
 		die(101);
 }
 
-static void wake(void)
+/* Give the turn to the monitor, waking it only if it went to sleep. */
+static void give_turn(void)
 {
-	sys6(__NR_futex, (long)&sh->turn, FUTEX_WAKE, 1, 0, 0, 0);
+	__atomic_store_n(&sh->turn, UW_TURN_MONITOR, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&sh->monitor_sleeps, __ATOMIC_SEQ_CST))
+		sys6(__NR_futex, (long)&sh->turn, FUTEX_WAKE, 1, 0, 0, 0);
 }
 
 /* Wait for the monitor's turn to end: spin briefly (a cross-core wakeup
  * is far dearer here), then sleep on the futex. */
 static void wait_turn(void)
 {
-	for (int i = 0; i < 20000; i++) {
+	for (uint32_t i = 0; i < sh->spins; i++) {
 		if (__atomic_load_n(&sh->turn, __ATOMIC_ACQUIRE) == UW_TURN_WORLD)
 			return;
 		__builtin_ia32_pause();
 	}
-	while (__atomic_load_n(&sh->turn, __ATOMIC_ACQUIRE) != UW_TURN_WORLD)
+	__atomic_store_n(&sh->world_sleeps, 1, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&sh->turn, __ATOMIC_SEQ_CST) != UW_TURN_WORLD)
 		sys6(__NR_futex, (long)&sh->turn, FUTEX_WAIT, UW_TURN_MONITOR, 0, 0, 0);
+	__atomic_store_n(&sh->world_sleeps, 0, __ATOMIC_RELAXED);
 }
 
 static void apply_maps(void)
@@ -350,8 +355,7 @@ static void on_signal(int sig, siginfo_t *si, void *ctx)
 		store_guest(sig, si, uc);
 	}
 	for (;;) {
-		__atomic_store_n(&sh->turn, UW_TURN_MONITOR, __ATOMIC_RELEASE);
-		wake();
+		give_turn();
 		wait_turn();
 		apply_maps();
 		if (sh->cmd == UW_CMD_EXIT)

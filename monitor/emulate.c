@@ -930,6 +930,8 @@ void mon_emulate(struct mon_vm *vm)
 	if (!fetch_decode(vm, &in))
 		return;
 	vm->emu_count[class_of(in.zi.mnemonic)]++;
+	if (vm->opt.stats)
+		mon_count_site(vm, in.eip, in.zi.mnemonic, false);
 	finish(vm, &in, dispatch(vm, &in, &f, false), &f);
 }
 

@@ -143,6 +143,18 @@ struct mon_world {
 };
 
 /* The virtual machine. */
+/* --stats: where the monitor's thread spends host time. */
+enum mon_activity {
+	ACT_LOOP,       /* run loop: devices, interrupts, host timer */
+	ACT_TRANSLATED, /* translated code, and entering/leaving it */
+	ACT_EMULATE,    /* emulating sensitive instructions */
+	ACT_FAULT,      /* host faults: shadow paging, traced writes */
+	ACT_STEP,       /* single instructions (interrupt shadow, TF) */
+	ACT_DE,         /* direct execution: the user world and its events */
+	ACT_HALT,       /* HLT: sleeping */
+	ACT_COUNT
+};
+
 struct mon_vm {
 	struct mon_options opt;
 	struct vcpu vcpu;
@@ -163,6 +175,12 @@ struct mon_vm {
 	int status;            /* exit status once stop is set */
 	char stop_message[256];
 	uint64_t emu_count[EMU_CLASS_COUNT];
+	uint64_t activity_ticks[ACT_COUNT];
+	uint64_t run_tsc0, run_ns0;  /* TSC and host clock as mon_run began */
+	/* --stats: emulate exits and single steps by guest EIP (open
+	 * addressing, eip1 = EIP + 1, 0 = empty; full table: not counted). */
+	struct mon_site { uint32_t eip1; uint16_t mnemonic; uint8_t step; uint64_t count; }
+		sites[2048];
 	uint64_t exc_count[32];
 	uint64_t smc_faults;
 	uint64_t start_ns;
@@ -295,6 +313,8 @@ uint64_t mon_guest_tsc(struct mon_vm *vm);
 
 /* ---- stats.c ---- */
 void mon_print_stats(struct mon_vm *vm, FILE *out);
+/* Count one emulate exit (step = false) or single step at eip. */
+void mon_count_site(struct mon_vm *vm, uint32_t eip, unsigned mnemonic, bool step);
 void mon_ring_record(struct mon_vm *vm, uint32_t eip, unsigned reason, unsigned detail);
 void mon_print_ring(struct mon_vm *vm, FILE *out);
 

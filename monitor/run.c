@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
+#include <x86intrin.h>
 
 #include "hostdriver.h"
 #include "monitor.h"
@@ -47,12 +48,24 @@ static void on_crash(int signo, const siginfo_t *si, const ucontext_t *uc)
 	}
 }
 
+/*
+ * A device deadline passed. The guest can take the interrupt only with
+ * IF set: then stop translated code (or the user world, where IF is
+ * always set). With IF clear nothing is disturbed: interrupts-off timing
+ * loops such as Linux's TSC calibration must not see kicks, and the
+ * instructions that set IF again (STI, POPF, IRET, SYSEXIT) all pass
+ * through the run loop, which takes the interrupt then.
+ */
 static void on_timer(void)
 {
-	if (the_vm && the_vm->bt)
-		bt_request_exit(the_vm->bt);
-	if (the_vm && the_vm->uw_running)
+	if (!the_vm)
+		return;
+	if (the_vm->uw_running)
 		hd_uworld_preempt(the_vm->uw_running);
+	else if (the_vm->bt && (the_vm->vcpu.cpu->eflags & BT_FL_IF))
+		bt_request_exit(the_vm->bt);
+	else if (the_vm->bt)
+		the_vm->vcpu.cpu->irq_waiting = 1; /* inline STI/POPF: come back */
 }
 
 static void on_stop_signal(int signo)
@@ -264,17 +277,21 @@ static void check_devices(struct mon_vm *vm)
 /*
  * Interrupts are taken between instructions: here, at the top of the run
  * loop, which every exit from translated code passes. Translated code
- * exits when IF can change (CLI, STI, POPF, IRET are emulated) and when the
- * host timer fires for the next device deadline (the poll page).
+ * exits when the host timer fires for the next device deadline with IF
+ * set (the poll page), and when IF becomes set while an interrupt waits:
+ * IRET and SYSEXIT are emulated, and the inline STI and POPF test
+ * irq_waiting, which is kept here.
  */
 static bool take_interrupt(struct mon_vm *vm)
 {
 	struct bt_cpu *cpu = vm->vcpu.cpu;
 	dev_platform_update(vm->plat);
-	if (!(cpu->eflags & BT_FL_IF) || vm->irq_shadow ||
-	    !dev_platform_intr(vm->plat))
+	bool requested = dev_platform_intr(vm->plat);
+	cpu->irq_waiting = requested;
+	if (!(cpu->eflags & BT_FL_IF) || vm->irq_shadow || !requested)
 		return false;
 	uint8_t vector = dev_platform_inta(vm->plat);
+	cpu->irq_waiting = dev_platform_intr(vm->plat);
 	vm->vcpu.halted = false;
 	vm->irqs++;
 	mon_deliver(vm, vector, false, 0, cpu->eip, false);
@@ -369,8 +386,20 @@ static void single_step(struct mon_vm *vm)
 	mon_deliver(vm, EXC_DB, false, 0, cpu->eip, false);
 }
 
+/* --stats: host time by activity, in TSC ticks (charged to `what`
+ * since the last call). */
+static void charge(struct mon_vm *vm, enum mon_activity what, uint64_t *since)
+{
+	uint64_t now = __rdtsc();
+	vm->activity_ticks[what] += now - *since;
+	*since = now;
+}
+
 int mon_run(struct mon_vm *vm)
 {
+	uint64_t t = __rdtsc();
+	vm->run_tsc0 = t;
+	vm->run_ns0 = hd_now_ns();
 	while (!vm->stop) {
 		if (stop_signal) {
 			mon_stop(vm, MON_EXIT_SIGNAL, "stopped by signal %d (%s)",
@@ -387,29 +416,36 @@ int mon_run(struct mon_vm *vm)
 		if (vm->stop)
 			break;
 		if (vm->vcpu.halted) {
+			charge(vm, ACT_LOOP, &t);
 			halt(vm);
+			charge(vm, ACT_HALT, &t);
 			continue;
 		}
-		/* Kick translated code for a device deadline only when the guest
-		 * could take the interrupt: with IF clear it cannot (STI, POPF and
-		 * IRET all come back here), and kicks would only add jitter to
-		 * interrupts-off timing loops such as TSC calibration. */
-		hd_timer_arm((vm->vcpu.cpu->eflags & BT_FL_IF) ? next : UINT64_MAX);
+		/* The host timer stays armed for the next deadline whatever IF
+		 * says (on_timer decides): re-arming a host timer is a system
+		 * call that reprograms a timer in the host, which costs several
+		 * microseconds here, and IF changes on every guest system call. */
+		hd_timer_arm(next);
 		struct bt_cpu *cpu = vm->vcpu.cpu;
+		charge(vm, ACT_LOOP, &t);
 		if (vm->irq_shadow) {
 			/* One instruction runs before interrupts are seen. */
 			uint32_t before = cpu->eip;
+			if (vm->opt.stats)
+				mon_count_site(vm, before, 0, true);
 			enum bt_exit r = bt_step(vm->bt);
 			if (r != BT_EXIT_POLL)
 				complete_step(vm, r, 0);
 			if (r != BT_EXIT_POLL || cpu->eip != before)
 				vm->irq_shadow = false;
 			check_devices(vm);
+			charge(vm, ACT_STEP, &t);
 			continue;
 		}
 		if (mon_de_possible(vm)) {
 			mon_de_run(vm);
 			check_devices(vm);
+			charge(vm, ACT_DE, &t);
 			continue;
 		}
 		/* Translated code at CPL 3 must not see supervisor pages the
@@ -423,18 +459,24 @@ int mon_run(struct mon_vm *vm)
 		if (cpu->eflags & BT_FL_TF) {
 			single_step(vm);
 			check_devices(vm);
+			charge(vm, ACT_STEP, &t);
 			continue;
 		}
+		cpu->ring0 = cpl == 0 && !(cpu->eflags & BT_FL_VM);
 		enum bt_exit r = bt_run(vm->bt);
 		mon_ring_record(vm, cpu->eip, r, (unsigned)cpu->exit_signo);
+		charge(vm, ACT_TRANSLATED, &t);
 		switch (r) {
 		case BT_EXIT_EMULATE:
 			mon_emulate(vm);
+			charge(vm, ACT_EMULATE, &t);
 			break;
 		case BT_EXIT_FAULT:
 			handle_fault(vm, 0);
+			charge(vm, ACT_FAULT, &t);
 			break;
 		case BT_EXIT_POLL:
+		case BT_EXIT_IRQ:
 			break;
 		default:
 			mon_stop(vm, MON_EXIT_UNSUPPORTED,

@@ -1,4 +1,9 @@
 /* monitor: --stats counters and the ring of recent exits for crash reports. */
+#include <Zydis/Zydis.h>
+#include <stdlib.h>
+#include <string.h>
+#include <x86intrin.h>
+
 #include "hostdriver.h"
 #include "monitor.h"
 
@@ -20,6 +25,46 @@ void mon_print_ring(struct mon_vm *vm, FILE *out)
 		fprintf(out, "  eip %08x  %-8s %u\n", r->eip,
 			bt_exit_name((enum bt_exit)r->reason), r->detail);
 	}
+}
+
+#define SITES (sizeof the_sites / sizeof the_sites[0])
+#define the_sites (((struct mon_vm *)0)->sites)
+
+void mon_count_site(struct mon_vm *vm, uint32_t eip, unsigned mnemonic, bool step)
+{
+	unsigned h = ((eip ^ (step ? 0x9e3779b9u : 0)) * 2654435761u) >> 21;
+	for (unsigned i = 0; i < 16; i++) {
+		struct mon_site *s = &vm->sites[(h + i) % SITES];
+		if (s->eip1 == eip + 1 && s->step == step) {
+			s->count++;
+			return;
+		}
+		if (!s->eip1) {
+			*s = (struct mon_site){ eip + 1, (uint16_t)mnemonic, step, 1 };
+			return;
+		}
+	}
+}
+
+static int by_count(const void *a, const void *b)
+{
+	const struct mon_site *x = a, *y = b;
+	return x->count < y->count ? 1 : x->count > y->count ? -1 : 0;
+}
+
+/* The busiest emulation sites: where inline translation would pay. */
+static void print_sites(struct mon_vm *vm, FILE *out)
+{
+	static struct mon_site sorted[SITES];
+	memcpy(sorted, vm->sites, sizeof sorted);
+	qsort(sorted, SITES, sizeof sorted[0], by_count);
+	fprintf(out, "  busiest emulation sites (EIP instruction count):");
+	for (unsigned i = 0; i < 48 && sorted[i].count; i++)
+		fprintf(out, "%s%08x %s %llu", i % 4 ? ", " : "\n    ", sorted[i].eip1 - 1,
+			sorted[i].step ? "(step after STI/MOV SS)"
+				       : ZydisMnemonicGetString((ZydisMnemonic)sorted[i].mnemonic),
+			(unsigned long long)sorted[i].count);
+	fprintf(out, "\n");
 }
 
 void mon_print_stats(struct mon_vm *vm, FILE *out)
@@ -80,7 +125,9 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 	for (int c = 0; c < EMU_CLASS_COUNT; c++)
 		fprintf(out, " %s %llu", emu_names[c],
 			(unsigned long long)vm->emu_count[c]);
-	fprintf(out, "\n  exceptions delivered:");
+	fprintf(out, "\n");
+	print_sites(vm, out);
+	fprintf(out, "  exceptions delivered:");
 	unsigned any = 0;
 	for (int v = 0; v < 32; v++)
 		if (vm->exc_count[v]) {
@@ -90,6 +137,17 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 		}
 	fprintf(out, "%s\n", any ? "" : " none");
 	uint64_t total = hd_now_ns() - vm->start_ns;
+	static const char *const act_names[ACT_COUNT] = {
+		"run loop", "translated code", "emulation", "host faults", "single steps",
+		"direct execution", "HLT",
+	};
+	double tsc_per_s = (double)(__rdtsc() - vm->run_tsc0) /
+			   ((double)(hd_now_ns() - vm->run_ns0) / 1e9);
+	fprintf(out, "  host time by activity (s):");
+	for (int a = 0; a < ACT_COUNT; a++)
+		fprintf(out, "%s %s %.3f", a ? "," : "", act_names[a],
+			(double)vm->activity_ticks[a] / tsc_per_s);
+	fprintf(out, "\n");
 	fprintf(out, "  direct execution: %.3f s of %.3f s in the user world (%llu entries, "
 		     "%llu system calls, %llu preemptions, %llu U-view fills)\n",
 		(double)vm->de_ns / 1e9, (double)total / 1e9,

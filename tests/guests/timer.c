@@ -134,12 +134,17 @@ static inline void cli(void) { __asm__ volatile("cli" ::: "memory"); }
  * drives OUT2 low when programmed and high at terminal count. Returns 0 if
  * OUT2 never rose.
  */
-static int pit_wait_ticks(uint32_t ticks)
+static void pit_start(uint32_t ticks)
 {
 	outb(PORT_B, (uint8_t)((inb(PORT_B) & ~PORTB_SPEAKER) | PORTB_GATE2));
 	outb(PIT_CMD, 0xb0); /* channel 2, lobyte/hibyte, mode 0, binary */
 	outb(PIT_CH2, (uint8_t)ticks);
 	outb(PIT_CH2, (uint8_t)(ticks >> 8));
+}
+
+static int pit_wait_ticks(uint32_t ticks)
+{
+	pit_start(ticks);
 	for (uint32_t i = 0; i < POLL_LIMIT; i++)
 		if (inb(PORT_B) & PORTB_OUT2)
 			return 1;
@@ -256,6 +261,54 @@ static void test_irq0_rate(void)
 	}
 	RT_CHECK(in_range);
 	RT_CHECK_EQ(unexpected_irqs, 0);
+	rt_section_end();
+}
+
+/*
+ * A tick that falls while IF is clear and nothing leaves translated code
+ * (the PIT channel 2 polls are answered inline) must still be taken as
+ * soon as STI's shadow ends, or right after a POPF that sets IF: these two
+ * run inside translated code too. Channel 0 ticks every 10 ms; the spin
+ * lasts 30 ms.
+ */
+static void spin_30ms_inline(void)
+{
+	pit_start(30 * (PIT_HZ / 1000u));
+	for (uint32_t i = 0; i < POLL_LIMIT; i++)
+		if (inb(PORT_B) & PORTB_OUT2)
+			break;
+}
+
+static void test_tick_while_cli(void)
+{
+	uint32_t at, before;
+
+	rt_section("tick-while-cli");
+	outb(PIC1_DATA, 0xfe);
+	before = arm_irq0_capture();
+	spin_30ms_inline();
+	__asm__ volatile("movl $2f, %0\n\t"
+	                 "sti\n"
+	                 "1:\tnop\n"
+	                 "2:\tnop\n\t"
+	                 "nop\n\t"
+	                 "nop\n\t"
+	                 "cli"
+	                 : "=&r"(at)::"memory");
+	RT_CHECK(irq0_count > before);
+	RT_CHECK_EQ(irq0_eip, at);
+	before = arm_irq0_capture();
+	spin_30ms_inline();
+	__asm__ volatile("movl $3f, %0\n\t"
+	                 "pushfl\n\t"
+	                 "orl $0x200, (%%esp)\n\t"
+	                 "popfl\n"
+	                 "3:\tnop\n\t"
+	                 "nop\n\t"
+	                 "cli"
+	                 : "=&r"(at)::"memory", "cc");
+	RT_CHECK(irq0_count > before);
+	RT_CHECK_EQ(irq0_eip, at);
 	rt_section_end();
 }
 
@@ -403,6 +456,7 @@ void guest_main(uint32_t mb_magic, uint32_t mb_info)
 	test_pic_init();
 	test_pit();
 	test_irq0_rate();
+	test_tick_while_cli();
 	test_hlt();
 	test_interrupt_shadow();
 	test_mask();
