@@ -92,7 +92,30 @@ struct bt_cpu {
 	uint8_t guest_fx[512] __attribute__((aligned(64))); /* 0x100 */
 	uint8_t host_fx[512] __attribute__((aligned(64)));  /* 0x300 */
 	uint8_t xmm_save[128] __attribute__((aligned(16))); /* 0x500 XMM0-7 */
+	struct bt_seg_cache {   /* 0x580 + 40 * ((selector >> 3) & 7) */
+		uint64_t desc;      /* +0  the GDT descriptor as the monitor loaded it */
+		uint64_t desc_host; /* +8  where it is (in the monitor's view of RAM) */
+		uint32_t sel;       /* +16 the selector (0: empty) */
+		uint32_t flags;     /* +20 BT_SEGC_* */
+		uint8_t image[12];  /* +24 the segment register after a load
+				       (bt_env.seg_regs layout) */
+		uint32_t pad;
+	} segc[8];
 };
+
+/*
+ * The segment-load cache (inline MOV/POP to DS ES FS GS, and VERW, in
+ * ring 0): the monitor fills an entry when it emulates such an instruction
+ * for a GDT selector, and empties them all whenever descriptor tables or
+ * address translation change. Translated code uses an entry only while the
+ * descriptor in guest memory still reads as cached, so a guest rewriting
+ * its GDT is seen as on hardware, which also reads the table at each load.
+ */
+#define BT_SEGC_DSES 1u /* may be loaded into DS or ES at CPL 0 (flat) */
+#define BT_SEGC_FSGS 2u /* may be loaded into FS or GS at CPL 0 */
+#define BT_SEGC_VERW 4u /* VERW at CPL 0 sets ZF */
+#define BT_CPU_SEGC 0x580
+#define BT_SEGC_SIZE 40
 
 #define BT_CPU_GPR 0x00
 #define BT_CPU_EIP 0x20
@@ -135,6 +158,8 @@ _Static_assert(offsetof(struct bt_cpu, callout_arg) == BT_CPU_CALLOUT_ARG, "carg
 _Static_assert(offsetof(struct bt_cpu, callout_in) == BT_CPU_CALLOUT_PORT, "cin");
 _Static_assert(offsetof(struct bt_cpu, xmm_save) == 0x500, "xmm");
 _Static_assert(offsetof(struct bt_cpu, ring0) == BT_CPU_RING0, "ring0");
+_Static_assert(offsetof(struct bt_cpu, segc) == BT_CPU_SEGC, "segc");
+_Static_assert(sizeof(struct bt_seg_cache) == BT_SEGC_SIZE, "segc size");
 _Static_assert(offsetof(struct bt_cpu, irq_waiting) == BT_CPU_IRQ_WAITING, "irqw");
 _Static_assert(offsetof(struct bt_cpu, flag_stack) + sizeof(uint64_t[7]) == BT_CPU_FLAG_STACK,
 	       "flag stack");
@@ -175,6 +200,13 @@ struct bt_env {
 	bool (*io_allowed)(void *ctx);
 	uint32_t (*port_in)(void *ctx, uint16_t port, unsigned size);
 	void (*port_out)(void *ctx, uint16_t port, unsigned size, uint32_t value);
+	/*
+	 * The monitor's segment registers, which translated code reads for
+	 * PUSH Sreg and writes for the inline loads: six 12-byte images
+	 * {u16 selector, u16 attributes, u32 base, u32 limit} in the order
+	 * ES CS SS DS FS GS. NULL: segment instructions are all emulated.
+	 */
+	void *seg_regs;
 };
 
 struct bt_config {

@@ -148,6 +148,8 @@ bool emit_inline_io(struct bt_tx *tx, const struct bt_insn *in);
 /* CLI, STI, PUSHFD, POPFD on the virtual flags (emit_flags.c); the caller
  * decides whether an STI may be inline (see there). */
 bool emit_flags_inline(struct bt_tx *tx, const struct bt_insn *in);
+/* PUSH Sreg, MOV/POP to DS ES FS GS, VERW (emit_seg.c). */
+bool emit_seg_inline(struct bt_tx *tx, const struct bt_insn *in);
 
 /* Classify with operand checks (segment/CR/DR movs are emulated, etc.). */
 enum bt_class bt_classify(const struct bt_insn *in);

@@ -186,10 +186,11 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 			break;
 		default:
 			/* Emulated, unless it is port I/O the monitor lets
-			 * translated code answer inline, or CLI/STI/PUSHF/POPF
-			 * (an STI only with its shadow inside the block). */
+			 * translated code answer inline, segment instructions
+			 * with a fast path, or CLI/STI/PUSHF/POPF (an STI only
+			 * with its shadow inside the block). */
 			ok = !bt->single &&
-			     (emit_inline_io(&tx, &in) ||
+			     (emit_inline_io(&tx, &in) || emit_seg_inline(&tx, &in) ||
 			      ((in.zi.mnemonic != ZYDIS_MNEMONIC_STI ||
 				(n < BT_MAX_BLOCK_INSNS &&
 				 next_in_block(bt, in.next_eip, eip))) &&

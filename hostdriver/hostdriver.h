@@ -129,6 +129,7 @@ enum hd_uw_result {
 /* What came with the event (untrusted: validate before use). */
 struct hd_uw_event {
 	uint32_t trapno, err, addr, syscall_nr;
+	uint64_t ran_tsc; /* TSC ticks guest code ran before this event */
 	uint16_t sel[4]; /* DS ES FS GS found at the event (uw_shared.h) */
 };
 

@@ -180,6 +180,7 @@ enum hd_uw_result hd_uworld_run(struct hd_uworld *w, struct uw_regs *regs,
 	ev->err = w->sh->err;
 	ev->addr = w->sh->addr;
 	ev->syscall_nr = w->sh->syscall_nr;
+	ev->ran_tsc = w->sh->ran_tsc;
 	memcpy(ev->sel, w->sh->sel, sizeof ev->sel);
 	uint32_t e = w->sh->event;
 	if (e < UW_EV_FAULT || e > UW_EV_BAD_STATE)

@@ -75,6 +75,8 @@ struct uw_shared {
 	uint32_t event;
 	uint32_t trapno, err, addr, syscall_nr;
 	uint32_t stub_errors;      /* maps the stub could not make */
+	uint64_t ran_tsc;          /* TSC ticks from the return into guest code
+				      to this event (for --stats) */
 	/* Segment selectors found in DS ES FS GS at the event: anything but
 	 * the stub's own means ring-3 code loaded that register itself (with
 	 * a guest selector value the host resolved in its own tables). */

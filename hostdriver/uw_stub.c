@@ -344,9 +344,12 @@ static void store_guest(int sig, const siginfo_t *si, const ucontext_t *uc)
 		sh->event = UW_EV_ESCAPE;
 }
 
+static uint64_t resumed_tsc; /* when guest code was last entered */
+
 static void on_signal(int sig, siginfo_t *si, void *ctx)
 {
 	ucontext_t *uc = ctx;
+	sh->ran_tsc = resumed_tsc ? __builtin_ia32_rdtsc() - resumed_tsc : 0;
 	if (!started) {
 		started = 1;
 		install_filter();
@@ -364,8 +367,10 @@ static void on_signal(int sig, siginfo_t *si, void *ctx)
 			sh->event = UW_EV_MAPPED;
 			continue;
 		}
-		if (load_guest(uc))
+		if (load_guest(uc)) {
+			resumed_tsc = __builtin_ia32_rdtsc();
 			return;
+		}
 		sh->event = UW_EV_BAD_STATE;
 	}
 }

@@ -273,6 +273,7 @@ void mon_de_run(struct mon_vm *vm)
 	uint64_t t0 = hd_now_ns();
 	enum hd_uw_result res = hd_uworld_run(w->uw, &r, cpu->guest_fx, &ev);
 	vm->de_ns += hd_now_ns() - t0;
+	vm->de_guest_tsc += ev.ran_tsc;
 	vm->uw_running = NULL;
 	vm->de_entries++;
 

@@ -929,9 +929,14 @@ void mon_emulate(struct mon_vm *vm)
 	struct mon_fault f = { 0 };
 	if (!fetch_decode(vm, &in))
 		return;
-	vm->emu_count[class_of(in.zi.mnemonic)]++;
+	enum mon_emu_class cls = class_of(in.zi.mnemonic);
+	vm->emu_count[cls]++;
 	if (vm->opt.stats)
 		mon_count_site(vm, in.eip, in.zi.mnemonic, false);
+	/* Descriptor tables or address translation may change: translated
+	 * code's segment loads must look at the tables again. */
+	if (cls == EMU_DESCTAB || cls == EMU_CONTROL)
+		mon_segc_flush(vm);
 	finish(vm, &in, dispatch(vm, &in, &f, false), &f);
 }
 

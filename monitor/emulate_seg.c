@@ -144,6 +144,8 @@ static enum emu_result emu_probe(struct mon_vm *vm, const struct emu_insn *in,
 			break;
 		}
 	}
+	if (m == ZYDIS_MNEMONIC_VERW)
+		mon_segc_note(vm, (uint16_t)sel);
 	cpu->eflags &= ~BT_FL_ZF;
 	if (!ok)
 		return EMU_NEXT;
@@ -311,6 +313,8 @@ static enum emu_result emu_sreg(struct mon_vm *vm, const struct emu_insn *in,
 				return vm->stop ? EMU_STOPPED : EMU_FAULT;
 			if (s == SEG_SS)
 				vm->irq_shadow = true; /* MOV SS; MOV ESP stays atomic */
+			else
+				mon_segc_note(vm, (uint16_t)x);
 			return EMU_NEXT;
 		}
 		return store_selector(vm, in, v->seg[sreg_of(src->reg.value)].sel, f);
@@ -330,6 +334,8 @@ static enum emu_result emu_sreg(struct mon_vm *vm, const struct emu_insn *in,
 		}
 		if (s == SEG_SS)
 			vm->irq_shadow = true; /* POP SS, as MOV SS */
+		else
+			mon_segc_note(vm, (uint16_t)x);
 		return EMU_NEXT;
 	}
 	default: { /* LxS r, m16:32 */

@@ -404,7 +404,7 @@ int main(int argc, char **argv)
 	struct bt_env env = { .ctx = &vm, .fetch = fetch_code, .protect_code = protect_code,
 			      .force_emulate = force_emulate, .inline_port = inline_port,
 			      .port_in = port_in, .port_out = port_out,
-			      .io_allowed = io_allowed };
+			      .io_allowed = io_allowed, .seg_regs = vm.vcpu.seg };
 	struct bt_config bc = {
 		.tc_size = o->tc_kib << 10,
 		.ram_pages = (uint32_t)(vm.ram_size >> 12),

@@ -206,6 +206,7 @@ struct mon_vm {
 	char uw_stub[4096];            /* where btvmm-userworld is */
 	uint64_t world_clock;
 	uint64_t de_ns, de_entries, de_syscalls, de_preempts, de_hidden_faults;
+	uint64_t de_guest_tsc; /* TSC ticks guest code ran in user worlds */
 	uint64_t de_world_switches, de_world_spawns, de_world_evictions;
 	uint64_t de_segment_loads; /* segment loads by ring-3 code, redone */
 	unsigned last_bt_cpl;
@@ -275,6 +276,10 @@ bool mon_load_cs_at(struct mon_vm *vm, uint16_t sel, unsigned new_cpl,
 void mon_null_outer_segments(struct mon_vm *vm);
 /* Current privilege level. */
 unsigned mon_cpl(const struct vcpu *v);
+/* The segment-load cache of translated code: fill after an emulated
+ * ring-0 load or VERW of `sel`; empty when tables or translation change. */
+void mon_segc_note(struct mon_vm *vm, uint16_t sel);
+void mon_segc_flush(struct mon_vm *vm);
 /* Set the guest FS/GS bases the translated code sees from the caches. */
 void mon_sync_seg_bases(struct mon_vm *vm);
 

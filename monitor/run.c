@@ -462,7 +462,7 @@ int mon_run(struct mon_vm *vm)
 			charge(vm, ACT_STEP, &t);
 			continue;
 		}
-		cpu->ring0 = cpl == 0 && !(cpu->eflags & BT_FL_VM);
+		cpu->ring0 = cpl == 0 && (vm->vcpu.cr0 & CR0_PE) && !(cpu->eflags & BT_FL_VM);
 		enum bt_exit r = bt_run(vm->bt);
 		mon_ring_record(vm, cpu->eip, r, (unsigned)cpu->exit_signo);
 		charge(vm, ACT_TRANSLATED, &t);

@@ -1,4 +1,6 @@
 /* monitor: segment descriptors, segment-register loads and their checks. */
+#include <string.h>
+
 #include "monitor.h"
 
 /*
@@ -232,4 +234,54 @@ bool mon_load_cs(struct mon_vm *vm, uint16_t sel, struct mon_fault *f)
 	/* A far JMP/CALL/RET to a code segment: the privilege stays (a more
 	 * privileged non-conforming target is #GP, as on hardware). */
 	return mon_load_cs_at(vm, sel, mon_cpl(v), f);
+}
+
+/* ---- the segment-load cache of translated code (bt.h: bt_seg_cache) ---- */
+
+void mon_segc_flush(struct mon_vm *vm)
+{
+	memset(vm->vcpu.cpu->segc, 0, sizeof vm->vcpu.cpu->segc);
+}
+
+/*
+ * After an emulated load of GDT selector `sel` into a data segment
+ * register, or a VERW of it, at CPL 0 in protected mode: remember what
+ * the descriptor allows, keyed by where it lies in RAM, so translated
+ * code can repeat the load (or the VERW) while the descriptor stays the
+ * same. Only flat DS/ES loads qualify (translated code adds no base).
+ */
+void mon_segc_note(struct mon_vm *vm, uint16_t sel)
+{
+	struct vcpu *v = &vm->vcpu;
+	uint32_t linear = v->gdtr.base + (sel & ~7u);
+	uint64_t phys;
+	uint32_t err;
+	if (!(v->cr0 & CR0_PE) || mon_cpl(v) != 0 || !(sel & ~7u) || (sel & 4) ||
+	    (uint32_t)(sel & ~7u) + 7 > v->gdtr.limit || (linear & 4095) > 4088 ||
+	    smm_translate(vm->smm, linear, SMM_READ, false, &phys, &err) != SMM_OK ||
+	    phys + 8 > vm->ram_size)
+		return;
+	uint64_t d;
+	memcpy(&d, vm->ram + phys, 8);
+	unsigned access = DESC_ACCESS(d), type = access & 0xf;
+	unsigned dpl = (access >> 5) & 3, rpl = sel & 3;
+	bool code = type & TYPE_CODE, conforming = code && (type & TYPE_CONFORMING);
+	uint32_t flags = 0;
+	if ((access & 0x10) && (access & 0x80) && (d & DESC_ACCESSED) &&
+	    (!code || (type & TYPE_READABLE)) && (conforming || rpl <= dpl)) {
+		struct mon_seg s;
+		mon_desc_to_seg(d, sel, &s);
+		flags |= BT_SEGC_FSGS | (s.base == 0 ? BT_SEGC_DSES : 0);
+	}
+	if ((access & 0x10) && !code && (type & TYPE_WRITABLE) && rpl <= dpl)
+		flags |= BT_SEGC_VERW;
+	struct bt_seg_cache *c = &v->cpu->segc[(sel >> 3) & 7];
+	c->desc = d;
+	c->desc_host = (uint64_t)(vm->ram + phys);
+	c->sel = sel;
+	c->flags = flags;
+	struct mon_seg s;
+	mon_desc_to_seg(d, sel, &s);
+	_Static_assert(sizeof s == sizeof c->image, "the register image bt_env.seg_regs describes");
+	memcpy(c->image, &s, sizeof s);
 }
