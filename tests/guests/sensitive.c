@@ -535,6 +535,58 @@ static void test_segment_registers(void)
 }
 
 /*
+ * A load reads the descriptor table again every time: translated code
+ * repeats ring-0 segment loads and VERW from a cache, which must notice a
+ * descriptor rewritten in memory (no LGDT, no control register write in
+ * between). Each first load is emulated; the repeats may be cached.
+ */
+static volatile uint32_t other_buf[4] = {0x55555555, 0x66666666, 0x77777777, 0x88888888};
+
+static void test_segment_reload(void)
+{
+	uint32_t a = 0;
+
+	rt_section("seg-reload");
+	for (int i = 0; i < 3; i++) {
+		__asm__ volatile("movw %w1, %%gs; movl %%gs:8, %0" : "=r"(a) : "r"(SEL_BASED));
+		RT_CHECK_EQ(a, 0x33333333);
+		__asm__ volatile("pushl %1; popl %%fs; movl %%fs:4, %0" : "=r"(a) : "r"(SEL_BASED));
+		RT_CHECK_EQ(a, 0x22222222);
+	}
+	rt_gdt[SEL_BASED >> 3] = seg_desc((uint32_t)other_buf, sizeof other_buf - 1,
+					  ACC_P | ACC_DATA_W, FLAGS_D);
+	for (int i = 0; i < 3; i++) {
+		__asm__ volatile("movw %w1, %%gs; movl %%gs:8, %0" : "=r"(a) : "r"(SEL_BASED));
+		RT_CHECK_EQ(a, 0x77777777);
+		__asm__ volatile("pushl %1; popl %%fs; movl %%fs:4, %0" : "=r"(a) : "r"(SEL_BASED));
+		RT_CHECK_EQ(a, 0x66666666);
+	}
+	rt_gdt[SEL_BASED >> 3] = seg_desc((uint32_t)based_buf, sizeof based_buf - 1,
+					  ACC_P | ACC_DATA_W, FLAGS_D);
+	__asm__ volatile("movw %w1, %%gs; movl %%gs:8, %0" : "=r"(a) : "r"(SEL_BASED));
+	RT_CHECK_EQ(a, 0x33333333);
+	/* Null selectors, twice each way, then the flat selector again. */
+	for (int i = 0; i < 2; i++) {
+		__asm__ volatile("movw %w1, %%fs; pushl %%fs; popl %0" : "=r"(a) : "r"(3));
+		RT_CHECK_EQ(a, 3);
+		__asm__ volatile("pushl $0; popl %%es; movl %%es, %0" : "=r"(a));
+		RT_CHECK_EQ(a & 0xffff, 0);
+		__asm__ volatile("movw %w1, %%es; movl %%es, %0" : "=r"(a) : "r"(RT_DS));
+		RT_CHECK_EQ(a & 0xffff, RT_DS);
+	}
+	/* VERW follows the descriptor's writability. */
+	for (int i = 0; i < 3; i++)
+		RT_CHECK(verw(SEL_STACK2));
+	rt_gdt[SEL_STACK2 >> 3] = seg_desc(0, 0xfffff, ACC_P | ACC_DATA_R, FLAGS_G_D);
+	for (int i = 0; i < 2; i++)
+		RT_CHECK(!verw(SEL_STACK2));
+	rt_gdt[SEL_STACK2 >> 3] = seg_desc(0, 0xfffff, ACC_P | ACC_DATA_W, FLAGS_G_D);
+	RT_CHECK(verw(SEL_STACK2));
+	__asm__ volatile("movw %w0, %%fs; movw %w0, %%gs" ::"r"(RT_DS));
+	rt_section_end();
+}
+
+/*
  * Far-call targets, reached through SEL_CODE2. They return CS as seen inside
  * the callee in EAX and the caller's CS from the stack in EDX;
  * far_callee_ret8 instead returns its first stack argument in EDX and pops
@@ -1027,6 +1079,7 @@ void guest_main(uint32_t mb_magic, uint32_t mb_info)
 	test_pushf_popf();
 	test_lar_lsl_verr_verw();
 	test_segment_registers();
+	test_segment_reload();
 	test_far_transfers();
 	test_software_interrupts();
 	test_control_registers();
