@@ -91,7 +91,8 @@ struct dev_platform;
  * with port 0x61, the CMOS/RTC at 0x70/0x71 (IRQ 8), isa-debug-exit at 0xf4
  * (4 ports, as QEMU's -device isa-debug-exit,iobase=0xf4,iosize=0x04), the
  * POST diagnostic port 0x80 (writes accepted and ignored, reads 0xff... as
- * QEMU does), and the i8042 controller at 0x60/0x64 (enough for reset).
+ * QEMU does), and the i8042 controller at 0x60/0x64 (reset, AUX loopback,
+ * IRQ 1 and 12; no keyboard or mouse attached).
  * Return NULL when out of memory.
  */
 struct dev_platform *dev_platform_create(const struct dev_platform_config *cfg);

@@ -238,19 +238,29 @@ extern const struct dev_pio_ops dev_uart_ops;
 /* ---- i8042 keyboard controller (i8042.c) ---- */
 
 #define DEV_I8042_QUEUE_SIZE 8u
+#define DEV_I8042_IRQ_KBD    1u  /* keyboard data and controller answers */
+#define DEV_I8042_IRQ_AUX    12u /* AUX (mouse) data */
 
 struct dev_i8042 {
 	struct dev_stop *stop;
-	uint8_t status;       /* status register without OBF (derived) */
+	uint8_t status;       /* status register without OBF, AUX (derived) */
 	uint8_t command_byte; /* "mode": interrupts, disables, translation */
 	uint8_t outport;      /* output port: bit 0 reset line, bit 1 A20 */
 	uint8_t pending;      /* controller command awaiting its data byte */
 	uint8_t last;         /* last byte read from 0x60 (re-read when empty) */
 	uint8_t queue[DEV_I8042_QUEUE_SIZE]; /* output buffer bytes, oldest first */
+	bool queue_aux[DEV_I8042_QUEUE_SIZE]; /* the byte came from the AUX port */
 	unsigned queue_count;
+	struct dev_pic *pic;  /* where IRQ 1 and 12 go (NULL: nowhere) */
 };
 
 void dev_i8042_init(struct dev_i8042 *kbc, struct dev_stop *stop);
+
+/* Wire the controller's interrupt outputs to IRQ 1 and IRQ 12 of `pic`.
+ * From then on every change of the output buffer or the command byte
+ * drives both lines to their level, which the edge-triggered PIC turns
+ * into one request per rising edge. */
+void dev_i8042_connect_irq(struct dev_i8042 *kbc, struct dev_pic *pic);
 extern const struct dev_pio_ops dev_i8042_ops;
 
 /* ---- isa-debug-exit (debug_exit.c) and the POST port (port80.c) ---- */

@@ -84,6 +84,7 @@ struct dev_platform *dev_platform_create(const struct dev_platform_config *cfg)
 	dev_uart_init(&p->com1, &cfg->serial);
 	dev_uart_connect_irq(&p->com1, &p->pic, IRQ_COM1);
 	dev_i8042_init(&p->i8042, &p->stop);
+	dev_i8042_connect_irq(&p->i8042, &p->pic);
 	dev_pit_init(&p->pit, &p->clock, &p->pic);
 	dev_rtc_init(&p->rtc, &p->clock, &p->pic);
 	for (size_t i = 0; i < sizeof(platform_ports) / sizeof(platform_ports[0]); i++) {

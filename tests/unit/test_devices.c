@@ -470,6 +470,216 @@ START_TEST(i8042_reset_via_output_port)
 }
 END_TEST
 
+/* The platform wires the controller to the PIC pair: IRQ 1 is vector 0x09
+ * and IRQ 12 vector 0x74 in the state SeaBIOS leaves. */
+START_TEST(i8042_platform_irqs)
+{
+	ck_assert(!dev_platform_intr(plat));
+	outb(0x64, 0x20);                       /* command byte 0x61: IRQ 1 on */
+	ck_assert(dev_platform_intr(plat));
+	ck_assert_uint_eq(dev_platform_inta(plat), 0x09);
+	ck_assert_uint_eq(inb(0x60), 0x61);
+	outb(0x20, 0x20);
+	outb(0x64, 0x60);
+	outb(0x60, 0x63);                       /* and IRQ 12 */
+	ck_assert(!dev_platform_intr(plat));
+	outb(0x64, 0xd3);
+	outb(0x60, 0xa5);
+	ck_assert(dev_platform_intr(plat));
+	ck_assert_uint_eq(dev_platform_inta(plat), 0x74);
+	ck_assert_uint_eq(inb(0x64), 0x3d);
+	ck_assert_uint_eq(inb(0x60), 0xa5);
+}
+END_TEST
+
+/* ---- i8042 interrupts, with just the controller and the PIC pair ---- */
+
+static struct dev_i8042 kbc;
+static struct dev_pic kbc_pic;
+static struct dev_stop kbc_stop;
+
+static void kbc_setup(void)
+{
+	memset(&kbc_stop, 0, sizeof(kbc_stop));
+	dev_pic_init(&kbc_pic);
+	dev_i8042_init(&kbc, &kbc_stop);
+	dev_i8042_connect_irq(&kbc, &kbc_pic);
+	bus = dev_bus_create();
+	ck_assert_ptr_nonnull(bus);
+	ck_assert_int_eq(dev_bus_register(bus, 0x20, 2, &dev_pic_ops, &kbc_pic), 0);
+	ck_assert_int_eq(dev_bus_register(bus, 0xa0, 2, &dev_pic_ops, &kbc_pic), 0);
+	ck_assert_int_eq(dev_bus_register(bus, 0x60, 1, &dev_i8042_ops, &kbc), 0);
+	ck_assert_int_eq(dev_bus_register(bus, 0x64, 1, &dev_i8042_ops, &kbc), 0);
+}
+
+static void kbc_teardown(void)
+{
+	dev_bus_destroy(bus);
+	bus = NULL;
+}
+
+/* The levels the controller drives, as the PIC last saw them. */
+static bool irq1_level(void) { return kbc_pic.chip[0].lines & 0x02u; }
+static bool irq12_level(void) { return kbc_pic.chip[1].lines & 0x10u; }
+
+static void write_command_byte(uint8_t v)
+{
+	outb(0x64, 0x60);
+	outb(0x60, v);
+}
+
+/* Acknowledge the pending interrupt, return its vector, and EOI both PICs. */
+static uint8_t take_irq(void)
+{
+	uint8_t vector;
+
+	ck_assert(dev_pic_intr(&kbc_pic));
+	vector = dev_pic_inta(&kbc_pic);
+	outb(0xa0, 0x20);
+	outb(0x20, 0x20);
+	return vector;
+}
+
+START_TEST(i8042_aux_loopback)
+{
+	/* Command byte 0x61: AUX interrupts off. */
+	outb(0x64, 0xd3);
+	outb(0x60, 0x5a);
+	ck_assert_uint_eq(inb(0x64), 0x3d);     /* 0x1c | OBF | AUX data */
+	ck_assert(!irq12_level());
+	ck_assert(!irq1_level());               /* AUX data never raises IRQ 1 */
+	ck_assert(!dev_pic_intr(&kbc_pic));
+	ck_assert_uint_eq(inb(0x60), 0x5a);
+	ck_assert_uint_eq(inb(0x64), 0x1c);
+	/* Linux's AUX IRQ delivery test. */
+	write_command_byte(0x63);
+	ck_assert(!irq12_level());
+	outb(0x64, 0xd3);
+	outb(0x60, 0xa5);
+	ck_assert(irq12_level());
+	ck_assert(!irq1_level());
+	ck_assert_uint_eq(take_irq(), 0x74);
+	ck_assert_uint_eq(inb(0x64), 0x3d);
+	ck_assert_uint_eq(inb(0x60), 0xa5);
+	ck_assert(!irq12_level());
+	ck_assert_uint_eq(inb(0x64), 0x1c);
+	ck_assert(!dev_pic_intr(&kbc_pic));
+	/* Every byte is a new edge: the line drops while the next comes up. */
+	outb(0x64, 0xd3);
+	outb(0x60, 0x01);
+	outb(0x64, 0xd3);
+	outb(0x60, 0x02);
+	ck_assert_uint_eq(take_irq(), 0x74);
+	ck_assert(!dev_pic_intr(&kbc_pic));
+	ck_assert_uint_eq(inb(0x60), 0x01);
+	ck_assert(irq12_level());
+	ck_assert_uint_eq(take_irq(), 0x74);
+	ck_assert_uint_eq(inb(0x60), 0x02);
+	ck_assert(!irq12_level());
+	/* The head byte decides: AUX, then keyboard data. */
+	outb(0x64, 0xd3);
+	outb(0x60, 0x11);
+	outb(0x64, 0xd2);
+	outb(0x60, 0x22);
+	ck_assert_uint_eq(inb(0x64), 0x3d);
+	ck_assert(irq12_level() && !irq1_level());
+	ck_assert_uint_eq(inb(0x60), 0x11);
+	ck_assert_uint_eq(inb(0x64), 0x1d);
+	ck_assert(!irq12_level() && irq1_level());
+	ck_assert_uint_eq(inb(0x60), 0x22);
+	ck_assert(!irq12_level() && !irq1_level());
+}
+END_TEST
+
+START_TEST(i8042_kbd_obuf)
+{
+	/* Keyboard interrupts off: OBF, no AUX bit, no IRQ. */
+	write_command_byte(0x60);
+	outb(0x64, 0xd2);
+	outb(0x60, 0x42);
+	ck_assert_uint_eq(inb(0x64), 0x1d);
+	ck_assert(!irq1_level());
+	ck_assert(!dev_pic_intr(&kbc_pic));
+	ck_assert_uint_eq(inb(0x60), 0x42);
+	ck_assert_uint_eq(inb(0x64), 0x1c);
+	/* Enabling them with a byte waiting raises the line at once. */
+	outb(0x64, 0xd2);
+	outb(0x60, 0x43);
+	ck_assert(!irq1_level());
+	write_command_byte(0x61);
+	ck_assert(irq1_level());
+	ck_assert(!irq12_level());
+	ck_assert_uint_eq(take_irq(), 0x09);
+	ck_assert_uint_eq(inb(0x60), 0x43);
+	ck_assert(!irq1_level());
+	ck_assert_uint_eq(inb(0x64), 0x1c);
+	outb(0x64, 0xd2);
+	outb(0x60, 0x44);
+	ck_assert(irq1_level());
+	ck_assert_uint_eq(take_irq(), 0x09);
+	ck_assert_uint_eq(inb(0x60), 0x44);
+	ck_assert(!irq1_level());
+	/* As in QEMU, a disabled keyboard interface holds IRQ 1 low. */
+	write_command_byte(0x71);
+	outb(0x64, 0xd2);
+	outb(0x60, 0x45);
+	ck_assert(!irq1_level());
+	outb(0x64, 0xae);
+	ck_assert(irq1_level());
+	ck_assert_uint_eq(inb(0x60), 0x45);
+	ck_assert(!irq1_level());
+}
+END_TEST
+
+START_TEST(i8042_controller_answers_irq1)
+{
+	/* Command byte 0x61 after SeaBIOS: keyboard interrupts on. */
+	outb(0x64, 0x20);
+	ck_assert_uint_eq(inb(0x64), 0x1d);
+	ck_assert(irq1_level());
+	ck_assert(!irq12_level());
+	ck_assert_uint_eq(take_irq(), 0x09);
+	ck_assert_uint_eq(inb(0x60), 0x61);
+	ck_assert(!irq1_level());
+	outb(0x64, 0xaa);
+	ck_assert(irq1_level());
+	ck_assert_uint_eq(take_irq(), 0x09);
+	ck_assert_uint_eq(inb(0x60), 0x55);
+	/* Without bit 0 an answer only sets OBF. */
+	write_command_byte(0x60);
+	outb(0x64, 0x20);
+	ck_assert_uint_eq(inb(0x64), 0x1d);
+	ck_assert(!irq1_level());
+	ck_assert_uint_eq(inb(0x60), 0x60);
+	/* A byte for the mouse (0xd4) goes nowhere: no mouse is attached. */
+	write_command_byte(0x63);
+	outb(0x64, 0xd4);
+	outb(0x60, 0xf2);
+	ck_assert_uint_eq(inb(0x64), 0x1c);
+	ck_assert(!irq1_level() && !irq12_level());
+	ck_assert(!dev_pic_intr(&kbc_pic));
+}
+END_TEST
+
+/* A controller wired to no PIC still answers. */
+START_TEST(i8042_without_pic)
+{
+	dev_bus_destroy(bus);
+	dev_i8042_init(&kbc, &kbc_stop);
+	bus = dev_bus_create();
+	ck_assert_ptr_nonnull(bus);
+	ck_assert_int_eq(dev_bus_register(bus, 0x60, 1, &dev_i8042_ops, &kbc), 0);
+	ck_assert_int_eq(dev_bus_register(bus, 0x64, 1, &dev_i8042_ops, &kbc), 0);
+	write_command_byte(0x63);
+	outb(0x64, 0xd3);
+	outb(0x60, 0x5a);
+	ck_assert_uint_eq(inb(0x64), 0x3d);
+	ck_assert_uint_eq(inb(0x60), 0x5a);
+	ck_assert_uint_eq(inb(0x64), 0x1c);
+	ck_assert(!kbc_pic.chip[0].irr && !kbc_pic.chip[1].irr);
+}
+END_TEST
+
 /* ---- platform ---- */
 
 START_TEST(platform_trace_io)
@@ -532,6 +742,15 @@ static Suite *devices_suite(void)
 	tcase_add_test(tc, i8042_self_test_and_command_byte);
 	tcase_add_test(tc, i8042_reset);
 	tcase_add_test(tc, i8042_reset_via_output_port);
+	tcase_add_test(tc, i8042_platform_irqs);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("i8042");
+	tcase_add_checked_fixture(tc, kbc_setup, kbc_teardown);
+	tcase_add_test(tc, i8042_aux_loopback);
+	tcase_add_test(tc, i8042_kbd_obuf);
+	tcase_add_test(tc, i8042_controller_answers_irq1);
+	tcase_add_test(tc, i8042_without_pic);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("trace");
