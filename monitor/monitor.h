@@ -183,6 +183,8 @@ struct mon_vm {
 		sites[2048];
 	uint64_t exc_count[32];
 	uint64_t smc_faults;
+	uint64_t wrapped_accesses; /* FS/GS accesses run again for 4 GiB wrap */
+	bool wrap_step;            /* running one of them */
 	uint64_t start_ns;
 	struct mon_exit_record ring[MON_RING];
 	unsigned ring_next;

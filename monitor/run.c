@@ -175,9 +175,29 @@ static void handle_segv(struct mon_vm *vm, unsigned depth)
 		return;
 	}
 	if (addr >= HD_GUEST_SPACE) {
-		mon_stop(vm, MON_EXIT_UNSUPPORTED,
-			 "unsupported: FS/GS-relative access wrapped past 4 GiB at EIP %#x",
-			 cpu->eip);
+		/*
+		 * An FS/GS base plus offset that wraps around 4 GiB (i386 TLS
+		 * at negative offsets from GS): the host adds in 64 bits and
+		 * lands in the guard above the S-view. Run the instruction
+		 * once with both bases lowered by 4 GiB: the 64-bit sum then
+		 * wraps to the guest's linear address.
+		 */
+		if (vm->wrap_step) { /* it wrapped again: a mix of bases */
+			mon_stop(vm, MON_EXIT_UNSUPPORTED,
+				 "unsupported: FS/GS-relative access wrapped past 4 GiB at "
+				 "EIP %#x", cpu->eip);
+			return;
+		}
+		uint64_t fs = cpu->fsbase, gs = cpu->gsbase;
+		cpu->fsbase = fs - (1ull << 32);
+		cpu->gsbase = gs - (1ull << 32);
+		vm->wrapped_accesses++;
+		vm->wrap_step = true;
+		enum bt_exit r = bt_step(vm->bt);
+		cpu->fsbase = fs;
+		cpu->gsbase = gs;
+		complete_step(vm, r, depth);
+		vm->wrap_step = false;
 		return;
 	}
 	uint32_t frame, err;

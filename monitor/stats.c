@@ -155,8 +155,10 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 		(double)vm->de_guest_tsc / tsc_per_s,
 		(unsigned long long)vm->de_entries, (unsigned long long)vm->de_syscalls,
 		(unsigned long long)vm->de_preempts, (unsigned long long)vm->de_hidden_faults);
-	fprintf(out, "  ring-3 segment loads redone for the guest: %llu\n",
-		(unsigned long long)vm->de_segment_loads);
+	fprintf(out, "  ring-3 segment loads redone for the guest: %llu; FS/GS accesses "
+		     "wrapping past 4 GiB, run again: %llu\n",
+		(unsigned long long)vm->de_segment_loads,
+		(unsigned long long)vm->wrapped_accesses);
 	fprintf(out, "  user worlds: %llu address spaces given one, %llu spawned, %llu reused "
 		     "for another address space\n",
 		(unsigned long long)vm->de_world_switches,

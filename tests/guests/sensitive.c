@@ -584,6 +584,26 @@ static void test_segment_reload(void)
 	RT_CHECK(verw(SEL_STACK2));
 	__asm__ volatile("movw %w0, %%fs; movw %w0, %%gs" ::"r"(RT_DS));
 	rt_section_end();
+
+	/* Segment arithmetic wraps at 4 GiB: a flat-limit segment based
+	 * past a buffer reaches it with a "negative" offset (i386 TLS). */
+	rt_section("seg-wrap");
+	rt_gdt[SEL_STACK2 >> 3] = seg_desc((uint32_t)&other_buf[3], 0xfffff,
+					   ACC_P | ACC_DATA_W, FLAGS_G_D);
+	for (int i = 0; i < 2; i++) {
+		__asm__ volatile("movw %w1, %%gs; movl %%gs:-8, %0" : "=r"(a) : "r"(SEL_STACK2));
+		RT_CHECK_EQ(a, 0x66666666);
+		__asm__ volatile("movw %w1, %%fs; movl %%fs:-4, %0" : "=r"(a) : "r"(SEL_STACK2));
+		RT_CHECK_EQ(a, 0x77777777);
+		__asm__ volatile("movw %w0, %%fs; movl $0x99999999, %%fs:-12" ::"r"(SEL_STACK2) : "memory");
+		RT_CHECK_EQ(other_buf[0], 0x99999999);
+		other_buf[0] = 0x55555555;
+		__asm__ volatile("movw %w1, %%gs; movl %%gs:0, %0" : "=r"(a) : "r"(SEL_STACK2));
+		RT_CHECK_EQ(a, 0x88888888);
+	}
+	rt_gdt[SEL_STACK2 >> 3] = seg_desc(0, 0xfffff, ACC_P | ACC_DATA_W, FLAGS_G_D);
+	__asm__ volatile("movw %w0, %%fs; movw %w0, %%gs" ::"r"(RT_DS));
+	rt_section_end();
 }
 
 /*
