@@ -51,10 +51,11 @@ static void on_crash(int signo, const siginfo_t *si, const ucontext_t *uc)
 /*
  * A device deadline passed. The guest can take the interrupt only with
  * IF set: then stop translated code (or the user world, where IF is
- * always set). With IF clear nothing is disturbed: interrupts-off timing
- * loops such as Linux's TSC calibration must not see kicks, and the
- * instructions that set IF again (STI, POPF, IRET, SYSEXIT) all pass
- * through the run loop, which takes the interrupt then.
+ * always set). With IF clear nothing is disturbed -- interrupts-off
+ * timing loops such as Linux's TSC calibration must not see kicks --
+ * but the interrupt is marked as waiting: the inline STI and POPF then
+ * leave translated code when they set IF, and IRET and SYSEXIT are
+ * emulated, so the run loop takes it as soon as the guest can.
  */
 static void on_timer(void)
 {
