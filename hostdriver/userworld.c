@@ -23,6 +23,8 @@ struct hd_uworld {
 	int shared_fd;
 	struct uw_shared *sh;
 	bool dead;
+	bool fx_known;         /* last_fx holds what the world has */
+	uint8_t last_fx[512];  /* the FP image last exchanged with it */
 };
 
 /* Wait for the stub to hand the turn back: spin, then sleep on the futex
@@ -171,11 +173,25 @@ enum hd_uw_result hd_uworld_run(struct hd_uworld *w, struct uw_regs *regs,
 				uint8_t fx[512], struct hd_uw_event *ev)
 {
 	w->sh->regs = *regs;
-	memcpy(w->sh->fx, fx, 512);
-	if (!hand_over(w, UW_CMD_RUN))
+	if (w->fx_known && !memcmp(fx, w->last_fx, 512)) {
+		w->sh->fx_same = UW_FX_TO_WORLD;
+	} else {
+		w->sh->fx_same = 0;
+		memcpy(w->sh->fx, fx, 512);
+		memcpy(w->last_fx, fx, 512);
+	}
+	if (!hand_over(w, UW_CMD_RUN)) {
+		w->fx_known = false;
 		return HD_UW_DEAD;
+	}
 	*regs = w->sh->regs;
-	memcpy(fx, w->sh->fx, 512);
+	if (w->sh->fx_same & UW_FX_TO_MONITOR) {
+		memcpy(fx, w->last_fx, 512);
+	} else {
+		memcpy(fx, w->sh->fx, 512);
+		memcpy(w->last_fx, fx, 512);
+	}
+	w->fx_known = true;
 	ev->trapno = w->sh->trapno;
 	ev->err = w->sh->err;
 	ev->addr = w->sh->addr;

@@ -20,6 +20,9 @@
 
 enum { UW_TURN_MONITOR = 0, UW_TURN_WORLD = 1 };
 
+#define UW_FX_TO_WORLD 1u   /* RUN: the guest FP state is what the world last had */
+#define UW_FX_TO_MONITOR 2u /* event: the guest FP state is what the monitor sent */
+
 enum uw_cmd {
 	UW_CMD_RUN = 1,  /* apply the map list, then run the guest from regs */
 	UW_CMD_MAP,      /* apply the map list only */
@@ -77,6 +80,10 @@ struct uw_shared {
 	uint32_t stub_errors;      /* maps the stub could not make */
 	uint64_t ran_tsc;          /* TSC ticks from the return into guest code
 				      to this event (for --stats) */
+	/* fx below is only copied when it changed: each side keeps the image
+	 * last exchanged, and says "same" rather than send 512 bytes across
+	 * CPUs on every handoff (guest system calls rarely touch the FPU). */
+	uint32_t fx_same;          /* UW_FX_* */
 	/* Segment selectors found in DS ES FS GS at the event: anything but
 	 * the stub's own means ring-3 code loaded that register itself (with
 	 * a guest selector value the host resolved in its own tables). */

@@ -109,6 +109,19 @@ static void copy(void *d, const void *s, size_t n)
 		*dd++ = *ss++;
 }
 
+static bool same(const void *a, const void *b, size_t n)
+{
+	const uint64_t *x = a, *y = b;
+	uint64_t diff = 0;
+	for (size_t i = 0; i < n / 8; i++)
+		diff |= x[i] ^ y[i];
+	return !diff;
+}
+
+/* The FP image this process last loaded into a signal frame (or found in
+ * one): see fx_same in uw_shared.h. */
+static uint8_t last_fx[512] __attribute__((aligned(64)));
+
 extern const char __executable_start[], etext[];
 
 static void install_filter(void)
@@ -260,8 +273,10 @@ static int load_guest(ucontext_t *uc)
 	__asm__ volatile("mov %0, %%ds\n\tmov %0, %%es\n\t"
 			 "mov %1, %%fs\n\tmov %2, %%gs"
 			 ::"r"(UW_SEL_DATA), "r"(UW_SEL_FS), "r"(UW_SEL_GS));
-	if (uc->uc_mcontext.fpregs)
+	if (uc->uc_mcontext.fpregs && !(sh->fx_same & UW_FX_TO_WORLD)) {
 		copy(uc->uc_mcontext.fpregs, sh->fx, 512);
+		copy(last_fx, sh->fx, 512);
+	}
 	return 1;
 }
 
@@ -288,8 +303,16 @@ static void store_guest(int sig, const siginfo_t *si, const ucontext_t *uc)
 	sh->sel[UW_ES] = es;
 	sh->sel[UW_FS] = fs;
 	sh->sel[UW_GS] = gs;
-	if (uc->uc_mcontext.fpregs)
-		copy(sh->fx, uc->uc_mcontext.fpregs, 512);
+	/* The frame holds the FP state at the trap; last_fx what was loaded. */
+	sh->fx_same = 0;
+	if (uc->uc_mcontext.fpregs) {
+		if (same(uc->uc_mcontext.fpregs, last_fx, 512)) {
+			sh->fx_same = UW_FX_TO_MONITOR;
+		} else {
+			copy(sh->fx, uc->uc_mcontext.fpregs, 512);
+			copy(last_fx, uc->uc_mcontext.fpregs, 512);
+		}
+	}
 	switch (sig) {
 	case SIGSEGV:
 	case SIGBUS:
