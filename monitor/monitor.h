@@ -207,7 +207,7 @@ struct mon_vm {
 	struct hd_uworld *volatile uw_running; /* the one in hd_uworld_run */
 	char uw_stub[4096];            /* where btvmm-userworld is */
 	uint64_t world_clock;
-	uint64_t de_ns, de_entries, de_syscalls, de_preempts, de_hidden_faults;
+	uint64_t de_tsc, de_entries, de_syscalls, de_preempts, de_hidden_faults;
 	uint64_t de_guest_tsc; /* TSC ticks guest code ran in user worlds */
 	uint64_t de_world_switches, de_world_spawns, de_world_evictions;
 	uint64_t de_segment_loads; /* segment loads by ring-3 code, redone */
