@@ -139,6 +139,26 @@ void emit_pending_stubs(struct bt_tx *tx);
 /* mov dword [esp-4], imm32 ; lea esp, [esp-4] */
 void emit_push_imm32(struct bt_emit *e, uint32_t v);
 
+/*
+ * Inline sequences that need the flags (emit_flags.c, emit_seg.c) park the
+ * guest's RFLAGS in bt_cpu: `mov r12, rsp; lea rsp, [r15 + flag_stack];
+ * pushfq` ... `popfq; mov rsp, r12`. In between, RSP is not the guest's
+ * ESP: nothing there may touch guest memory (or fault). The parked image
+ * is at BT_CPU_FLAG_SLOT.
+ */
+#define BT_CPU_FLAG_SLOT (BT_CPU_FLAG_STACK - 8)
+_Static_assert(BT_CPU_FLAG_SLOT < 0x100, "emitted as the low byte of a disp32");
+#define BT_CC_Z 0x4
+#define BT_CC_NZ 0x5
+void emit_park_flags(struct bt_emit *e);
+void emit_unpark_flags(struct bt_emit *e);
+/* cmp byte [r15 + off], 0 */
+void emit_cmp_cpu_byte0(struct bt_emit *e, uint32_t off);
+/* Forward jcc/jmp rel32: return the field for emit_patch_here. */
+uint8_t *emit_jcc_fwd(struct bt_emit *e, unsigned cc);
+uint8_t *emit_jmp_fwd(struct bt_emit *e);
+void emit_patch_here(struct bt_emit *e, uint8_t *field);
+
 /* Per-class emitters: return false if the instruction must be emulated. */
 bool emit_ident(struct bt_tx *tx, const struct bt_insn *in);
 bool emit_stack(struct bt_tx *tx, const struct bt_insn *in);

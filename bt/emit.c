@@ -146,3 +146,50 @@ void emit_pending_stubs(struct bt_tx *tx)
 	}
 	tx->n_stubs = 0;
 }
+
+/* ---- inline sequences with the guest flags parked (emit_flags.c, emit_seg.c) ---- */
+
+void emit_park_flags(struct bt_emit *e)
+{
+	/* mov r12, rsp ; lea rsp, [r15 + BT_CPU_FLAG_STACK] ; pushfq */
+	emit_bytes(e, (const uint8_t[]){ 0x49, 0x89, 0xe4, 0x49, 0x8d, 0xa7 }, 6);
+	emit_u32(e, BT_CPU_FLAG_STACK);
+	emit_u8(e, 0x9c);
+}
+
+void emit_unpark_flags(struct bt_emit *e)
+{
+	/* popfq ; mov rsp, r12 */
+	emit_bytes(e, (const uint8_t[]){ 0x9d, 0x4c, 0x89, 0xe4 }, 4);
+}
+
+void emit_cmp_cpu_byte0(struct bt_emit *e, uint32_t off)
+{
+	/* cmp byte [r15 + off], 0 */
+	emit_bytes(e, (const uint8_t[]){ 0x41, 0x80, 0xbf }, 3);
+	emit_u32(e, off);
+	emit_u8(e, 0);
+}
+
+uint8_t *emit_jcc_fwd(struct bt_emit *e, unsigned cc)
+{
+	emit_u8(e, 0x0f);
+	emit_u8(e, (uint8_t)(0x80 | (cc & 15)));
+	uint8_t *field = e->p;
+	emit_u32(e, 0);
+	return field;
+}
+
+uint8_t *emit_jmp_fwd(struct bt_emit *e)
+{
+	emit_u8(e, 0xe9);
+	uint8_t *field = e->p;
+	emit_u32(e, 0);
+	return field;
+}
+
+void emit_patch_here(struct bt_emit *e, uint8_t *field)
+{
+	int32_t rel = (int32_t)(e->p - (field + 4));
+	memcpy(field, &rel, 4);
+}

@@ -33,100 +33,49 @@
  *    (translate.c: next_in_block), so no interrupt comes before it.
  */
 
-#define FLAG_SLOT (BT_CPU_FLAG_STACK - 8) /* where pushfq leaves RFLAGS */
-_Static_assert(FLAG_SLOT < 0x80 || FLAG_SLOT < 0x100, "FLAG_SLOT is emitted as one byte of a disp32");
-
-static void save_flags(struct bt_emit *e)
-{
-	/* mov r12, rsp ; lea rsp, [r15 + BT_CPU_FLAG_STACK] ; pushfq */
-	emit_bytes(e, (const uint8_t[]){ 0x49, 0x89, 0xe4, 0x49, 0x8d, 0xa7 }, 6);
-	emit_u32(e, BT_CPU_FLAG_STACK);
-	emit_u8(e, 0x9c);
-}
-
-static void restore_flags(struct bt_emit *e)
-{
-	/* popfq ; mov rsp, r12 */
-	emit_bytes(e, (const uint8_t[]){ 0x9d, 0x4c, 0x89, 0xe4 }, 4);
-}
-
-/* cmp byte [r15 + off], 0 */
-static void cmp_cpu_byte0(struct bt_emit *e, uint32_t off)
-{
-	emit_bytes(e, (const uint8_t[]){ 0x41, 0x80, 0xbf }, 3);
-	emit_u32(e, off);
-	emit_u8(e, 0);
-}
-
-/* jcc rel32 with the field left for patch() */
-static uint8_t *jcc(struct bt_emit *e, uint8_t cc)
-{
-	emit_u8(e, 0x0f);
-	emit_u8(e, (uint8_t)(0x80 | cc));
-	uint8_t *field = e->p;
-	emit_u32(e, 0);
-	return field;
-}
-
-static uint8_t *jmp(struct bt_emit *e)
-{
-	emit_u8(e, 0xe9);
-	uint8_t *field = e->p;
-	emit_u32(e, 0);
-	return field;
-}
-
-/* Point a rel32 field at the current position. */
-static void patch(struct bt_emit *e, uint8_t *field)
-{
-	int32_t rel = (int32_t)(e->p - (field + 4));
-	memcpy(field, &rel, 4);
-}
-
-#define CC_Z 0x4
-#define CC_NZ 0x5
+#define FLAG_SLOT BT_CPU_FLAG_SLOT
 
 /* The shared tail: `slow` lands here with flags saved; leave to emulate. */
 static void slow_path(struct bt_tx *tx, const struct bt_insn *in, uint8_t *done)
 {
-	restore_flags(&tx->e);
+	emit_unpark_flags(&tx->e);
 	emit_exit(tx, in->eip, BT_EXIT_EMULATE);
-	patch(&tx->e, done);
+	emit_patch_here(&tx->e, done);
 }
 
 static void emit_cli_sti(struct bt_tx *tx, const struct bt_insn *in, bool sti)
 {
 	struct bt_emit *e = &tx->e;
-	save_flags(e);
-	cmp_cpu_byte0(e, BT_CPU_RING0);
-	uint8_t *not_ring0 = jcc(e, CC_Z);
+	emit_park_flags(e);
+	emit_cmp_cpu_byte0(e, BT_CPU_RING0);
+	uint8_t *not_ring0 = emit_jcc_fwd(e, BT_CC_Z);
 	/* and/or dword [r15 + eflags], IF */
 	emit_bytes(e, (const uint8_t[]){ 0x41, 0x81, sti ? 0x4f : 0x67, BT_CPU_EFLAGS }, 4);
 	emit_u32(e, sti ? BT_FL_IF : ~BT_FL_IF);
 	uint8_t *waiting = NULL;
 	if (sti) {
-		cmp_cpu_byte0(e, BT_CPU_IRQ_WAITING);
-		waiting = jcc(e, CC_NZ);
+		emit_cmp_cpu_byte0(e, BT_CPU_IRQ_WAITING);
+		waiting = emit_jcc_fwd(e, BT_CC_NZ);
 	}
-	restore_flags(e);
-	uint8_t *done = jmp(e);
+	emit_unpark_flags(e);
+	uint8_t *done = emit_jmp_fwd(e);
 	if (sti) {
 		/* An interrupt waits: clear IF again and let the emulator
 		 * do this STI, shadow included. */
-		patch(e, waiting);
+		emit_patch_here(e, waiting);
 		emit_bytes(e, (const uint8_t[]){ 0x41, 0x81, 0x67, BT_CPU_EFLAGS }, 4);
 		emit_u32(e, ~BT_FL_IF);
 	}
-	patch(e, not_ring0);
+	emit_patch_here(e, not_ring0);
 	slow_path(tx, in, done);
 }
 
 static void emit_pushfd(struct bt_tx *tx, const struct bt_insn *in)
 {
 	struct bt_emit *e = &tx->e;
-	save_flags(e);
-	cmp_cpu_byte0(e, BT_CPU_RING0);
-	uint8_t *not_ring0 = jcc(e, CC_Z);
+	emit_park_flags(e);
+	emit_cmp_cpu_byte0(e, BT_CPU_RING0);
+	uint8_t *not_ring0 = emit_jcc_fwd(e, BT_CC_Z);
 	static const uint8_t value[] = {
 		0x45, 0x8b, 0xaf, FLAG_SLOT, 0, 0, 0,     /* mov r13d, [r15 + slot] */
 		0x41, 0x81, 0xe5, 0xd5, 0x0c, 0, 0,       /* and r13d, LIVE */
@@ -137,12 +86,12 @@ static void emit_pushfd(struct bt_tx *tx, const struct bt_insn *in)
 	emit_u32(e, ~(BT_FL_LIVE | BT_FL_RF | BT_FL_VM));
 	/* or r13d, r14d ; or r13d, 2 */
 	emit_bytes(e, (const uint8_t[]){ 0x45, 0x09, 0xf5, 0x41, 0x83, 0xcd, 0x02 }, 7);
-	restore_flags(e);
+	emit_unpark_flags(e);
 	/* mov [esp - 4], r13d ; lea esp, [esp - 4] */
 	emit_bytes(e, (const uint8_t[]){ 0x67, 0x44, 0x89, 0x6c, 0x24, 0xfc,
 					 0x67, 0x8d, 0x64, 0x24, 0xfc }, 11);
-	uint8_t *done = jmp(e);
-	patch(e, not_ring0);
+	uint8_t *done = emit_jmp_fwd(e);
+	emit_patch_here(e, not_ring0);
 	slow_path(tx, in, done);
 }
 
@@ -155,13 +104,13 @@ static void emit_popfd(struct bt_tx *tx, const struct bt_insn *in)
 	struct bt_emit *e = &tx->e;
 	/* mov r13d, [esp]: the one guest access, before anything changes */
 	emit_bytes(e, (const uint8_t[]){ 0x67, 0x44, 0x8b, 0x2c, 0x24 }, 5);
-	save_flags(e);
-	cmp_cpu_byte0(e, BT_CPU_RING0);
-	uint8_t *not_ring0 = jcc(e, CC_Z);
+	emit_park_flags(e);
+	emit_cmp_cpu_byte0(e, BT_CPU_RING0);
+	uint8_t *not_ring0 = emit_jcc_fwd(e, BT_CC_Z);
 	/* test r13d, TF */
 	emit_bytes(e, (const uint8_t[]){ 0x41, 0xf7, 0xc5 }, 3);
 	emit_u32(e, BT_FL_TF);
-	uint8_t *trap = jcc(e, CC_NZ);
+	uint8_t *trap = emit_jcc_fwd(e, BT_CC_NZ);
 	/* virtual EFLAGS = (old & ~(BITS|RF)) | (new & BITS) | 2 */
 	emit_bytes(e, (const uint8_t[]){ 0x45, 0x8b, 0x77, BT_CPU_EFLAGS,  /* mov r14d, [eflags] */
 					 0x41, 0x81, 0xe6 }, 7);          /* and r14d, imm */
@@ -185,21 +134,21 @@ static void emit_popfd(struct bt_tx *tx, const struct bt_insn *in)
 		0x41, 0xf7, 0xc6,                       /* test r14d, IF */
 	}, 20);
 	emit_u32(e, BT_FL_IF);
-	uint8_t *if_clear = jcc(e, CC_Z);
-	cmp_cpu_byte0(e, BT_CPU_IRQ_WAITING);
-	uint8_t *waiting = jcc(e, CC_NZ);
-	patch(e, if_clear);
-	restore_flags(e);
+	uint8_t *if_clear = emit_jcc_fwd(e, BT_CC_Z);
+	emit_cmp_cpu_byte0(e, BT_CPU_IRQ_WAITING);
+	uint8_t *waiting = emit_jcc_fwd(e, BT_CC_NZ);
+	emit_patch_here(e, if_clear);
+	emit_unpark_flags(e);
 	static const uint8_t pop4[] = { 0x67, 0x8d, 0x64, 0x24, 0x04 }; /* lea esp, [esp+4] */
 	emit_bytes(e, pop4, sizeof pop4);
-	uint8_t *done = jmp(e);
+	uint8_t *done = emit_jmp_fwd(e);
 	/* Done, and an interrupt can be taken now: leave for it. */
-	patch(e, waiting);
-	restore_flags(e);
+	emit_patch_here(e, waiting);
+	emit_unpark_flags(e);
 	emit_bytes(e, pop4, sizeof pop4);
 	emit_exit(tx, in->next_eip, BT_EXIT_IRQ);
-	patch(e, not_ring0);
-	patch(e, trap);
+	emit_patch_here(e, not_ring0);
+	emit_patch_here(e, trap);
 	slow_path(tx, in, done);
 }
 

@@ -25,46 +25,8 @@
  */
 
 #define SEGC_FIELD(f) (BT_CPU_SEGC + (uint32_t)offsetof(struct bt_seg_cache, f))
-#define FLAG_SLOT (BT_CPU_FLAG_STACK - 8)
+#define FLAG_SLOT BT_CPU_FLAG_SLOT
 #define ZF 0x40u
-
-static void save_flags(struct bt_emit *e)
-{
-	emit_bytes(e, (const uint8_t[]){ 0x49, 0x89, 0xe4, 0x49, 0x8d, 0xa7 }, 6);
-	emit_u32(e, BT_CPU_FLAG_STACK);
-	emit_u8(e, 0x9c);
-}
-
-static void restore_flags(struct bt_emit *e)
-{
-	emit_bytes(e, (const uint8_t[]){ 0x9d, 0x4c, 0x89, 0xe4 }, 4);
-}
-
-static uint8_t *jcc(struct bt_emit *e, uint8_t cc)
-{
-	emit_u8(e, 0x0f);
-	emit_u8(e, (uint8_t)(0x80 | cc));
-	uint8_t *field = e->p;
-	emit_u32(e, 0);
-	return field;
-}
-
-static uint8_t *jmp(struct bt_emit *e)
-{
-	emit_u8(e, 0xe9);
-	uint8_t *field = e->p;
-	emit_u32(e, 0);
-	return field;
-}
-
-static void patch(struct bt_emit *e, uint8_t *field)
-{
-	int32_t rel = (int32_t)(e->p - (field + 4));
-	memcpy(field, &rel, 4);
-}
-
-#define CC_Z 0x4
-#define CC_NZ 0x5
 
 /* mov r11, imm64 */
 static void mov_r11_imm64(struct bt_emit *e, const void *p)
@@ -105,7 +67,7 @@ static void lookup(struct bt_emit *e, uint32_t flag, uint8_t *miss[4])
 {
 	/* test r13d, 4 (an LDT selector) */
 	emit_bytes(e, (const uint8_t[]){ 0x41, 0xf7, 0xc5, 4, 0, 0, 0 }, 7);
-	miss[0] = jcc(e, CC_NZ);
+	miss[0] = emit_jcc_fwd(e, BT_CC_NZ);
 	static const uint8_t entry[] = {
 		0x45, 0x89, 0xeb,       /* mov r11d, r13d */
 		0x41, 0x83, 0xe3, 0x38, /* and r11d, 0x38: index * 8 */
@@ -115,17 +77,17 @@ static void lookup(struct bt_emit *e, uint32_t flag, uint8_t *miss[4])
 	};
 	emit_bytes(e, entry, sizeof entry);
 	emit_u32(e, SEGC_FIELD(sel));
-	miss[1] = jcc(e, CC_NZ);
+	miss[1] = emit_jcc_fwd(e, BT_CC_NZ);
 	emit_bytes(e, (const uint8_t[]){ 0x41, 0xf6, 0x83 }, 3); /* test byte [r11 + flags], flag */
 	emit_u32(e, SEGC_FIELD(flags));
 	emit_u8(e, (uint8_t)flag);
-	miss[2] = jcc(e, CC_Z);
+	miss[2] = emit_jcc_fwd(e, BT_CC_Z);
 	emit_bytes(e, (const uint8_t[]){ 0x4d, 0x8b, 0xb3 }, 3); /* mov r14, [r11 + desc_host] */
 	emit_u32(e, SEGC_FIELD(desc_host));
 	emit_bytes(e, (const uint8_t[]){ 0x4d, 0x8b, 0x36,        /* mov r14, [r14] */
 					 0x4d, 0x3b, 0xb3 }, 6);  /* cmp r14, [r11 + desc] */
 	emit_u32(e, SEGC_FIELD(desc));
-	miss[3] = jcc(e, CC_NZ);
+	miss[3] = emit_jcc_fwd(e, BT_CC_NZ);
 }
 
 /* For FS/GS: the host base from r14d, and bt_cpu's copy of it. */
@@ -146,18 +108,11 @@ static void finish(struct bt_tx *tx, const struct bt_insn *in, uint8_t **slow,
 {
 	struct bt_emit *e = &tx->e;
 	for (unsigned i = 0; i < n_slow; i++)
-		patch(e, slow[i]);
-	restore_flags(e);
+		emit_patch_here(e, slow[i]);
+	emit_unpark_flags(e);
 	emit_exit(tx, in->eip, BT_EXIT_EMULATE);
 	for (unsigned i = 0; i < n_done; i++)
-		patch(e, done[i]);
-}
-
-static void cmp_ring0(struct bt_emit *e)
-{
-	emit_bytes(e, (const uint8_t[]){ 0x41, 0x80, 0xbf }, 3); /* cmp byte [r15 + ring0], 0 */
-	emit_u32(e, BT_CPU_RING0);
-	emit_u8(e, 0);
+		emit_patch_here(e, done[i]);
 }
 
 /* MOV Sreg, r/m16 or POP Sreg (32-bit), for DS ES FS GS (sreg 0, 3, 4, 5). */
@@ -173,12 +128,12 @@ static bool emit_load(struct bt_tx *tx, const struct bt_insn *in, int sreg,
 	} else if (!load_selector(e, in, src)) {
 		return false;
 	}
-	save_flags(e);
-	cmp_ring0(e);
+	emit_park_flags(e);
+	emit_cmp_cpu_byte0(e, BT_CPU_RING0);
 	uint8_t *slow[5];
-	slow[0] = jcc(e, CC_Z);
+	slow[0] = emit_jcc_fwd(e, BT_CC_Z);
 	emit_bytes(e, (const uint8_t[]){ 0x41, 0xf7, 0xc5, 0xfc, 0xff, 0, 0 }, 7); /* test r13d, ~3 */
-	uint8_t *null = jcc(e, CC_Z);
+	uint8_t *null = emit_jcc_fwd(e, BT_CC_Z);
 	lookup(e, fsgs ? BT_SEGC_FSGS : BT_SEGC_DSES, slow + 1);
 	/* Hit: copy the cached image into the monitor's register. */
 	emit_bytes(e, (const uint8_t[]){ 0x49, 0xbd }, 2); /* mov r13, imm64 */
@@ -195,12 +150,12 @@ static bool emit_load(struct bt_tx *tx, const struct bt_insn *in, int sreg,
 		set_host_base(e, sreg);
 	}
 	uint8_t *done[2];
-	restore_flags(e);
+	emit_unpark_flags(e);
 	if (pop)
 		emit_bytes(e, pop4, sizeof pop4);
-	done[0] = jmp(e);
+	done[0] = emit_jmp_fwd(e);
 	/* Null selector: the register is cleared (base 0). */
-	patch(e, null);
+	emit_patch_here(e, null);
 	mov_r11_imm64(e, reg);
 	emit_bytes(e, (const uint8_t[]){ 0x45, 0x89, 0x2b,                          /* mov [r11], r13d */
 					 0x49, 0xc7, 0x43, 0x04, 0, 0, 0, 0 }, 11); /* mov qword [r11+4], 0 */
@@ -208,10 +163,10 @@ static bool emit_load(struct bt_tx *tx, const struct bt_insn *in, int sreg,
 		emit_bytes(e, (const uint8_t[]){ 0x45, 0x31, 0xf6 }, 3); /* xor r14d, r14d */
 		set_host_base(e, sreg);
 	}
-	restore_flags(e);
+	emit_unpark_flags(e);
 	if (pop)
 		emit_bytes(e, pop4, sizeof pop4);
-	done[1] = jmp(e);
+	done[1] = emit_jmp_fwd(e);
 	finish(tx, in, slow, 5, done, 2);
 	return true;
 }
@@ -222,27 +177,27 @@ static bool emit_verw(struct bt_tx *tx, const struct bt_insn *in)
 	struct bt_emit *e = &tx->e;
 	if (!load_selector(e, in, &in->ops[0]))
 		return false;
-	save_flags(e);
-	cmp_ring0(e);
+	emit_park_flags(e);
+	emit_cmp_cpu_byte0(e, BT_CPU_RING0);
 	uint8_t *slow[5];
-	slow[0] = jcc(e, CC_Z);
+	slow[0] = emit_jcc_fwd(e, BT_CC_Z);
 	/* r14 = parked RFLAGS without ZF */
 	emit_bytes(e, (const uint8_t[]){ 0x4d, 0x8b, 0xb7, FLAG_SLOT, 0, 0, 0,   /* mov r14, [r15 + slot] */
 					 0x49, 0x83, 0xe6, 0xbf,                 /* and r14, ~ZF */
 					 0x41, 0xf7, 0xc5, 0xfc, 0xff, 0, 0 }, 18); /* test r13d, ~3 */
-	uint8_t *null = jcc(e, CC_Z);
+	uint8_t *null = emit_jcc_fwd(e, BT_CC_Z);
 	/* The lookup keeps r14 only until it loads the descriptor: park it. */
 	emit_bytes(e, (const uint8_t[]){ 0x4d, 0x89, 0xb7, FLAG_SLOT, 0, 0, 0 }, 7); /* mov [r15 + slot], r14 */
 	lookup(e, BT_SEGC_VERW, slow + 1);
 	/* Valid and writable: ZF = 1. */
 	emit_bytes(e, (const uint8_t[]){ 0x49, 0x83, 0x8f, FLAG_SLOT, 0, 0, 0, ZF }, 8); /* or qword [r15 + slot], ZF */
-	restore_flags(e);
+	emit_unpark_flags(e);
 	uint8_t *done[2];
-	done[0] = jmp(e);
-	patch(e, null);
+	done[0] = emit_jmp_fwd(e);
+	emit_patch_here(e, null);
 	emit_bytes(e, (const uint8_t[]){ 0x4d, 0x89, 0xb7, FLAG_SLOT, 0, 0, 0 }, 7); /* mov [r15 + slot], r14 */
-	restore_flags(e);
-	done[1] = jmp(e);
+	emit_unpark_flags(e);
+	done[1] = emit_jmp_fwd(e);
 	finish(tx, in, slow, 5, done, 2);
 	return true;
 }
