@@ -676,8 +676,20 @@ static enum emu_result emu_loop16(struct mon_vm *vm, const struct emu_insn *in)
 
 /* ---- dispatch ---- */
 
-static enum mon_emu_class class_of(ZydisMnemonic m)
+static bool has_reg_class(const struct emu_insn *in, ZydisRegisterClass c);
+
+/* The --stats class of an emulated instruction (MOV by its operands). */
+static enum mon_emu_class class_of(const struct emu_insn *in)
 {
+	ZydisMnemonic m = in->zi.mnemonic;
+	if (m == ZYDIS_MNEMONIC_MOV) {
+		if (has_reg_class(in, ZYDIS_REGCLASS_CONTROL) ||
+		    has_reg_class(in, ZYDIS_REGCLASS_DEBUG))
+			return EMU_CONTROL;
+		if (has_reg_class(in, ZYDIS_REGCLASS_SEGMENT))
+			return EMU_SEGMENT;
+		return EMU_MEMORY; /* adaptive translation: a page-table writer */
+	}
 	switch (m) {
 	case ZYDIS_MNEMONIC_PUSHF: case ZYDIS_MNEMONIC_PUSHFD:
 	case ZYDIS_MNEMONIC_POPF: case ZYDIS_MNEMONIC_POPFD:
@@ -691,7 +703,7 @@ static enum mon_emu_class class_of(ZydisMnemonic m)
 	case ZYDIS_MNEMONIC_IRET: case ZYDIS_MNEMONIC_IRETD: case ZYDIS_MNEMONIC_INT:
 	case ZYDIS_MNEMONIC_INT1: case ZYDIS_MNEMONIC_INT3: case ZYDIS_MNEMONIC_INTO:
 		return EMU_FAR;
-	case ZYDIS_MNEMONIC_MOV: case ZYDIS_MNEMONIC_SMSW: case ZYDIS_MNEMONIC_LMSW:
+	case ZYDIS_MNEMONIC_SMSW: case ZYDIS_MNEMONIC_LMSW:
 	case ZYDIS_MNEMONIC_CLTS: case ZYDIS_MNEMONIC_INVLPG: case ZYDIS_MNEMONIC_INVD:
 	case ZYDIS_MNEMONIC_WBINVD:
 		return EMU_CONTROL;
@@ -923,19 +935,34 @@ static void finish(struct mon_vm *vm, const struct emu_insn *in,
 	}
 }
 
+/* LGDT, LLDT, a write to CR0/CR3/CR4 (LMSW too) or INVLPG: where the GDT
+ * is, or how its linear address translates, may change. */
+static bool moves_tables(const struct emu_insn *in)
+{
+	switch (in->zi.mnemonic) {
+	case ZYDIS_MNEMONIC_LGDT: case ZYDIS_MNEMONIC_LLDT: case ZYDIS_MNEMONIC_LMSW:
+	case ZYDIS_MNEMONIC_INVLPG:
+		return true;
+	case ZYDIS_MNEMONIC_MOV:
+		return in->ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+		       ZydisRegisterGetClass(in->ops[0].reg.value) == ZYDIS_REGCLASS_CONTROL;
+	default:
+		return false;
+	}
+}
+
 void mon_emulate(struct mon_vm *vm)
 {
 	struct emu_insn in;
 	struct mon_fault f = { 0 };
 	if (!fetch_decode(vm, &in))
 		return;
-	enum mon_emu_class cls = class_of(in.zi.mnemonic);
-	vm->emu_count[cls]++;
+	vm->emu_count[class_of(&in)]++;
 	if (vm->opt.stats)
 		mon_count_site(vm, in.eip, in.zi.mnemonic, false);
 	/* Descriptor tables or address translation may change: translated
-	 * code's segment loads must look at the tables again. */
-	if (cls == EMU_DESCTAB || cls == EMU_CONTROL)
+	 * code's segment loads must read the tables again. */
+	if (moves_tables(&in))
 		mon_segc_flush(vm);
 	finish(vm, &in, dispatch(vm, &in, &f, false), &f);
 }

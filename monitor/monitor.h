@@ -104,7 +104,8 @@ enum mon_emu_class {
 	EMU_IO,         /* IN OUT INS OUTS */
 	EMU_CPU,        /* CPUID RDTSC RDMSR WRMSR SYSENTER SYSEXIT HLT */
 	EMU_LEGACY,     /* PUSHA POPA BOUND ARPL BCD SALC ENTER */
-	EMU_MEMORY,     /* data accesses the S-view cannot map */
+	EMU_MEMORY,     /* data accesses the S-view cannot map, and page-table
+			   writers emulated by adaptive translation */
 	EMU_CLASS_COUNT
 };
 
