@@ -542,25 +542,28 @@ static void test_segment_registers(void)
  */
 static volatile uint32_t other_buf[4] = {0x55555555, 0x66666666, 0x77777777, 0x88888888};
 
+/* Load SEL_BASED three times by MOV into GS and by POP into FS; the words
+ * at offsets 8 and 4 of the segment must be `at8` and `at4` each time. */
+static void check_based_loads(uint32_t at8, uint32_t at4)
+{
+	uint32_t a = 0;
+	for (int i = 0; i < 3; i++) {
+		__asm__ volatile("movw %w1, %%gs; movl %%gs:8, %0" : "=r"(a) : "r"(SEL_BASED));
+		RT_CHECK_EQ(a, at8);
+		__asm__ volatile("pushl %1; popl %%fs; movl %%fs:4, %0" : "=r"(a) : "r"(SEL_BASED));
+		RT_CHECK_EQ(a, at4);
+	}
+}
+
 static void test_segment_reload(void)
 {
 	uint32_t a = 0;
 
 	rt_section("seg-reload");
-	for (int i = 0; i < 3; i++) {
-		__asm__ volatile("movw %w1, %%gs; movl %%gs:8, %0" : "=r"(a) : "r"(SEL_BASED));
-		RT_CHECK_EQ(a, 0x33333333);
-		__asm__ volatile("pushl %1; popl %%fs; movl %%fs:4, %0" : "=r"(a) : "r"(SEL_BASED));
-		RT_CHECK_EQ(a, 0x22222222);
-	}
+	check_based_loads(0x33333333, 0x22222222);
 	rt_gdt[SEL_BASED >> 3] = seg_desc((uint32_t)other_buf, sizeof other_buf - 1,
 					  ACC_P | ACC_DATA_W, FLAGS_D);
-	for (int i = 0; i < 3; i++) {
-		__asm__ volatile("movw %w1, %%gs; movl %%gs:8, %0" : "=r"(a) : "r"(SEL_BASED));
-		RT_CHECK_EQ(a, 0x77777777);
-		__asm__ volatile("pushl %1; popl %%fs; movl %%fs:4, %0" : "=r"(a) : "r"(SEL_BASED));
-		RT_CHECK_EQ(a, 0x66666666);
-	}
+	check_based_loads(0x77777777, 0x66666666);
 	rt_gdt[SEL_BASED >> 3] = seg_desc((uint32_t)based_buf, sizeof based_buf - 1,
 					  ACC_P | ACC_DATA_W, FLAGS_D);
 	__asm__ volatile("movw %w1, %%gs; movl %%gs:8, %0" : "=r"(a) : "r"(SEL_BASED));
