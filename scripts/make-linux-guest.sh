@@ -48,9 +48,22 @@ fi
 if [ ! -s "$out/initrd.gz" ] || [ "$bdeb" -nt "$out/initrd.gz" ] || [ "$0" -nt "$out/initrd.gz" ]; then
     dpkg-deb -x "$bdeb" "$work/b"
     root="$work/root"
-    mkdir -p "$root/bin" "$root/proc" "$root/sys" "$root/dev" "$root/tmp" "$root/root"
+    mkdir -p "$root/bin" "$root/proc" "$root/sys" "$root/dev" "$root/tmp" "$root/root" \
+        "$root/etc/init.d"
     cp "$work/b/bin/busybox" "$root/bin/busybox"
+    # busybox init as PID 1, so that `poweroff` and `reboot` work as on
+    # any system: it runs rcS, keeps a shell on the console (cttyhack
+    # gives it the console as controlling terminal, for Ctrl-C), and on
+    # poweroff/reboot stops everything and asks the kernel.
     cat > "$root/init" <<'INIT'
+#!/bin/busybox sh
+exec /bin/busybox init
+INIT
+    cat > "$root/etc/inittab" <<'TAB'
+::sysinit:/etc/init.d/rcS
+::respawn:/bin/cttyhack /bin/sh -l
+TAB
+    cat > "$root/etc/init.d/rcS" <<'RCS'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -58,11 +71,9 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
 hostname btvmm
-echo "btvmm: Debian $(uname -r) booted; 'poweroff -f' ends the VM"
-# A controlling terminal, so that Ctrl-C reaches the shell's jobs.
-exec setsid cttyhack sh -l
-INIT
-    chmod +x "$root/init"
+echo "btvmm: Debian $(uname -r) booted; 'poweroff' or 'reboot' ends the VM"
+RCS
+    chmod +x "$root/init" "$root/etc/init.d/rcS"
     (cd "$root" && find . | cpio -o -H newc 2>/dev/null | gzip -9) > "$out/initrd.gz.tmp"
     mv "$out/initrd.gz.tmp" "$out/initrd.gz"
 fi

@@ -37,10 +37,15 @@ session() {
         printf '%s; echo "@@END%d@@"\n' "$cmd" "$i" >&3
         wait_for "$name" "^@@END$i@@" 60 || { echo "$name: FAIL: no answer to: $cmd" >&2; fail=1; return; }
     done
-    printf 'poweroff -f\n' >&3
+    # As a user would: busybox init stops everything, then the kernel
+    # powers off (btvmm exits; QEMU only halts: give up on it after 30 s).
+    printf 'poweroff\n' >&3
     exec 3>&-
-    # btvmm exits at power-off; QEMU only halts: give up on it after 30 s.
-    local n=600
+    finish "$name"
+}
+
+finish() { # NAME: wait for the VM to end or halt, record its status
+    local name=$1 n=600
     while kill -0 $vm 2>/dev/null && [ $n -gt 0 ] &&
           ! grep -aq 'System halted' "$work/$name.out"; do
         sleep 0.05
@@ -82,12 +87,13 @@ check() { # DESCRIPTION COMMAND...
 session btvmm "$btvmm" -kernel "$dir/vmlinuz" -initrd "$dir/initrd.gz" -m 256 -append "$APPEND"
 status=$(cat "$work/btvmm.status" 2>/dev/null || echo none)
 check "btvmm: poweroff ends btvmm with status 0 (got $status)" test "$status" = 0
+check "btvmm: init stopped everything first" grep -aq 'The system is going down NOW' "$work/btvmm.out"
 check "btvmm: uname -a" grep -aq 'Linux btvmm 6\.1\.0-[0-9]*-686 .* i686 GNU/Linux' "$work/btvmm.out"
 check "btvmm: /proc/cpuinfo: GenuineIntel, family 6, SSE2" \
     sh -c "grep -aq 'vendor_id.*GenuineIntel' '$work/btvmm.out' && grep -aq 'cpu family.*: 6' '$work/btvmm.out' && grep -aE '^flags' '$work/btvmm.out' | grep -q 'sse2'"
 check "btvmm: /proc/interrupts: the timer on the 8259 (XT-PIC)" grep -aqE '^ +0: +[0-9]+ +XT-PIC +timer' "$work/btvmm.out"
 check "btvmm: /proc/interrupts: the serial port (IRQ 4)" grep -aqE '^ +4: +[0-9]+ +XT-PIC +ttyS0' "$work/btvmm.out"
-check "btvmm: ls /" grep -aqE '^bin +dev +init +proc +root +sys +tmp' "$work/btvmm.out"
+check "btvmm: ls /" grep -aqE '^bin +dev +etc +init +proc +root +sys +tmp' "$work/btvmm.out"
 check "btvmm: shell arithmetic" grep -aq '^sum=332833500' "$work/btvmm.out"
 warnings=$(awk '/@@END5@@/{on=1;next} /@@END6@@/{on=0} on' "$work/btvmm.out" | grep -a '^<' || true)
 check "btvmm: no kernel warnings or errors in dmesg but the known ones${warnings:+: $warnings}" test -z "$warnings"
@@ -95,11 +101,29 @@ check "btvmm: no kernel warnings or errors in dmesg but the known ones${warnings
 if command -v qemu-system-i386 >/dev/null; then
     session qemu qemu-system-i386 -accel tcg -display none -nodefaults -no-reboot -m 256 \
         -serial stdio -kernel "$dir/vmlinuz" -initrd "$dir/initrd.gz" -append "$APPEND"
-    for pat in '^Linux btvmm .* i686 GNU/Linux' '^bin +dev +init +proc +root +sys +tmp' '^sum=332833500'; do
+    for pat in '^Linux btvmm .* i686 GNU/Linux' '^bin +dev +etc +init +proc +root +sys +tmp' '^sum=332833500'; do
         a=$(grep -a -m1 -E "$pat" "$work/btvmm.out" | tr -d '\r')
         b=$(grep -a -m1 -E "$pat" "$work/qemu.out" | tr -d '\r')
         check "same as QEMU TCG: ${a:-<missing>}" test -n "$a" -a "$a" = "$b"
     done
 fi
+# `reboot`: Linux resets the machine through the i8042; btvmm ends with 0.
+mkfifo "$work/reboot.in"
+"$btvmm" -kernel "$dir/vmlinuz" -initrd "$dir/initrd.gz" -m 256 -append "$APPEND" \
+    < "$work/reboot.in" > "$work/reboot.out" 2>&1 &
+vm=$!
+exec 3> "$work/reboot.in"
+if wait_for reboot '/ # ' 120; then
+    printf 'reboot\n' >&3
+    exec 3>&-
+    finish reboot
+    status=$(cat "$work/reboot.status")
+    check "btvmm: reboot ends btvmm with status 0 (got $status)" test "$status" = 0
+    check "btvmm: through the reset line" grep -aq 'guest reset' "$work/reboot.out"
+else
+    exec 3>&-
+    check "btvmm: a shell prompt before reboot" false
+fi
+
 [ $fail -eq 0 ] && echo "boot-test: PASS" || echo "boot-test: FAIL" >&2
 exit $fail
