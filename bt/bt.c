@@ -41,6 +41,7 @@ struct bt *bt_create(const struct bt_config *cfg, const struct bt_env *env,
 	}
 	bt->env = *env;
 	bt->trace = cfg->trace;
+	bt->perf_map = cfg->perf_map;
 	bt->tc_size = cfg->tc_size ? cfg->tc_size : BT_DEFAULT_TC;
 	if (bt->tc_size < BT_MIN_TC)
 		bt->tc_size = BT_MIN_TC;

@@ -213,6 +213,8 @@ struct bt_config {
 	size_t tc_size;   /* translation-cache bytes (0: default) */
 	uint32_t ram_pages; /* guest-physical pages, for per-page block lists */
 	FILE *trace;      /* dump each translated block here, or NULL */
+	FILE *perf_map;   /* "HOST SIZE guest:EIP" per block (perf's JIT map
+			     format), or NULL */
 };
 
 /* Translator statistics for --stats. */

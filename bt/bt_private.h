@@ -49,6 +49,7 @@ struct bt {
 	size_t cpu_mem_len;
 	struct bt_env env;
 	FILE *trace;
+	FILE *perf_map;
 
 	uint8_t *tc;               /* translation cache */
 	size_t tc_size;

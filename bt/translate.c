@@ -247,5 +247,8 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 	bt->stats.tc_bytes += host_len;
 	if (bt->trace)
 		trace_block(bt, b, code, lens);
+	if (bt->perf_map && !bt->single)
+		fprintf(bt->perf_map, "%lx %x guest:%08x\n", (unsigned long)(uintptr_t)b->host,
+			b->host_len, b->eip);
 	return b;
 }

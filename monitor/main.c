@@ -35,6 +35,8 @@ static const char usage[] =
 	"  --adaptive on|off  retranslate instructions that keep writing page\n"
 	"                     tables as callouts (default on)\n"
 	"  --stats            print counters when the guest stops\n"
+	"  --perf-map         name translated blocks for perf (/tmp/perf-PID.map:\n"
+	"                     \"guest:EIP\" per block of the translation cache)\n"
 	"  --trace LIST       comma-separated: bt (translated blocks), io (port\n"
 	"                     accesses), exc (exceptions delivered)\n"
 	"  --help             this text\n"
@@ -156,6 +158,8 @@ static void parse_args(int argc, char **argv, struct mon_options *o)
 			o->no_de = !strcmp(val, "off");
 		} else if (!strcmp(a, "-stats")) {
 			o->stats = true;
+		} else if (!strcmp(a, "-perf-map")) {
+			o->perf_map = true;
 		} else if (!strcmp(a, "-trace")) {
 			NEEDS_VALUE();
 			parse_trace(o, val);
@@ -405,10 +409,19 @@ int main(int argc, char **argv)
 			      .force_emulate = force_emulate, .inline_port = inline_port,
 			      .port_in = port_in, .port_out = port_out,
 			      .io_allowed = io_allowed, .seg_regs = vm.vcpu.seg };
+	FILE *perf_map = NULL;
+	if (o->perf_map) {
+		char path[64];
+		snprintf(path, sizeof path, "/tmp/perf-%d.map", (int)getpid());
+		perf_map = fopen(path, "w");
+		if (!perf_map)
+			die_host("cannot create the perf map", strerror(errno));
+	}
 	struct bt_config bc = {
 		.tc_size = o->tc_kib << 10,
 		.ram_pages = (uint32_t)(vm.ram_size >> 12),
 		.trace = o->trace_bt ? stderr : NULL,
+		.perf_map = perf_map,
 	};
 	vm.bt = bt_create(&bc, &env, &vm.vcpu.cpu, err, sizeof err);
 	if (!vm.bt)
@@ -448,6 +461,8 @@ int main(int argc, char **argv)
 		mon_print_ring(&vm, stderr);
 	if (o->stats)
 		mon_print_stats(&vm, stderr);
+	if (perf_map)
+		fclose(perf_map);
 	for (unsigned i = 0; i < MON_WORLDS; i++) {
 		hd_uworld_destroy(vm.worlds[i].uw);
 		free(vm.worlds[i].mapped);

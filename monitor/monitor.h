@@ -115,6 +115,7 @@ struct mon_options {
 	const char *serial;      /* "stdio", "none", "file:PATH" */
 	size_t tc_kib;
 	bool stats;
+	bool perf_map;         /* --perf-map */
 	bool trace_bt, trace_io, trace_exc;
 	bool no_adaptive;        /* --adaptive off: page-table writes always trap */
 	bool no_de;              /* --de off: ring-3 code is translated too */

@@ -175,6 +175,26 @@ case $case in
     reset)
         need_guest
         expect 0 '' -kernel "$guest" ;;
+    perf-map)
+        # --perf-map names each translated block in /tmp/perf-PID.map:
+        # "HOST SIZE guest:EIP", the guest being loaded at 1 MiB.
+        need_guest
+        "$btvmm" --perf-map -kernel "$guest" </dev/null >"$work/stdout" 2>"$work/stderr" &
+        pid=$!
+        wait "$pid"
+        status=$?
+        map=/tmp/perf-$pid.map
+        if [ "$status" -eq 0 ] && [ -f "$map" ] &&
+           grep -Eq '^[0-9a-f]+ [0-9a-f]+ guest:001[0-9a-f]{5}$' "$map" &&
+           ! grep -Evq '^[0-9a-f]+ [0-9a-f]+ guest:[0-9a-f]{8}$' "$map"; then
+            rm -f "$map"
+            echo "$case: PASS"
+            exit 0
+        fi
+        echo "$case: FAIL: status $status, map $map:" >&2
+        cat "$map" >&2 2>/dev/null
+        rm -f "$map"
+        exit 1 ;;
     *)
         echo "$0: unknown case '$case'" >&2
         exit 2 ;;
