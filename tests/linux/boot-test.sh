@@ -107,6 +107,17 @@ if command -v qemu-system-i386 >/dev/null; then
         check "same as QEMU TCG: ${a:-<missing>}" test -n "$a" -a "$a" = "$b"
     done
 fi
+# The same session with ring-3 code translated too (--de off): busybox's
+# TLS at negative GS offsets, ring-3 segment loads and flags instructions
+# all go through the translator's slow paths.
+session btvmm-bt "$btvmm" --de off -kernel "$dir/vmlinuz" -initrd "$dir/initrd.gz" -m 256 \
+    -append "$APPEND"
+status=$(cat "$work/btvmm-bt.status" 2>/dev/null || echo none)
+check "btvmm --de off: poweroff ends btvmm with status 0 (got $status)" test "$status" = 0
+check "btvmm --de off: uname -a" grep -aq 'Linux btvmm 6\.1\.0-[0-9]*-686 .* i686 GNU/Linux' "$work/btvmm-bt.out"
+check "btvmm --de off: ls /" grep -aqE '^bin +dev +etc +init +proc +root +sys +tmp' "$work/btvmm-bt.out"
+check "btvmm --de off: shell arithmetic" grep -aq '^sum=332833500' "$work/btvmm-bt.out"
+
 # `reboot`: Linux resets the machine through the i8042; btvmm ends with 0.
 mkfifo "$work/reboot.in"
 "$btvmm" -kernel "$dir/vmlinuz" -initrd "$dir/initrd.gz" -m 256 -append "$APPEND" \
