@@ -1,8 +1,6 @@
 /* bt: CLI, STI, PUSHF and POPF inside translated code, on the virtual IF. */
 #include "bt_private.h"
 
-#include <string.h>
-
 /*
  * Linux's entry code and every spin_lock_irqsave/irqrestore pair run these
  * four; as exits each cost a round trip through the monitor. Inline, they

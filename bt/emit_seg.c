@@ -1,7 +1,7 @@
 /* bt: PUSH Sreg, MOV/POP to DS ES FS GS, and VERW inside translated code. */
 #include "bt_private.h"
 
-#include <string.h>
+#include <stddef.h>
 
 /*
  * Linux's entry code saves and reloads DS, ES and FS on every system call
