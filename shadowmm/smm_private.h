@@ -100,5 +100,7 @@ void smm_write_entry(struct smm *smm, uint64_t phys, uint32_t value);
 void smm_trace(struct smm *smm, uint32_t frame, uint8_t kind, uint32_t pdi);
 void smm_trace_reset(struct smm *smm);
 void smm_apply_changes(struct smm *smm, uint32_t frame);
+/* The same for entries [first, end) only (a write known to touch no other). */
+void smm_apply_entries(struct smm *smm, uint32_t frame, uint32_t first, uint32_t end);
 
 #endif

@@ -66,6 +66,11 @@ void smm_trace_reset(struct smm *smm)
 
 void smm_apply_changes(struct smm *smm, uint32_t frame)
 {
+	smm_apply_entries(smm, frame, 0, 1024);
+}
+
+void smm_apply_entries(struct smm *smm, uint32_t frame, uint32_t first, uint32_t end)
+{
 	if (frame >= smm->frames || !smm->snap_of[frame])
 		return;
 	uint32_t idx = smm->snap_of[frame] - 1;
@@ -78,7 +83,7 @@ void smm_apply_changes(struct smm *smm, uint32_t frame)
 	 * be in cached user worlds). */
 	bool is_pd = flags & FRAME_PD;
 
-	for (uint32_t i = 0; i < 1024; i++) {
+	for (uint32_t i = first; i < end; i++) {
 		if (now[i] == snap[i])
 			continue;
 		snap[i] = now[i];
