@@ -784,7 +784,9 @@ static enum emu_result dispatch(struct mon_vm *vm, const struct emu_insn *in,
 	 * view (the shadow follows in mon_write); others run natively once. */
 	if (bt_classify_mnemonic(m) != BT_CLASS_EMULATE &&
 	    mon_is_hot_writer(vm, in->eip)) {
+		vm->pt_written = false;
 		r = emu_memory(vm, in, f);
+		mon_hot_writer_done(vm, in->eip, r != EMU_UNHANDLED, vm->pt_written);
 		if (r == EMU_UNHANDLED)
 			return EMU_STEP;
 		vm->pt_writes_emulated++;

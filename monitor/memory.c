@@ -28,7 +28,8 @@ static bool access(struct mon_vm *vm, uint32_t linear, uint8_t *buf,
 				if (smm_is_code_page(vm->smm, page))
 					bt_invalidate_page(vm->bt, page);
 				memcpy(vm->ram + phys, buf, n);
-				smm_phys_written(vm->smm, phys, n);
+				if (smm_phys_written(vm->smm, phys, n))
+					vm->pt_written = true;
 			} else {
 				memcpy(buf, vm->ram + phys, n);
 			}

@@ -199,7 +199,10 @@ struct mon_vm {
 				  clock read per run-loop iteration) */
 	/* Adaptive translation: instructions that wrote traced page tables,
 	 * by EIP (open addressing; 0 = empty slot, EIP stored + 1). */
-	struct { uint32_t eip1; uint32_t count; } hot[1024];
+	struct { uint32_t eip1; uint32_t count, clean; } hot[1024];
+	uint64_t hot_demotions;      /* instructions made native again */
+	bool pt_written;             /* an emulated write reached a traced
+					page table (set by mon_write) */
 	uint64_t pt_writes_trapped;  /* traced writes through a host fault */
 	uint64_t pt_writes_emulated; /* traced writes by the adaptive callout */
 	/* Direct execution (direct.c): one user world per guest address
@@ -219,6 +222,10 @@ struct mon_vm {
 };
 
 /* ---- run.c ---- */
+/* After emulating an instruction adaptive translation sent to the
+ * emulator: `emulated` false if the emulator could not (it was stepped),
+ * `wrote_pt` whether it wrote a traced page table. */
+void mon_hot_writer_done(struct mon_vm *vm, uint32_t eip, bool emulated, bool wrote_pt);
 /* End the run with `status` and a one-line message (printf-style). */
 void mon_stop(struct mon_vm *vm, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -113,9 +113,15 @@ static void complete_step(struct mon_vm *vm, enum bt_exit r, unsigned depth)
 /*
  * Adaptive translation ("innocent until proven guilty", as VMware did): an
  * instruction that takes HOT_AFTER traced-write faults is retranslated as
- * an emulate exit, so its later page-table writes cost no host fault.
+ * an emulate exit, so its later page-table writes cost no host fault. It
+ * goes back to running natively once CLEAN_AFTER emulations in a row wrote
+ * no page table (Linux's page-clearing and spin-unlock stores write page
+ * tables only while a freed table's frame is being reused), and for good
+ * if the emulator cannot do it (it would only be single-stepped).
  */
 #define HOT_AFTER 2
+#define CLEAN_AFTER 64
+#define HOT_NEVER UINT32_MAX
 #define HOT_SLOTS (sizeof the_vm->hot / sizeof the_vm->hot[0])
 
 static unsigned hot_slot(struct mon_vm *vm, uint32_t eip, bool insert)
@@ -138,7 +144,19 @@ static unsigned hot_slot(struct mon_vm *vm, uint32_t eip, bool insert)
 bool mon_is_hot_writer(struct mon_vm *vm, uint32_t eip)
 {
 	unsigned s = hot_slot(vm, eip, false);
-	return s < HOT_SLOTS && vm->hot[s].count >= HOT_AFTER;
+	return s < HOT_SLOTS && vm->hot[s].count >= HOT_AFTER &&
+	       vm->hot[s].count != HOT_NEVER;
+}
+
+/* Drop the translations of the code page holding eip: the next
+ * translation asks force_emulate afresh. */
+static void retranslate_at(struct mon_vm *vm, uint32_t eip)
+{
+	uint64_t phys;
+	uint32_t err;
+	if (smm_translate(vm->smm, vm->vcpu.seg[SEG_CS].base + eip, SMM_READ, false,
+			  &phys, &err) == SMM_OK)
+		bt_invalidate_page(vm->bt, (uint32_t)(phys >> 12));
 }
 
 static void note_pt_write(struct mon_vm *vm, uint32_t eip)
@@ -147,14 +165,31 @@ static void note_pt_write(struct mon_vm *vm, uint32_t eip)
 	if (vm->opt.no_adaptive)
 		return;
 	unsigned s = hot_slot(vm, eip, true);
-	if (s >= HOT_SLOTS || ++vm->hot[s].count != HOT_AFTER)
+	if (s >= HOT_SLOTS || vm->hot[s].count == HOT_NEVER ||
+	    ++vm->hot[s].count != HOT_AFTER)
 		return;
-	/* Retranslate the code around it: drop its page's blocks. */
-	uint64_t phys;
-	uint32_t err;
-	if (smm_translate(vm->smm, vm->vcpu.seg[SEG_CS].base + eip, SMM_READ, false,
-			  &phys, &err) == SMM_OK)
-		bt_invalidate_page(vm->bt, (uint32_t)(phys >> 12));
+	vm->hot[s].clean = 0;
+	retranslate_at(vm, eip);
+}
+
+void mon_hot_writer_done(struct mon_vm *vm, uint32_t eip, bool emulated, bool wrote_pt)
+{
+	unsigned s = hot_slot(vm, eip, false);
+	if (s >= HOT_SLOTS)
+		return;
+	if (!emulated) {
+		vm->hot[s].count = HOT_NEVER;
+	} else if (wrote_pt) {
+		vm->hot[s].clean = 0;
+		return;
+	} else if (++vm->hot[s].clean < CLEAN_AFTER) {
+		return;
+	} else {
+		vm->hot[s].count = 0;
+		vm->hot[s].clean = 0;
+		vm->hot_demotions++;
+	}
+	retranslate_at(vm, eip);
 }
 
 void mon_step_native(struct mon_vm *vm)

@@ -114,9 +114,10 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 		(unsigned long long)sm.flushes, (unsigned long long)sm.partial_drops,
 		(unsigned long long)sm.map_evictions);
 	fprintf(out, "  page-table writes: %llu through a host fault, %llu by the "
-		     "adaptive callout\n",
+		     "adaptive callout (%llu instructions made native again)\n",
 		(unsigned long long)vm->pt_writes_trapped,
-		(unsigned long long)vm->pt_writes_emulated);
+		(unsigned long long)vm->pt_writes_emulated,
+		(unsigned long long)vm->hot_demotions);
 	fprintf(out, "  exits to the monitor:");
 	for (int e = BT_EXIT_LOOKUP; e < BT_EXIT_COUNT; e++)
 		fprintf(out, " %s %llu", bt_exit_name((enum bt_exit)e),

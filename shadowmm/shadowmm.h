@@ -99,8 +99,8 @@ void smm_pt_write_begin(struct smm *smm, uint32_t linear);
 void smm_pt_write_end(struct smm *smm, uint32_t linear);
 
 /* The monitor itself wrote guest-physical [phys, phys + len): keep the
- * shadow coherent if that was a page-table frame. */
-void smm_phys_written(struct smm *smm, uint64_t phys, unsigned len);
+ * shadow coherent if that was a page-table frame (then return true). */
+bool smm_phys_written(struct smm *smm, uint64_t phys, unsigned len);
 
 /*
  * A host fault in the user world's view (guest CPL 3, direct execution):

@@ -558,19 +558,22 @@ void smm_pt_write_end(struct smm *smm, uint32_t linear)
 	smm_apply_changes(smm, LIN_FRAME(e));
 }
 
-void smm_phys_written(struct smm *smm, uint64_t phys, unsigned len)
+bool smm_phys_written(struct smm *smm, uint64_t phys, unsigned len)
 {
 	/* The monitor knows what it wrote: compare just those entries with
 	 * the snapshot, not the whole table (a PTE store is 4 bytes). */
 	uint64_t end = phys + len;
+	bool traced = false;
 	for (uint64_t f = phys >> 12; f <= (end - 1) >> 12; f++) {
 		if (f >= smm->frames || !(smm->frame_flags[f] & FRAME_TRACED))
 			continue;
+		traced = true;
 		uint64_t lo = phys > f << 12 ? phys : f << 12;
 		uint64_t hi = end < (f + 1) << 12 ? end : (f + 1) << 12;
 		smm_apply_entries(smm, (uint32_t)f, (uint32_t)(lo & 4095) / 4,
 				  (uint32_t)((hi - 1) & 4095) / 4 + 1);
 	}
+	return traced;
 }
 
 void smm_invlpg(struct smm *smm, uint32_t linear)
