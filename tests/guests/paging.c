@@ -133,6 +133,45 @@ static void test_invlpg(void)
 	rt_section_end();
 }
 
+/*
+ * One store instruction that writes a page table now and then, and
+ * ordinary memory in between (as Linux's page clearing does once a freed
+ * table's frame is reused). btvmm's adaptive translation makes it an
+ * emulate exit after two page-table writes and native again after it has
+ * written only ordinary memory for a while; this runs it through that
+ * cycle three times. Whichever way it runs, its page-table writes must
+ * take effect and its other writes land.
+ */
+static volatile uint32_t scratch[16];
+
+static void __attribute__((noinline)) store_dword(volatile uint32_t *p, uint32_t v)
+{
+	*p = v;
+}
+
+static void test_adaptive_cycle(void)
+{
+	uint32_t *pte0 = pg_pte(pd_a, WIN_PAGE(0));
+
+	rt_section("paging-adaptive-cycle");
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 4; i++) {
+			uint32_t *f = (i & 1) ? frame_b : frame_c;
+			store_dword(pte0, (uint32_t)f | PTE_P | PTE_W);
+			invlpg(WIN_PAGE(0));
+			RT_CHECK_EQ(read32(WIN_PAGE(0) + 0x10), f[4]);
+		}
+		for (uint32_t i = 0; i < 200; i++)
+			store_dword(&scratch[i & 15], i + (uint32_t)round);
+		RT_CHECK_EQ(scratch[7], 199u + (uint32_t)round);
+		RT_CHECK_EQ(scratch[0], 192u + (uint32_t)round);
+	}
+	store_dword(pte0, (uint32_t)frame_a | PTE_P | PTE_W);
+	invlpg(WIN_PAGE(0));
+	RT_CHECK_EQ(read32(WIN_PAGE(0)), frame_a[0]);
+	rt_section_end();
+}
+
 static void test_cr3_reload(void)
 {
 	uint32_t *pte0 = pg_pte(pd_a, WIN_PAGE(0));
@@ -381,6 +420,7 @@ void guest_main(uint32_t mb_magic, uint32_t mb_info)
 	RT_CHECK(edx & CPUID_PGE);
 	test_enable_4k();
 	test_invlpg();
+	test_adaptive_cycle();
 	test_cr3_reload();
 	test_two_directories();
 	test_large_pages();
