@@ -66,6 +66,8 @@ struct smm {
 	uint32_t n_mapped;
 	uint32_t *nonglobal;       /* of those, the non-global ones (CR3 loads) */
 	uint32_t n_nonglobal;
+	bool globals_mapped;       /* a global page was mapped since the last
+				      full drop (drop_sview) */
 	/* Linear pages code was fetched from, with the frame each mapped to:
 	 * translations are keyed by linear address and stay valid while
 	 * these pairs hold (checked again at each CR3 load). */

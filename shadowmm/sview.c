@@ -180,10 +180,28 @@ static void map_identity(struct smm *smm)
 					HD_PROT_READ);
 }
 
+static void drop_nonglobal(struct smm *smm);
+
+/* While no global page is mapped, every live mapping made since the last
+ * drop is in nonglobal[]: a drop of at most this many turns them into
+ * ghosts (mprotect, as drop_nonglobal) instead of replacing all 4 GiB,
+ * which makes the host free and later rebuild its page tables for the
+ * whole range. */
+#define DROP_GHOSTS_MAX 4096
+
 /* Drop the S-view's mappings only: tracing (and with it the coherence of
- * other views of other address spaces) goes on. */
-static void drop_sview(struct smm *smm)
+ * other views of other address spaces) goes on. `ghosts`: the S-view is
+ * described by mapped[] alone (paging was on before and stays on), so its
+ * live mappings may just become ghosts. */
+static void drop_sview(struct smm *smm, bool ghosts)
 {
+	if (ghosts && smm->paging && !smm->globals_mapped &&
+	    smm->n_nonglobal <= DROP_GHOSTS_MAX) {
+		/* The ghosts stay listed in mapped[]: a full drop clears
+		 * them too. */
+		drop_nonglobal(smm);
+		return;
+	}
 	for (uint32_t i = 0; i < smm->n_mapped; i++) {
 		uint32_t l = smm->mapped[i];
 		if (smm->lin_map[l]) {
@@ -194,6 +212,7 @@ static void drop_sview(struct smm *smm)
 	}
 	smm->n_mapped = 0;
 	smm->n_nonglobal = 0;
+	smm->globals_mapped = false;
 	hd_view_map(smm->cfg.fd, 0, 0, HD_GUEST_SPACE, HD_PROT_NONE);
 	if (!smm->paging)
 		map_identity(smm);
@@ -204,6 +223,20 @@ static int cmp_u32(const void *a, const void *b)
 {
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 	return x < y ? -1 : x > y;
+}
+
+/* Make linear pages inaccessible, one host call per run of neighbours. */
+static void protect_none_runs(uint32_t *lpages, uint32_t n)
+{
+	qsort(lpages, n, sizeof *lpages, cmp_u32);
+	for (uint32_t i = 0; i < n;) {
+		uint32_t j = i + 1;
+		while (j < n && lpages[j] == lpages[j - 1] + 1)
+			j++;
+		hd_view_protect((uint64_t)lpages[i] * HD_PAGE_SIZE,
+				(uint64_t)(j - i) * HD_PAGE_SIZE, HD_PROT_NONE);
+		i = j;
+	}
 }
 
 /* A CR3 load with global pages on: only non-global translations go (TLB
@@ -218,22 +251,14 @@ static void drop_nonglobal(struct smm *smm)
 			smm->nonglobal[n++] = l; /* reuse the list as scratch */
 		}
 	}
-	qsort(smm->nonglobal, n, sizeof *smm->nonglobal, cmp_u32);
-	for (uint32_t i = 0; i < n;) {
-		uint32_t j = i + 1;
-		while (j < n && smm->nonglobal[j] == smm->nonglobal[j - 1] + 1)
-			j++;
-		hd_view_protect((uint64_t)smm->nonglobal[i] * HD_PAGE_SIZE,
-				(uint64_t)(j - i) * HD_PAGE_SIZE, HD_PROT_NONE);
-		i = j;
-	}
+	protect_none_runs(smm->nonglobal, n);
 	smm->n_nonglobal = 0;
 	smm->stats.partial_drops++;
 }
 
 void smm_drop_all(struct smm *smm)
 {
-	drop_sview(smm);
+	drop_sview(smm, false);
 	smm_trace_reset(smm);
 	if (smm->cfg.linear_dropped)
 		smm->cfg.linear_dropped(smm->cfg.ctx, 0, SMM_LPAGES);
@@ -242,7 +267,7 @@ void smm_drop_all(struct smm *smm)
 void smm_drop_view(struct smm *smm)
 {
 	if (smm->paging)
-		drop_sview(smm);
+		drop_sview(smm, true);
 }
 
 bool smm_set_mode(struct smm *smm, uint32_t cr0, uint32_t cr3, uint32_t cr4)
@@ -270,7 +295,7 @@ bool smm_set_mode(struct smm *smm, uint32_t cr0, uint32_t cr3, uint32_t cr4)
 	else if (only_cr3 && (cr4 & CR4_PGE))
 		drop_nonglobal(smm);
 	else
-		drop_sview(smm);
+		drop_sview(smm, true);
 	if (!mode && code_still_valid(smm))
 		return false;
 	code_forget_all(smm);
@@ -283,6 +308,8 @@ static void note_mapped(struct smm *smm, uint32_t lpage, bool global)
 	smm->mapped[smm->n_mapped++] = lpage;
 	if (!global)
 		smm->nonglobal[smm->n_nonglobal++] = lpage;
+	else
+		smm->globals_mapped = true;
 }
 
 /* Map one linear page; on the host's mapping limit, drop all and retry. */
@@ -302,6 +329,8 @@ static void map_page(struct smm *smm, uint32_t lpage, uint32_t frame, bool writa
 		smm->lin_map[lpage] = e; /* already in the mapped list */
 		if (!global)
 			smm->nonglobal[smm->n_nonglobal++] = lpage;
+		else
+			smm->globals_mapped = true;
 		smm->alias_next[lpage] = smm->frame_alias[frame];
 		smm->frame_alias[frame] = lpage + 1;
 		smm->stats.pages_mapped++;
