@@ -177,27 +177,38 @@ static struct mon_world *current_world(struct mon_vm *vm)
 
 /* ---- the events ---- */
 
+/* The guest's tables allow the access: show the page in the U-view. */
+static void world_map(struct mon_vm *vm, struct mon_world *w, uint32_t addr,
+		      uint32_t frame, bool writable)
+{
+	hd_uworld_map(w->uw, addr & ~0xfffu, frame, 1, writable ? HD_PROT_RW : HD_PROT_READ);
+	if (!world_has(w, addr >> 12)) {
+		w->mapped[addr >> 15] |= (uint8_t)(1u << ((addr >> 12) % 8));
+		w->n_mapped++;
+	}
+	if (writable)
+		remember_writable(w, addr >> 12, frame);
+	vm->de_hidden_faults++;
+}
+
 static void user_page_fault(struct mon_vm *vm, struct mon_world *w,
 			    uint32_t addr, bool write)
 {
-	uint32_t frame = 0, err = 0;
+	uint32_t frame = 0, err = 0, at = vm->vcpu.cpu->eip;
 	bool writable = false;
 	switch (smm_user_fault(vm->smm, addr, write, &frame, &writable, &err)) {
 	case SMM_OK:
-		hd_uworld_map(w->uw, addr & ~0xfffu, frame, 1,
-			      writable ? HD_PROT_RW : HD_PROT_READ);
-		if (!world_has(w, addr >> 12)) {
-			w->mapped[addr >> 15] |= (uint8_t)(1u << ((addr >> 12) % 8));
-			w->n_mapped++;
-		}
-		if (writable)
-			remember_writable(w, addr >> 12, frame);
-		vm->de_hidden_faults++;
+		world_map(vm, w, addr, frame, writable);
 		break;
 	case SMM_PAGE_FAULT: {
 		struct mon_fault f = { 0 };
 		mon_page_fault(&f, addr, err);
 		mon_deliver_fault(vm, &f);
+		/* The guest's handler will most likely make the page present
+		 * and return to the same access: see mon_de_run. */
+		vm->de_retry = (struct mon_de_retry){ .valid = true, .addr = addr,
+						      .write = write, .cr3 = vm->vcpu.cr3,
+						      .eip = at };
 		break;
 	}
 	case SMM_CODE_WRITE:
@@ -270,6 +281,21 @@ void mon_de_run(struct mon_vm *vm)
 	r.gs_base = v->seg[SEG_GS].base;
 	struct mon_world *w = current_world(vm);
 	w->last_use = ++vm->world_clock;
+	/* Back at the access whose #PF the guest just handled: if its tables
+	 * now allow it, map the page before the world runs rather than take
+	 * the same fault again (the access comes next anyway: the walk's
+	 * A/D updates are the ones the CPU would make). */
+	if (vm->de_retry.valid) {
+		struct mon_de_retry t = vm->de_retry;
+		vm->de_retry.valid = false;
+		uint32_t frame = 0, err = 0;
+		bool writable = false;
+		if (t.cr3 == v->cr3 && t.eip == cpu->eip &&
+		    smm_user_fault(vm->smm, t.addr, t.write, &frame, &writable, &err) == SMM_OK) {
+			world_map(vm, w, t.addr, frame, writable);
+			vm->de_prefaults++;
+		}
+	}
 	vm->uw_running = w->uw;
 	uint64_t t0 = __rdtsc(); /* two host clock reads per system call show */
 	enum hd_uw_result res = hd_uworld_run(w->uw, &r, cpu->guest_fx, &ev);

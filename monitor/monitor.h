@@ -213,6 +213,11 @@ struct mon_vm {
 	char uw_stub[4096];            /* where btvmm-userworld is */
 	uint64_t world_clock;
 	uint64_t de_tsc, de_entries, de_syscalls, de_preempts, de_hidden_faults;
+	uint64_t de_prefaults; /* U-view fills made before the retried access */
+	struct mon_de_retry {  /* the last ring-3 #PF handed to the guest */
+		bool valid, write;
+		uint32_t addr, cr3, eip;
+	} de_retry;
 	uint64_t de_guest_tsc; /* TSC ticks guest code ran in user worlds */
 	uint64_t de_world_switches, de_world_spawns, de_world_evictions;
 	uint64_t de_segment_loads; /* segment loads by ring-3 code, redone */

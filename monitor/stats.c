@@ -151,11 +151,12 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 	fprintf(out, "\n");
 	fprintf(out, "  direct execution: %.3f s of %.3f s in the user world, %.3f s of it running "
 		     "guest code (%llu entries, %llu system calls, %llu preemptions, %llu U-view "
-		     "fills)\n",
+		     "fills, %llu of them ahead of a retried access)\n",
 		(double)vm->de_tsc / tsc_per_s, (double)total / 1e9,
 		(double)vm->de_guest_tsc / tsc_per_s,
 		(unsigned long long)vm->de_entries, (unsigned long long)vm->de_syscalls,
-		(unsigned long long)vm->de_preempts, (unsigned long long)vm->de_hidden_faults);
+		(unsigned long long)vm->de_preempts, (unsigned long long)vm->de_hidden_faults,
+		(unsigned long long)vm->de_prefaults);
 	fprintf(out, "  ring-3 segment loads redone for the guest: %llu; FS/GS accesses "
 		     "wrapping past 4 GiB, run again: %llu\n",
 		(unsigned long long)vm->de_segment_loads,
