@@ -297,7 +297,7 @@ void mon_de_run(struct mon_vm *vm)
 		}
 	}
 	vm->uw_running = w->uw;
-	uint64_t t0 = __rdtsc(); /* two host clock reads per system call show */
+	uint64_t t0 = __rdtsc(); /* not the host clock: it shows, twice per system call */
 	enum hd_uw_result res = hd_uworld_run(w->uw, &r, cpu->guest_fx, &ev);
 	vm->de_tsc += __rdtsc() - t0;
 	vm->de_guest_tsc += ev.ran_tsc;
