@@ -167,7 +167,7 @@ bool emit_branch(struct bt_tx *tx, const struct bt_insn *in);
 /* IN/OUT with an immediate port the monitor answers inline (emit_io.c). */
 bool emit_inline_io(struct bt_tx *tx, const struct bt_insn *in);
 /* CLI, STI, PUSHFD, POPFD on the virtual flags (emit_flags.c); the caller
- * decides whether an STI may be inline (see there). */
+ * decides whether an STI may be inline, and never asks for bt_step. */
 bool emit_flags_inline(struct bt_tx *tx, const struct bt_insn *in);
 /* PUSH Sreg, MOV/POP to DS ES FS GS, VERW (emit_seg.c). */
 bool emit_seg_inline(struct bt_tx *tx, const struct bt_insn *in);

@@ -152,8 +152,6 @@ static void emit_popfd(struct bt_tx *tx, const struct bt_insn *in)
 
 bool emit_flags_inline(struct bt_tx *tx, const struct bt_insn *in)
 {
-	if (tx->bt->single)
-		return false; /* bt_step runs the emulator's fallback */
 	switch (in->zi.mnemonic) {
 	case ZYDIS_MNEMONIC_CLI:
 		emit_cli_sti(tx, in, false);

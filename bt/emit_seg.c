@@ -205,7 +205,7 @@ static bool emit_verw(struct bt_tx *tx, const struct bt_insn *in)
 bool emit_seg_inline(struct bt_tx *tx, const struct bt_insn *in)
 {
 	const ZydisDecodedInstruction *zi = &in->zi;
-	if (tx->bt->single || !tx->bt->env.seg_regs)
+	if (!tx->bt->env.seg_regs)
 		return false;
 	const ZydisDecodedOperand *op0 = &in->ops[0];
 	bool sreg_op = op0->type == ZYDIS_OPERAND_TYPE_REGISTER &&

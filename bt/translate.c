@@ -97,9 +97,21 @@ static bool next_in_block(struct bt *bt, uint32_t next, uint32_t block_eip)
 	       ((next + nx.zi.length - 1) >> 12) == (next >> 12);
 }
 
-static bool in_sti_shadow(const struct bt_insn *in)
+/*
+ * The inline forms of otherwise emulated instructions: port I/O the
+ * monitor answers from translated code, segment instructions with a fast
+ * path, CLI/STI/PUSHF/POPF (an STI only with its shadow inside the block).
+ * Not for bt_step: it runs the emulator's own fallback.
+ */
+static bool emit_inline(struct bt_tx *tx, const struct bt_insn *in, unsigned n,
+			uint32_t block_eip)
 {
-	return in->zi.mnemonic == ZYDIS_MNEMONIC_STI;
+	if (tx->bt->single)
+		return false;
+	if (in->zi.mnemonic == ZYDIS_MNEMONIC_STI &&
+	    (n == BT_MAX_BLOCK_INSNS || !next_in_block(tx->bt, in->next_eip, block_eip)))
+		return false;
+	return emit_inline_io(tx, in) || emit_seg_inline(tx, in) || emit_flags_inline(tx, in);
 }
 
 struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
@@ -185,16 +197,8 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 			ok = emit_branch(&tx, &in);
 			break;
 		default:
-			/* Emulated, unless it is port I/O the monitor lets
-			 * translated code answer inline, segment instructions
-			 * with a fast path, or CLI/STI/PUSHF/POPF (an STI only
-			 * with its shadow inside the block). */
-			ok = !bt->single &&
-			     (emit_inline_io(&tx, &in) || emit_seg_inline(&tx, &in) ||
-			      ((in.zi.mnemonic != ZYDIS_MNEMONIC_STI ||
-				(n < BT_MAX_BLOCK_INSNS &&
-				 next_in_block(bt, in.next_eip, eip))) &&
-			       emit_flags_inline(&tx, &in)));
+			/* Emulated, unless it has an inline form. */
+			ok = emit_inline(&tx, &in, n, eip);
 			if (ok) {
 				bt->stats.class_count[c]--;
 				bt->stats.class_count[BT_CLASS_IDENT]++;
@@ -210,7 +214,9 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 		cur = in.next_eip;
 		if (n == BT_MAX_BLOCK_INSNS || bt->single ||
 		    (cur >> 12) != (eip >> 12) ||
-		    (tx.e.p - start > BT_MAX_BLOCK_HOST && !in_sti_shadow(&in))) {
+		    /* long enough; but never right after an (inline) STI */
+		    (tx.e.p - start > BT_MAX_BLOCK_HOST &&
+		     in.zi.mnemonic != ZYDIS_MNEMONIC_STI)) {
 			emit_jump_to(&tx, cur);
 			break;
 		}

@@ -266,13 +266,12 @@ void mon_segc_note(struct mon_vm *vm, uint16_t sel)
 	unsigned access = DESC_ACCESS(d), type = access & 0xf;
 	unsigned dpl = (access >> 5) & 3, rpl = sel & 3;
 	bool code = type & TYPE_CODE, conforming = code && (type & TYPE_CONFORMING);
+	struct mon_seg s;
+	mon_desc_to_seg(d, sel, &s);
 	uint32_t flags = 0;
 	if ((access & 0x10) && (access & 0x80) && (d & DESC_ACCESSED) &&
-	    (!code || (type & TYPE_READABLE)) && (conforming || rpl <= dpl)) {
-		struct mon_seg s;
-		mon_desc_to_seg(d, sel, &s);
+	    (!code || (type & TYPE_READABLE)) && (conforming || rpl <= dpl))
 		flags |= BT_SEGC_FSGS | (s.base == 0 ? BT_SEGC_DSES : 0);
-	}
 	if ((access & 0x10) && !code && (type & TYPE_WRITABLE) && rpl <= dpl)
 		flags |= BT_SEGC_VERW;
 	struct bt_seg_cache *c = &v->cpu->segc[(sel >> 3) & 7];
@@ -280,8 +279,6 @@ void mon_segc_note(struct mon_vm *vm, uint16_t sel)
 	c->desc_host = (uint64_t)(vm->ram + phys);
 	c->sel = sel;
 	c->flags = flags;
-	struct mon_seg s;
-	mon_desc_to_seg(d, sel, &s);
 	_Static_assert(sizeof s == sizeof c->image, "the register image bt_env.seg_regs describes");
 	memcpy(c->image, &s, sizeof s);
 }

@@ -225,20 +225,6 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Make linear pages inaccessible, one host call per run of neighbours. */
-static void protect_none_runs(uint32_t *lpages, uint32_t n)
-{
-	qsort(lpages, n, sizeof *lpages, cmp_u32);
-	for (uint32_t i = 0; i < n;) {
-		uint32_t j = i + 1;
-		while (j < n && lpages[j] == lpages[j - 1] + 1)
-			j++;
-		hd_view_protect((uint64_t)lpages[i] * HD_PAGE_SIZE,
-				(uint64_t)(j - i) * HD_PAGE_SIZE, HD_PROT_NONE);
-		i = j;
-	}
-}
-
 /* A CR3 load with global pages on: only non-global translations go (TLB
  * semantics); Linux's kernel mappings, all global, stay mapped. */
 static void drop_nonglobal(struct smm *smm)
@@ -251,7 +237,15 @@ static void drop_nonglobal(struct smm *smm)
 			smm->nonglobal[n++] = l; /* reuse the list as scratch */
 		}
 	}
-	protect_none_runs(smm->nonglobal, n);
+	qsort(smm->nonglobal, n, sizeof *smm->nonglobal, cmp_u32);
+	for (uint32_t i = 0; i < n;) {
+		uint32_t j = i + 1;
+		while (j < n && smm->nonglobal[j] == smm->nonglobal[j - 1] + 1)
+			j++;
+		hd_view_protect((uint64_t)smm->nonglobal[i] * HD_PAGE_SIZE,
+				(uint64_t)(j - i) * HD_PAGE_SIZE, HD_PROT_NONE);
+		i = j;
+	}
 	smm->n_nonglobal = 0;
 	smm->stats.partial_drops++;
 }
