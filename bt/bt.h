@@ -80,7 +80,10 @@ struct bt_cpu {
 				   inline CLI/STI/PUSHF/POPF hold only then) */
 	uint8_t irq_waiting;    /* 0x9d an interrupt is requested that IF holds
 				   back: inline STI/POPF setting IF must exit */
-	uint16_t pad0;          /* 0x9e */
+	uint8_t host_bases;     /* 0x9e the host's FS/GS bases are the guest's
+				   while translated code runs (bt_config.
+				   host_seg_bases); else they stay the monitor's */
+	uint8_t pad0;           /* 0x9f */
 	uint64_t callout_in;    /* 0xa0 address of bt_callout_port */
 	uint64_t owner;         /* 0xa8 the struct bt this block belongs to */
 	uint64_t callout_back[2]; /* 0xb0 where a callout goes: [0] back into the
@@ -133,6 +136,7 @@ struct bt_cpu {
 #define BT_CPU_CALLOUT_ARG 0x98
 #define BT_CPU_RING0 0x9c
 #define BT_CPU_IRQ_WAITING 0x9d
+#define BT_CPU_HOST_BASES 0x9e
 #define BT_CPU_FLAG_STACK 0x100
 #define BT_CPU_CALLOUT_PORT 0xa0
 #define BT_CPU_CALLOUT_BACK 0xb0
@@ -161,6 +165,7 @@ _Static_assert(offsetof(struct bt_cpu, ring0) == BT_CPU_RING0, "ring0");
 _Static_assert(offsetof(struct bt_cpu, segc) == BT_CPU_SEGC, "segc");
 _Static_assert(sizeof(struct bt_seg_cache) == BT_SEGC_SIZE, "segc size");
 _Static_assert(offsetof(struct bt_cpu, irq_waiting) == BT_CPU_IRQ_WAITING, "irqw");
+_Static_assert(offsetof(struct bt_cpu, host_bases) == BT_CPU_HOST_BASES, "hbases");
 _Static_assert(offsetof(struct bt_cpu, flag_stack) + sizeof(uint64_t[7]) == BT_CPU_FLAG_STACK,
 	       "flag stack");
 _Static_assert(offsetof(struct bt_cpu, callout_back) == BT_CPU_CALLOUT_BACK, "cback");
@@ -215,6 +220,15 @@ struct bt_config {
 	FILE *trace;      /* dump each translated block here, or NULL */
 	FILE *perf_map;   /* "HOST SIZE guest:EIP" per block (perf's JIT map
 			     format), or NULL */
+	/*
+	 * The host lets user code set its FS/GS bases (FSGSBASE): translated
+	 * code then runs with the guest's bases in them, for the rare
+	 * FS/GS-relative shapes that cannot be rewritten (string
+	 * instructions, AH..BH operands, VEX). Without it those are left to
+	 * the monitor; every other FS/GS access computes its address inline
+	 * on any host (emit.c).
+	 */
+	bool host_seg_bases;
 };
 
 /* Translator statistics for --stats. */

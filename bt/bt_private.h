@@ -72,6 +72,7 @@ struct bt {
 	bool single;               /* translating for bt_step */
 	bool fp_trap;              /* FP instructions are EMULATE (CR0.TS/EM) */
 	bool native_tsc;           /* RDTSC is IDENT (guest TSC = host TSC) */
+	bool host_seg_bases;       /* bt_config.host_seg_bases */
 	ZydisDecoder dec;
 	ZydisFormatter fmt;
 	struct bt_stats stats;
@@ -127,6 +128,21 @@ void emit_bytes(struct bt_emit *e, const void *p, size_t n);
 void emit_modrm_mem(struct bt_emit *e, const struct bt_insn *in, unsigned reg);
 /* Emit the instruction's segment-override prefix (FS/GS only matter). */
 void emit_seg_prefix(struct bt_emit *e, const struct bt_insn *in);
+/* True if the instruction's memory operand is FS- or GS-relative. */
+bool emit_is_fsgs(const struct bt_insn *in);
+/* r11 = the linear address of the instruction's explicit memory operand
+ * (ModRM or moffs) plus `adjust`, its FS/GS base included, computed in 32
+ * bits; clobbers r12, touches no flags (emit.c says why). */
+void emit_fsgs_address(struct bt_emit *e, const struct bt_insn *in, int32_t adjust);
+/*
+ * An access to the instruction's explicit memory operand by a rewritten
+ * sequence: [0x66 if size16] REX opcode[n] ModRM with ModRM.reg = reg (8-15
+ * for r8-r15). The operand is the guest's own (address-size prefix, disp32
+ * re-encoded), or [r11] after emit_fsgs_address for FS/GS-relative ones,
+ * whose address may be moved by `adjust` (must be 0 for the others).
+ */
+void emit_mem_access(struct bt_emit *e, const struct bt_insn *in, bool size16,
+		     const uint8_t *opcode, size_t n, unsigned reg, int32_t adjust);
 /* Emit an exit to the monitor with eip and reason (not chainable). */
 void emit_exit(struct bt_tx *tx, uint32_t eip, enum bt_exit reason);
 /* Emit `jmp rel32` to a chainable exit for guest `target`. */

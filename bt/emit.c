@@ -21,14 +21,79 @@ void emit_bytes(struct bt_emit *e, const void *p, size_t n)
 	e->p += n;
 }
 
+bool emit_is_fsgs(const struct bt_insn *in)
+{
+	return in->has_mem && (in->zi.attributes & (ZYDIS_ATTRIB_HAS_SEGMENT_FS |
+						    ZYDIS_ATTRIB_HAS_SEGMENT_GS));
+}
+
 void emit_seg_prefix(struct bt_emit *e, const struct bt_insn *in)
 {
 	/* CS/SS/DS/ES overrides are no-ops in 64-bit mode and the guest's
-	 * segments are flat; FS and GS carry the guest's bases. */
+	 * segments are flat; FS and GS carry the guest's bases (only in the
+	 * host-base fallback: see emit_fsgs_address). */
 	if (in->zi.attributes & ZYDIS_ATTRIB_HAS_SEGMENT_FS)
 		emit_u8(e, 0x64);
 	else if (in->zi.attributes & ZYDIS_ATTRIB_HAS_SEGMENT_GS)
 		emit_u8(e, 0x65);
+}
+
+/*
+ * FS/GS-relative operands. Translated code never relies on the host's FS
+ * and GS bases (hosts without FSGSBASE cannot set them cheaply, and a base
+ * set with the instruction on such a host does not survive a context
+ * switch): the linear address is computed inline, in 32 bits, so an
+ * access that wraps past 4 GiB (i386 TLS at negative offsets) wraps as on
+ * the guest's CPU and lands in the S-view like every other access:
+ *
+ *   lea r11d, [operand]            (or mov r11d, moffs32)
+ *   lea r11d, [r11 + adjust]       (only if adjust != 0)
+ *   mov r12, [r15 + fsbase/gsbase]
+ *   lea r11d, [r11 + r12]          32-bit sum: wraps mod 4 GiB
+ *
+ * None of it touches flags, guest registers or memory, so a fault in the
+ * access that follows is still precise at the guest instruction.
+ */
+void emit_fsgs_address(struct bt_emit *e, const struct bt_insn *in, int32_t adjust)
+{
+	bool gs = in->zi.attributes & ZYDIS_ATTRIB_HAS_SEGMENT_GS;
+	if (in->zi.attributes & ZYDIS_ATTRIB_HAS_MODRM) {
+		emit_bytes(e, (const uint8_t[]){ 0x67, 0x44, 0x8d }, 3);
+		emit_modrm_mem(e, in, 3);
+	} else {
+		/* moffs: mov r11d, imm32 */
+		emit_bytes(e, (const uint8_t[]){ 0x41, 0xbb }, 2);
+		emit_u32(e, (uint32_t)in->zi.raw.disp.value);
+	}
+	if (adjust) {
+		emit_bytes(e, (const uint8_t[]){ 0x67, 0x45, 0x8d, 0x9b }, 4);
+		emit_u32(e, (uint32_t)adjust);
+	}
+	emit_bytes(e, (const uint8_t[]){ 0x4d, 0x8b, 0x67,
+					 gs ? BT_CPU_GSBASE : BT_CPU_FSBASE }, 4);
+	emit_bytes(e, (const uint8_t[]){ 0x67, 0x47, 0x8d, 0x1c, 0x23 }, 5);
+}
+
+void emit_mem_access(struct bt_emit *e, const struct bt_insn *in, bool size16,
+		     const uint8_t *opcode, size_t n, unsigned reg, int32_t adjust)
+{
+	bool fsgs = emit_is_fsgs(in);
+	if (fsgs)
+		emit_fsgs_address(e, in, adjust);
+	if (size16)
+		emit_u8(e, 0x66);
+	if (fsgs) {
+		emit_u8(e, (uint8_t)(0x41 | (reg >= 8 ? 4 : 0)));
+		emit_bytes(e, opcode, n);
+		emit_u8(e, (uint8_t)((reg & 7) << 3 | 3)); /* [r11] */
+		return;
+	}
+	assert(adjust == 0);
+	emit_u8(e, 0x67);
+	if (reg >= 8)
+		emit_u8(e, 0x44);
+	emit_bytes(e, opcode, n);
+	emit_modrm_mem(e, in, reg);
 }
 
 /*

@@ -28,9 +28,7 @@ static bool emit_target_to_r14(struct bt_emit *e, const struct bt_insn *in)
 	}
 	if (op->type == ZYDIS_OPERAND_TYPE_MEMORY && in->zi.address_width == 32) {
 		/* mov r14d, [mem] */
-		emit_seg_prefix(e, in);
-		emit_bytes(e, (const uint8_t[]){ 0x67, 0x44, 0x8b }, 3);
-		emit_modrm_mem(e, in, R14);
+		emit_mem_access(e, in, false, (const uint8_t[]){ 0x8b }, 1, 8 + R14, 0);
 		return true;
 	}
 	return false;

@@ -52,9 +52,7 @@ static bool load_selector(struct bt_emit *e, const struct bt_insn *in,
 	if (op->type != ZYDIS_OPERAND_TYPE_MEMORY || in->zi.address_width != 32)
 		return false;
 	/* movzx r13d, word [mem] */
-	emit_seg_prefix(e, in);
-	emit_bytes(e, (const uint8_t[]){ 0x67, 0x44, 0x0f, 0xb7 }, 4);
-	emit_modrm_mem(e, in, 13);
+	emit_mem_access(e, in, false, (const uint8_t[]){ 0x0f, 0xb7 }, 2, 13, 0);
 	return true;
 }
 
@@ -90,14 +88,17 @@ static void lookup(struct bt_emit *e, uint32_t flag, uint8_t *miss[4])
 	miss[3] = emit_jcc_fwd(e, BT_CC_NZ);
 }
 
-/* For FS/GS: the host base from r14d, and bt_cpu's copy of it. */
-static void set_host_base(struct bt_emit *e, int sreg)
+/* For FS/GS: bt_cpu's base from r14d (which inline FS/GS accesses read),
+ * and the host's base register too where it holds the guest's. */
+static void set_host_base(struct bt_tx *tx, int sreg)
 {
+	struct bt_emit *e = &tx->e;
 	bool fs = sreg == 4;
 	/* mov [r15 + fsbase/gsbase], r14 */
 	emit_bytes(e, (const uint8_t[]){ 0x4d, 0x89, 0x77, fs ? BT_CPU_FSBASE : BT_CPU_GSBASE }, 4);
 	/* wrfsbase/wrgsbase r14 */
-	emit_bytes(e, (const uint8_t[]){ 0xf3, 0x49, 0x0f, 0xae, fs ? 0xd6 : 0xde }, 5);
+	if (tx->bt->host_seg_bases)
+		emit_bytes(e, (const uint8_t[]){ 0xf3, 0x49, 0x0f, 0xae, fs ? 0xd6 : 0xde }, 5);
 }
 
 static const uint8_t pop4[] = { 0x67, 0x8d, 0x64, 0x24, 0x04 }; /* lea esp, [esp+4] */
@@ -147,7 +148,7 @@ static bool emit_load(struct bt_tx *tx, const struct bt_insn *in, int sreg,
 	if (fsgs) {
 		emit_bytes(e, (const uint8_t[]){ 0x45, 0x8b, 0xb3 }, 3); /* mov r14d, [r11 + image + 4] */
 		emit_u32(e, SEGC_FIELD(image) + 4);
-		set_host_base(e, sreg);
+		set_host_base(tx, sreg);
 	}
 	uint8_t *done[2];
 	emit_unpark_flags(e);
@@ -161,7 +162,7 @@ static bool emit_load(struct bt_tx *tx, const struct bt_insn *in, int sreg,
 					 0x49, 0xc7, 0x43, 0x04, 0, 0, 0, 0 }, 11); /* mov qword [r11+4], 0 */
 	if (fsgs) {
 		emit_bytes(e, (const uint8_t[]){ 0x45, 0x31, 0xf6 }, 3); /* xor r14d, r14d */
-		set_host_base(e, sreg);
+		set_host_base(tx, sreg);
 	}
 	emit_unpark_flags(e);
 	if (pop)

@@ -45,13 +45,7 @@ static void emit_store_below_esp(struct bt_emit *e, unsigned size, unsigned reg,
 static void emit_load_r14(struct bt_emit *e, const struct bt_insn *in,
 			  unsigned size)
 {
-	if (size == 2)
-		emit_u8(e, 0x66);
-	emit_seg_prefix(e, in);
-	emit_u8(e, 0x67);
-	emit_u8(e, 0x44);
-	emit_u8(e, 0x8b);
-	emit_modrm_mem(e, in, R14);
+	emit_mem_access(e, in, size == 2, (const uint8_t[]){ 0x8b }, 1, 8 + R14, 0);
 }
 
 void emit_push_imm32(struct bt_emit *e, uint32_t v)
@@ -137,9 +131,14 @@ static bool emit_pop(struct bt_tx *tx, const struct bt_insn *in)
 	if (size == 2)
 		emit_u8(e, 0x66);
 	emit_bytes(e, (const uint8_t[]){ 0x67, 0x44, 0x8b, 0x34, 0x24 }, 5);
+	if (emit_is_fsgs(in)) {
+		emit_mem_access(e, in, size == 2, (const uint8_t[]){ 0x89 }, 1, 8 + R14,
+				op->mem.base == ZYDIS_REGISTER_ESP ? (int32_t)size : 0);
+		emit_adjust_esp(e, (int32_t)size);
+		return true;
+	}
 	if (size == 2)
 		emit_u8(e, 0x66);
-	emit_seg_prefix(e, in);
 	emit_bytes(e, (const uint8_t[]){ 0x67, 0x44, 0x89 }, 3);
 	if (op->mem.base == ZYDIS_REGISTER_ESP) {
 		/* [esp + index*s + disp] -> disp32 form with disp + size */

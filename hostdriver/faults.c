@@ -6,7 +6,12 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <unistd.h>
+
+#ifndef HWCAP2_FSGSBASE
+#define HWCAP2_FSGSBASE (1 << 1)
+#endif
 
 /*
  * NB: this file is compiled without the stack protector and sanitizers: the
@@ -19,16 +24,37 @@ static hd_fault_fn fault_fn;
 static hd_crash_fn crash_fn;
 static void (*stop_fn)(int);
 
+/*
+ * Translated code changes the FS base only on hosts that let user code do
+ * so (FSGSBASE; see bt_config.host_seg_bases). Elsewhere the FS base is
+ * always the monitor's and the instructions would raise #UD -- or, under
+ * some hypervisors, work without the kernel preserving the value across
+ * context switches -- so they are never used there.
+ */
+static bool fsgsbase;
+
+bool hd_fsgsbase(void)
+{
+	static int known;
+	if (!known) {
+		fsgsbase = getauxval(AT_HWCAP2) & HWCAP2_FSGSBASE;
+		known = 1;
+	}
+	return fsgsbase;
+}
+
 static inline uint64_t get_fsbase(void)
 {
-	uint64_t v;
-	__asm__ volatile("rdfsbase %0" : "=r"(v));
+	uint64_t v = 0;
+	if (fsgsbase)
+		__asm__ volatile("rdfsbase %0" : "=r"(v));
 	return v;
 }
 
 static inline void set_fsbase(uint64_t v)
 {
-	__asm__ volatile("wrfsbase %0" ::"r"(v) : "memory");
+	if (fsgsbase)
+		__asm__ volatile("wrfsbase %0" ::"r"(v) : "memory");
 }
 
 uint64_t hd_host_fsbase(void)
@@ -118,6 +144,7 @@ static int install(int signo, void (*fn)(int, siginfo_t *, void *))
 
 int hd_faults_install(hd_fault_fn fault, hd_crash_fn crash)
 {
+	hd_fsgsbase();
 	host_fsbase = get_fsbase();
 	fault_fn = fault;
 	crash_fn = crash;
@@ -135,6 +162,7 @@ int hd_signal_install(int signo, void (*fn)(int signo))
 {
 	if (signo <= 0 || signo >= 65)
 		return -EINVAL;
+	hd_fsgsbase();
 	if (!host_fsbase)
 		host_fsbase = get_fsbase();
 	int r = alt_stack();
@@ -146,6 +174,7 @@ int hd_signal_install(int signo, void (*fn)(int signo))
 
 int hd_stop_signals_install(void (*fn)(int signo))
 {
+	hd_fsgsbase();
 	if (!host_fsbase)
 		host_fsbase = get_fsbase();
 	stop_fn = fn;

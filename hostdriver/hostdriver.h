@@ -173,6 +173,10 @@ void hd_sleep_until_or_input(uint64_t deadline_ns, int fd);
 
 /* The monitor's FS base, recorded at hd_faults_install. */
 uint64_t hd_host_fsbase(void);
+/* True if user code may read and write its FS/GS bases (AT_HWCAP2
+ * FSGSBASE): only then does translated code run with the guest's bases in
+ * the host's registers (bt_config.host_seg_bases). */
+bool hd_fsgsbase(void);
 
 /* Read a whole file. Return 0 and a malloc'd buffer, or -1 with a reason. */
 int hd_read_file(const char *path, uint8_t **buf, size_t *len, size_t max,

@@ -1,5 +1,6 @@
 /* Unit tests for bt/: the classification table and the translator's rewriting rules. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,8 +56,11 @@ static size_t emit(const uint8_t *code, size_t len, uint32_t eip)
 static void expect(const uint8_t *code, size_t len, const uint8_t *want, size_t wlen)
 {
 	size_t n = emit(code, len, 0x1000);
-	ck_assert_uint_eq(n, wlen);
-	ck_assert_msg(!memcmp(out, want, wlen), "rewritten bytes differ");
+	char got[3 * sizeof out + 1] = "";
+	for (size_t i = 0; i < n && i < sizeof out; i++)
+		sprintf(got + 3 * i, "%02x ", out[i]);
+	ck_assert_msg(n == wlen && !memcmp(out, want, wlen),
+		      "rewritten bytes differ: got %s(%zu bytes, want %zu)", got, n, wlen);
 }
 #define B(...) (const uint8_t[]){ __VA_ARGS__ }, sizeof((const uint8_t[]){ __VA_ARGS__ })
 #define EXPECT(code, want) expect(code, want)
@@ -146,11 +150,65 @@ START_TEST(ident_rewrites)
 	EXPECT(B(0x82, 0x00, 0x01), B(0x67, 0x80, 0x00, 0x01));       /* add byte [eax], 1 */
 	EXPECT(B(0xa5), B(0x67, 0xa5));                               /* movsd */
 	EXPECT(B(0xf3, 0xa5), B(0x67, 0xf3, 0xa5));                   /* rep movsd */
-	EXPECT(B(0x64, 0x8b, 0x03), B(0x67, 0x64, 0x8b, 0x03));       /* mov eax, fs:[ebx] */
 	EXPECT(B(0xa1, 0x00, 0x20, 0, 0), B(0x67, 0xa1, 0x00, 0x20, 0, 0)); /* mov eax, [moffs] */
 	EXPECT(B(0x8d, 0x44, 0x24, 0x08), B(0x67, 0x8d, 0x44, 0x24, 0x08)); /* lea eax, [esp+8] */
 	EXPECT(B(0xf0, 0x01, 0x01), B(0x67, 0xf0, 0x01, 0x01));       /* lock add [ecx], eax */
 	EXPECT(B(0xd7), B(0x67, 0xd7));                               /* xlat */
+}
+END_TEST
+
+/* The FS/GS base of every FS/GS-relative operand: r11d = address + base. */
+#define FS_ADDR(...) 0x67, 0x44, 0x8d, __VA_ARGS__, 0x4d, 0x8b, 0x67, BT_CPU_FSBASE, \
+		     0x67, 0x47, 0x8d, 0x1c, 0x23
+#define GS_MOFFS(a, b, c, d) 0x41, 0xbb, a, b, c, d, 0x4d, 0x8b, 0x67, BT_CPU_GSBASE, \
+			     0x67, 0x47, 0x8d, 0x1c, 0x23
+
+/* FS/GS-relative accesses never use the host's segment bases: the same
+ * code on hosts with and without FSGSBASE. */
+START_TEST(fsgs_rewrites)
+{
+	for (int host_bases = 0; host_bases < 2; host_bases++) {
+		fake_bt.host_seg_bases = host_bases;
+		EXPECT(B(0x64, 0x8b, 0x03),                          /* mov eax, fs:[ebx] */
+		       B(FS_ADDR(0x1b), 0x41, 0x8b, 0x03));
+		EXPECT(B(0x65, 0xa1, 0xf8, 0xff, 0xff, 0xff),        /* mov eax, gs:[-8] */
+		       B(GS_MOFFS(0xf8, 0xff, 0xff, 0xff), 0x41, 0x8b, 0x03));
+		EXPECT(B(0x65, 0xa2, 0x10, 0, 0, 0),                 /* mov gs:[0x10], al */
+		       B(GS_MOFFS(0x10, 0, 0, 0), 0x41, 0x88, 0x03));
+		EXPECT(B(0x64, 0xc7, 0x05, 0x04, 0, 0, 0, 0x78, 0x56, 0x34, 0x12),
+		       /* mov dword fs:[4], imm32: [disp32] re-encoded, then the imm */
+		       B(FS_ADDR(0x1c, 0x25, 0x04, 0, 0, 0), 0x41, 0xc7, 0x03,
+			 0x78, 0x56, 0x34, 0x12));
+		EXPECT(B(0xf0, 0x64, 0x0f, 0xb1, 0x4c, 0x24, 0x08),  /* lock cmpxchg fs:[esp+8], ecx */
+		       B(FS_ADDR(0x5c, 0x24, 0x08), 0xf0, 0x41, 0x0f, 0xb1, 0x0b));
+		EXPECT(B(0x64, 0xff, 0x35, 0x20, 0, 0, 0),           /* push dword fs:[0x20] */
+		       B(FS_ADDR(0x1c, 0x25, 0x20, 0, 0, 0), 0x45, 0x8b, 0x33,
+			 0x67, 0x44, 0x89, 0x74, 0x24, 0xfc,
+			 0x67, 0x8d, 0x64, 0x24, 0xfc));
+		EXPECT(B(0x64, 0x8f, 0x44, 0x24, 0x04),              /* pop dword fs:[esp+4] */
+		       B(0x67, 0x44, 0x8b, 0x34, 0x24,
+			 /* the address after the pop: [esp+4] + 4 */
+			 0x67, 0x44, 0x8d, 0x5c, 0x24, 0x04, 0x67, 0x45, 0x8d, 0x9b, 4, 0, 0, 0,
+			 0x4d, 0x8b, 0x67, BT_CPU_FSBASE, 0x67, 0x47, 0x8d, 0x1c, 0x23,
+			 0x45, 0x89, 0x33,
+			 0x67, 0x8d, 0x64, 0x24, 0x04));
+	}
+	/* Shapes with no [r11] form: with the host's bases, copied with the
+	 * prefix; without, left to the monitor. */
+	fake_bt.host_seg_bases = true;
+	EXPECT(B(0x64, 0xa5), B(0x67, 0x64, 0xa5));                   /* movsd fs: */
+	EXPECT(B(0x64, 0x8a, 0x23), B(0x67, 0x64, 0x8a, 0x23));       /* mov ah, fs:[ebx] */
+	fake_bt.host_seg_bases = false;
+	struct bt_insn in;
+	decode(&in, B(0x64, 0xa5), 0x1000);
+	memset(&tx, 0, sizeof tx);
+	tx.bt = &fake_bt;
+	tx.e.p = tx.e.start = out;
+	ck_assert(!emit_ident(&tx, &in));
+	ck_assert_ptr_eq(tx.e.p, out); /* nothing emitted */
+	decode(&in, B(0x64, 0x8a, 0x23), 0x1000);
+	ck_assert(!emit_ident(&tx, &in));
+	ck_assert_ptr_eq(tx.e.p, out);
 }
 END_TEST
 
@@ -236,6 +294,7 @@ static Suite *suite(void)
 	suite_add_tcase(s, t);
 	t = tcase_create("rewrite");
 	tcase_add_test(t, ident_rewrites);
+	tcase_add_test(t, fsgs_rewrites);
 	tcase_add_test(t, stack_rewrites);
 	tcase_add_test(t, branch_rewrites);
 	tcase_add_test(t, jcc_stubs);
