@@ -42,7 +42,6 @@ struct bt *bt_create(const struct bt_config *cfg, const struct bt_env *env,
 	bt->env = *env;
 	bt->trace = cfg->trace;
 	bt->perf_map = cfg->perf_map;
-	bt->host_seg_bases = cfg->host_seg_bases;
 	bt->tc_size = cfg->tc_size ? cfg->tc_size : BT_DEFAULT_TC;
 	if (bt->tc_size < BT_MIN_TC)
 		bt->tc_size = BT_MIN_TC;
@@ -73,7 +72,6 @@ struct bt *bt_create(const struct bt_config *cfg, const struct bt_env *env,
 	bt->cpu = cpu;
 	cpu->exit_common = (uint64_t)bt_exit_common;
 	cpu->ibl = (uint64_t)bt_ibl;
-	cpu->host_bases = cfg->host_seg_bases;
 	cpu->ibl_table = (uint64_t)bt->ibl;
 	cpu->callout_in = (uint64_t)bt_callout_port;
 	cpu->callout_back[1] = (uint64_t)bt_callout_refused;

@@ -59,9 +59,9 @@ struct bt_cpu {
 	uint32_t eflags;        /* 0x24 full guest EFLAGS (live bits valid
 				   whenever the monitor runs) */
 	uint64_t host_rsp;      /* 0x28 monitor stack at bt_enter */
-	uint64_t host_fsbase;   /* 0x30 monitor FS base (TLS) */
-	uint64_t fsbase;        /* 0x38 guest FS base, host FS base in the TC */
-	uint64_t gsbase;        /* 0x40 guest GS base, host GS base in the TC */
+	uint64_t pad3;          /* 0x30 */
+	uint64_t fsbase;        /* 0x38 guest FS base (inline FS accesses add it) */
+	uint64_t gsbase;        /* 0x40 guest GS base (inline GS accesses add it) */
 	uint32_t exit_reason;   /* 0x48 enum bt_exit */
 	uint32_t exit_signo;    /* 0x4c host signal for BT_EXIT_FAULT */
 	uint64_t exit_site;     /* 0x50 rel32 jump to patch when chaining */
@@ -73,17 +73,16 @@ struct bt_cpu {
 	uint32_t fault_code;    /* 0x80 si_code of a BT_EXIT_FAULT */
 	uint32_t fault_trapno;  /* 0x84 host trap number (14 = #PF ...) */
 	uint64_t fault_err;     /* 0x88 host error code (bit 1: write) */
-	uint64_t pad2;          /* 0x90 */
+	uint64_t view_base;     /* 0x90 the host's GS base while translated code
+				   runs: where the current view's 4 GiB window
+				   starts (0: the S-view; see bt_set_view) */
 	uint32_t callout_arg;   /* 0x98 port | size << 16 | out << 24 */
 	uint8_t ring0;          /* 0x9c set by the monitor before running
 				   translated code: CPL 0, not virtual-8086 (the
 				   inline CLI/STI/PUSHF/POPF hold only then) */
 	uint8_t irq_waiting;    /* 0x9d an interrupt is requested that IF holds
 				   back: inline STI/POPF setting IF must exit */
-	uint8_t host_bases;     /* 0x9e the host's FS/GS bases are the guest's
-				   while translated code runs (bt_config.
-				   host_seg_bases); else they stay the monitor's */
-	uint8_t pad0;           /* 0x9f */
+	uint16_t pad0;          /* 0x9e */
 	uint64_t callout_in;    /* 0xa0 address of bt_callout_port */
 	uint64_t owner;         /* 0xa8 the struct bt this block belongs to */
 	uint64_t callout_back[2]; /* 0xb0 where a callout goes: [0] back into the
@@ -124,7 +123,6 @@ struct bt_cpu {
 #define BT_CPU_EIP 0x20
 #define BT_CPU_EFLAGS 0x24
 #define BT_CPU_HOST_RSP 0x28
-#define BT_CPU_HOST_FSBASE 0x30
 #define BT_CPU_FSBASE 0x38
 #define BT_CPU_GSBASE 0x40
 #define BT_CPU_EXIT_REASON 0x48
@@ -136,7 +134,7 @@ struct bt_cpu {
 #define BT_CPU_CALLOUT_ARG 0x98
 #define BT_CPU_RING0 0x9c
 #define BT_CPU_IRQ_WAITING 0x9d
-#define BT_CPU_HOST_BASES 0x9e
+#define BT_CPU_VIEW_BASE 0x90
 #define BT_CPU_FLAG_STACK 0x100
 #define BT_CPU_CALLOUT_PORT 0xa0
 #define BT_CPU_CALLOUT_BACK 0xb0
@@ -149,7 +147,6 @@ struct bt_cpu {
 _Static_assert(offsetof(struct bt_cpu, eip) == BT_CPU_EIP, "eip");
 _Static_assert(offsetof(struct bt_cpu, eflags) == BT_CPU_EFLAGS, "eflags");
 _Static_assert(offsetof(struct bt_cpu, host_rsp) == BT_CPU_HOST_RSP, "rsp");
-_Static_assert(offsetof(struct bt_cpu, host_fsbase) == BT_CPU_HOST_FSBASE, "fs");
 _Static_assert(offsetof(struct bt_cpu, fsbase) == BT_CPU_FSBASE, "gfs");
 _Static_assert(offsetof(struct bt_cpu, gsbase) == BT_CPU_GSBASE, "ggs");
 _Static_assert(offsetof(struct bt_cpu, exit_reason) == BT_CPU_EXIT_REASON, "er");
@@ -165,7 +162,7 @@ _Static_assert(offsetof(struct bt_cpu, ring0) == BT_CPU_RING0, "ring0");
 _Static_assert(offsetof(struct bt_cpu, segc) == BT_CPU_SEGC, "segc");
 _Static_assert(sizeof(struct bt_seg_cache) == BT_SEGC_SIZE, "segc size");
 _Static_assert(offsetof(struct bt_cpu, irq_waiting) == BT_CPU_IRQ_WAITING, "irqw");
-_Static_assert(offsetof(struct bt_cpu, host_bases) == BT_CPU_HOST_BASES, "hbases");
+_Static_assert(offsetof(struct bt_cpu, view_base) == BT_CPU_VIEW_BASE, "view");
 _Static_assert(offsetof(struct bt_cpu, flag_stack) + sizeof(uint64_t[7]) == BT_CPU_FLAG_STACK,
 	       "flag stack");
 _Static_assert(offsetof(struct bt_cpu, callout_back) == BT_CPU_CALLOUT_BACK, "cback");
@@ -220,15 +217,6 @@ struct bt_config {
 	FILE *trace;      /* dump each translated block here, or NULL */
 	FILE *perf_map;   /* "HOST SIZE guest:EIP" per block (perf's JIT map
 			     format), or NULL */
-	/*
-	 * The host lets user code set its FS/GS bases (FSGSBASE): translated
-	 * code then runs with the guest's bases in them, for the rare
-	 * FS/GS-relative shapes that cannot be rewritten (string
-	 * instructions, AH..BH operands, VEX). Without it those are left to
-	 * the monitor; every other FS/GS access computes its address inline
-	 * on any host (emit.c).
-	 */
-	bool host_seg_bases;
 };
 
 /* Translator statistics for --stats. */

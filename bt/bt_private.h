@@ -72,7 +72,6 @@ struct bt {
 	bool single;               /* translating for bt_step */
 	bool fp_trap;              /* FP instructions are EMULATE (CR0.TS/EM) */
 	bool native_tsc;           /* RDTSC is IDENT (guest TSC = host TSC) */
-	bool host_seg_bases;       /* bt_config.host_seg_bases */
 	ZydisDecoder dec;
 	ZydisFormatter fmt;
 	struct bt_stats stats;

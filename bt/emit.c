@@ -82,6 +82,7 @@ void emit_mem_access(struct bt_emit *e, const struct bt_insn *in, bool size16,
 		emit_fsgs_address(e, in, adjust);
 	if (size16)
 		emit_u8(e, 0x66);
+	emit_u8(e, 0x65); /* the current view's window (bt.h) */
 	if (fsgs) {
 		emit_u8(e, (uint8_t)(0x41 | (reg >= 8 ? 4 : 0)));
 		emit_bytes(e, opcode, n);

@@ -2,10 +2,14 @@
 #include "bt_private.h"
 
 /*
- * An innocuous instruction runs as itself, with three fixes:
+ * An innocuous instruction runs as itself, with these fixes:
  *  - memory operands get an address-size prefix (0x67), so the effective
- *    address is computed in 32 bits and lands in the S-view [0, 4 GiB):
- *    the translator is the sandbox;
+ *    address is computed in 32 bits, and a GS override, which adds the
+ *    current view's window (bt.h: view_base): every access lands in the
+ *    4 GiB of that view -- the translator is the sandbox;
+ *  - segment overrides are dropped (CS/SS/DS/ES are flat; FS/GS-relative
+ *    operands get their address computed inline, emit_ident_fsgs), and
+ *    string instructions run on window-based registers (emit_string);
  *  - ModRM 00/101 ([disp32]) is RIP-relative in 64-bit mode and is
  *    re-encoded with a SIB byte;
  *  - one-byte INC/DEC (0x40-0x4f) are REX prefixes in 64-bit mode and become
@@ -13,6 +17,8 @@
  * NB: the fault handler relies on every copied instruction being a single
  * host instruction, so a fault anywhere in it is precise.
  */
+static void emit_prefixes(struct bt_emit *e, const struct bt_insn *in);
+
 /* AH, CH, DH or BH among the operands: they cannot be named once a REX
  * prefix is present (the same codes then mean SPL, BPL, SIL, DIL). */
 static bool names_high_byte(const struct bt_insn *in)
@@ -34,9 +40,8 @@ static bool names_high_byte(const struct bt_insn *in)
  * override, REX.B, the opcode, ModRM with mod 00 and rm r11, then the
  * immediate. The moffs forms of MOV (A0-A3) become 8A/8B/88/89 on [r11].
  * Shapes this cannot express -- implicit operands (string instructions,
- * XLAT), AH..BH operands, VEX/EVEX encodings -- return false: the caller
- * then copies them with their segment prefix if the host's FS/GS bases
- * hold the guest's (host_seg_bases in bt.h), or has them emulated.
+ * XLAT), AH..BH operands, VEX/EVEX encodings -- return false: the
+ * monitor takes them (compilers do not emit them for TLS or per-CPU data).
  */
 static bool emit_ident_fsgs(struct bt_tx *tx, const struct bt_insn *in)
 {
@@ -50,9 +55,8 @@ static bool emit_ident_fsgs(struct bt_tx *tx, const struct bt_insn *in)
 	if (!legacy || names_high_byte(in) || !(moffs || (modrm && zi->raw.modrm.mod != 3)))
 		return false;
 	emit_fsgs_address(e, in, 0);
-	for (unsigned i = 0; i < npre; i++)
-		if (in->bytes[i] != 0x64 && in->bytes[i] != 0x65)
-			emit_u8(e, in->bytes[i]);
+	emit_prefixes(e, in);
+	emit_u8(e, 0x65); /* the window, added to the linear address in r11 */
 	emit_u8(e, 0x41); /* REX.B: rm names r11 */
 	if (moffs) {
 		static const uint8_t as_modrm[4] = { 0x8a, 0x8b, 0x88, 0x89 };
@@ -70,6 +74,50 @@ static bool emit_ident_fsgs(struct bt_tx *tx, const struct bt_insn *in)
 	return true;
 }
 
+/* Segment-override prefixes: CS/SS/DS/ES are flat for the guest (and no-ops
+ * in 64-bit mode); FS/GS were dealt with. None is copied: the host's GS
+ * override selects the view instead. */
+static bool is_seg_prefix(uint8_t b)
+{
+	return b == 0x26 || b == 0x2e || b == 0x36 || b == 0x3e || b == 0x64 || b == 0x65;
+}
+
+/* The guest's prefixes but its segment overrides. */
+static void emit_prefixes(struct bt_emit *e, const struct bt_insn *in)
+{
+	for (unsigned i = 0; i < in->zi.raw.prefix_count; i++)
+		if (!is_seg_prefix(in->bytes[i]))
+			emit_u8(e, in->bytes[i]);
+}
+
+/*
+ * String instructions (MOVS CMPS STOS LODS SCAS, REP forms included): the
+ * destination ES:EDI takes no segment override, so the window is added to
+ * the registers themselves and the instruction runs with 64-bit addresses:
+ *
+ *   mov r11, [r15 + view_base]
+ *   mov esi, esi ; mov edi, edi ; mov ecx, ecx    (zero-extend)
+ *   lea rsi, [rsi + r11] ; lea rdi, [rdi + r11]
+ *   <rep> movsd                                    (no 0x67)
+ *   mov esi, esi ; mov edi, edi                    (back to 32 bits)
+ *
+ * The window is a multiple of 4 GiB, so the low halves stay the guest's
+ * ESI/EDI throughout: a fault part-way through a REP leaves exactly the
+ * guest's registers (the fault handler keeps the low halves), and the
+ * instruction restarts as on hardware. Nothing here touches the flags.
+ */
+static bool emit_string(struct bt_tx *tx, const struct bt_insn *in)
+{
+	struct bt_emit *e = &tx->e;
+	emit_bytes(e, (const uint8_t[]){ 0x4d, 0x8b, 0x5f, BT_CPU_VIEW_BASE,
+					 0x89, 0xf6, 0x89, 0xff, 0x89, 0xc9,
+					 0x4a, 0x8d, 0x34, 0x1e, 0x4a, 0x8d, 0x3c, 0x1f }, 18);
+	emit_prefixes(e, in);
+	emit_u8(e, in->bytes[in->zi.raw.prefix_count]);
+	emit_bytes(e, (const uint8_t[]){ 0x89, 0xf6, 0x89, 0xff }, 4);
+	return true;
+}
+
 bool emit_ident(struct bt_tx *tx, const struct bt_insn *in)
 {
 	const ZydisDecodedInstruction *zi = &in->zi;
@@ -83,37 +131,38 @@ bool emit_ident(struct bt_tx *tx, const struct bt_insn *in)
 	if ((zi->mnemonic == ZYDIS_MNEMONIC_INC ||
 	     zi->mnemonic == ZYDIS_MNEMONIC_DEC) &&
 	    op >= 0x40 && op <= 0x4f) {
-		emit_bytes(e, in->bytes, npre);
+		emit_prefixes(e, in);
 		emit_u8(e, 0xff);
 		emit_u8(e, (uint8_t)(0xc0 | (op >= 0x48 ? 8 : 0) | (op & 7)));
 		return true;
 	}
 
-	if (emit_is_fsgs(in)) {
-		if (emit_ident_fsgs(tx, in))
-			return true;
-		if (!tx->bt->host_seg_bases)
-			return false; /* left to the monitor */
-		/* else copied below, segment prefix and all */
-	}
-	if (in->has_mem)
+	if (emit_is_fsgs(in))
+		return emit_ident_fsgs(tx, in); /* or left to the monitor */
+	bool string = zi->length == npre + 1 &&
+		      ((op >= 0xa4 && op <= 0xa7) || (op >= 0xaa && op <= 0xaf));
+	if (string)
+		return emit_string(tx, in);
+	if (in->has_mem) {
+		emit_u8(e, 0x65); /* the current view's window (bt.h) */
 		emit_u8(e, 0x67);
+	}
+	emit_prefixes(e, in);
+	uint8_t *opcode = e->p;
 	bool has_modrm = zi->attributes & ZYDIS_ATTRIB_HAS_MODRM;
 	if (!has_modrm || zi->raw.modrm.mod == 3 ||
 	    !(zi->raw.modrm.mod == 0 && zi->raw.modrm.rm == 5)) {
-		uint8_t *start = e->p;
-		emit_bytes(e, in->bytes, zi->length);
+		emit_bytes(e, in->bytes + npre, zi->length - npre);
 		if (op == 0x82)
-			start[npre] = 0x80;
+			*opcode = 0x80;
 		return true;
 	}
-	/* [disp32]: prefixes and opcode, the re-encoded operand, then the
-	 * immediate bytes that followed the displacement. */
+	/* [disp32]: the opcode, the re-encoded operand, then the immediate
+	 * bytes that followed the displacement. */
 	unsigned mo = zi->raw.modrm.offset;
-	uint8_t *start = e->p;
-	emit_bytes(e, in->bytes, mo);
+	emit_bytes(e, in->bytes + npre, mo - npre);
 	if (op == 0x82)
-		start[npre] = 0x80;
+		*opcode = 0x80;
 	emit_modrm_mem(e, in, zi->raw.modrm.reg);
 	unsigned after = mo + 1 + 4;
 	emit_bytes(e, in->bytes + after, zi->length - after);

@@ -88,17 +88,13 @@ static void lookup(struct bt_emit *e, uint32_t flag, uint8_t *miss[4])
 	miss[3] = emit_jcc_fwd(e, BT_CC_NZ);
 }
 
-/* For FS/GS: bt_cpu's base from r14d (which inline FS/GS accesses read),
- * and the host's base register too where it holds the guest's. */
-static void set_host_base(struct bt_tx *tx, int sreg)
+/* For FS/GS: bt_cpu's copy of the base from r14d, which inline FS/GS
+ * accesses read (emit_fsgs_address). */
+static void set_guest_base(struct bt_tx *tx, int sreg)
 {
-	struct bt_emit *e = &tx->e;
 	bool fs = sreg == 4;
 	/* mov [r15 + fsbase/gsbase], r14 */
-	emit_bytes(e, (const uint8_t[]){ 0x4d, 0x89, 0x77, fs ? BT_CPU_FSBASE : BT_CPU_GSBASE }, 4);
-	/* wrfsbase/wrgsbase r14 */
-	if (tx->bt->host_seg_bases)
-		emit_bytes(e, (const uint8_t[]){ 0xf3, 0x49, 0x0f, 0xae, fs ? 0xd6 : 0xde }, 5);
+	emit_bytes(&tx->e, (const uint8_t[]){ 0x4d, 0x89, 0x77, fs ? BT_CPU_FSBASE : BT_CPU_GSBASE }, 4);
 }
 
 static const uint8_t pop4[] = { 0x67, 0x8d, 0x64, 0x24, 0x04 }; /* lea esp, [esp+4] */
@@ -125,7 +121,7 @@ static bool emit_load(struct bt_tx *tx, const struct bt_insn *in, int sreg,
 	bool fsgs = sreg == 4 || sreg == 5;
 	if (pop) {
 		/* movzx r13d, word [esp] */
-		emit_bytes(e, (const uint8_t[]){ 0x67, 0x44, 0x0f, 0xb7, 0x2c, 0x24 }, 6);
+		emit_bytes(e, (const uint8_t[]){ 0x65, 0x67, 0x44, 0x0f, 0xb7, 0x2c, 0x24 }, 7);
 	} else if (!load_selector(e, in, src)) {
 		return false;
 	}
@@ -148,7 +144,7 @@ static bool emit_load(struct bt_tx *tx, const struct bt_insn *in, int sreg,
 	if (fsgs) {
 		emit_bytes(e, (const uint8_t[]){ 0x45, 0x8b, 0xb3 }, 3); /* mov r14d, [r11 + image + 4] */
 		emit_u32(e, SEGC_FIELD(image) + 4);
-		set_host_base(tx, sreg);
+		set_guest_base(tx, sreg);
 	}
 	uint8_t *done[2];
 	emit_unpark_flags(e);
@@ -162,7 +158,7 @@ static bool emit_load(struct bt_tx *tx, const struct bt_insn *in, int sreg,
 					 0x49, 0xc7, 0x43, 0x04, 0, 0, 0, 0 }, 11); /* mov qword [r11+4], 0 */
 	if (fsgs) {
 		emit_bytes(e, (const uint8_t[]){ 0x45, 0x31, 0xf6 }, 3); /* xor r14d, r14d */
-		set_host_base(tx, sreg);
+		set_guest_base(tx, sreg);
 	}
 	emit_unpark_flags(e);
 	if (pop)
@@ -220,9 +216,9 @@ bool emit_seg_inline(struct bt_tx *tx, const struct bt_insn *in)
 		mov_r11_imm64(e, (uint8_t *)tx->bt->env.seg_regs + 12 * sreg);
 		emit_bytes(e, (const uint8_t[]){
 			0x45, 0x0f, 0xb7, 0x2b,             /* movzx r13d, word [r11] */
-			0x67, 0x44, 0x89, 0x6c, 0x24, 0xfc, /* mov [esp - 4], r13d */
-			0x67, 0x8d, 0x64, 0x24, 0xfc,       /* lea esp, [esp - 4] */
-		}, 15);
+			0x65, 0x67, 0x44, 0x89, 0x6c, 0x24, 0xfc, /* mov gs:[esp - 4], r13d */
+			0x67, 0x8d, 0x64, 0x24, 0xfc,             /* lea esp, [esp - 4] */
+		}, 16);
 		return true;
 	}
 	case ZYDIS_MNEMONIC_POP:

@@ -6,9 +6,10 @@
  *   rflags    guest CF PF AF ZF SF DF OF; host IF/AC/TF are the host's
  *   r15       struct bt_cpu *
  *   r11..r14  scratch of the emitted code and of the routines below
- *   fs/gs base  the monitor's, unless host_bases (0x9e): then the guest's
- *               (FS/GS-relative accesses normally compute their address
- *               inline and never use them: see emit_fsgs_address)
+ *   fs base     the monitor's (TLS) at all times: guest FS/GS-relative
+ *               accesses compute their address inline (emit_fsgs_address)
+ *   gs base     the current view's window (bt_cpu.view_base); the monitor
+ *               sets it before entering (the C code never uses GS)
  *   x87/SSE   the guest's
  * Offsets into struct bt_cpu are pinned in bt.h.
  */
@@ -29,15 +30,6 @@ bt_enter:
 	mov r15, rdi                    /* r15 = cpu for all translated code */
 	mov [r15 + 0x28], rsp           /* host_rsp: where the exits return */
 	mov r11, rsi                    /* target block */
-	cmp byte ptr [r15 + 0x9e], 0    /* host_bases */
-	je 1f
-	rdfsbase rax
-	mov [r15 + 0x30], rax           /* host_fsbase */
-	mov rax, [r15 + 0x38]
-	wrfsbase rax                    /* guest FS base */
-	mov rax, [r15 + 0x40]
-	wrgsbase rax                    /* guest GS base */
-1:
 	fxsave [r15 + 0x300]            /* host x87/SSE control state */
 	fxrstor [r15 + 0x100]           /* guest x87/SSE state */
 	mov eax, [r15 + 0x24]
@@ -78,11 +70,7 @@ bt_exit_common:
 exit_to_monitor:
 	fxsave [r15 + 0x100]
 	fxrstor [r15 + 0x300]
-	cmp byte ptr [r15 + 0x9e], 0    /* host_bases */
-	je 1f
-	mov rax, [r15 + 0x30]
-	wrfsbase rax
-1:	cld                             /* the C ABI wants DF clear */
+	cld                             /* the C ABI wants DF clear */
 	mov eax, [r15 + 0x48]
 	add rsp, 8
 	pop r15
@@ -171,11 +159,7 @@ bt_callout_port:
 	movdqa [r15 + 0x550], xmm5
 	movdqa [r15 + 0x560], xmm6
 	movdqa [r15 + 0x570], xmm7
-	cmp byte ptr [r15 + 0x9e], 0    /* host_bases */
-	je 1f
-	mov rax, [r15 + 0x30]
-	wrfsbase rax                    /* monitor TLS for the C code */
-1:	cld
+	cld
 	mov rdi, r15
 	mov esi, [r15 + 0x98]           /* port | size << 16 | out << 24 */
 	mov edx, [rsp + 32]             /* guest EAX */
@@ -183,11 +167,6 @@ bt_callout_port:
 	mov [rsp + 32], eax
 	shr rax, 32
 	mov r12, rax                    /* 0: back into the block, 1: exit */
-	cmp byte ptr [r15 + 0x9e], 0
-	je 1f
-	mov rax, [r15 + 0x38]
-	wrfsbase rax                    /* guest FS base again */
-1:
 	movdqa xmm0, [r15 + 0x500]
 	movdqa xmm1, [r15 + 0x510]
 	movdqa xmm2, [r15 + 0x520]

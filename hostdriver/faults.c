@@ -6,7 +6,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <asm/prctl.h>
 #include <sys/auxv.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #ifndef HWCAP2_FSGSBASE
@@ -14,52 +16,34 @@
 #endif
 
 /*
- * NB: this file is compiled without the stack protector and sanitizers: the
- * handler's first instructions run with the guest's FS base live, and both
- * read %fs. Nothing here may touch TLS (errno included) before set_fsbase.
+ * NB: this file is compiled without the stack protector and sanitizers:
+ * the handlers run on the alternate stack while host RSP may point into
+ * guest memory. The FS base (the monitor's TLS) never changes while
+ * translated code runs, so the handlers may use libc; GS holds the current
+ * view's window (hd_set_view_base), which no C code here reads.
  */
 
-static uint64_t host_fsbase;   /* the monitor's FS base: not in TLS */
 static hd_fault_fn fault_fn;
 static hd_crash_fn crash_fn;
 static void (*stop_fn)(int);
 
-/*
- * Translated code changes the FS base only on hosts that let user code do
- * so (FSGSBASE; see bt_config.host_seg_bases). Elsewhere the FS base is
- * always the monitor's and the instructions would raise #UD -- or, under
- * some hypervisors, work without the kernel preserving the value across
- * context switches -- so they are never used there.
- */
-static bool fsgsbase;
-
 bool hd_fsgsbase(void)
 {
-	static int known;
+	static int known, have;
 	if (!known) {
-		fsgsbase = getauxval(AT_HWCAP2) & HWCAP2_FSGSBASE;
+		have = (getauxval(AT_HWCAP2) & HWCAP2_FSGSBASE) != 0;
 		known = 1;
 	}
-	return fsgsbase;
+	return have;
 }
 
-static inline uint64_t get_fsbase(void)
+int hd_set_view_base(uint64_t base)
 {
-	uint64_t v = 0;
-	if (fsgsbase)
-		__asm__ volatile("rdfsbase %0" : "=r"(v));
-	return v;
-}
-
-static inline void set_fsbase(uint64_t v)
-{
-	if (fsgsbase)
-		__asm__ volatile("wrfsbase %0" ::"r"(v) : "memory");
-}
-
-uint64_t hd_host_fsbase(void)
-{
-	return host_fsbase;
+	if (hd_fsgsbase()) {
+		__asm__ volatile("wrgsbase %0" ::"r"(base) : "memory");
+		return 0;
+	}
+	return syscall(SYS_arch_prctl, ARCH_SET_GS, base) ? -errno : 0;
 }
 
 static void die_on(int signo, siginfo_t *info, ucontext_t *uc)
@@ -72,8 +56,6 @@ static void die_on(int signo, siginfo_t *info, ucontext_t *uc)
 
 static void on_fault(int signo, siginfo_t *info, void *ctx)
 {
-	uint64_t live_fs = get_fsbase();
-	set_fsbase(host_fsbase);
 	int saved_errno = errno;
 	ucontext_t *uc = ctx;
 	enum hd_fault_action a = fault_fn ? fault_fn(signo, info, uc)
@@ -81,8 +63,6 @@ static void on_fault(int signo, siginfo_t *info, void *ctx)
 	if (a == HD_FAULT_FATAL)
 		die_on(signo, info, uc);
 	errno = saved_errno;
-	if (a == HD_FAULT_RESUME)
-		set_fsbase(live_fs);
 }
 
 static void (*extra_fn[65])(int);
@@ -91,24 +71,18 @@ static void on_extra(int signo, siginfo_t *info, void *ctx)
 {
 	(void)info;
 	(void)ctx;
-	uint64_t live_fs = get_fsbase();
-	set_fsbase(host_fsbase);
 	int saved_errno = errno;
 	if (signo > 0 && signo < 65 && extra_fn[signo])
 		extra_fn[signo](signo);
 	errno = saved_errno;
-	set_fsbase(live_fs);
 }
 
 static void on_stop(int signo, siginfo_t *info, void *ctx)
 {
-	uint64_t live_fs = get_fsbase();
-	set_fsbase(host_fsbase);
 	int saved_errno = errno;
 	if (stop_fn)
 		stop_fn(signo);
 	errno = saved_errno;
-	set_fsbase(live_fs);
 }
 
 static int alt_stack(void)
@@ -144,8 +118,6 @@ static int install(int signo, void (*fn)(int, siginfo_t *, void *))
 
 int hd_faults_install(hd_fault_fn fault, hd_crash_fn crash)
 {
-	hd_fsgsbase();
-	host_fsbase = get_fsbase();
 	fault_fn = fault;
 	crash_fn = crash;
 	int r = alt_stack();
@@ -162,9 +134,6 @@ int hd_signal_install(int signo, void (*fn)(int signo))
 {
 	if (signo <= 0 || signo >= 65)
 		return -EINVAL;
-	hd_fsgsbase();
-	if (!host_fsbase)
-		host_fsbase = get_fsbase();
 	int r = alt_stack();
 	if (r)
 		return r;
@@ -174,9 +143,6 @@ int hd_signal_install(int signo, void (*fn)(int signo))
 
 int hd_stop_signals_install(void (*fn)(int signo))
 {
-	hd_fsgsbase();
-	if (!host_fsbase)
-		host_fsbase = get_fsbase();
 	stop_fn = fn;
 	int r = alt_stack();
 	if (r)

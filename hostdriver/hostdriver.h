@@ -157,6 +157,11 @@ enum hd_uw_result hd_uworld_run(struct hd_uworld *w, struct uw_regs *regs,
 
 /* Make a running world trap out (HD_UW_PREEMPT). Async-signal-safe. */
 void hd_uworld_preempt(struct hd_uworld *w);
+/* Pause iterations a side spins before it sleeps on a hand-off: none when
+ * both sides share one host CPU (same_cpu, or a one-CPU affinity). */
+uint32_t hd_uworld_spin_budget(bool same_cpu);
+/* How often the world was moved to follow the monitor to another CPU. */
+uint64_t hd_uworld_migrations(const struct hd_uworld *w);
 
 /* Path of a helper program installed next to the running executable. */
 bool hd_sibling_path(const char *name, char *out, size_t outlen);
@@ -171,12 +176,17 @@ int hd_read_nonblock(int fd, uint8_t *buf, size_t len);
 /* Sleep until a CLOCK_MONOTONIC deadline, input on fd (if >= 0), or a signal. */
 void hd_sleep_until_or_input(uint64_t deadline_ns, int fd);
 
-/* The monitor's FS base, recorded at hd_faults_install. */
-uint64_t hd_host_fsbase(void);
-/* True if user code may read and write its FS/GS bases (AT_HWCAP2
- * FSGSBASE): only then does translated code run with the guest's bases in
- * the host's registers (bt_config.host_seg_bases). */
+/* True if user code may read and write its FS/GS bases itself (AT_HWCAP2
+ * FSGSBASE); otherwise hd_set_view_base takes a system call. */
 bool hd_fsgsbase(void);
+/*
+ * Set the host GS base, which translated code adds to every guest access
+ * (the current view's window, bt.h). With FSGSBASE this is one
+ * instruction; without, arch_prctl (which, unlike the instruction on some
+ * hypervisors' kernels, the kernel keeps across context switches).
+ * Return 0 or -errno.
+ */
+int hd_set_view_base(uint64_t base);
 
 /* Read a whole file. Return 0 and a malloc'd buffer, or -1 with a reason. */
 int hd_read_file(const char *path, uint8_t **buf, size_t *len, size_t max,

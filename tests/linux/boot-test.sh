@@ -17,7 +17,17 @@ APPEND="console=ttyS0 noapic nolapic acpi=off tsc=reliable"
 KNOWN='L1TF|mce: Unable to init MCE|boot CPU \(#0\) not listed|PMU'
 export KNOWN
 work=$(mktemp -d "${TMPDIR:-/tmp}/boot-test.XXXXXX")
-trap 'kill $vm 2>/dev/null; rm -rf "$work"' EXIT
+# Every VM started here ends with the test, whatever happens: each runs
+# under timeout(1) too, so none outlives a killed test for long.
+VM_LIMIT=600
+vms=""
+cleanup() {
+    for p in $vms; do kill "$p" 2>/dev/null; done
+    for p in $vms; do wait "$p" 2>/dev/null; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
 fail=0
 
 # session NAME CMD...: boot, run the commands below, collect outputs.
@@ -25,8 +35,9 @@ session() {
     local name=$1
     shift
     mkfifo "$work/$name.in"
-    "$@" < "$work/$name.in" > "$work/$name.out" 2>&1 &
+    timeout "$VM_LIMIT" "$@" < "$work/$name.in" > "$work/$name.out" 2>&1 &
     vm=$!
+    vms="$vms $vm"
     exec 3> "$work/$name.in"
     wait_for "$name" '/ # ' 120 || { echo "$name: FAIL: no shell prompt" >&2; fail=1; return; }
     local i=0
@@ -120,9 +131,10 @@ check "btvmm --de off: shell arithmetic" grep -aq '^sum=332833500' "$work/btvmm-
 
 # `reboot`: Linux resets the machine through the i8042; btvmm ends with 0.
 mkfifo "$work/reboot.in"
-"$btvmm" -kernel "$dir/vmlinuz" -initrd "$dir/initrd.gz" -m 256 -append "$APPEND" \
-    < "$work/reboot.in" > "$work/reboot.out" 2>&1 &
+timeout "$VM_LIMIT" "$btvmm" -kernel "$dir/vmlinuz" -initrd "$dir/initrd.gz" -m 256 \
+    -append "$APPEND" < "$work/reboot.in" > "$work/reboot.out" 2>&1 &
 vm=$!
+vms="$vms $vm"
 exec 3> "$work/reboot.in"
 if wait_for reboot '/ # ' 120; then
     printf 'reboot\n' >&3
