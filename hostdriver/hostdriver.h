@@ -16,11 +16,22 @@
  *                              guard: PROT_NONE forever, so that a guest
  *                              FS/GS base plus a 32-bit offset (up to 8 GiB)
  *                              can never reach monitor memory
+ *   HD_WINDOW(k), k < n        user views: 4 GiB windows, each followed by a
+ *                              4 GiB guard, where translated CPL-3 code sees
+ *                              the guest's user pages (hd_uworld_window)
  *   above HD_GUARD_END         the monitor: code, heap, stacks, TC, RAM view
+ *                              (and above the windows: hd_windows_reserve
+ *                              fails if anything is there)
  */
 #define HD_GUEST_SPACE (1ull << 32)
 #define HD_GUARD_END   (2ull << 32)
 #define HD_PAGE_SIZE   4096u
+/* Window k of the user views: a multiple of 4 GiB, so that a 64-bit
+ * address window + x keeps x in its low half (string instructions rely
+ * on it, bt/emit_ident.c). */
+#define HD_MAX_WINDOWS 8
+#define HD_WINDOW_SIZE (1ull << 32)
+#define HD_WINDOW(k)   ((uint64_t)((k) + 1) << 33)
 
 /* Host memory protections for guest views. */
 enum hd_prot { HD_PROT_NONE = 0, HD_PROT_READ = 1, HD_PROT_RW = 3 };
@@ -31,14 +42,6 @@ enum hd_prot { HD_PROT_NONE = 0, HD_PROT_READ = 1, HD_PROT_RW = 3 };
  * err (ASan's shadow, a non-PIE build, or an address-space limit).
  */
 int hd_reserve_guest_space(char *err, size_t errlen);
-
-/*
- * The S-view can need one host mapping per guest page. When running as
- * root, raise vm.max_map_count to at least `want`; otherwise (or if that
- * fails) leave it: the S-view drops its mappings when it hits the limit.
- * Return the limit in force.
- */
-uint64_t hd_raise_map_count(uint64_t want);
 
 /* Lowest host address that can be mapped (vm.mmap_min_addr, page-rounded). */
 uint64_t hd_mmap_min_addr(void);
@@ -157,6 +160,21 @@ enum hd_uw_result hd_uworld_run(struct hd_uworld *w, struct uw_regs *regs,
 
 /* Make a running world trap out (HD_UW_PREEMPT). Async-signal-safe. */
 void hd_uworld_preempt(struct hd_uworld *w);
+/*
+ * Reserve the host range of windows 0..n-1 (PROT_NONE). Return 0, or -1
+ * with a reason. Each window is then handed out by hd_uworld_window.
+ */
+int hd_windows_reserve(unsigned n, char *err, size_t errlen);
+/*
+ * A user view inside the monitor: window k, for translated CPL-3 code
+ * (which reaches it through the host GS base, hd_set_view_base). It takes
+ * hd_uworld_map (made at once) and hd_uworld_flush (nothing to do), never
+ * hd_uworld_run; hd_uworld_destroy empties it. NULL if out of memory.
+ */
+struct hd_uworld *hd_uworld_window(unsigned k, int ram_fd);
+/* The window's host base, or 0 for a user-world process. */
+uint64_t hd_uworld_base(const struct hd_uworld *w);
+
 /* Pause iterations a side spins before it sleeps on a hand-off: none when
  * both sides share one host CPU (same_cpu, or a one-CPU affinity). */
 uint32_t hd_uworld_spin_budget(bool same_cpu);
@@ -205,5 +223,44 @@ bool hd_mem_usage(struct hd_mem_usage *u);
 
 /* Monotonic host time in nanoseconds. */
 uint64_t hd_now_ns(void);
+
+/* ==== Host capabilities (hostcheck.c): btvmm --check-host, the --de fallback ==== */
+
+/* How one item of the host check came out. MISSING on a `required` item
+ * means btvmm cannot run here; on another item, that it runs without it. */
+enum hd_check_status { HD_CHECK_OK, HD_CHECK_INFO, HD_CHECK_WARN, HD_CHECK_MISSING };
+
+/* One item: a short name ("seccomp"), its status, and one line saying what
+ * was found and, when not ok, what it means and what the user can do. */
+struct hd_check_item {
+	const char *name;
+	enum hd_check_status status;
+	bool required;
+	char detail[320];
+};
+
+/* How many items hd_host_check fills. */
+#define HD_CHECK_ITEMS 8
+
+/*
+ * Probe the host: x86-64, memfd/mmap basics, seccomp filters, 32-bit
+ * compatibility mode (hd_compat_mode_works), FSGSBASE, the CPU vendor,
+ * vm.mmap_min_addr and vm.max_map_count, in that order. Fill items[] and
+ * return HD_CHECK_ITEMS. Forks short-lived probe processes (never waiting
+ * on one longer than 2 s); changes nothing in this process or on the host.
+ */
+unsigned hd_host_check(struct hd_check_item items[HD_CHECK_ITEMS]);
+
+/* "ok", "info", "warn" or "missing". */
+const char *hd_check_status_name(enum hd_check_status st);
+
+/*
+ * True if this host runs 32-bit code in compatibility mode through LDT
+ * segments as the user world does (uw_stub.c): probed once per process, in
+ * a forked child. Otherwise false, with the failed step in why (one
+ * clause, no newline). Call it before hd_reserve_guest_space: the probe
+ * needs a free page below 2 GiB (MAP_32BIT).
+ */
+bool hd_compat_mode_works(char *why, size_t whylen);
 
 #endif

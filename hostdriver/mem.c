@@ -56,26 +56,6 @@ static bool monitor_mapping_below_guard(char *what, size_t len)
 	return found;
 }
 
-uint64_t hd_raise_map_count(uint64_t want)
-{
-	const char *path = "/proc/sys/vm/max_map_count";
-	unsigned long long cur = 65530;
-	FILE *f = fopen(path, "r");
-	if (f) {
-		if (fscanf(f, "%llu", &cur) != 1)
-			cur = 65530;
-		fclose(f);
-	}
-	if (cur >= want || geteuid() != 0)
-		return cur;
-	f = fopen(path, "w");
-	if (!f)
-		return cur;
-	bool ok = fprintf(f, "%llu\n", (unsigned long long)want) > 0;
-	ok = fclose(f) == 0 && ok;
-	return ok ? want : cur;
-}
-
 int hd_reserve_guest_space(char *err, size_t errlen)
 {
 	uint64_t lo = hd_mmap_min_addr();

@@ -19,6 +19,8 @@
 extern char **environ;
 
 struct hd_uworld {
+	uint64_t window;       /* nonzero: an in-monitor window (hd_uworld_window) */
+	int ram_fd;            /* for a window's mappings */
 	pid_t pid;
 	int shared_fd;
 	struct uw_shared *sh;
@@ -27,6 +29,7 @@ struct hd_uworld {
 	bool follow;           /* keep it on the monitor's CPU (see follow_cpu) */
 	bool fx_known;         /* last_fx holds what the world has */
 	uint64_t migrations;   /* times it was moved to the monitor's CPU */
+	uint64_t window_resets, window_errors;
 	uint8_t last_fx[512];  /* the FP image last exchanged with it */
 };
 
@@ -175,6 +178,15 @@ void hd_uworld_destroy(struct hd_uworld *w)
 {
 	if (!w)
 		return;
+	if (w->window) {
+		/* Back to the reservation (inaccessible). */
+		if (mmap((void *)w->window, HD_WINDOW_SIZE, PROT_NONE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) ==
+		    MAP_FAILED)
+			abort(); /* the guest would keep pages it was denied */
+		free(w);
+		return;
+	}
 	if (w->pid > 0) {
 		kill(w->pid, SIGKILL);
 		waitpid(w->pid, NULL, 0);
@@ -186,9 +198,43 @@ void hd_uworld_destroy(struct hd_uworld *w)
 	free(w);
 }
 
+/* A window's mapping, made at once (no process to hand it to). Out of
+ * host mappings (vm.max_map_count), the window is emptied and the mapping
+ * made again: the caller's bookkeeping then over-counts, which costs only
+ * unmaps of pages that are not there. */
+static void window_map(struct hd_uworld *w, uint32_t linear, uint32_t frame,
+		       uint32_t pages, enum hd_prot prot)
+{
+	void *at = (void *)(w->window + linear);
+	size_t len = (size_t)pages << 12;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		void *p;
+		if (prot == HD_PROT_NONE)
+			p = mmap(at, len, PROT_NONE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+		else
+			p = mmap(at, len, prot == HD_PROT_RW ? PROT_READ | PROT_WRITE : PROT_READ,
+				 MAP_SHARED | MAP_FIXED, w->ram_fd, (off_t)frame << 12);
+		if (p != MAP_FAILED)
+			return;
+		if (errno != ENOMEM || prot == HD_PROT_NONE)
+			break;
+		w->window_resets++;
+		if (mmap((void *)w->window, HD_WINDOW_SIZE, PROT_NONE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) ==
+		    MAP_FAILED)
+			break;
+	}
+	w->window_errors++; /* the access faults again, and the monitor stops it */
+}
+
 void hd_uworld_map(struct hd_uworld *w, uint32_t linear, uint32_t frame,
 		   uint32_t pages, enum hd_prot prot)
 {
+	if (w->window) {
+		window_map(w, linear, frame, pages, prot);
+		return;
+	}
 	if (w->sh->n_maps == UW_MAX_MAPS)
 		hd_uworld_flush(w);
 	struct uw_map *m = &w->sh->maps[w->sh->n_maps++];
@@ -200,6 +246,8 @@ void hd_uworld_map(struct hd_uworld *w, uint32_t linear, uint32_t frame,
 
 bool hd_uworld_flush(struct hd_uworld *w)
 {
+	if (w->window)
+		return true;
 	if (!w->sh->n_maps)
 		return !w->dead;
 	return hand_over(w, UW_CMD_MAP);
@@ -208,6 +256,8 @@ bool hd_uworld_flush(struct hd_uworld *w)
 enum hd_uw_result hd_uworld_run(struct hd_uworld *w, struct uw_regs *regs,
 				uint8_t fx[512], struct hd_uw_event *ev)
 {
+	if (w->window)
+		return HD_UW_BAD_STATE; /* a window runs nothing itself */
 	w->sh->regs = *regs;
 	if (w->fx_known && !memcmp(fx, w->last_fx, 512)) {
 		w->sh->fx_same = UW_FX_TO_WORLD;
@@ -249,4 +299,45 @@ void hd_uworld_preempt(struct hd_uworld *w)
 uint64_t hd_uworld_migrations(const struct hd_uworld *w)
 {
 	return w ? w->migrations : 0;
+}
+
+/* ---- windows: user views inside the monitor, for translated CPL-3 code ---- */
+
+int hd_windows_reserve(unsigned n, char *err, size_t errlen)
+{
+	if (n == 0 || n > HD_MAX_WINDOWS) {
+		snprintf(err, errlen, "bad number of windows %u", n);
+		return -1;
+	}
+	uint64_t lo = HD_WINDOW(0), len = HD_WINDOW(n) - lo;
+	void *p = mmap((void *)lo, len, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p == MAP_FAILED || (uint64_t)p != lo) {
+		if (p != MAP_FAILED)
+			munmap(p, len);
+		snprintf(err, errlen, "cannot reserve host [%#llx, %#llx) for the user views: %s",
+			 (unsigned long long)lo, (unsigned long long)(lo + len),
+			 p == MAP_FAILED ? strerror(errno) : "taken");
+		return -1;
+	}
+	return 0;
+}
+
+struct hd_uworld *hd_uworld_window(unsigned k, int ram_fd)
+{
+	if (k >= HD_MAX_WINDOWS)
+		return NULL;
+	struct hd_uworld *w = calloc(1, sizeof *w);
+	if (!w)
+		return NULL;
+	w->window = HD_WINDOW(k);
+	w->ram_fd = ram_fd;
+	w->pid = -1;
+	w->shared_fd = -1;
+	return w;
+}
+
+uint64_t hd_uworld_base(const struct hd_uworld *w)
+{
+	return w->window;
 }

@@ -51,11 +51,12 @@ static void world_drop(struct mon_world *w, uint32_t first, uint32_t count)
 {
 	if (!w->n_mapped)
 		return;
-	if (first < FIRST_LPAGE) {
-		if (first + count <= FIRST_LPAGE)
+	uint32_t lowest = hd_uworld_base(w->uw) ? 0 : FIRST_LPAGE; /* windows map all */
+	if (first < lowest) {
+		if (first + count <= lowest)
 			return;
-		count -= FIRST_LPAGE - first;
-		first = FIRST_LPAGE;
+		count -= lowest - first;
+		first = lowest;
 	}
 	if (first >= (1u << 20))
 		return;
@@ -92,15 +93,18 @@ static void world_drop(struct mon_world *w, uint32_t first, uint32_t count)
  * unmaps are queued until that world runs again). */
 void mon_de_linear_dropped(struct mon_vm *vm, uint32_t first, uint32_t count)
 {
-	for (unsigned i = 0; i < MON_WORLDS; i++)
+	for (unsigned i = 0; i < MON_WORLDS; i++) {
 		if (vm->worlds[i].uw)
 			world_drop(&vm->worlds[i], first, count);
+		if (vm->views[i].uw)
+			world_drop(&vm->views[i], first, count);
+	}
 }
 
 void mon_de_frame_protected(struct mon_vm *vm, uint32_t frame)
 {
-	for (unsigned k = 0; k < MON_WORLDS; k++) {
-		struct mon_world *w = &vm->worlds[k];
+	for (unsigned k = 0; k < 2 * MON_WORLDS; k++) {
+		struct mon_world *w = k < MON_WORLDS ? &vm->worlds[k] : &vm->views[k - MON_WORLDS];
 		if (!w->uw)
 			continue;
 		for (uint32_t i = 0; i < w->rw_n;) {
@@ -379,4 +383,69 @@ void mon_de_run(struct mon_vm *vm)
 		vm->de_preempts++;
 		break;
 	}
+}
+
+/* ---- user views: in-monitor windows for translated CPL-3 code ---- */
+
+/*
+ * The same bookkeeping as a user world's U-view (world_map, world_drop and
+ * the smm callbacks above keep them coherent), but the pages are mapped in
+ * a 4 GiB window of the monitor's own address space that translated code
+ * reaches through the host GS base (run.c: select_view). One window per
+ * guest address space, as many as --user-worlds, least recently used
+ * reused: a CR3 switch back to a cached space, and every CPL change, keeps
+ * its mappings.
+ */
+static struct mon_world *current_view(struct mon_vm *vm)
+{
+	uint32_t cr3 = vm->vcpu.cr3 & ~0xfffu;
+	struct mon_world *lru = NULL;
+	for (unsigned i = 0; i < vm->opt.user_worlds; i++) {
+		struct mon_world *w = &vm->views[i];
+		if (w->uw && w->valid && w->cr3 == cr3)
+			return w;
+		if (!w->uw) {
+			w->mapped = calloc((1u << 20) / 8, 1);
+			w->uw = w->mapped ? hd_uworld_window(i, vm->ram_fd) : NULL;
+			if (!w->uw) {
+				free(w->mapped);
+				w->mapped = NULL;
+				return NULL;
+			}
+			lru = w;
+			break;
+		}
+		if (!lru || w->last_use < lru->last_use)
+			lru = w;
+	}
+	if (!lru)
+		return NULL;
+	vm->view_assigns++;
+	if (lru->valid) {
+		vm->view_evictions++;
+		world_drop(lru, 0, 1u << 20);
+	}
+	lru->rw_n = 0;
+	lru->cr3 = cr3;
+	lru->valid = true;
+	return lru;
+}
+
+uint64_t mon_user_view(struct mon_vm *vm)
+{
+	struct mon_world *w = current_view(vm);
+	if (!w)
+		return 0;
+	w->last_use = ++vm->world_clock;
+	vm->view_cur = w;
+	return hd_uworld_base(w->uw);
+}
+
+void mon_user_view_map(struct mon_vm *vm, uint32_t linear, uint32_t frame, bool writable)
+{
+	struct mon_world *w = vm->view_cur;
+	if (!w || !w->valid || w->cr3 != (vm->vcpu.cr3 & ~0xfffu))
+		return; /* the access faults again, in the right view */
+	world_map(vm, w, linear, frame, writable);
+	vm->de_hidden_faults--; /* world_map counts DE fills; this is a view fill */
 }

@@ -29,7 +29,8 @@ static const char usage[] =
 	"                     quits), none, or file:PATH\n"
 	"  --tc-size KiB      translation cache size (default 32768)\n"
 	"  --de on|off        run guest ring-3 code natively in the isolated user\n"
-	"                     world (default on), or translate it too\n"
+	"                     world, or translate it too (default: on where the\n"
+	"                     host runs 32-bit code, off with a note otherwise)\n"
 	"  --user-worlds N    guest address spaces whose user world is kept (1-8,\n"
 	"                     default 4)\n"
 	"  --adaptive on|off  retranslate instructions that keep writing page\n"
@@ -39,15 +40,21 @@ static const char usage[] =
 	"                     \"guest:EIP\" per block of the translation cache)\n"
 	"  --trace LIST       comma-separated: bt (translated blocks), io (port\n"
 	"                     accesses), exc (exceptions delivered)\n"
+	"  --check-host       report what this host offers btvmm, then exit (0: btvmm\n"
+	"                     runs here, 10: something it needs is missing)\n"
 	"  --help             this text\n"
 	"  --version          btvmm's version\n"
+	"\n"
+	"Options are spelled -opt or --opt; a value follows as the next argument\n"
+	"or as -opt=value.\n"
 	"\n"
 	"Exit status: (v << 1) | 1 when the guest writes v to port 0xf4\n"
 	"(isa-debug-exit); 0 guest reset or powered off (halted with interrupts\n"
 	"off); 2 bad usage or input; 4 guest triple fault; 6 guest waits for an\n"
 	"interrupt no device will raise; 8 guest used something btvmm does not\n"
-	"support yet; 10 host failure; 12 stopped by a signal; 14 guest ring-3\n"
-	"code tried to escape its sandbox.\n";
+	"support yet; 10 host failure (or --de on on a host that cannot run 32-bit\n"
+	"code); 12 stopped by a signal; 14 guest ring-3 code tried to escape its\n"
+	"sandbox.\n";
 
 static void fail_usage(const char *fmt, const char *arg)
 {
@@ -96,22 +103,57 @@ static void parse_trace(struct mon_options *o, const char *list)
 	}
 }
 
-static void parse_args(int argc, char **argv, struct mon_options *o)
+/* --de: what the user asked for. Unless it is "on", a host that cannot run
+ * 32-bit code gets direct execution off, with a note. */
+enum de_request { DE_AUTO, DE_ON, DE_OFF };
+
+/* What the command line asked for beyond struct mon_options. */
+struct cli_request {
+	enum de_request de;
+	bool check_host;
+};
+
+static void parse_args(int argc, char **argv, struct mon_options *o, struct cli_request *req)
 {
 	o->ram_mib = DEFAULT_RAM_MIB;
 	o->user_worlds = 4;
 	o->serial = "stdio";
 	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		/* QEMU accepts both -opt and --opt; so do we. */
+		/* QEMU accepts both -opt and --opt; so do we. A value may
+		 * follow as the next argument or, GNU-style, after '='
+		 * (-opt=value, --opt=value). */
+		char name[32];
+		const char *a = argv[i], *inline_val = NULL;
 		if (a[0] == '-' && a[1] == '-')
 			a++;
-		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-#define NEEDS_VALUE() do { if (!val) fail_usage("option '%s' needs a value", argv[i]); i++; } while (0)
+		const char *eq = a[0] == '-' ? strchr(a, '=') : NULL;
+		if (eq) {
+			if ((size_t)(eq - a) >= sizeof name)
+				fail_usage("unknown option '%s'", argv[i]);
+			memcpy(name, a, (size_t)(eq - a));
+			name[eq - a] = 0;
+			a = name;
+			inline_val = eq + 1;
+		}
+		const char *val = inline_val ? inline_val : i + 1 < argc ? argv[i + 1] : NULL;
+#define NEEDS_VALUE()                                                          \
+	do {                                                                   \
+		if (!val || (inline_val && !*inline_val))                      \
+			fail_usage("option '%s' needs a value", argv[i]);      \
+		if (!inline_val)                                               \
+			i++;                                                   \
+	} while (0)
+#define NO_VALUE()                                                             \
+	do {                                                                   \
+		if (inline_val)                                                \
+			fail_usage("option '%s' takes no value", argv[i]);     \
+	} while (0)
 		if (!strcmp(a, "-help") || !strcmp(a, "-h")) {
+			NO_VALUE();
 			fputs(usage, stdout);
 			exit(0);
 		} else if (!strcmp(a, "-version")) {
+			NO_VALUE();
 			printf("btvmm %s\n", BTVMM_VERSION);
 			exit(0);
 		} else if (!strcmp(a, "-kernel")) {
@@ -155,11 +197,16 @@ static void parse_args(int argc, char **argv, struct mon_options *o)
 			NEEDS_VALUE();
 			if (strcmp(val, "on") && strcmp(val, "off"))
 				fail_usage("--de takes on or off, not '%s'", val);
-			o->no_de = !strcmp(val, "off");
+			req->de = !strcmp(val, "off") ? DE_OFF : DE_ON;
 		} else if (!strcmp(a, "-stats")) {
+			NO_VALUE();
 			o->stats = true;
 		} else if (!strcmp(a, "-perf-map")) {
+			NO_VALUE();
 			o->perf_map = true;
+		} else if (!strcmp(a, "-check-host")) {
+			NO_VALUE();
+			req->check_host = true;
 		} else if (!strcmp(a, "-trace")) {
 			NEEDS_VALUE();
 			parse_trace(o, val);
@@ -167,7 +214,11 @@ static void parse_args(int argc, char **argv, struct mon_options *o)
 			fail_usage("unknown option '%s'", argv[i]);
 		}
 #undef NEEDS_VALUE
+#undef NO_VALUE
 	}
+	o->no_de = req->de == DE_OFF;
+	if (req->check_host)
+		return; /* needs no kernel */
 	if (!o->kernel)
 		fail_usage("%sno kernel given: use -kernel FILE", "");
 }
@@ -327,6 +378,48 @@ static int open_serial(const char *spec)
 	return fd;
 }
 
+/*
+ * btvmm --check-host: one line per item, "NAME STATUS DETAIL". Return 0 if
+ * btvmm runs here (every required item ok), MON_EXIT_HOST otherwise. A
+ * missing optional item (compat mode) is reported but leaves the status 0:
+ * btvmm runs without it.
+ */
+static int check_host(void)
+{
+	struct hd_check_item items[HD_CHECK_ITEMS];
+	unsigned n = hd_host_check(items);
+	bool runs = true;
+	for (unsigned i = 0; i < n; i++) {
+		const struct hd_check_item *it = &items[i];
+		bool fatal = it->required && it->status == HD_CHECK_MISSING;
+		printf("%-14s %-8s %s%s\n", it->name, hd_check_status_name(it->status),
+		       fatal ? "required: " : "", it->detail);
+		runs = runs && !fatal;
+	}
+	return runs ? 0 : MON_EXIT_HOST;
+}
+
+/*
+ * Decide whether guest ring-3 code runs natively, before the guest space
+ * is reserved (the probe needs low memory) and before any user world is
+ * spawned, so that a host without compat mode is never found out by a
+ * dying user world.
+ */
+static void choose_direct_execution(struct mon_options *o, enum de_request de)
+{
+	char why[256];
+	if (de == DE_OFF || hd_compat_mode_works(why, sizeof why))
+		return;
+	if (de == DE_ON) {
+		fprintf(stderr, "btvmm: --de on: this host cannot run 32-bit code natively "
+				"(%s); use --de off\n", why);
+		exit(MON_EXIT_HOST);
+	}
+	fprintf(stderr, "btvmm: this host cannot run 32-bit code natively (%s); guest "
+			"ring-3 code will be translated (--de off)\n", why);
+	o->no_de = true;
+}
+
 static void die_host(const char *what, const char *err)
 {
 	fprintf(stderr, "btvmm: %s: %s\n", what, err);
@@ -338,7 +431,10 @@ int main(int argc, char **argv)
 	static struct mon_vm vm;
 	char err[512];
 	struct mon_options *o = &vm.opt;
-	parse_args(argc, argv, o);
+	struct cli_request req = { .de = DE_AUTO };
+	parse_args(argc, argv, o, &req);
+	if (req.check_host)
+		return check_host();
 
 	uint8_t *kernel, *initrd = NULL;
 	size_t kernel_len, initrd_len = 0;
@@ -353,10 +449,12 @@ int main(int argc, char **argv)
 	}
 	vm.serial_fd = open_serial(o->serial);
 
-	if (hd_reserve_guest_space(err, sizeof err))
+	choose_direct_execution(o, req.de);
+	/* vm.max_map_count is the host's: btvmm lives within it, dropping
+	 * shadow mappings when it is reached (--stats counts them). */
+	if (hd_reserve_guest_space(err, sizeof err) ||
+	    hd_windows_reserve(MON_WORLDS, err, sizeof err))
 		die_host("cannot set up the guest address space", err);
-	/* Enough host mappings for a shadow of every guest page, when we may. */
-	hd_raise_map_count(262144 + (o->ram_mib << 8));
 	vm.ram_size = o->ram_mib << 20;
 	vm.ram_fd = hd_ram_create(vm.ram_size, &vm.ram, err, sizeof err);
 	if (vm.ram_fd < 0)
@@ -466,6 +564,8 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < MON_WORLDS; i++) {
 		hd_uworld_destroy(vm.worlds[i].uw);
 		free(vm.worlds[i].mapped);
+		hd_uworld_destroy(vm.views[i].uw);
+		free(vm.views[i].mapped);
 	}
 	return status;
 }

@@ -185,8 +185,10 @@ struct mon_vm {
 		sites[2048];
 	uint64_t exc_count[32];
 	uint64_t smc_faults;
-	uint64_t wrapped_accesses; /* FS/GS accesses run again for 4 GiB wrap */
-	bool wrap_step;            /* running one of them */
+	uint64_t view_switches;    /* host GS base changes (S-view <-> user views) */
+	uint64_t view_faults;      /* host faults in the user views */
+	uint64_t view_assigns;     /* user views given to an address space */
+	uint64_t view_evictions;   /* of those, views taken from another one */
 	uint64_t start_ns;
 	struct mon_exit_record ring[MON_RING];
 	unsigned ring_next;
@@ -221,7 +223,10 @@ struct mon_vm {
 	uint64_t de_guest_tsc; /* TSC ticks guest code ran in user worlds */
 	uint64_t de_world_switches, de_world_spawns, de_world_evictions;
 	uint64_t de_segment_loads; /* segment loads by ring-3 code, redone */
-	unsigned last_bt_cpl;
+	/* User views of translated CPL-3 code: one in-monitor window per
+	 * guest address space, as many as user worlds, LRU (direct.c). */
+	struct mon_world views[MON_WORLDS];
+	struct mon_world *view_cur;  /* the one GS points at */
 	uint64_t halts;        /* HLTs that slept */
 	bool warned_ud[8];
 };
@@ -310,6 +315,11 @@ void mon_step_native(struct mon_vm *vm);
 bool mon_de_possible(struct mon_vm *vm);
 void mon_de_run(struct mon_vm *vm);
 void mon_de_linear_dropped(struct mon_vm *vm, uint32_t first, uint32_t count);
+/* The host base of the current address space's user view (translated
+ * CPL-3 code), given one if it has none. 0 if none can be had. */
+uint64_t mon_user_view(struct mon_vm *vm);
+/* Show guest page `linear` -> `frame` in the current user view. */
+void mon_user_view_map(struct mon_vm *vm, uint32_t linear, uint32_t frame, bool writable);
 void mon_de_frame_protected(struct mon_vm *vm, uint32_t frame);
 
 /* ---- emulate.c ---- */

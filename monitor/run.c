@@ -199,6 +199,53 @@ void mon_step_native(struct mon_vm *vm)
 		complete_step(vm, r, 1);
 }
 
+/*
+ * A host fault in the user view of translated CPL-3 code, at guest linear
+ * `linear`: the user world's events, taken here (direct.c maps the page).
+ */
+static void handle_view_fault(struct mon_vm *vm, uint32_t linear, bool write,
+			      unsigned depth)
+{
+	struct bt_cpu *cpu = vm->vcpu.cpu;
+	uint32_t frame = 0, err = 0;
+	bool writable = false;
+	if (depth > 8) {
+		mon_stop(vm, MON_EXIT_UNSUPPORTED,
+			 "internal: user-view faults do not settle at EIP %#x", cpu->eip);
+		return;
+	}
+	vm->view_faults++;
+	switch (smm_user_fault(vm->smm, linear, write, &frame, &writable, &err)) {
+	case SMM_OK: /* hidden: mapped now, the access runs again */
+		mon_user_view_map(vm, linear, frame, writable);
+		break;
+	case SMM_PAGE_FAULT: {
+		struct mon_fault f = { 0 };
+		mon_page_fault(&f, linear, err);
+		mon_deliver_fault(vm, &f);
+		break;
+	}
+	case SMM_CODE_WRITE:
+		/* Ring-3 code writes a page with translations: drop them, and
+		 * let the write complete from a throw-away translation (its
+		 * own block may be on that page). */
+		vm->smc_faults++;
+		bt_invalidate_page(vm->bt, frame);
+		if (smm_user_fault(vm->smm, linear, write, &frame, &writable, &err) == SMM_OK)
+			mon_user_view_map(vm, linear, frame, writable);
+		complete_step(vm, bt_step(vm->bt), depth);
+		break;
+	case SMM_PT_WRITE:
+		mon_stop(vm, MON_EXIT_UNSUPPORTED,
+			 "unsupported: ring-3 write to a page table at %#x (EIP %#x)",
+			 linear, cpu->eip);
+		break;
+	case SMM_UNBACKED:
+		mon_emulate_memory(vm);
+		break;
+	}
+}
+
 static void handle_segv(struct mon_vm *vm, unsigned depth)
 {
 	struct bt_cpu *cpu = vm->vcpu.cpu;
@@ -211,29 +258,17 @@ static void handle_segv(struct mon_vm *vm, unsigned depth)
 		return;
 	}
 	if (addr >= HD_GUEST_SPACE) {
-		/*
-		 * An FS/GS base plus offset that wraps around 4 GiB (i386 TLS
-		 * at negative offsets from GS): the host adds in 64 bits and
-		 * lands in the guard above the S-view. Run the instruction
-		 * once with both bases lowered by 4 GiB: the 64-bit sum then
-		 * wraps to the guest's linear address.
-		 */
-		if (vm->wrap_step) { /* it wrapped again: a mix of bases */
-			mon_stop(vm, MON_EXIT_UNSUPPORTED,
-				 "unsupported: FS/GS-relative access wrapped past 4 GiB at "
-				 "EIP %#x", cpu->eip);
+		/* Translated CPL-3 code reaches the guest through its user
+		 * view's window; anything else beyond 4 GiB is a string
+		 * instruction that ran off the top of the guest's space. */
+		uint64_t base = cpu->view_base;
+		if (base && addr >= base && addr - base < HD_WINDOW_SIZE) {
+			handle_view_fault(vm, (uint32_t)(addr - base), cpu->fault_err & 2, depth);
 			return;
 		}
-		uint64_t fs = cpu->fsbase, gs = cpu->gsbase;
-		cpu->fsbase = fs - (1ull << 32);
-		cpu->gsbase = gs - (1ull << 32);
-		vm->wrapped_accesses++;
-		vm->wrap_step = true;
-		enum bt_exit r = bt_step(vm->bt);
-		cpu->fsbase = fs;
-		cpu->gsbase = gs;
-		complete_step(vm, r, depth);
-		vm->wrap_step = false;
+		mon_stop(vm, MON_EXIT_UNSUPPORTED,
+			 "unsupported: a string instruction wrapped past 4 GiB at EIP %#x",
+			 cpu->eip);
 		return;
 	}
 	uint32_t frame, err;
@@ -286,6 +321,34 @@ static void fetch_fault(struct mon_vm *vm)
 		return;
 	}
 	mon_stop(vm, MON_EXIT_UNSUPPORTED, "guest jumped outside RAM: EIP %#x", cpu->eip);
+}
+
+/*
+ * The view translated code runs in: the S-view (GS base 0) at CPL 0-2 or
+ * with paging off; at CPL 3 with paging, the current address space's user
+ * view, whose window holds only the pages the guest's tables give ring 3
+ * (a CPL change costs a GS base write, not a new shadow).
+ */
+static void select_view(struct mon_vm *vm, unsigned cpl)
+{
+	uint64_t base = 0;
+	if (cpl == 3 && smm_paging(vm->smm)) {
+		base = mon_user_view(vm);
+		if (!base) { /* never the S-view: ring 3 would see kernel pages */
+			mon_stop(vm, MON_EXIT_HOST, "out of memory for a user view");
+			return;
+		}
+	}
+	struct bt_cpu *cpu = vm->vcpu.cpu;
+	if (base == cpu->view_base)
+		return;
+	int r = hd_set_view_base(base);
+	if (r) {
+		mon_stop(vm, MON_EXIT_HOST, "cannot set the host GS base: %s", strerror(-r));
+		return;
+	}
+	cpu->view_base = base;
+	vm->view_switches++;
 }
 
 static void handle_fault(struct mon_vm *vm, unsigned depth)
@@ -487,6 +550,9 @@ int mon_run(struct mon_vm *vm)
 		if (vm->irq_shadow) {
 			/* One instruction runs before interrupts are seen. */
 			uint32_t before = cpu->eip;
+			select_view(vm, mon_cpl(&vm->vcpu));
+			if (vm->stop)
+				break;
 			if (vm->opt.stats)
 				mon_count_site(vm, before, 0, true);
 			enum bt_exit r = bt_step(vm->bt);
@@ -504,14 +570,10 @@ int mon_run(struct mon_vm *vm)
 			charge(vm, ACT_DE, &t);
 			continue;
 		}
-		/* Translated code at CPL 3 must not see supervisor pages the
-		 * S-view mapped for CPL 0: start the view afresh at each
-		 * switch between them (--de=off, or when DE's conditions fail). */
 		unsigned cpl = mon_cpl(&vm->vcpu);
-		if ((cpl == 3) != (vm->last_bt_cpl == 3)) {
-			smm_drop_view(vm->smm);
-			vm->last_bt_cpl = cpl;
-		}
+		select_view(vm, cpl);
+		if (vm->stop)
+			break;
 		if (cpu->eflags & BT_FL_TF) {
 			single_step(vm);
 			check_devices(vm);

@@ -107,12 +107,16 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 		(unsigned long long)sm.protects);
 	fprintf(out, "  shadow paging: %llu hidden faults, %llu guest #PF, "
 		     "%llu traced page-table writes, %llu pages mapped (%llu runs), %llu S-view drops "
-		     "(+%llu keeping global pages), %llu evictions\n",
+		     "(+%llu keeping global pages), %llu for want of page-table snapshots\n",
 		(unsigned long long)sm.hidden_faults, (unsigned long long)sm.guest_faults,
 		(unsigned long long)sm.traced_writes, (unsigned long long)sm.pages_mapped,
 		(unsigned long long)sm.runs_mapped,
 		(unsigned long long)sm.flushes, (unsigned long long)sm.partial_drops,
-		(unsigned long long)sm.map_evictions);
+		(unsigned long long)sm.snapshot_drops);
+	fprintf(out, "  host mapping limit (vm.max_map_count): %llu S-view drops, "
+		     "%llu shadow mappings dropped\n",
+		(unsigned long long)sm.map_evictions,
+		(unsigned long long)sm.map_evicted_pages);
 	fprintf(out, "  page-table writes: %llu through a host fault, %llu by the "
 		     "adaptive callout (%llu instructions made native again)\n",
 		(unsigned long long)vm->pt_writes_trapped,
@@ -157,10 +161,13 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 		(unsigned long long)vm->de_entries, (unsigned long long)vm->de_syscalls,
 		(unsigned long long)vm->de_preempts, (unsigned long long)vm->de_hidden_faults,
 		(unsigned long long)vm->de_prefaults);
-	fprintf(out, "  ring-3 segment loads redone for the guest: %llu; FS/GS accesses "
-		     "wrapping past 4 GiB, run again: %llu\n",
-		(unsigned long long)vm->de_segment_loads,
-		(unsigned long long)vm->wrapped_accesses);
+	fprintf(out, "  ring-3 segment loads redone for the guest: %llu\n",
+		(unsigned long long)vm->de_segment_loads);
+	fprintf(out, "  translated ring 3: %llu view switches (S-view <-> user views), %llu "
+		     "faults in the user views, %llu user views given an address space, %llu "
+		     "reused for another\n",
+		(unsigned long long)vm->view_switches, (unsigned long long)vm->view_faults,
+		(unsigned long long)vm->view_assigns, (unsigned long long)vm->view_evictions);
 	fprintf(out, "  user worlds: %llu address spaces given one, %llu spawned, %llu reused "
 		     "for another address space\n",
 		(unsigned long long)vm->de_world_switches,

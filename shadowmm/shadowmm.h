@@ -132,7 +132,12 @@ struct smm_stats {
 	uint64_t flushes;         /* whole S-view drops */
 	uint64_t partial_drops;   /* CR3 loads that kept the global pages */
 	uint64_t protects, unprotects;
-	uint64_t map_evictions;   /* drops forced by the host's mapping limit */
+	uint64_t map_evictions;   /* drops forced by the host's mapping limit
+				     (vm.max_map_count, which btvmm never
+				     raises: it is host-wide) */
+	uint64_t map_evicted_pages; /* shadow mappings those drops removed */
+	uint64_t snapshot_drops;  /* drops because every page-table snapshot
+				     was in use */
 };
 void smm_get_stats(const struct smm *smm, struct smm_stats *out);
 

@@ -333,7 +333,10 @@ static void map_page(struct smm *smm, uint32_t lpage, uint32_t frame, bool writa
 	int r = hd_view_map(smm->cfg.fd, (uint64_t)frame * HD_PAGE_SIZE,
 			    (uint64_t)lpage * HD_PAGE_SIZE, HD_PAGE_SIZE, lin_prot(smm, e));
 	if (r == -ENOMEM) {
+		/* The host's vm.max_map_count is reached: start the S-view
+		 * over rather than touch a host-wide setting. */
 		smm->stats.map_evictions++;
+		smm->stats.map_evicted_pages += smm->n_mapped;
 		smm_drop_all(smm);
 		r = hd_view_map(smm->cfg.fd, (uint64_t)frame * HD_PAGE_SIZE,
 				(uint64_t)lpage * HD_PAGE_SIZE, HD_PAGE_SIZE,

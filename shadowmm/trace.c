@@ -27,7 +27,7 @@ void smm_trace(struct smm *smm, uint32_t frame, uint8_t kind, uint32_t pdi)
 			/* Out of snapshots: start over. The caller's walk
 			 * result stays valid; it only loses the tracing. */
 			smm_drop_all(smm);
-			smm->stats.map_evictions++;
+			smm->stats.snapshot_drops++;
 		}
 		idx = ++smm->n_snaps;
 		smm->snap_of[frame] = idx;

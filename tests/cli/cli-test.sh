@@ -72,14 +72,29 @@ make_elf64_multiboot() {
     } >"$1"
 }
 
+# The note btvmm prints (once, before the guest starts) when the host
+# cannot run 32-bit code and --de was not given: it is about the host, not
+# about how the guest ended, so the one-line rule below does not count it.
+FALLBACK_NOTE='^btvmm: this host cannot run 32-bit code natively \(.+\); guest ring-3 code will be translated \(--de off\)$'
+
+# Split $work/stderr.all into the fallback notes ($work/notes) and the rest
+# ($work/stderr).
+split_notes() {
+    grep -E -e "$FALLBACK_NOTE" "$work/stderr.all" >"$work/notes"
+    grep -Ev -e "$FALLBACK_NOTE" "$work/stderr.all" >"$work/stderr"
+}
+
 # expect STATUS REGEX [btvmm args...]: passes when btvmm exits with STATUS
 # and prints exactly one stderr line matching REGEX (extended,
-# case-insensitive). An empty REGEX checks the status alone.
+# case-insensitive), besides at most one fallback note. An empty REGEX
+# checks the status alone. A case that gets through its checks falls
+# out of the case statement and passes.
 expect() {
     want=$1 pattern=$2
     shift 2
-    timeout "$TIMEOUT" "$btvmm" "$@" </dev/null >"$work/stdout" 2>"$work/stderr"
+    timeout "$TIMEOUT" "$btvmm" "$@" </dev/null >"$work/stdout" 2>"$work/stderr.all"
     status=$?
+    split_notes
     lines=$(awk 'END { print NR }' "$work/stderr")
     fail=0
     if [ "$status" -ne "$want" ]; then
@@ -88,6 +103,10 @@ expect() {
         else
             echo "$case: FAIL: exit status $status, want $want" >&2
         fi
+        fail=1
+    fi
+    if [ "$(awk 'END { print NR }' "$work/notes")" -gt 1 ]; then
+        echo "$case: FAIL: the fallback note came more than once" >&2
         fail=1
     fi
     if [ -n "$pattern" ]; then
@@ -101,11 +120,24 @@ expect() {
         fi
     fi
     echo "$case: ran: btvmm $*" >&2
-    sed 's/^/  stderr: /' "$work/stderr" | head -20 >&2
-    if [ "$fail" -eq 0 ]; then
-        echo "$case: PASS"
-    fi
-    exit $fail
+    sed 's/^/  stderr: /' "$work/stderr.all" | head -20 >&2
+    return $fail
+}
+
+# The items btvmm --check-host reports, in order, and those it cannot run
+# without (the others may be missing: it runs, maybe slower).
+CHECK_ITEMS="x86-64 memfd-mmap seccomp compat-mode fsgsbase cpu-vendor mmap-min-addr max-map-count"
+REQUIRED_ITEMS="x86-64 memfd-mmap seccomp"
+
+# Run btvmm --check-host into $work/check; its status in $check_status.
+check_host() {
+    timeout "$TIMEOUT" "$btvmm" --check-host </dev/null >"$work/check" 2>"$work/check.err"
+    check_status=$?
+}
+
+# True if --check-host said this host cannot run 32-bit code.
+compat_missing() {
+    grep -Eq '^compat-mode +missing ' "$work/check"
 }
 
 need_guest() {
@@ -117,53 +149,54 @@ need_guest() {
 
 case $case in
     missing-kernel-file)
-        expect 2 'no-such-kernel\.elf|no such file' -kernel "$work/no-such-kernel.elf" ;;
+        expect 2 'no-such-kernel\.elf|no such file' -kernel "$work/no-such-kernel.elf" || exit 1 ;;
     not-elf)
         echo "this is a text file, not a kernel" >"$work/not-elf.txt"
-        expect 2 'not-elf\.txt|elf' -kernel "$work/not-elf.txt" ;;
+        expect 2 'not-elf\.txt|elf' -kernel "$work/not-elf.txt" || exit 1 ;;
     empty-file)
         : >"$work/empty.elf"
-        expect 2 'empty\.elf|empty|truncated|short|elf' -kernel "$work/empty.elf" ;;
+        expect 2 'empty\.elf|empty|truncated|short|elf' -kernel "$work/empty.elf" || exit 1 ;;
     elf64)
         make_elf64_multiboot "$work/elf64.elf"
-        expect 2 'elf64\.elf|64|elf ?32|class' -kernel "$work/elf64.elf" ;;
+        expect 2 'elf64\.elf|64|elf ?32|class' -kernel "$work/elf64.elf" || exit 1 ;;
     elf32-no-multiboot)
         make_elf32_no_multiboot "$work/no-multiboot.elf"
-        expect 2 'no-multiboot\.elf|multiboot' -kernel "$work/no-multiboot.elf" ;;
+        expect 2 'no-multiboot\.elf|multiboot' -kernel "$work/no-multiboot.elf" || exit 1 ;;
     mem-too-large)
         need_guest
-        expect 2 '100000|3584' -kernel "$guest" -m 100000 ;;
+        expect 2 '100000|3584' -kernel "$guest" -m 100000 || exit 1 ;;
     mem-zero)
         need_guest
-        expect 2 '-m|mem|ram' -kernel "$guest" -m 0 ;;
+        expect 2 '-m|mem|ram' -kernel "$guest" -m 0 || exit 1 ;;
     mem-not-a-number)
         need_guest
-        expect 2 'abc' -kernel "$guest" -m abc ;;
+        expect 2 'abc' -kernel "$guest" -m abc || exit 1 ;;
     mem-missing-value)
         need_guest
-        expect 2 '-m|mem|argument|value' -kernel "$guest" -m ;;
+        expect 2 '-m|mem|argument|value' -kernel "$guest" -m || exit 1 ;;
     unknown-option)
         need_guest
-        expect 2 '--bogus' -kernel "$guest" --bogus ;;
+        expect 2 '--bogus' -kernel "$guest" --bogus || exit 1 ;;
     missing-kernel-option)
-        expect 2 'kernel' -m 64 ;;
+        expect 2 'kernel' -m 64 || exit 1 ;;
     triple-fault)
         need_guest
-        expect 4 'triple fault' -kernel "$guest" ;;
+        expect 4 'triple fault' -kernel "$guest" || exit 1 ;;
     halted)
         # HLT with interrupts off: nothing can wake the CPU: powered off.
         need_guest
-        expect 0 'halted.*powered off' -kernel "$guest" ;;
+        expect 0 'halted.*powered off' -kernel "$guest" || exit 1 ;;
     signal)
         # The sleep only gives btvmm time to enter the guest; nothing is
         # asserted about time. SIGTERM must stop it with status 12.
         need_guest
-        "$btvmm" -kernel "$guest" </dev/null >"$work/stdout" 2>"$work/stderr" &
+        "$btvmm" -kernel "$guest" </dev/null >"$work/stdout" 2>"$work/stderr.all" &
         pid=$!
         sleep 1
         kill -TERM "$pid"
         wait "$pid"
         status=$?
+        split_notes
         if [ "$status" -eq 12 ] && [ "$(awk 'END { print NR }' "$work/stderr")" -eq 1 ] &&
            grep -q 'signal' "$work/stderr"; then
             echo "$case: PASS"
@@ -174,7 +207,7 @@ case $case in
         exit 1 ;;
     reset)
         need_guest
-        expect 0 '' -kernel "$guest" ;;
+        expect 0 '' -kernel "$guest" || exit 1 ;;
     perf-map)
         # --perf-map names each translated block in /tmp/perf-PID.map:
         # "HOST SIZE guest:EIP", the guest being loaded at 1 MiB.
@@ -195,7 +228,101 @@ case $case in
         cat "$map" >&2 2>/dev/null
         rm -f "$map"
         exit 1 ;;
+    equals-value)
+        # --opt=value and -opt=value mean --opt value; an explicit
+        # --de=off leaves no fallback note.
+        need_guest
+        expect 0 'halted.*powered off' --de=off -m=64 -kernel="$guest" || exit 1
+        if [ -s "$work/notes" ]; then
+            echo "$case: FAIL: fallback note despite --de=off" >&2
+            exit 1
+        fi ;;
+    equals-bad-value)
+        need_guest
+        expect 2 "'abc'" -kernel "$guest" --m=abc || exit 1 ;;
+    equals-empty-value)
+        need_guest
+        expect 2 'needs a value' -kernel "$guest" --de= || exit 1 ;;
+    equals-on-flag)
+        need_guest
+        expect 2 "'--stats=1'.*no value" -kernel "$guest" --stats=1 || exit 1 ;;
+    unknown-option-equals)
+        need_guest
+        expect 2 "unknown option '--bogus=1'" -kernel "$guest" --bogus=1 || exit 1 ;;
+    check-host)
+        # Every item, in order, each "NAME STATUS DETAIL"; status 10 exactly
+        # when a required item is missing, else 0; nothing on stderr.
+        check_host
+        sed 's/^/  stdout: /' "$work/check" >&2
+        fail=0
+        names=$(awk '{ print $1 }' "$work/check" | tr '\n' ' ')
+        if [ "$names" != "$CHECK_ITEMS " ]; then
+            echo "$case: FAIL: items '$names', want '$CHECK_ITEMS '" >&2
+            fail=1
+        fi
+        if grep -Evq '^[a-z0-9-]+ +(ok|info|warn|missing) +[^ ]' "$work/check"; then
+            echo "$case: FAIL: a line is not 'NAME STATUS DETAIL'" >&2
+            fail=1
+        fi
+        want=0
+        for item in $REQUIRED_ITEMS; do
+            if grep -Eq "^$item +missing +required: " "$work/check"; then
+                want=10
+            fi
+        done
+        # Only required items may say "required:"; a missing optional item
+        # must say what btvmm does instead.
+        if grep -Ev "^($(echo "$REQUIRED_ITEMS" | tr ' ' '|')) " "$work/check" |
+           grep -q ' required: '; then
+            echo "$case: FAIL: an optional item is marked required" >&2
+            fail=1
+        fi
+        if compat_missing && ! grep -Eq '^compat-mode +missing +guest ring-3 code will be translated \(--de off\)' "$work/check"; then
+            echo "$case: FAIL: missing compat mode does not say what btvmm does instead" >&2
+            fail=1
+        fi
+        if [ "$check_status" -ne "$want" ]; then
+            echo "$case: FAIL: exit status $check_status, want $want" >&2
+            fail=1
+        fi
+        if [ -s "$work/check.err" ]; then
+            echo "$case: FAIL: stderr not empty:" >&2
+            cat "$work/check.err" >&2
+            fail=1
+        fi
+        [ "$fail" -eq 0 ] && echo "$case: PASS"
+        exit $fail ;;
+    de-on)
+        # --de on where the host cannot run 32-bit code: status 10, one
+        # line; elsewhere the guest runs.
+        need_guest
+        check_host
+        if compat_missing; then
+            expect 10 'de on.*32-bit' --de on -kernel "$guest" || exit 1
+        else
+            expect 0 'halted.*powered off' --de on -kernel "$guest" || exit 1
+        fi
+        if [ -s "$work/notes" ]; then
+            echo "$case: FAIL: fallback note despite --de on" >&2
+            exit 1
+        fi ;;
+    de-fallback)
+        # By default a host without compat mode gets one note and the
+        # guest still runs; a host with it gets no note.
+        need_guest
+        check_host
+        expect 0 'halted.*powered off' -kernel "$guest" || exit 1
+        notes=$(awk 'END { print NR }' "$work/notes")
+        if compat_missing && [ "$notes" -ne 1 ]; then
+            echo "$case: FAIL: $notes fallback notes, want 1 (compat mode is missing)" >&2
+            exit 1
+        fi
+        if ! compat_missing && [ "$notes" -ne 0 ]; then
+            echo "$case: FAIL: fallback note on a host with compat mode" >&2
+            exit 1
+        fi ;;
     *)
         echo "$0: unknown case '$case'" >&2
         exit 2 ;;
 esac
+echo "$case: PASS"
