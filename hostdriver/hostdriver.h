@@ -116,25 +116,49 @@ uint64_t hd_realtime_ns(void);
 
 struct hd_uworld;
 
-/* What hd_uworld_run reports (the stub's events, plus its death). */
+/* What hd_uworld_run reports (a guest trap, classified; or the stub's death). */
 enum hd_uw_result {
-	HD_UW_FAULT = UW_EV_FAULT,     /* trapno, err, addr */
-	HD_UW_SYSCALL = UW_EV_SYSCALL, /* int 0x80 / sysenter: syscall_nr */
-	HD_UW_ILLEGAL = UW_EV_ILLEGAL,
-	HD_UW_FPE = UW_EV_FPE,
-	HD_UW_TRAP = UW_EV_TRAP,
-	HD_UW_PREEMPT = UW_EV_PREEMPT,
-	HD_UW_ESCAPE = UW_EV_ESCAPE,   /* left its code segment: end the VM */
-	HD_UW_BAD_STATE = UW_EV_BAD_STATE,
-	HD_UW_DEAD = 100,              /* the process is gone (killed by seccomp...) */
+	HD_UW_FAULT = 1,   /* trapno, err, addr */
+	HD_UW_SYSCALL,     /* a guest system call: insn says which (syscall_nr: EAX) */
+	HD_UW_ILLEGAL,     /* #UD (insn: a fast system-call instruction, or OTHER) */
+	HD_UW_FPE,         /* trapno 0 #DE, 16 #MF, 19 #XM */
+	HD_UW_TRAP,        /* #DB or #BP (trapno) */
+	HD_UW_PREEMPT,     /* hd_uworld_preempt */
+	HD_UW_ESCAPE,      /* left its code segment: end the VM (syscall_nr: its CS) */
+	HD_UW_BAD_STATE,   /* the stub refused the state, or reported nonsense */
+	HD_UW_DEAD = 100,  /* the process is gone (killed by seccomp...) */
+};
+
+/* The fast system-call instruction behind an event (uw_decode.c). */
+enum hd_uw_insn {
+	HD_UW_INSN_OTHER,
+	HD_UW_INSN_INT80,    /* int $0x80: EIP is past it */
+	HD_UW_INSN_SYSENTER, /* EIP meaningless (SYSENTER keeps none) */
+	HD_UW_INSN_SYSEXIT,  /* EIP at the instruction */
+	HD_UW_INSN_SYSCALL,  /* EIP at the instruction */
+	HD_UW_INSN_SYSRET,   /* EIP at the instruction */
 };
 
 /* What came with the event (untrusted: validate before use). */
 struct hd_uw_event {
 	uint32_t trapno, err, addr, syscall_nr;
+	enum hd_uw_insn insn;
 	uint64_t ran_tsc; /* TSC ticks guest code ran before this event */
 	uint16_t sel[4]; /* DS ES FS GS found at the event (uw_shared.h) */
 };
+
+/* Read n bytes of guest code at a linear address (the guest's view, at
+ * CPL 3); false if they are not there. */
+typedef bool hd_code_reader(void *ctx, uint32_t linear, uint8_t *buf, unsigned n);
+
+/*
+ * Classify a trap the stub reported (uw_decode.c): which event, and for a
+ * system-call instruction, which one, with *regs put back to the guest's
+ * state where the host's entry path moved registers. Reads guest code
+ * through `read`. Pure: unit-tested with both host vendors' shapes.
+ */
+enum hd_uw_result hd_uw_decode(const struct uw_trap *t, struct uw_regs *regs,
+			       struct hd_uw_event *ev, hd_code_reader *read, void *ctx);
 
 /*
  * Start a user world: exec `stub_path` with the RAM memfd, wait until it
@@ -153,10 +177,12 @@ bool hd_uworld_flush(struct hd_uworld *w);
 
 /*
  * Run guest code from *regs (FP state from fx[512], FXSAVE layout) until
- * it traps; update *regs and fx with the state at the trap.
+ * it traps; update *regs and fx with the state at the trap, and classify
+ * the trap (hd_uw_decode, reading guest code through `read`).
  */
 enum hd_uw_result hd_uworld_run(struct hd_uworld *w, struct uw_regs *regs,
-				uint8_t fx[512], struct hd_uw_event *ev);
+				uint8_t fx[512], struct hd_uw_event *ev,
+				hd_code_reader *read, void *ctx);
 
 /* Make a running world trap out (HD_UW_PREEMPT). Async-signal-safe. */
 void hd_uworld_preempt(struct hd_uworld *w);

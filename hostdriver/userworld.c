@@ -254,7 +254,8 @@ bool hd_uworld_flush(struct hd_uworld *w)
 }
 
 enum hd_uw_result hd_uworld_run(struct hd_uworld *w, struct uw_regs *regs,
-				uint8_t fx[512], struct hd_uw_event *ev)
+				uint8_t fx[512], struct hd_uw_event *ev,
+				hd_code_reader *read, void *ctx)
 {
 	if (w->window)
 		return HD_UW_BAD_STATE; /* a window runs nothing itself */
@@ -278,16 +279,12 @@ enum hd_uw_result hd_uworld_run(struct hd_uworld *w, struct uw_regs *regs,
 		memcpy(w->last_fx, fx, 512);
 	}
 	w->fx_known = true;
-	ev->trapno = w->sh->trapno;
-	ev->err = w->sh->err;
-	ev->addr = w->sh->addr;
-	ev->syscall_nr = w->sh->syscall_nr;
 	ev->ran_tsc = w->sh->ran_tsc;
 	memcpy(ev->sel, w->sh->sel, sizeof ev->sel);
-	uint32_t e = w->sh->event;
-	if (e < UW_EV_FAULT || e > UW_EV_BAD_STATE)
+	if (w->sh->event != UW_EV_SIGNAL)
 		return HD_UW_BAD_STATE;
-	return (enum hd_uw_result)e;
+	struct uw_trap t = w->sh->trap; /* one copy: the stub is not trusted */
+	return hd_uw_decode(&t, regs, ev, read, ctx);
 }
 
 void hd_uworld_preempt(struct hd_uworld *w)

@@ -33,14 +33,26 @@ enum uw_event {
 	UW_EV_NONE = 0,
 	UW_EV_READY,     /* the stub is set up (first report) */
 	UW_EV_MAPPED,    /* UW_CMD_MAP done */
-	UW_EV_FAULT,     /* SIGSEGV/SIGBUS: trapno, err, addr */
-	UW_EV_SYSCALL,   /* SIGSYS: an i386 system call (int 0x80, sysenter) */
-	UW_EV_ILLEGAL,   /* SIGILL (#UD) */
-	UW_EV_FPE,       /* SIGFPE: trapno 0 #DE, 16 #MF, 19 #XM */
-	UW_EV_TRAP,      /* SIGTRAP: #DB or #BP (trapno) */
-	UW_EV_PREEMPT,   /* the monitor's SIGUSR1 */
-	UW_EV_ESCAPE,    /* the guest left its 32-bit code segment */
+	UW_EV_SIGNAL,    /* guest code trapped: `trap` says how (the monitor
+			    classifies it: hd_uw_decode) */
 	UW_EV_BAD_STATE, /* the stub refused regs it was given */
+};
+
+/*
+ * The facts of the host signal that took guest code out, unclassified: the
+ * stub runs in an untrusted process and on one host vendor, so it only
+ * copies; what the signal means (a system call, and which instruction
+ * made it, on which vendor's path) is decided in the monitor, where it is
+ * unit-tested with every vendor's shapes (uw_decode.c).
+ */
+struct uw_trap {
+	uint32_t sig;
+	uint32_t cs;          /* code selector in the signal frame */
+	uint32_t trapno, err; /* the frame's trap number and error code */
+	uint64_t rip, rsp, rcx; /* the frame's, all 64 bits */
+	uint64_t addr;        /* si_addr */
+	uint64_t call_addr;   /* SIGSYS: si_call_addr (the host's return point) */
+	uint32_t arch, nr;    /* SIGSYS: si_arch, si_syscall */
 };
 
 /* Guest-visible registers. Selectors are the stub's own (see LDT below). */
@@ -76,7 +88,7 @@ struct uw_shared {
 				      run while one spins) */
 	uint32_t cmd;
 	uint32_t event;
-	uint32_t trapno, err, addr, syscall_nr;
+	struct uw_trap trap;       /* with UW_EV_SIGNAL */
 	uint32_t stub_errors;      /* maps the stub could not make */
 	uint64_t ran_tsc;          /* TSC ticks from the return into guest code
 				      to this event (for --stats) */

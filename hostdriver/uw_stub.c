@@ -290,10 +290,20 @@ static void store_guest(int sig, const siginfo_t *si, const ucontext_t *uc)
 		r->gpr[i] = (uint32_t)g[regs[i]];
 	r->eip = (uint32_t)g[REG_RIP];
 	r->eflags = (uint32_t)g[REG_EFL];
-	sh->trapno = (uint32_t)g[REG_TRAPNO];
-	sh->err = (uint32_t)g[REG_ERR];
-	sh->addr = (uint32_t)(uint64_t)si->si_addr;
-	sh->syscall_nr = 0;
+	/* The facts only; hd_uw_decode (in the monitor) says what they mean. */
+	struct uw_trap *t = &sh->trap;
+	t->sig = (uint32_t)sig;
+	t->cs = (uint32_t)(g[REG_CSGSFS] & 0xffff);
+	t->trapno = (uint32_t)g[REG_TRAPNO];
+	t->err = (uint32_t)g[REG_ERR];
+	t->rip = (uint64_t)g[REG_RIP];
+	t->rsp = (uint64_t)g[REG_RSP];
+	t->rcx = (uint64_t)g[REG_RCX];
+	t->addr = (uint64_t)si->si_addr;
+	t->call_addr = sig == SIGSYS ? (uint64_t)si->si_call_addr : 0;
+	t->arch = sig == SIGSYS ? si->si_arch : 0;
+	t->nr = sig == SIGSYS ? (uint32_t)si->si_syscall : 0;
+	sh->event = UW_EV_SIGNAL;
 	/* The kernel leaves the data segment registers alone on the way
 	 * into this handler: they show what ring-3 code loaded. */
 	uint16_t ds, es, fs, gs;
@@ -313,58 +323,6 @@ static void store_guest(int sig, const siginfo_t *si, const ucontext_t *uc)
 			copy(last_fx, uc->uc_mcontext.fpregs, 512);
 		}
 	}
-	switch (sig) {
-	case SIGSEGV:
-	case SIGBUS:
-		sh->event = UW_EV_FAULT;
-		break;
-	case SIGSYS:
-		sh->event = UW_EV_SYSCALL;
-		sh->syscall_nr = (uint32_t)si->si_syscall;
-		/* int $0x80 reports its own address; SYSENTER reports the
-		 * host's return point (outside the guest's 4 GiB). */
-		sh->err = ((uint64_t)si->si_call_addr >> 32) ? 1 : 0;
-		break;
-	case SIGILL:
-		sh->event = UW_EV_ILLEGAL;
-		break;
-	case SIGFPE:
-		sh->event = UW_EV_FPE;
-		break;
-	case SIGTRAP:
-		sh->event = UW_EV_TRAP;
-		break;
-	default:
-		sh->event = UW_EV_PREEMPT;
-		break;
-	}
-	/*
-	 * SYSENTER from compat mode takes the host kernel's vDSO path
-	 * (do_fast_syscall_32): it saves no CS or EIP, takes the stack from
-	 * EBP (so RSP here holds the guest's EBP) and reloads EBP from [EBP];
-	 * the trap reports the host's compat CS (0x23) and its own landing
-	 * pad above 4 GiB. If [EBP] was unreadable, the kernel skipped the
-	 * call and returned to the landing pad, which in compat mode is cut
-	 * to 32 bits and faults on instruction fetch: the same SYSENTER to
-	 * the guest. Either way the guest's SYSENTER has happened; EIP and
-	 * ESP are about to come from its MSRs.
-	 */
-	bool host_compat = (g[REG_CSGSFS] & 0xffff) == 0x23 && g[REG_TRAPNO] == 14 &&
-			   (uint64_t)si->si_addr == (uint64_t)g[REG_RIP];
-	bool sysenter = (sig == SIGSYS && sh->err) || (sig == SIGSEGV && host_compat);
-	if (sysenter) {
-		sh->event = UW_EV_SYSCALL;
-		sh->err = 1;
-		r->gpr[5] = (uint32_t)g[REG_RSP]; /* the guest's EBP */
-	}
-	/* Any other code selector than ours: the guest escaped to 64-bit
-	 * (or other) code. Its registers mean nothing. */
-	if ((g[REG_CSGSFS] & 0xffff) != UW_SEL_CODE && !sysenter) {
-		sh->event = UW_EV_ESCAPE;
-		sh->syscall_nr = (uint32_t)(g[REG_CSGSFS] & 0xffff); /* for the report */
-	}
-	if (sig == SIGSYS && si->si_arch != AUDIT_ARCH_I386)
-		sh->event = UW_EV_ESCAPE;
 }
 
 static uint64_t resumed_tsc; /* when guest code was last entered */

@@ -233,6 +233,22 @@ static void user_page_fault(struct mon_vm *vm, struct mon_world *w,
 	}
 }
 
+/*
+ * A fast system-call instruction in ring-3 code: the host CPU's vendor
+ * decided how it trapped (uw_decode.c); the guest gets what its virtual
+ * CPU does, as translated code would: SYSENTER enters its kernel,
+ * SYSEXIT at CPL 3 is #GP(0), SYSCALL and SYSRET are #UD (no SYSCALL in
+ * its CPUID).
+ */
+static void vendor_dependent(struct mon_vm *vm, const struct hd_uw_event *ev)
+{
+	vm->de_vendor_insns++;
+	if (ev->insn == HD_UW_INSN_SYSENTER)
+		mon_sysenter(vm); /* EIP may be gone: SYSENTER needs none */
+	else
+		mon_emulate(vm);  /* EIP is at the instruction */
+}
+
 static void user_fault(struct mon_vm *vm, struct mon_world *w,
 		       const struct hd_uw_event *ev)
 {
@@ -271,6 +287,14 @@ static void user_fault(struct mon_vm *vm, struct mon_world *w,
 	}
 }
 
+/* Guest code for hd_uw_decode: read as ring-3 code sees it. */
+static bool read_user_code(void *ctx, uint32_t linear, uint8_t *buf, unsigned n)
+{
+	struct mon_vm *vm = ctx;
+	struct mon_fault f = { 0 };
+	return mon_read(vm, vm->vcpu.seg[SEG_CS].base + linear, buf, n, &f);
+}
+
 void mon_de_run(struct mon_vm *vm)
 {
 	struct vcpu *v = &vm->vcpu;
@@ -302,7 +326,8 @@ void mon_de_run(struct mon_vm *vm)
 	}
 	vm->uw_running = w->uw;
 	uint64_t t0 = __rdtsc(); /* not the host clock: it shows, twice per system call */
-	enum hd_uw_result res = hd_uworld_run(w->uw, &r, cpu->guest_fx, &ev);
+	enum hd_uw_result res = hd_uworld_run(w->uw, &r, cpu->guest_fx, &ev,
+						read_user_code, vm);
 	vm->de_tsc += __rdtsc() - t0;
 	vm->de_guest_tsc += ev.ran_tsc;
 	vm->uw_running = NULL;
@@ -355,17 +380,23 @@ void mon_de_run(struct mon_vm *vm)
 
 	switch (res) {
 	case HD_UW_FAULT:
-		user_fault(vm, w, &ev);
+		if (ev.insn != HD_UW_INSN_OTHER) /* SYSEXIT or SYSRET: #GP(0) on one vendor */
+			vendor_dependent(vm, &ev);
+		else
+			user_fault(vm, w, &ev);
 		break;
 	case HD_UW_SYSCALL:
 		vm->de_syscalls++;
-		if (ev.err) /* SYSENTER (the host reports its own return point) */
-			mon_sysenter(vm);
-		else        /* int $0x80: EIP is already past it */
+		if (ev.insn == HD_UW_INSN_INT80) /* EIP is already past it */
 			mon_deliver(vm, 0x80, false, 0, cpu->eip, true);
+		else
+			vendor_dependent(vm, &ev);
 		break;
 	case HD_UW_ILLEGAL:
-		mon_deliver(vm, EXC_UD, false, 0, cpu->eip, false);
+		if (ev.insn != HD_UW_INSN_OTHER)
+			vendor_dependent(vm, &ev);
+		else
+			mon_deliver(vm, EXC_UD, false, 0, cpu->eip, false);
 		break;
 	case HD_UW_FPE:
 		mon_deliver(vm, ev.trapno == 16 ? EXC_MF : ev.trapno == 19 ? EXC_XM : EXC_DE,

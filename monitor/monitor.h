@@ -215,6 +215,7 @@ struct mon_vm {
 	char uw_stub[4096];            /* where btvmm-userworld is */
 	uint64_t world_clock;
 	uint64_t de_tsc, de_entries, de_syscalls, de_preempts, de_hidden_faults;
+	uint64_t de_vendor_insns; /* SYSENTER/SYSEXIT/SYSCALL/SYSRET, trapped the host's way */
 	uint64_t de_prefaults; /* U-view fills made before the retried access */
 	struct mon_de_retry {  /* the last ring-3 #PF handed to the guest */
 		bool valid, write;

@@ -161,8 +161,9 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 		(unsigned long long)vm->de_entries, (unsigned long long)vm->de_syscalls,
 		(unsigned long long)vm->de_preempts, (unsigned long long)vm->de_hidden_faults,
 		(unsigned long long)vm->de_prefaults);
-	fprintf(out, "  ring-3 segment loads redone for the guest: %llu\n",
-		(unsigned long long)vm->de_segment_loads);
+	fprintf(out, "  ring-3 segment loads redone for the guest: %llu; fast system-call "
+		     "instructions the host CPU trapped its own way: %llu\n",
+		(unsigned long long)vm->de_segment_loads, (unsigned long long)vm->de_vendor_insns);
 	fprintf(out, "  translated ring 3: %llu view switches (S-view <-> user views), %llu "
 		     "faults in the user views, %llu user views given an address space, %llu "
 		     "reused for another\n",

@@ -114,44 +114,51 @@ static void test_demand_paging(void)
 UF(ud2) UF(div0) UF(int3) UF(int21) UF(read_kernel) UF(write_kernel) UF(write_ro)
 UF(exec_kernel) UF(cli) UF(sti) UF(hlt) UF(in) UF(out) UF(lgdt) UF(lidt)
 UF(read_cr3) UF(write_cr3) UF(read_cr0) UF(rdmsr) UF(wrmsr) UF(invlpg) UF(clts)
-UF(read_dr7) UF(wbinvd)
+UF(read_dr7) UF(wbinvd) UF(syscall) UF(sysret) UF(sysexit)
 extern char uf_fatal[];
 
 struct expected_fault {
 	const char *name;
 	const char *eip;  /* where the CPU reports it */
 	uint32_t vector, error, cr2;
+	uint32_t esp;     /* ESP (and EBP) at the fault; 0: USER_STACK_TOP */
 };
 
 static void test_user_faults(void)
 {
 	const struct expected_fault want[] = {
-		{"ud2", uf_ud2, VEC_UD, 0, 0},
-		{"div0", uf_div0, VEC_DE, 0, 0},
-		{"int3", uf_int3_end, VEC_BP, 0, 0},      /* a trap: EIP after it */
+		{"ud2", uf_ud2, VEC_UD, 0, 0, 0},
+		{"div0", uf_div0, VEC_DE, 0, 0, 0},
+		{"int3", uf_int3_end, VEC_BP, 0, 0, 0},      /* a trap: EIP after it */
 		/* INT n through a DPL-0 gate: #GP(vector * 8 + 2, the IDT bit). */
-		{"int21", uf_int21, VEC_GP, 0x21 * 8 + 2, 0},
-		{"read_kernel", uf_read_kernel, VEC_PF, PF_U | PF_P, (uint32_t)&kernel_secret},
-		{"write_kernel", uf_write_kernel, VEC_PF, PF_U | PF_W | PF_P, (uint32_t)&kernel_secret},
-		{"write_ro", uf_write_ro, VEC_PF, PF_U | PF_W | PF_P, USER_RO + 8},
+		{"int21", uf_int21, VEC_GP, 0x21 * 8 + 2, 0, 0},
+		{"read_kernel", uf_read_kernel, VEC_PF, PF_U | PF_P, (uint32_t)&kernel_secret, 0},
+		{"write_kernel", uf_write_kernel, VEC_PF, PF_U | PF_W | PF_P, (uint32_t)&kernel_secret, 0},
+		{"write_ro", uf_write_ro, VEC_PF, PF_U | PF_W | PF_P, USER_RO + 8, 0},
 		/* A fetch from a supervisor page: no I/D bit without NX or SMEP. */
-		{"exec_kernel", (const char *)guest_main, VEC_PF, PF_U | PF_P, (uint32_t)guest_main},
-		{"cli", uf_cli, VEC_GP, 0, 0},
-		{"sti", uf_sti, VEC_GP, 0, 0},
-		{"hlt", uf_hlt, VEC_GP, 0, 0},
-		{"in", uf_in, VEC_GP, 0, 0},
-		{"out", uf_out, VEC_GP, 0, 0},
-		{"lgdt", uf_lgdt, VEC_GP, 0, 0},
-		{"lidt", uf_lidt, VEC_GP, 0, 0},
-		{"read_cr3", uf_read_cr3, VEC_GP, 0, 0},
-		{"write_cr3", uf_write_cr3, VEC_GP, 0, 0},
-		{"read_cr0", uf_read_cr0, VEC_GP, 0, 0},
-		{"rdmsr", uf_rdmsr, VEC_GP, 0, 0},
-		{"wrmsr", uf_wrmsr, VEC_GP, 0, 0},
-		{"invlpg", uf_invlpg, VEC_GP, 0, 0},
-		{"clts", uf_clts, VEC_GP, 0, 0},
-		{"read_dr7", uf_read_dr7, VEC_GP, 0, 0},
-		{"wbinvd", uf_wbinvd, VEC_GP, 0, 0},
+		{"exec_kernel", (const char *)guest_main, VEC_PF, PF_U | PF_P, (uint32_t)guest_main, 0},
+		{"cli", uf_cli, VEC_GP, 0, 0, 0},
+		{"sti", uf_sti, VEC_GP, 0, 0, 0},
+		{"hlt", uf_hlt, VEC_GP, 0, 0, 0},
+		{"in", uf_in, VEC_GP, 0, 0, 0},
+		{"out", uf_out, VEC_GP, 0, 0, 0},
+		{"lgdt", uf_lgdt, VEC_GP, 0, 0, 0},
+		{"lidt", uf_lidt, VEC_GP, 0, 0, 0},
+		{"read_cr3", uf_read_cr3, VEC_GP, 0, 0, 0},
+		{"write_cr3", uf_write_cr3, VEC_GP, 0, 0, 0},
+		{"read_cr0", uf_read_cr0, VEC_GP, 0, 0, 0},
+		{"rdmsr", uf_rdmsr, VEC_GP, 0, 0, 0},
+		{"wrmsr", uf_wrmsr, VEC_GP, 0, 0, 0},
+		{"invlpg", uf_invlpg, VEC_GP, 0, 0, 0},
+		{"clts", uf_clts, VEC_GP, 0, 0, 0},
+		{"read_dr7", uf_read_dr7, VEC_GP, 0, 0, 0},
+		{"wbinvd", uf_wbinvd, VEC_GP, 0, 0, 0},
+		/* No SYSCALL in the CPUID (EFER.SCE clear): #UD for both;
+		 * SYSEXIT outside ring 0: #GP(0). The same on either host
+		 * vendor, under direct execution or translation. */
+		{"syscall", uf_syscall, VEC_UD, 0, 0, USER_STACK_TOP - 4},
+		{"sysret", uf_sysret, VEC_UD, 0, 0, USER_STACK_TOP - 4},
+		{"sysexit", uf_sysexit, VEC_GP, 0, 0, USER_STACK_TOP - 4},
 	};
 	const uint32_t n_want = sizeof want / sizeof want[0];
 
@@ -164,6 +171,7 @@ static void test_user_faults(void)
 	/* Found by EIP, so that a missing fault is named rather than shifting the rest. */
 	for (uint32_t i = 0; i < n_want; i++) {
 		const struct fault_record *r = NULL;
+		uint32_t esp = want[i].esp ? want[i].esp : USER_STACK_TOP;
 		for (uint32_t k = 0; k < kstats.n_faults && !r; k++)
 			if (kstats.faults[k].eip == (uint32_t)want[i].eip)
 				r = &kstats.faults[k];
@@ -172,7 +180,7 @@ static void test_user_faults(void)
 			rt_failures++;
 		} else if (r->vector != want[i].vector || r->error != want[i].error ||
 			   r->cr2 != want[i].cr2 || r->cs != USER_CS ||
-			   r->user_esp != USER_STACK_TOP || r->user_ebp != USER_STACK_TOP) {
+			   r->user_esp != esp || r->user_ebp != esp) {
 			rt_printf("FAIL user-faults %s: vector %u error %x cr2 %08x cs %x esp %08x; "
 				  "want vector %u error %x cr2 %08x\n",
 				  want[i].name, r->vector, r->error, r->cr2, r->cs, r->user_esp,
