@@ -285,7 +285,7 @@ user_faults_main:
 	   AMD host's entry path reads it (hostdriver/uw_decode.c). */
 	pushl $0
 	movl %esp, %ebp
-	EXPECT_FAULT syscall, syscall
+	EXPECT_FAULT syscall, .byte 0x0f, 0x05	/* syscall (the name is our macro's) */
 	EXPECT_FAULT sysret, sysret
 	EXPECT_FAULT sysexit, sysexit
 	popl %eax
