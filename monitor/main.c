@@ -317,12 +317,19 @@ static void frame_protected(void *ctx, uint32_t frame)
 	mon_de_frame_protected(ctx, frame);
 }
 
-/* A linear page holding translated code changed its mapping. */
+/* Linear pages holding translated code changed their mappings. */
 static void code_mapping_dropped(void *ctx)
 {
 	struct mon_vm *vm = ctx;
 	if (vm->bt)
 		bt_flush(vm->bt);
+}
+
+static void code_frame_dropped(void *ctx, uint32_t frame)
+{
+	struct mon_vm *vm = ctx;
+	if (vm->bt)
+		bt_invalidate_page(vm->bt, frame);
 }
 
 /*
@@ -487,6 +494,7 @@ int main(int argc, char **argv)
 	struct smm_config sc = {
 		.fd = vm.ram_fd, .ram = vm.ram, .ram_size = vm.ram_size,
 		.code_mapping_dropped = code_mapping_dropped,
+		.code_frame_dropped = code_frame_dropped,
 		.linear_dropped = linear_dropped, .frame_protected = frame_protected,
 		.ctx = &vm,
 	};

@@ -40,9 +40,13 @@ struct smm_config {
 	int fd;               /* guest RAM memfd */
 	uint8_t *ram;         /* the monitor's view of guest RAM */
 	uint64_t ram_size;
-	/* Called when a linear page that code was fetched from loses its
-	 * mapping: translations keyed by linear address are then stale. */
+	/* Called when linear pages that code was fetched from lose their
+	 * mappings and the pages are too many to name: every translation
+	 * (keyed by linear address) is then stale. */
 	void (*code_mapping_dropped)(void *ctx);
+	/* Called when one such page no longer maps the frame its code was
+	 * translated from: the translations of that frame go. */
+	void (*code_frame_dropped)(void *ctx, uint32_t frame);
 	/* Called when linear pages [first, first + count) lose their S-view
 	 * mapping (a page-table change, INVLPG, a new address space): other
 	 * views of the guest's address space (the user world's) must drop
@@ -138,6 +142,8 @@ struct smm_stats {
 	uint64_t map_evicted_pages; /* shadow mappings those drops removed */
 	uint64_t snapshot_drops;  /* drops because every page-table snapshot
 				     was in use */
+	uint64_t code_pages_dropped; /* code pages whose translations went
+					because their mapping changed */
 };
 void smm_get_stats(const struct smm *smm, struct smm_stats *out);
 

@@ -70,9 +70,10 @@ struct smm {
 				      full drop (drop_sview) */
 	/* Linear pages code was fetched from, with the frame each mapped to:
 	 * translations are keyed by linear address and stay valid while
-	 * these pairs hold (checked again at each CR3 load). */
-	uint8_t *code_fetched;     /* bitmap over linear pages */
-	struct { uint32_t lpage, frame; } *code_pages;
+	 * these pairs hold (checked again at each CR3 load and INVLPG; the
+	 * translations of a pair that no longer holds are dropped). */
+	uint32_t *code_frame;      /* [linear page] last frame fetched + 1, or 0 */
+	struct { uint32_t lpage, frame; bool global; } *code_pages;
 	uint32_t n_code;
 	bool code_overflow;        /* more than SMM_MAX_CODE_PAGES */
 

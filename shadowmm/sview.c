@@ -36,14 +36,14 @@ struct smm *smm_create(const struct smm_config *cfg, char *err, size_t errlen)
 	smm->frame_alias = alloc_zero((size_t)smm->frames * 4);
 	smm->mapped = alloc_zero(SMM_LPAGES * 4);
 	smm->nonglobal = alloc_zero(SMM_LPAGES * 4);
-	smm->code_fetched = alloc_zero(SMM_LPAGES / 8);
+	smm->code_frame = alloc_zero(SMM_LPAGES * 4);
 	smm->code_pages = alloc_zero(SMM_MAX_CODE_PAGES * sizeof *smm->code_pages);
 	smm->snap_of = alloc_zero((size_t)smm->frames * 4);
 	smm->snap_frame = alloc_zero(MAX_SNAPS * 4);
 	smm->snaps = alloc_zero((size_t)MAX_SNAPS * HD_PAGE_SIZE);
 	smm->users = alloc_zero(MAX_SNAPS * sizeof *smm->users);
 	if (!smm->frame_flags || !smm->lin_map || !smm->alias_next ||
-	    !smm->frame_alias || !smm->mapped || !smm->nonglobal || !smm->code_fetched ||
+	    !smm->frame_alias || !smm->mapped || !smm->nonglobal || !smm->code_frame ||
 	    !smm->code_pages ||
 	    !smm->snap_of || !smm->snap_frame || !smm->snaps || !smm->users) {
 		snprintf(err, errlen, "cannot allocate shadow structures");
@@ -71,7 +71,7 @@ void smm_destroy(struct smm *smm)
 	hd_free(smm->frame_alias, per_frame);
 	hd_free(smm->mapped, SMM_LPAGES * 4);
 	hd_free(smm->nonglobal, SMM_LPAGES * 4);
-	hd_free(smm->code_fetched, SMM_LPAGES / 8);
+	hd_free(smm->code_frame, SMM_LPAGES * 4);
 	hd_free(smm->code_pages, SMM_MAX_CODE_PAGES * sizeof *smm->code_pages);
 	hd_free(smm->snap_of, per_frame);
 	hd_free(smm->snap_frame, MAX_SNAPS * 4);
@@ -120,37 +120,89 @@ static void forget(struct smm *smm, uint32_t lpage)
 static void code_forget_all(struct smm *smm)
 {
 	if (smm->code_overflow)
-		memset(smm->code_fetched, 0, SMM_LPAGES / 8);
+		memset(smm->code_frame, 0, SMM_LPAGES * 4);
 	else
-		for (uint32_t i = 0; i < smm->n_code; i++) {
-			uint32_t l = smm->code_pages[i].lpage;
-			smm->code_fetched[l / 8] &= (uint8_t)~(1u << (l % 8));
-		}
+		for (uint32_t i = 0; i < smm->n_code; i++)
+			smm->code_frame[smm->code_pages[i].lpage] = 0;
 	smm->n_code = 0;
 	smm->code_overflow = false;
 }
 
 static bool code_fetched(const struct smm *smm, uint32_t lpage)
 {
-	return smm->code_fetched[lpage / 8] & (1u << (lpage % 8));
+	return smm->code_frame[lpage] != 0;
 }
 
-/* After a CR3 load: do the code pages still map the frames they were
- * translated from? (Linux's kernel text does, in every address space.)
- * The walk sets A as a fetch would; the CPU may set it speculatively. */
-static bool code_still_valid(struct smm *smm)
+/* Remember that code was fetched from lpage, mapping frame. A page seen
+ * with another frame than before (a PTE changed without INVLPG, which
+ * the guest may do while it does not run the old code) gets a second
+ * pair: both are checked. */
+static void code_note(struct smm *smm, uint32_t lpage, uint32_t frame, bool global)
 {
-	if (smm->code_overflow)
-		return false;
-	for (uint32_t i = 0; i < smm->n_code; i++) {
+	if (smm->code_frame[lpage] == frame + 1)
+		return;
+	smm->code_frame[lpage] = frame + 1;
+	if (smm->n_code < SMM_MAX_CODE_PAGES) {
+		smm->code_pages[smm->n_code].lpage = lpage;
+		smm->code_pages[smm->n_code].frame = frame;
+		smm->code_pages[smm->n_code].global = global;
+		smm->n_code++;
+	} else {
+		smm->code_overflow = true;
+	}
+}
+
+/* Every translation goes (too many code pages to check one by one). */
+static void code_drop_all(struct smm *smm)
+{
+	code_forget_all(smm);
+	if (smm->cfg.code_mapping_dropped)
+		smm->cfg.code_mapping_dropped(smm->cfg.ctx);
+}
+
+/* Drop the pair at index i: its frame's translations go. */
+static void code_drop_pair(struct smm *smm, uint32_t i)
+{
+	uint32_t l = smm->code_pages[i].lpage, frame = smm->code_pages[i].frame;
+	if (smm->code_frame[l] == frame + 1)
+		smm->code_frame[l] = 0;
+	smm->code_pages[i] = smm->code_pages[--smm->n_code];
+	smm->stats.code_pages_dropped++;
+	if (smm->cfg.code_frame_dropped)
+		smm->cfg.code_frame_dropped(smm->cfg.ctx, frame);
+	else if (smm->cfg.code_mapping_dropped)
+		smm->cfg.code_mapping_dropped(smm->cfg.ctx);
+}
+
+/*
+ * After a CR3 load: do the code pages still map the frames they were
+ * translated from? (Linux's kernel text does, in every address space; a
+ * static binary's text does in each process running it.) The pairs that
+ * no longer hold lose their translations; the rest stay. Global pages
+ * stay with CR4.PGE as they stay in a TLB. The walk sets A as a fetch
+ * would; the CPU may set it speculatively.
+ */
+static void code_recheck(struct smm *smm, bool keep_global)
+{
+	if (smm->code_overflow) {
+		code_drop_all(smm);
+		return;
+	}
+	for (uint32_t i = 0; i < smm->n_code;) {
+		if (keep_global && smm->code_pages[i].global) {
+			i++;
+			continue;
+		}
 		struct smm_walk w;
 		uint32_t err;
 		if (smm_walk32(smm, smm->code_pages[i].lpage << 12, SMM_FETCH, false,
-			       false, &w, &err) != SMM_OK ||
-		    w.frame != smm->code_pages[i].frame)
-			return false;
+			       false, &w, &err) == SMM_OK &&
+		    w.frame == smm->code_pages[i].frame) {
+			i++;
+			continue;
+		}
+		code_drop_pair(smm, i); /* the last pair moved to i: check it next */
 	}
-	return true;
 }
 
 void smm_unmap_range(struct smm *smm, uint32_t first, uint32_t count)
@@ -290,8 +342,10 @@ bool smm_set_mode(struct smm *smm, uint32_t cr0, uint32_t cr3, uint32_t cr4)
 		drop_nonglobal(smm);
 	else
 		drop_sview(smm, true);
-	if (!mode && code_still_valid(smm))
+	if (!mode) {
+		code_recheck(smm, only_cr3 && (cr4 & CR4_PGE));
 		return false;
+	}
 	code_forget_all(smm);
 	return true;
 }
@@ -386,6 +440,7 @@ enum smm_result smm_translate(struct smm *smm, uint32_t linear,
 			      uint64_t *phys, uint32_t *pf_error)
 {
 	uint32_t frame = linear >> 12;
+	bool global = false;
 	if (smm->paging) {
 		struct smm_walk w;
 		enum smm_result r = smm_walk32(smm, linear, access, user, false, &w, pf_error);
@@ -394,20 +449,12 @@ enum smm_result smm_translate(struct smm *smm, uint32_t linear,
 			return r;
 		}
 		frame = w.frame;
+		global = w.global;
 	}
 	if (!backed(smm, frame))
 		return SMM_UNBACKED;
-	uint32_t lpage = linear >> 12;
-	if (access == SMM_FETCH && !code_fetched(smm, lpage)) {
-		smm->code_fetched[lpage / 8] |= (uint8_t)(1u << (lpage % 8));
-		if (smm->n_code < SMM_MAX_CODE_PAGES) {
-			smm->code_pages[smm->n_code].lpage = lpage;
-			smm->code_pages[smm->n_code].frame = frame;
-			smm->n_code++;
-		} else {
-			smm->code_overflow = true;
-		}
-	}
+	if (access == SMM_FETCH)
+		code_note(smm, linear >> 12, frame, global);
 	*phys = (uint64_t)frame << 12 | (linear & 0xfff);
 	return SMM_OK;
 }
@@ -617,13 +664,22 @@ void smm_invlpg(struct smm *smm, uint32_t linear)
 	uint32_t count = large ? 1024 : 1;
 	smm_unmap_range(smm, first, count);
 	/* The TLB entry goes: translations of code on that page too. */
-	for (uint32_t l = first; l < first + count; l++)
-		if (code_fetched(smm, l)) {
-			code_forget_all(smm);
-			if (smm->cfg.code_mapping_dropped)
-				smm->cfg.code_mapping_dropped(smm->cfg.ctx);
-			break;
-		}
+	bool code = false;
+	for (uint32_t l = first; l < first + count && !code; l++)
+		code = code_fetched(smm, l);
+	if (!code)
+		return;
+	if (smm->code_overflow) {
+		code_drop_all(smm);
+		return;
+	}
+	for (uint32_t i = 0; i < smm->n_code;) {
+		uint32_t l = smm->code_pages[i].lpage;
+		if (l >= first && l < first + count)
+			code_drop_pair(smm, i);
+		else
+			i++;
+	}
 }
 
 void smm_protect_code(struct smm *smm, uint32_t frame, bool on)

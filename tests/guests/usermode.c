@@ -314,6 +314,27 @@ static void test_address_spaces(void)
 	rt_section_end();
 }
 
+/* The same linear code address holds each process's own code: what runs
+ * after a CR3 switch, or after a remap with INVLPG, is that code. */
+static void test_code_per_process(void)
+{
+	rt_section("code-per-process");
+	kernel_stats_reset();
+	for (int i = 0; i < 2; i++)
+		process_setup(i, user_code_main, (uint32_t)i);
+	run_processes(2, 0, 0);
+	for (int i = 0; i < 2; i++) {
+		struct process *p = &processes[i];
+		RT_CHECK_EQ(p->exit_status, 0);
+		RT_CHECK_EQ(p->yields, 3);
+		RT_CHECK_EQ(frame_of(p->pd, USER_CODE), (uint32_t)p->code_frame[1]);
+	}
+	RT_CHECK_EQ(kstats.yield_cr3_mismatch, 0);
+	RT_CHECK_EQ(kstats.bad_user_frames, 0);
+	RT_CHECK_EQ(kstats.n_faults, 0);
+	rt_section_end();
+}
+
 void guest_main(uint32_t mb_magic, uint32_t mb_info)
 {
 	(void)mb_magic;
@@ -333,4 +354,5 @@ void guest_main(uint32_t mb_magic, uint32_t mb_info)
 	test_preemption();
 	test_fpu_preserved();
 	test_address_spaces();
+	test_code_per_process();
 }

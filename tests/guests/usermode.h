@@ -37,6 +37,8 @@
 #define SYS_COUNTER 2 /* () -> this process's call count, from 1 */
 #define SYS_EXIT    3 /* (status), does not return */
 #define SYS_YIELD   4 /* () -> 0, after the other process has run */
+#define SYS_REMAP   6 /* () -> 0: USER_CODE maps the caller's second code
+			     frame (its PTE rewritten, then INVLPG) */
 #define SYS_REPORT  5 /* (ESI = the caller's ESP, EDI = its return EIP as the
                          kernel should see them) -> 0 or REPORT_* bits */
 #define ENOSYS 38
@@ -62,12 +64,14 @@
  *   0x00100000..       image: kernel pages supervisor, user text pages U=1, read-only
  *   0x40000000         USER_DATA: struct user_page, per process, U=1 W=1
  *   0x40001000         USER_RO: U=1, read-only
+ *   0x40002000         USER_CODE: per process, its own code, U=1, read-only
  *   0x40008000..       USER_DEMAND_LOW..USER_STACK_PAGE: mapped on first touch
  *   0x4000f000         USER_STACK_PAGE: the stack, U=1 W=1, ESP starts at its top
  *   0x50000000         USER_UNMAPPED: no page table: a fault there ends the process
  */
 #define USER_DATA       0x40000000
 #define USER_RO         0x40001000
+#define USER_CODE       0x40002000
 #define USER_DEMAND_LOW 0x40008000
 #define USER_STACK_PAGE 0x4000f000
 #define USER_STACK_TOP  0x40010000
@@ -86,6 +90,9 @@
 /* address-spaces: the kernel's initial USER_DATA value and each process's own. */
 #define ASPACE_INITIAL 0x5eed0000
 #define ASPACE_MINE    0xabcd0000
+/* code-per-process: USER_CODE holds "mov $v, %eax; ret" with v =
+ * CODE_VALUE + 0x10 * process + code frame (0, or 1 after SYS_REMAP). */
+#define CODE_VALUE     0xc0de0000
 
 /* The user loops give up (and fail) when the high dword of their 64-bit
    progress count reaches this: the kernel never stopped them. */
@@ -155,6 +162,7 @@ struct process {
 	uint32_t *user_table;         /* page table for the USER_DATA region */
 	struct user_page *data;       /* the USER_DATA frame, through the identity map */
 	uint32_t *ro_frame, *stack_frame;
+	uint8_t *code_frame[2];       /* what USER_CODE maps: [0], after SYS_REMAP [1] */
 	uint8_t (*demand)[PAGE_SIZE]; /* DEMAND_FRAMES frames for demand faults */
 	uint32_t demand_used;
 	uint32_t kstack_top;          /* TSS.ESP0 and SYSENTER_ESP while it runs */
@@ -222,6 +230,7 @@ void user_faults_main(void);
 void user_spin_main(void);
 void user_fpu_main(void);
 void user_aspace_main(void);
+void user_code_main(void);
 extern char user_vsyscall_return[];
 extern char user_demand_push[], user_demand_read[];
 extern const char user_hello_int80[], user_hello_sysenter[];

@@ -100,7 +100,7 @@ static uint32_t process_identity_table[1024] __attribute__((aligned(4096)));
 static uint8_t kstacks[MAX_PROCESSES][KSTACK_SIZE] __attribute__((aligned(16)));
 static uint8_t fx_areas[MAX_PROCESSES][512] __attribute__((aligned(16)));
 /* Each process's USER_DATA, USER_RO and stack frames; then its demand frames. */
-static uint8_t user_frames[MAX_PROCESSES][3][PAGE_SIZE] __attribute__((aligned(4096)));
+static uint8_t user_frames[MAX_PROCESSES][5][PAGE_SIZE] __attribute__((aligned(4096)));
 static uint8_t demand_frames[MAX_PROCESSES][DEMAND_FRAMES][PAGE_SIZE] __attribute__((aligned(4096)));
 /* The FPU state after FNINIT with MXCSR at its reset value: what a process starts with. */
 static uint8_t fx_initial[512] __attribute__((aligned(16)));
@@ -243,6 +243,14 @@ static void process_build_address_space(int idx, struct process *p)
 	p->user_table = (uint32_t *)(p->pd[USER_DATA >> 22] & PTE_FRAME);
 	pg_map(p->pd, USER_RO, (uint32_t)p->ro_frame, PTE_P | PTE_U);
 	pg_map(p->pd, USER_STACK_PAGE, (uint32_t)p->stack_frame, PTE_P | PTE_W | PTE_U);
+	/* Two code frames: "mov $v, %eax; ret", v telling process and frame. */
+	for (int k = 0; k < 2; k++) {
+		uint8_t *c = p->code_frame[k] = user_frames[idx][3 + k];
+		uint32_t v = CODE_VALUE + 0x10u * (uint32_t)idx + (uint32_t)k;
+		c[0] = 0xb8;
+		rt_memcpy(c + 1, &v, 4);
+		c[5] = 0xc3;
+	}
 	p->kstack_top = (uint32_t)(kstacks[idx] + KSTACK_SIZE);
 	p->fx = fx_areas[idx];
 }
@@ -256,6 +264,7 @@ void process_setup(int idx, void (*entry)(void), uint32_t arg)
 	for (int i = 0; i < 1024; i++)
 		p->ro_frame[i] = USER_RO_FILL;
 	rt_memset(p->stack_frame, 0, PAGE_SIZE);
+	pg_map(p->pd, USER_CODE, (uint32_t)p->code_frame[0], PTE_P | PTE_U);
 	/* Drop the last run's demand pages; the CR3 load when the process
 	   next runs flushes their translations. */
 	for (uint32_t a = USER_DEMAND_LOW; a < USER_STACK_PAGE; a += PAGE_SIZE)
@@ -476,6 +485,11 @@ static int on_syscall(struct trap_frame *f)
 			return 1;
 		switch_to(f, next, 1);
 		return 0;
+	case SYS_REMAP:
+		*pg_pte(p->pd, USER_CODE) = (uint32_t)p->code_frame[1] | PTE_P | PTE_U;
+		invlpg(USER_CODE);
+		f->eax = 0;
+		return 1;
 	default:
 		f->eax = (uint32_t)-ENOSYS;
 		return 1;

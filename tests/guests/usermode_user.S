@@ -376,6 +376,32 @@ user_aspace_main:
 	EXPECT_EQ USER_DATA + UP_VALUE, %edx, 2
 	EXIT_WITH_FAILURES
 
+/* ---- code-per-process: the same linear code address, each process's own
+   code, across switches and a remap (INVLPG) ---- */
+/* EBX = process index: 0 yields with int $0x80, 1 through SYSENTER. */
+	.globl user_code_main
+user_code_main:
+	movl %ebx, %esi
+	shll $4, %ebx
+	addl $CODE_VALUE, %ebx		/* EBX = what frame 0's routine returns */
+	movl $USER_CODE, %edi
+	call *%edi
+	EXPECT_EQ %eax, %ebx, 0
+	call aspace_yield
+	call *%edi
+	EXPECT_EQ %eax, %ebx, 1
+	call aspace_yield
+	call *%edi
+	EXPECT_EQ %eax, %ebx, 2
+	SYSCALL SYS_REMAP
+	incl %ebx			/* frame 1's routine */
+	call *%edi
+	EXPECT_EQ %eax, %ebx, 4
+	call aspace_yield
+	call *%edi
+	EXPECT_EQ %eax, %ebx, 5
+	EXIT_WITH_FAILURES
+
 aspace_yield:
 	movl $SYS_YIELD, %eax
 	testl %esi, %esi
