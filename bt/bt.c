@@ -117,6 +117,8 @@ static struct bt_block *block_for(struct bt *bt, uint32_t eip)
 	struct bt_block *b = bt_lookup(bt, eip);
 	if (b)
 		return b;
+	if ((b = bt_reattach(bt, eip)))
+		return b;
 	bool full;
 	b = bt_translate(bt, eip, &full);
 	if (!b && full) {

@@ -229,6 +229,8 @@ struct bt_stats {
 	uint64_t lookups;        /* dispatches through the monitor's lookup */
 	uint64_t ibl_misses;     /* indirect branches that missed the table */
 	uint64_t invalidated;    /* blocks dropped because their code was written */
+	uint64_t detached;       /* blocks set aside because their page was remapped */
+	uint64_t reattached;     /* of those, found again instead of translated */
 	uint64_t exits[BT_EXIT_COUNT];
 	uint64_t class_count[8]; /* translated instructions per bt_class */
 	uint64_t inline_io;      /* port accesses answered inside translated code */
@@ -272,6 +274,14 @@ uint64_t bt_code_epoch(const struct bt *bt);
 
 /* Drop every translation of guest-physical page `page`. */
 void bt_invalidate_page(struct bt *bt, uint32_t page);
+/*
+ * A linear page that showed guest-physical page `page` no longer does (a
+ * CR3 load, INVLPG): its translations become unreachable but are kept,
+ * with the page still write-protected; a later lookup of the same EIP
+ * that fetches from the same page (the same address space again, or
+ * another running the same code) takes them back instead of translating.
+ */
+void bt_detach_page(struct bt *bt, uint32_t page);
 /* Drop everything (e.g. the guest changed mode). */
 void bt_flush(struct bt *bt);
 

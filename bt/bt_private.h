@@ -28,6 +28,7 @@ struct bt_block {
 	uint32_t host_len;
 	uint16_t n_insns;
 	bool valid;
+	bool detached;             /* valid, but out of the hash (bt_detach_page) */
 	uint16_t *guest_off;       /* per instruction: offset from eip */
 	uint16_t *host_off;        /* per instruction: offset from host */
 	struct bt_block *hash_next;
@@ -194,6 +195,9 @@ enum bt_class bt_classify(const struct bt_insn *in);
 void *bt_meta_alloc(struct bt *bt, size_t n);
 struct bt_block *bt_lookup(struct bt *bt, uint32_t eip);
 void bt_insert(struct bt *bt, struct bt_block *b);
+/* A detached block for eip whose page(s) eip fetches from again, back in
+ * the hash; NULL if there is none (cache.c). */
+struct bt_block *bt_reattach(struct bt *bt, uint32_t eip);
 void bt_chain(struct bt *bt, uint8_t *rel32, struct bt_block *to);
 void bt_ibl_insert(struct bt *bt, struct bt_block *b);
 struct bt_block *bt_block_at_pc(const struct bt *bt, uint64_t pc);

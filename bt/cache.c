@@ -13,6 +13,11 @@
  *    hash, out of the indirect-branch table, and every chained jump into it
  *    is pointed back at its exit stub. Its TC bytes stay until the next
  *    flush (nothing can reach them any more).
+ *  - A linear page that no longer maps the page its blocks came from
+ *    detaches them: out of the hash, the table and every chain, as a
+ *    drop, but kept on their pages' lists (still write-protected). A
+ *    lookup miss whose EIP fetches from such a page takes its block back
+ *    (bt_reattach); a write to the page drops them as above.
  *  - A full TC or metadata arena flushes everything; the generation
  *    counter tells bt_run that a pending chain site died with it.
  */
@@ -97,11 +102,9 @@ static void unlink_hash(struct bt *bt, struct bt_block *b)
 		*pp = b->hash_next;
 }
 
-static void drop_block(struct bt *bt, struct bt_block *b)
+/* Nothing reaches b any more: not the hash, the table, nor a chain. */
+static void unreachable(struct bt *bt, struct bt_block *b)
 {
-	if (!b->valid)
-		return;
-	b->valid = false;
 	unlink_hash(bt, b);
 	struct bt_ibl_entry *e = &bt->ibl[b->eip & (BT_IBL_ENTRIES - 1)];
 	if (e->host == (uint64_t)b->host)
@@ -109,7 +112,61 @@ static void drop_block(struct bt *bt, struct bt_block *b)
 	for (struct bt_chain *c = b->incoming; c; c = c->next)
 		patch_rel32(c->rel32, c->stub);
 	b->incoming = NULL;
+}
+
+static void drop_block(struct bt *bt, struct bt_block *b)
+{
+	if (!b->valid)
+		return;
+	b->valid = false;
+	if (!b->detached)
+		unreachable(bt, b);
 	bt->stats.invalidated++;
+}
+
+/* The next block on page pg's list after b (b belongs to it as its first
+ * or its last page). */
+static struct bt_block *page_next(const struct bt_block *b, uint32_t pg)
+{
+	return b->page_next[b->page[0] == pg ? 0 : 1];
+}
+
+void bt_detach_page(struct bt *bt, uint32_t page)
+{
+	if (page >= bt->ram_pages)
+		return;
+	bt->code_epoch++;
+	for (struct bt_block *b = bt->page_head[page]; b; b = page_next(b, page)) {
+		if (!b->valid || b->detached)
+			continue;
+		unreachable(bt, b);
+		b->detached = true;
+		bt->stats.detached++;
+	}
+}
+
+struct bt_block *bt_reattach(struct bt *bt, uint32_t eip)
+{
+	uint8_t byte;
+	uint32_t page = 0, last = 0;
+	if (!bt->env.fetch(bt->env.ctx, eip, &byte, 1, &page) || page >= bt->ram_pages)
+		return NULL;
+	for (struct bt_block *b = bt->page_head[page]; b; b = page_next(b, page)) {
+		if (!b->valid || !b->detached || b->eip != eip || b->page[0] != page)
+			continue;
+		/* A block running onto the next page needs that page too. */
+		if (b->page[1] != page &&
+		    (!bt->env.fetch(bt->env.ctx, eip + b->guest_len - 1, &byte, 1, &last) ||
+		     last != b->page[1]))
+			continue;
+		b->detached = false;
+		unsigned h = hash_eip(b->eip);
+		b->hash_next = bt->hash[h];
+		bt->hash[h] = b;
+		bt->stats.reattached++;
+		return b;
+	}
+	return NULL;
 }
 
 uint64_t bt_code_epoch(const struct bt *bt)
@@ -125,8 +182,7 @@ void bt_invalidate_page(struct bt *bt, uint32_t page)
 	struct bt_block *b = bt->page_head[page];
 	bt->page_head[page] = NULL;
 	while (b) {
-		int k = b->page[0] == page ? 0 : 1;
-		struct bt_block *next = b->page_next[k];
+		struct bt_block *next = page_next(b, page);
 		drop_block(bt, b);
 		/* Leave it on its other page's list: a dropped block there is
 		 * skipped, and that list is cleared when that page goes. */

@@ -325,11 +325,12 @@ static void code_mapping_dropped(void *ctx)
 		bt_flush(vm->bt);
 }
 
+/* A code page no longer maps this frame: set its translations aside. */
 static void code_frame_dropped(void *ctx, uint32_t frame)
 {
 	struct mon_vm *vm = ctx;
 	if (vm->bt)
-		bt_invalidate_page(vm->bt, frame);
+		bt_detach_page(vm->bt, frame);
 }
 
 /*

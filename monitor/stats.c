@@ -102,10 +102,11 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 		(unsigned long long)s->chained, (unsigned long long)s->lookups,
 		(unsigned long long)s->ibl_misses);
 	fprintf(out, "  code writes: %llu faults, %llu blocks invalidated, "
-		     "%llu page protects; %llu code pages remapped (their translations "
-		     "dropped)\n",
+		     "%llu page protects; %llu code pages remapped: %llu blocks set aside, "
+		     "%llu of them taken back\n",
 		(unsigned long long)vm->smc_faults, (unsigned long long)s->invalidated,
-		(unsigned long long)sm.protects, (unsigned long long)sm.code_pages_dropped);
+		(unsigned long long)sm.protects, (unsigned long long)sm.code_pages_dropped,
+		(unsigned long long)s->detached, (unsigned long long)s->reattached);
 	fprintf(out, "  shadow paging: %llu hidden faults, %llu guest #PF, "
 		     "%llu traced page-table writes, %llu pages mapped (%llu runs), %llu S-view drops "
 		     "(+%llu keeping global pages), %llu for want of page-table snapshots\n",

@@ -45,7 +45,8 @@ struct smm_config {
 	 * (keyed by linear address) is then stale. */
 	void (*code_mapping_dropped)(void *ctx);
 	/* Called when one such page no longer maps the frame its code was
-	 * translated from: the translations of that frame go. */
+	 * translated from: its translations from that frame must no longer be reached through
+	 * that linear page (the monitor sets them aside: bt_detach_page). */
 	void (*code_frame_dropped)(void *ctx, uint32_t frame);
 	/* Called when linear pages [first, first + count) lose their S-view
 	 * mapping (a page-table change, INVLPG, a new address space): other

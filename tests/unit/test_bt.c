@@ -298,6 +298,116 @@ START_TEST(jcc_stubs)
 }
 END_TEST
 
+/* ---- the cache: detached blocks come back only through the same page ---- */
+
+#define RAM_PAGES 8
+static uint8_t fake_ram[RAM_PAGES][4096];
+static uint32_t lin_to_frame[16];   /* linear page -> frame + 1 (0: unmapped) */
+static int protected_pages[RAM_PAGES];
+
+static unsigned fake_fetch(void *ctx, uint32_t eip, uint8_t *buf, unsigned len,
+			   uint32_t *page)
+{
+	(void)ctx;
+	unsigned got = 0;
+	while (got < len) {
+		uint32_t l = (eip + got) >> 12;
+		if (l >= 16 || !lin_to_frame[l])
+			break;
+		uint32_t f = lin_to_frame[l] - 1;
+		if (!got)
+			*page = f;
+		buf[got] = fake_ram[f][(eip + got) & 4095];
+		got++;
+	}
+	return got;
+}
+
+static void fake_protect(void *ctx, uint32_t page, bool on)
+{
+	(void)ctx;
+	protected_pages[page] = on;
+}
+
+static struct bt *cache_bt(void)
+{
+	static const struct bt_env env = { .fetch = fake_fetch, .protect_code = fake_protect };
+	struct bt_config cfg = { .ram_pages = RAM_PAGES };
+	struct bt_cpu *cpu;
+	char err[128];
+	memset(fake_ram, 0x90, sizeof fake_ram);   /* nops ... */
+	memset(lin_to_frame, 0, sizeof lin_to_frame);
+	memset(protected_pages, 0, sizeof protected_pages);
+	struct bt *bt = bt_create(&cfg, &env, &cpu, err, sizeof err);
+	ck_assert_msg(bt != NULL, "%s", err);
+	return bt;
+}
+
+static struct bt_block *translate(struct bt *bt, uint32_t eip)
+{
+	bool full = false;
+	struct bt_block *b = bt_translate(bt, eip, &full);
+	ck_assert_ptr_nonnull(b);
+	bt_insert(bt, b);
+	return b;
+}
+
+START_TEST(detached_blocks_come_back_through_their_page)
+{
+	struct bt *bt = cache_bt();
+	fake_ram[2][0x10] = 0xc3;          /* ... ret */
+	lin_to_frame[5] = 2 + 1;           /* linear page 5 shows frame 2 */
+	struct bt_block *b = translate(bt, 0x5000);
+	ck_assert(protected_pages[2]);
+	/* Another address space: page 5 shows frame 3 (other code). */
+	bt_detach_page(bt, 2);
+	ck_assert_ptr_null(bt_lookup(bt, 0x5000));
+	lin_to_frame[5] = 3 + 1;
+	ck_assert_ptr_null(bt_reattach(bt, 0x5000));
+	ck_assert(protected_pages[2]);     /* still code: a write must be seen */
+	/* Back: the same block, without translating. */
+	lin_to_frame[5] = 2 + 1;
+	uint64_t translated = bt_get_stats(bt)->blocks;
+	ck_assert_ptr_eq(bt_reattach(bt, 0x5000), b);
+	ck_assert_ptr_eq(bt_lookup(bt, 0x5000), b);
+	ck_assert_uint_eq(bt_get_stats(bt)->blocks, translated);
+	/* The same frame at another linear address: not this block (its
+	 * EIP-relative code is for 0x5000). */
+	bt_detach_page(bt, 2);
+	lin_to_frame[7] = 2 + 1;
+	ck_assert_ptr_null(bt_reattach(bt, 0x7000));
+	/* A write to the frame drops it for good. */
+	bt_invalidate_page(bt, 2);
+	ck_assert(!protected_pages[2]);
+	ck_assert_ptr_null(bt_reattach(bt, 0x5000));
+	ck_assert_ptr_null(bt_lookup(bt, 0x5000));
+	bt_destroy(bt);
+}
+END_TEST
+
+START_TEST(a_block_across_pages_needs_both)
+{
+	struct bt *bt = cache_bt();
+	/* mov eax, 0x44332211 straddling the page end, then ret. */
+	static const uint8_t code[] = { 0xb8, 0x11, 0x22, 0x33, 0x44, 0xc3 };
+	memcpy(&fake_ram[2][0xffe], code, 2);
+	memcpy(&fake_ram[3][0], code + 2, 4);
+	lin_to_frame[5] = 2 + 1;
+	lin_to_frame[6] = 3 + 1;
+	struct bt_block *b = translate(bt, 0x5ffe);
+	ck_assert_uint_eq(b->page[0], 2);
+	ck_assert_uint_eq(b->page[1], 3);
+	/* The second page is remapped: detached from both lists' view. */
+	bt_detach_page(bt, 3);
+	ck_assert_ptr_null(bt_lookup(bt, 0x5ffe));
+	lin_to_frame[6] = 4 + 1;
+	ck_assert_ptr_null(bt_reattach(bt, 0x5ffe));
+	lin_to_frame[6] = 3 + 1;
+	ck_assert_ptr_eq(bt_reattach(bt, 0x5ffe), b);
+	bt_destroy(bt);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("bt");
@@ -313,6 +423,10 @@ static Suite *suite(void)
 	tcase_add_test(t, stack_rewrites);
 	tcase_add_test(t, branch_rewrites);
 	tcase_add_test(t, jcc_stubs);
+	suite_add_tcase(s, t);
+	t = tcase_create("cache");
+	tcase_add_test(t, detached_blocks_come_back_through_their_page);
+	tcase_add_test(t, a_block_across_pages_needs_both);
 	suite_add_tcase(s, t);
 	return s;
 }
