@@ -109,16 +109,19 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 		(unsigned long long)s->detached, (unsigned long long)s->reattached);
 	fprintf(out, "  shadow paging: %llu hidden faults, %llu guest #PF, "
 		     "%llu traced page-table writes, %llu pages mapped (%llu runs), %llu S-view drops "
-		     "(+%llu keeping global pages), %llu for want of page-table snapshots\n",
+		     "(+%llu keeping global pages; %llu global TLB flushes, none needed), %llu for want "
+		     "of page-table snapshots\n",
 		(unsigned long long)sm.hidden_faults, (unsigned long long)sm.guest_faults,
 		(unsigned long long)sm.traced_writes, (unsigned long long)sm.pages_mapped,
 		(unsigned long long)sm.runs_mapped,
 		(unsigned long long)sm.flushes, (unsigned long long)sm.partial_drops,
-		(unsigned long long)sm.snapshot_drops);
+		(unsigned long long)sm.global_flushes, (unsigned long long)sm.snapshot_drops);
 	fprintf(out, "  host mapping limit (vm.max_map_count): %llu S-view drops, "
 		     "%llu shadow mappings dropped\n",
 		(unsigned long long)sm.map_evictions,
 		(unsigned long long)sm.map_evicted_pages);
+	fprintf(out, "  page-table writes: %llu entries of other address spaces' tables (kept "
+		     "in the S-view)\n", (unsigned long long)sm.other_space_changes);
 	fprintf(out, "  page-table writes: %llu through a host fault, %llu by the "
 		     "adaptive callout (%llu instructions made native again)\n",
 		(unsigned long long)vm->pt_writes_trapped,

@@ -32,12 +32,13 @@
 #define LIN_GLOBAL 0x8u /* a global page (G with CR4.PGE): survives CR3 loads */
 #define LIN_FRAME(e) ((e) >> 12)
 
-/* Which page-directory slots point at a traced page table. */
-#define SMM_MAX_USERS 4
+
+/* The directory slots a page table was found at (any address space): a
+ * change to entry i drops linear page (slot << 10 | i) at each. Slots are
+ * never forgotten while the table is traced; a stale one costs only a
+ * needless drop. */
 struct smm_pt_users {
-	uint16_t pdi[SMM_MAX_USERS];
-	uint8_t n;
-	bool many; /* more than SMM_MAX_USERS: changes drop everything */
+	uint32_t slots[1024 / 32];
 };
 
 /* What the 2-level walker found. */

@@ -326,12 +326,30 @@ bool smm_set_mode(struct smm *smm, uint32_t cr0, uint32_t cr3, uint32_t cr4)
 		       (paging && ((cr3 ^ smm->cr3) & ~0xfffu)) ||
 		       (paging && ((cr0 ^ smm->cr0) & CR0_WP)) ||
 		       (paging && ((cr4 ^ smm->cr4) & CR4_PGE));
+	/* Only CR4.PGE toggled (Linux's global TLB flush). */
+	bool pge_only = only_cr3 == false && !mode && paging &&
+			!((cr3 ^ smm->cr3) & ~0xfffu) && !((cr0 ^ smm->cr0) & CR0_WP);
 	smm->cr0 = cr0;
 	smm->cr3 = cr3;
 	smm->cr4 = cr4;
 	if (!changed)
 		return false;
 	smm->paging = paging;
+	/*
+	 * A TLB flush, global pages included: the S-view has nothing stale
+	 * to drop. Every mapping in it came through a traced page table, and
+	 * every change to one dropped the mappings it made (smm_apply_entries)
+	 * when it was written, as A/D updates do; the flush only tells a real
+	 * CPU to forget what this never kept. Mappings made while PGE was off
+	 * are not marked global, so later CR3 loads drop them; with PGE now
+	 * off, a CR3 load drops everything. Code pages are checked as after
+	 * any flush.
+	 */
+	if (pge_only) {
+		smm->stats.global_flushes++;
+		code_recheck(smm, false);
+		return false;
+	}
 	/* A new address space (CR3) or new supervisor rights (WP, PGE): only
 	 * the S-view goes. Page tables stay traced, so the user worlds of the
 	 * other address spaces stay coherent while they wait. A new paging

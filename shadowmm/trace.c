@@ -40,15 +40,7 @@ void smm_trace(struct smm *smm, uint32_t frame, uint8_t kind, uint32_t pdi)
 	smm->frame_flags[frame] |= kind;
 	if (kind == FRAME_PT) {
 		struct smm_pt_users *u = &smm->users[idx - 1];
-		bool known = u->many;
-		for (unsigned i = 0; i < u->n && !known; i++)
-			known = u->pdi[i] == pdi;
-		if (!known) {
-			if (u->n < SMM_MAX_USERS)
-				u->pdi[u->n++] = (uint16_t)pdi;
-			else
-				u->many = true;
-		}
+		u->slots[(pdi & 1023) / 32] |= 1u << (pdi % 32);
 	}
 	if (!(before & FRAME_TRACED))
 		smm_update_frame_prot(smm, frame); /* aliases become read-only */
@@ -69,6 +61,35 @@ void smm_apply_changes(struct smm *smm, uint32_t frame)
 	smm_apply_entries(smm, frame, 0, 1024);
 }
 
+/*
+ * Linear pages [first, first + count) changed in some address space's
+ * tables. The other views (cached user views, any address space) drop
+ * them; the S-view, which shows only the current address space, drops
+ * them only if `current` (the change is in the current one's tables).
+ * A global mapping the S-view keeps from another directory is what a
+ * TLB may keep too: the guest's INVLPG drops it (smm_invlpg).
+ */
+static void entries_changed(struct smm *smm, uint32_t first, uint32_t count, bool current)
+{
+	if (current) {
+		smm_unmap_range(smm, first, count);
+		return;
+	}
+	smm->stats.other_space_changes++;
+	if (smm->cfg.linear_dropped)
+		smm->cfg.linear_dropped(smm->cfg.ctx, first, count);
+}
+
+/* The current directory's entry for slot (0 without paging). */
+static uint32_t current_pde(const struct smm *smm, uint32_t slot)
+{
+	uint64_t at = (uint64_t)(smm->cr3 & ~0xfffu) + slot * 4;
+	uint32_t pde = 0;
+	if (smm->paging && at + 4 <= smm->cfg.ram_size)
+		memcpy(&pde, smm->cfg.ram + at, 4);
+	return pde;
+}
+
 void smm_apply_entries(struct smm *smm, uint32_t frame, uint32_t first, uint32_t end)
 {
 	if (frame >= smm->frames || !smm->snap_of[frame])
@@ -77,25 +98,26 @@ void smm_apply_entries(struct smm *smm, uint32_t frame, uint32_t first, uint32_t
 	uint32_t *snap = (uint32_t *)(smm->snaps + (size_t)idx * HD_PAGE_SIZE);
 	const uint32_t *now = (const uint32_t *)(smm->cfg.ram + (uint64_t)frame * HD_PAGE_SIZE);
 	uint8_t flags = smm->frame_flags[frame];
-	struct smm_pt_users users = smm->users[idx];
+	const struct smm_pt_users *users = &smm->users[idx];
 	/* A directory entry of any traced address space: its range goes from
-	 * every view (only the current one is in the S-view; the others may
-	 * be in cached user worlds). */
+	 * every view (the S-view only if it is the current directory). */
 	bool is_pd = flags & FRAME_PD;
+	bool current_pd = smm->paging && frame == smm->cr3 >> 12;
 
 	for (uint32_t i = first; i < end; i++) {
 		if (now[i] == snap[i])
 			continue;
 		snap[i] = now[i];
 		if (is_pd)
-			smm_unmap_range(smm, i << 10, 1024);
+			entries_changed(smm, i << 10, 1024, current_pd);
 		if (flags & FRAME_PT) {
-			if (users.many) {
-				smm_drop_all(smm);
-				return;
-			}
-			for (unsigned u = 0; u < users.n; u++)
-				smm_unmap_range(smm, (uint32_t)users.pdi[u] << 10 | i, 1);
+			for (uint32_t k = 0; k < 1024 / 32; k++)
+				for (uint32_t bits = users->slots[k]; bits; bits &= bits - 1) {
+					uint32_t slot = k * 32 + (uint32_t)__builtin_ctz(bits);
+					uint32_t pde = current_pde(smm, slot);
+					bool current = (pde & 0x81) == 0x01 && pde >> 12 == frame;
+					entries_changed(smm, slot << 10 | i, 1, current);
+				}
 		}
 		/* A drop above may have ended this frame's tracing. */
 		if (!smm->snap_of[frame])

@@ -39,6 +39,9 @@
 #define SYS_YIELD   4 /* () -> 0, after the other process has run */
 #define SYS_REMAP   6 /* () -> 0: USER_CODE maps the caller's second code
 			     frame (its PTE rewritten, then INVLPG) */
+#define SYS_MIGRATE 7 /* () -> 0: the other process's USER_DATA moves to a
+			     copy in a new frame with UP_VALUE = MIGRATE_AFTER,
+			     its page table changed while it does not run */
 #define SYS_REPORT  5 /* (ESI = the caller's ESP, EDI = its return EIP as the
                          kernel should see them) -> 0 or REPORT_* bits */
 #define ENOSYS 38
@@ -93,6 +96,8 @@
 /* code-per-process: USER_CODE holds "mov $v, %eax; ret" with v =
  * CODE_VALUE + 0x10 * process + code frame (0, or 1 after SYS_REMAP). */
 #define CODE_VALUE     0xc0de0000
+#define MIGRATE_BEFORE 0xbef0be40
+#define MIGRATE_AFTER  0xaf7e0af7
 
 /* The user loops give up (and fail) when the high dword of their 64-bit
    progress count reaches this: the kernel never stopped them. */
@@ -231,6 +236,7 @@ void user_spin_main(void);
 void user_fpu_main(void);
 void user_aspace_main(void);
 void user_code_main(void);
+void user_migrate_main(void);
 extern char user_vsyscall_return[];
 extern char user_demand_push[], user_demand_read[];
 extern const char user_hello_int80[], user_hello_sysenter[];

@@ -100,7 +100,7 @@ static uint32_t process_identity_table[1024] __attribute__((aligned(4096)));
 static uint8_t kstacks[MAX_PROCESSES][KSTACK_SIZE] __attribute__((aligned(16)));
 static uint8_t fx_areas[MAX_PROCESSES][512] __attribute__((aligned(16)));
 /* Each process's USER_DATA, USER_RO and stack frames; then its demand frames. */
-static uint8_t user_frames[MAX_PROCESSES][5][PAGE_SIZE] __attribute__((aligned(4096)));
+static uint8_t user_frames[MAX_PROCESSES][6][PAGE_SIZE] __attribute__((aligned(4096)));
 static uint8_t demand_frames[MAX_PROCESSES][DEMAND_FRAMES][PAGE_SIZE] __attribute__((aligned(4096)));
 /* The FPU state after FNINIT with MXCSR at its reset value: what a process starts with. */
 static uint8_t fx_initial[512] __attribute__((aligned(16)));
@@ -260,6 +260,9 @@ void process_setup(int idx, void (*entry)(void), uint32_t arg)
 	struct process *p = &processes[idx];
 	if (!p->pd)
 		process_build_address_space(idx, p);
+	/* USER_DATA may have moved (SYS_MIGRATE): back to its own frame. */
+	p->data = (struct user_page *)user_frames[idx][0];
+	pg_map(p->pd, USER_DATA, (uint32_t)p->data, PTE_P | PTE_W | PTE_U);
 	rt_memset(p->data, 0, PAGE_SIZE);
 	for (int i = 0; i < 1024; i++)
 		p->ro_frame[i] = USER_RO_FILL;
@@ -485,6 +488,19 @@ static int on_syscall(struct trap_frame *f)
 			return 1;
 		switch_to(f, next, 1);
 		return 0;
+	case SYS_MIGRATE: {
+		int other = p == &processes[0] ? 1 : 0;
+		struct process *o = &processes[other];
+		struct user_page *to = (struct user_page *)user_frames[other][5];
+		rt_memcpy(to, o->data, PAGE_SIZE);
+		to->value = MIGRATE_AFTER;
+		/* Through the kernel's mapping of the other's table, in the
+		 * caller's address space: no INVLPG (the CR3 load is enough). */
+		*pg_pte(o->pd, USER_DATA) = (uint32_t)to | PTE_P | PTE_W | PTE_U;
+		o->data = to;
+		f->eax = 0;
+		return 1;
+	}
 	case SYS_REMAP:
 		*pg_pte(p->pd, USER_CODE) = (uint32_t)p->code_frame[1] | PTE_P | PTE_U;
 		invlpg(USER_CODE);

@@ -402,6 +402,25 @@ user_code_main:
 	EXPECT_EQ %eax, %ebx, 5
 	EXIT_WITH_FAILURES
 
+/* ---- inactive-tables: process 1 moves process 0's data page while 0
+   waits; 0 then sees the new page, and so does the kernel ---- */
+/* EBX = process index: 0 yields with int $0x80, 1 through SYSENTER. */
+	.globl user_migrate_main
+user_migrate_main:
+	movl %ebx, %esi
+	testl %esi, %esi
+	jnz 1f
+	EXPECT_EQ USER_DATA + UP_VALUE, $MIGRATE_BEFORE, 0
+	call aspace_yield
+	EXPECT_EQ USER_DATA + UP_VALUE, $MIGRATE_AFTER, 1
+	call aspace_yield		/* SYS_YIELD reads it too */
+	EXIT_WITH_FAILURES
+1:	SYSCALL SYS_MIGRATE
+	EXPECT_EQ %eax, $0, 2
+	call aspace_yield
+	call aspace_yield
+	EXIT_WITH_FAILURES
+
 aspace_yield:
 	movl $SYS_YIELD, %eax
 	testl %esi, %esi
