@@ -10,7 +10,7 @@
 #define BT_MAX_INSN_HOST 256    /* worst-case host bytes per guest instruction */
 #define BT_MAX_BLOCK_HOST 3072  /* a block ends once its code is this long */
 #define BT_IBL_ENTRIES 65536    /* must match bt_ibl in entry.S */
-#define BT_HASH_BUCKETS 16384
+#define BT_HASH_BUCKETS 65536
 
 /* A patchable direct jump (rel32 at site+1 or site+2) into another block. */
 struct bt_chain {

@@ -151,12 +151,17 @@ struct bt_block *bt_reattach(struct bt *bt, uint32_t eip)
 	uint32_t page = 0, last = 0;
 	if (!bt->env.fetch(bt->env.ctx, eip, &byte, 1, &page) || page >= bt->ram_pages)
 		return NULL;
+	/* The linear page of eip shows this page again: every block of it
+	 * starting on that linear page comes back at once (each would be
+	 * looked up soon), those running onto the next page if that one
+	 * shows their second page too. */
+	struct bt_block *found = NULL;
 	for (struct bt_block *b = bt->page_head[page]; b; b = page_next(b, page)) {
-		if (!b->valid || !b->detached || b->eip != eip || b->page[0] != page)
+		if (!b->valid || !b->detached || b->page[0] != page ||
+		    (b->eip ^ eip) >> 12)
 			continue;
-		/* A block running onto the next page needs that page too. */
 		if (b->page[1] != page &&
-		    (!bt->env.fetch(bt->env.ctx, eip + b->guest_len - 1, &byte, 1, &last) ||
+		    (!bt->env.fetch(bt->env.ctx, b->eip + b->guest_len - 1, &byte, 1, &last) ||
 		     last != b->page[1]))
 			continue;
 		b->detached = false;
@@ -164,9 +169,10 @@ struct bt_block *bt_reattach(struct bt *bt, uint32_t eip)
 		b->hash_next = bt->hash[h];
 		bt->hash[h] = b;
 		bt->stats.reattached++;
-		return b;
+		if (b->eip == eip)
+			found = b;
 	}
-	return NULL;
+	return found;
 }
 
 uint64_t bt_code_epoch(const struct bt *bt)

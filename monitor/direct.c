@@ -62,12 +62,20 @@ static void world_drop(struct mon_world *w, uint32_t first, uint32_t count)
 		return;
 	if (first + count > (1u << 20))
 		count = (1u << 20) - first;
+	bool dropped = false;
 	if (count > 1024) { /* everything: one call, and a clean slate */
 		hd_uworld_map(w->uw, first << 12, 0, count, HD_PROT_NONE);
 		memset(w->mapped, 0, (1u << 20) / 8);
 		w->n_mapped = 0;
+		dropped = true;
 	} else {
 		for (uint32_t l = first; l < first + count; l++) {
+			/* Whole empty bytes of the bitmap at a time (PD-wide
+			 * drops of other address spaces are common). */
+			if (!(l & 7) && !w->mapped[l / 8]) {
+				l += 7;
+				continue;
+			}
 			if (!world_has(w, l))
 				continue;
 			uint32_t run = 1;
@@ -78,8 +86,12 @@ static void world_drop(struct mon_world *w, uint32_t first, uint32_t count)
 				w->mapped[(l + i) / 8] &= (uint8_t)~(1u << ((l + i) % 8));
 			w->n_mapped -= run;
 			l += run;
+			dropped = true;
 		}
 	}
+	/* Writable pages are mapped pages: none went, none to forget. */
+	if (!dropped)
+		return;
 	for (uint32_t i = 0; i < w->rw_n;) {
 		if (w->rw[i].lpage - first < count)
 			w->rw[i] = w->rw[--w->rw_n];
