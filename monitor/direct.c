@@ -484,6 +484,22 @@ uint64_t mon_user_view(struct mon_vm *vm)
 	return hd_uworld_base(w->uw);
 }
 
+void mon_user_view_retry(struct mon_vm *vm)
+{
+	struct mon_de_retry t = vm->de_retry;
+	struct mon_world *w = vm->view_cur;
+	uint32_t frame = 0, err = 0;
+	bool writable = false;
+	vm->de_retry.valid = false;
+	if (!t.valid || t.cr3 != vm->vcpu.cr3 || t.eip != vm->vcpu.cpu->eip || !w ||
+	    !w->valid || w->cr3 != (vm->vcpu.cr3 & ~0xfffu) || world_has(w, t.addr >> 12) ||
+	    smm_user_fault(vm->smm, t.addr, t.write, &frame, &writable, &err) != SMM_OK)
+		return;
+	world_map(vm, w, t.addr, frame, writable);
+	vm->de_hidden_faults--;
+	vm->view_premaps++;
+}
+
 void mon_user_view_map(struct mon_vm *vm, uint32_t linear, uint32_t frame, bool writable)
 {
 	struct mon_world *w = vm->view_cur;

@@ -187,6 +187,7 @@ struct mon_vm {
 	uint64_t smc_faults;
 	uint64_t view_switches;    /* host GS base changes (S-view <-> user views) */
 	uint64_t view_faults;      /* host faults in the user views */
+	uint64_t view_premaps;     /* pages mapped as their PTE became present */
 	uint64_t view_assigns;     /* user views given to an address space */
 	uint64_t view_evictions;   /* of those, views taken from another one */
 	uint64_t start_ns;
@@ -321,6 +322,10 @@ void mon_de_linear_dropped(struct mon_vm *vm, uint32_t first, uint32_t count);
 uint64_t mon_user_view(struct mon_vm *vm);
 /* Show guest page `linear` -> `frame` in the current user view. */
 void mon_user_view_map(struct mon_vm *vm, uint32_t linear, uint32_t frame, bool writable);
+/* Back in ring 3 at the access whose #PF the guest just handled: if its
+ * tables now allow it, map the page in the current user view before the
+ * access faults again (de_retry). */
+void mon_user_view_retry(struct mon_vm *vm);
 void mon_de_frame_protected(struct mon_vm *vm, uint32_t frame);
 
 /* ---- emulate.c ---- */

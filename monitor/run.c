@@ -221,8 +221,14 @@ static void handle_view_fault(struct mon_vm *vm, uint32_t linear, bool write,
 		break;
 	case SMM_PAGE_FAULT: {
 		struct mon_fault f = { 0 };
+		uint32_t at = cpu->eip;
 		mon_page_fault(&f, linear, err);
 		mon_deliver_fault(vm, &f);
+		/* The guest's handler will most likely make the page present
+		 * and return to the same access: select_view maps it then. */
+		vm->de_retry = (struct mon_de_retry){ .valid = true, .addr = linear,
+						      .write = write, .cr3 = vm->vcpu.cr3,
+						      .eip = at };
 		break;
 	}
 	case SMM_CODE_WRITE:
@@ -349,6 +355,8 @@ static void select_view(struct mon_vm *vm, unsigned cpl)
 	}
 	cpu->view_base = base;
 	vm->view_switches++;
+	if (cpl == 3 && vm->de_retry.valid)
+		mon_user_view_retry(vm);
 }
 
 static void handle_fault(struct mon_vm *vm, unsigned depth)

@@ -121,7 +121,8 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 		(unsigned long long)sm.map_evictions,
 		(unsigned long long)sm.map_evicted_pages);
 	fprintf(out, "  page-table writes: %llu entries of other address spaces' tables (kept "
-		     "in the S-view)\n", (unsigned long long)sm.other_space_changes);
+		     "in the S-view), %llu pages made present mapped ahead of their use\n",
+		(unsigned long long)sm.other_space_changes, (unsigned long long)sm.premapped);
 	fprintf(out, "  page-table writes: %llu through a host fault, %llu by the "
 		     "adaptive callout (%llu instructions made native again)\n",
 		(unsigned long long)vm->pt_writes_trapped,
@@ -170,9 +171,10 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 		     "instructions the host CPU trapped its own way: %llu\n",
 		(unsigned long long)vm->de_segment_loads, (unsigned long long)vm->de_vendor_insns);
 	fprintf(out, "  translated ring 3: %llu view switches (S-view <-> user views), %llu "
-		     "faults in the user views, %llu user views given an address space, %llu "
-		     "reused for another\n",
+		     "faults in the user views (+%llu pages mapped ahead), %llu user views given "
+		     "an address space, %llu reused for another\n",
 		(unsigned long long)vm->view_switches, (unsigned long long)vm->view_faults,
+		(unsigned long long)vm->view_premaps,
 		(unsigned long long)vm->view_assigns, (unsigned long long)vm->view_evictions);
 	fprintf(out, "  user worlds: %llu address spaces given one, %llu spawned, %llu reused "
 		     "for another address space\n",

@@ -95,6 +95,7 @@ enum smm_result smm_walk32(struct smm *smm, uint32_t linear,
 /* sview.c */
 void smm_drop_all(struct smm *smm);
 void smm_unmap_range(struct smm *smm, uint32_t first_lpage, uint32_t count);
+void smm_premap(struct smm *smm, uint32_t lpage);
 void smm_update_frame_prot(struct smm *smm, uint32_t frame);
 /* Write a guest page-table entry as the CPU does (A/D updates), keeping
  * its frame's snapshot in step so the change is not taken for the guest's. */

@@ -607,6 +607,28 @@ enum smm_result smm_host_fault(struct smm *smm, uint32_t linear, bool write,
 	return SMM_OK;
 }
 
+/*
+ * A traced write just made linear page lpage present in the current
+ * address space (a page-fault handler's PTE, most often): map it now
+ * rather than take the host fault of the access that comes next. The walk
+ * sets A, as a CPU's speculative walk may; the page is writable only if
+ * the guest already set D. Large pages and pages below the host's
+ * mmap_min_addr are left to their first access.
+ */
+void smm_premap(struct smm *smm, uint32_t lpage)
+{
+	uint32_t linear = lpage << 12;
+	if (!smm->paging || linear < hd_mmap_min_addr() || (smm->lin_map[lpage] & LIN_MAPPED))
+		return;
+	struct smm_walk w;
+	uint32_t err;
+	if (smm_walk32(smm, linear, SMM_READ, false, true, &w, &err) != SMM_OK ||
+	    w.large || !backed(smm, w.frame) || (smm->lin_map[lpage] & LIN_MAPPED))
+		return;
+	map_page(smm, lpage, w.frame, w.writable && w.dirty, w.global);
+	smm->stats.premapped++;
+}
+
 enum smm_result smm_user_fault(struct smm *smm, uint32_t linear, bool write,
 			       uint32_t *frame, bool *writable, uint32_t *pf_error)
 {

@@ -107,6 +107,7 @@ void smm_apply_entries(struct smm *smm, uint32_t frame, uint32_t first, uint32_t
 	for (uint32_t i = first; i < end; i++) {
 		if (now[i] == snap[i])
 			continue;
+		bool made_present = !(snap[i] & 1) && (now[i] & 1);
 		snap[i] = now[i];
 		if (is_pd)
 			entries_changed(smm, i << 10, 1024, current_pd);
@@ -117,6 +118,11 @@ void smm_apply_entries(struct smm *smm, uint32_t frame, uint32_t first, uint32_t
 					uint32_t pde = current_pde(smm, slot);
 					bool current = (pde & 0x81) == 0x01 && pde >> 12 == frame;
 					entries_changed(smm, slot << 10 | i, 1, current);
+					/* A supervisor page made present is used at
+					 * once (kmap, fixmap); user pages are mapped
+					 * in their view at the retried access (run.c). */
+					if (current && made_present && !(now[i] & 4))
+						smm_premap(smm, slot << 10 | i);
 				}
 		}
 		/* A drop above may have ended this frame's tracing. */
