@@ -378,8 +378,10 @@ static void check_fsgsbase(struct hd_check_item *it)
 		set_item(it, "fsgsbase", HD_CHECK_OK, false, "usable from user mode: btvmm uses it "
 		    "to switch views with one instruction");
 	else
-		set_item(it, "fsgsbase", HD_CHECK_INFO, false, "not usable from user mode: not "
-		    "needed (btvmm then switches views with a system call)");
+		set_item(it, "fsgsbase", HD_CHECK_WARN, false, "not usable from user mode: works, "
+		    "but translated guest code then pays a system call (arch_prctl) at every "
+		    "switch between guest kernel and user mode; a Linux >= 5.9 host on a CPU "
+		    "with FSGSBASE avoids it");
 }
 
 static void check_vendor(struct hd_check_item *it)

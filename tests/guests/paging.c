@@ -221,6 +221,46 @@ static void test_two_directories(void)
 	rt_section_end();
 }
 
+/* A page table taken out of use and its frame reused for data, then for
+ * a table again: the data is data (it looks like entries), and the table
+ * maps what it says. */
+#define REUSE_WIN 0x50000000u
+static void test_table_reuse(void)
+{
+	rt_section("paging-table-reuse");
+	uint32_t slot = REUSE_WIN >> 22;
+	uint32_t *table = pg_alloc();
+	table[0] = (uint32_t)frame_c | PTE_P | PTE_W;
+	pd_a[slot] = (uint32_t)table | PTE_P | PTE_W;
+	reload_cr3();
+	RT_CHECK_EQ(read32(REUSE_WIN + 8), frame_c[2]);
+	/* Out of use, then data: every other value has P set. */
+	pd_a[slot] = 0;
+	reload_cr3();
+	fill(table, 0x7ab1e001u);
+	uint32_t bad = 0;
+	for (uint32_t i = 0; i < 1024; i++)
+		bad += read32((uint32_t)&table[i]) != 0x7ab1e001u + i;
+	RT_CHECK_EQ(bad, 0);
+	for (uint32_t i = 0; i < 1024; i++)
+		table[i] ^= 0xffffffffu;
+	bad = 0;
+	for (uint32_t i = 0; i < 1024; i++)
+		bad += table[i] != ~(0x7ab1e001u + i);
+	RT_CHECK_EQ(bad, 0);
+	/* A table again, with other contents. */
+	for (uint32_t i = 0; i < 1024; i++)
+		table[i] = 0;
+	table[1] = (uint32_t)frame_b | PTE_P | PTE_W;
+	pd_a[slot] = (uint32_t)table | PTE_P | PTE_W;
+	reload_cr3();
+	RT_CHECK_EQ(read32(REUSE_WIN + PAGE_SIZE + 4), frame_b[1]);
+	RT_CHECK_EQ(*pg_pte(pd_a, REUSE_WIN), 0);
+	pd_a[slot] = 0;
+	reload_cr3();
+	rt_section_end();
+}
+
 static void test_large_pages(void)
 {
 	rt_section("paging-4m");
@@ -423,6 +463,7 @@ void guest_main(uint32_t mb_magic, uint32_t mb_info)
 	test_adaptive_cycle();
 	test_cr3_reload();
 	test_two_directories();
+	test_table_reuse();
 	test_large_pages();
 	test_global_pages();
 	test_accessed_dirty();
