@@ -144,6 +144,8 @@ struct smm_stats {
 	uint64_t snapshot_drops;  /* drops because every page-table snapshot
 				     was in use */
 	uint64_t global_flushes;  /* CR4.PGE toggles (nothing to drop) */
+	uint64_t untraced;        /* page tables no longer traced: written over
+				     and over with no walk through them */
 	uint64_t premapped;       /* pages mapped when a traced write made them
 				     present, ahead of their first access */
 	uint64_t other_space_changes; /* table changes the S-view did not need

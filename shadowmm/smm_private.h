@@ -79,6 +79,8 @@ struct smm {
 	bool code_overflow;        /* more than SMM_MAX_CODE_PAGES */
 
 	uint32_t *snap_of;         /* [frames] snapshot index + 1 */
+	uint8_t *flood;            /* [frames] writes to a traced table since a
+				      walk last went through it */
 	uint32_t *snap_frame;      /* [max_snaps] */
 	uint8_t *snaps;            /* max_snaps pages */
 	struct smm_pt_users *users;/* [max_snaps] */
@@ -96,6 +98,10 @@ enum smm_result smm_walk32(struct smm *smm, uint32_t linear,
 void smm_drop_all(struct smm *smm);
 void smm_unmap_range(struct smm *smm, uint32_t first_lpage, uint32_t count);
 void smm_premap(struct smm *smm, uint32_t lpage);
+/* trace.c: a traced page table written FLOOD_WRITES times with no walk
+ * through it in between stops being traced. */
+#define FLOOD_WRITES 8
+void smm_flooded(struct smm *smm, uint32_t frame);
 void smm_update_frame_prot(struct smm *smm, uint32_t frame);
 /* Write a guest page-table entry as the CPU does (A/D updates), keeping
  * its frame's snapshot in step so the change is not taken for the guest's. */

@@ -39,13 +39,14 @@ struct smm *smm_create(const struct smm_config *cfg, char *err, size_t errlen)
 	smm->code_frame = alloc_zero(SMM_LPAGES * 4);
 	smm->code_pages = alloc_zero(SMM_MAX_CODE_PAGES * sizeof *smm->code_pages);
 	smm->snap_of = alloc_zero((size_t)smm->frames * 4);
+	smm->flood = alloc_zero(smm->frames ? smm->frames : 1);
 	smm->snap_frame = alloc_zero(MAX_SNAPS * 4);
 	smm->snaps = alloc_zero((size_t)MAX_SNAPS * HD_PAGE_SIZE);
 	smm->users = alloc_zero(MAX_SNAPS * sizeof *smm->users);
 	if (!smm->frame_flags || !smm->lin_map || !smm->alias_next ||
 	    !smm->frame_alias || !smm->mapped || !smm->nonglobal || !smm->code_frame ||
 	    !smm->code_pages ||
-	    !smm->snap_of || !smm->snap_frame || !smm->snaps || !smm->users) {
+	    !smm->snap_of || !smm->flood || !smm->snap_frame || !smm->snaps || !smm->users) {
 		snprintf(err, errlen, "cannot allocate shadow structures");
 		smm_destroy(smm);
 		return NULL;
@@ -74,6 +75,7 @@ void smm_destroy(struct smm *smm)
 	hd_free(smm->code_frame, SMM_LPAGES * 4);
 	hd_free(smm->code_pages, SMM_MAX_CODE_PAGES * sizeof *smm->code_pages);
 	hd_free(smm->snap_of, per_frame);
+	hd_free(smm->flood, smm->frames ? smm->frames : 1);
 	hd_free(smm->snap_frame, MAX_SNAPS * 4);
 	hd_free(smm->snaps, (size_t)MAX_SNAPS * HD_PAGE_SIZE);
 	hd_free(smm->users, MAX_SNAPS * sizeof *smm->users);
@@ -573,6 +575,13 @@ enum smm_result smm_host_fault(struct smm *smm, uint32_t linear, bool write,
 		if (flags & FRAME_CODE)
 			return SMM_CODE_WRITE;
 		smm->stats.traced_writes++;
+		if (!(flags & FRAME_PD) && ++smm->flood[w.frame] >= FLOOD_WRITES) {
+			/* A freed table's frame being reused (cleared, filled):
+			 * no longer a table; the write runs natively. */
+			smm_flooded(smm, w.frame);
+			if (!(smm->frame_flags[w.frame] & (FRAME_CODE | FRAME_TRACED)))
+				return SMM_OK;
+		}
 		return SMM_PT_WRITE;
 	}
 	smm->stats.hidden_faults++;
@@ -685,6 +694,8 @@ bool smm_phys_written(struct smm *smm, uint64_t phys, unsigned len)
 		uint64_t hi = end < (f + 1) << 12 ? end : (f + 1) << 12;
 		smm_apply_entries(smm, (uint32_t)f, (uint32_t)(lo & 4095) / 4,
 				  (uint32_t)((hi - 1) & 4095) / 4 + 1);
+		if (!(smm->frame_flags[f] & FRAME_PD) && ++smm->flood[f] >= FLOOD_WRITES)
+			smm_flooded(smm, (uint32_t)f);
 	}
 	return traced;
 }

@@ -38,6 +38,7 @@ void smm_trace(struct smm *smm, uint32_t frame, uint8_t kind, uint32_t pdi)
 	}
 	uint8_t before = smm->frame_flags[frame];
 	smm->frame_flags[frame] |= kind;
+	smm->flood[frame] = 0; /* a walk went through it: in use as a table */
 	if (kind == FRAME_PT) {
 		struct smm_pt_users *u = &smm->users[idx - 1];
 		u->slots[(pdi & 1023) / 32] |= 1u << (pdi % 32);
@@ -129,4 +130,43 @@ void smm_apply_entries(struct smm *smm, uint32_t frame, uint32_t first, uint32_t
 		if (!smm->snap_of[frame])
 			return;
 	}
+}
+
+/*
+ * Write flooding (as KVM's shadow MMU calls it): a page table written
+ * FLOOD_WRITES times with no walk through it in between is most likely a
+ * freed table's frame being reused (cleared, filled with data), or a new
+ * table being filled before anyone uses it: either way tracing it costs a
+ * trap or an emulation per store and buys nothing. It stops being traced:
+ * every mapping made through it goes (the whole range at each directory
+ * slot it was found at), its snapshot is released, and its aliases become
+ * writable. If it is a table after all, the next walk through it traces
+ * it again from its contents then.
+ */
+void smm_flooded(struct smm *smm, uint32_t frame)
+{
+	if (frame >= smm->frames || !smm->snap_of[frame] || (smm->frame_flags[frame] & FRAME_PD))
+		return;
+	uint32_t idx = smm->snap_of[frame] - 1;
+	struct smm_pt_users users = smm->users[idx];
+	for (uint32_t k = 0; k < 1024 / 32; k++)
+		for (uint32_t bits = users.slots[k]; bits; bits &= bits - 1)
+			smm_unmap_range(smm, (k * 32 + (uint32_t)__builtin_ctz(bits)) << 10, 1024);
+	if (!smm->snap_of[frame])
+		return; /* a drop above ended all tracing */
+	idx = smm->snap_of[frame] - 1;
+	uint32_t last = smm->n_snaps - 1;
+	if (idx != last) {
+		memcpy(smm->snaps + (size_t)idx * HD_PAGE_SIZE,
+		       smm->snaps + (size_t)last * HD_PAGE_SIZE, HD_PAGE_SIZE);
+		smm->snap_frame[idx] = smm->snap_frame[last];
+		smm->snap_of[smm->snap_frame[idx]] = idx + 1;
+		smm->users[idx] = smm->users[last];
+	}
+	smm->n_snaps--;
+	smm->snap_of[frame] = 0;
+	smm->flood[frame] = 0;
+	smm->frame_flags[frame] &= (uint8_t)~FRAME_TRACED;
+	smm_update_frame_prot(smm, frame);
+	smm->stats.untraced++;
 }
