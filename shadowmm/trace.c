@@ -149,6 +149,16 @@ void smm_flooded(struct smm *smm, uint32_t frame)
 		return;
 	uint32_t idx = smm->snap_of[frame] - 1;
 	struct smm_pt_users users = smm->users[idx];
+	/* A table of the running address space is in use: its entries are
+	 * being updated (munmap, mprotect), not its frame reused. */
+	for (uint32_t k = 0; k < 1024 / 32; k++)
+		for (uint32_t bits = users.slots[k]; bits; bits &= bits - 1) {
+			uint32_t pde = current_pde(smm, k * 32 + (uint32_t)__builtin_ctz(bits));
+			if ((pde & 0x81) == 0x01 && pde >> 12 == frame) {
+				smm->flood[frame] = 0;
+				return;
+			}
+		}
 	for (uint32_t k = 0; k < 1024 / 32; k++)
 		for (uint32_t bits = users.slots[k]; bits; bits &= bits - 1)
 			smm_unmap_range(smm, (k * 32 + (uint32_t)__builtin_ctz(bits)) << 10, 1024);
