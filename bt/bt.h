@@ -59,7 +59,8 @@ struct bt_cpu {
 	uint32_t eflags;        /* 0x24 full guest EFLAGS (live bits valid
 				   whenever the monitor runs) */
 	uint64_t host_rsp;      /* 0x28 monitor stack at bt_enter */
-	uint64_t pad3;          /* 0x30 */
+	uint32_t callout_addr;  /* 0x30 linear address of an inline store */
+	uint32_t pad3;          /* 0x34 */
 	uint64_t fsbase;        /* 0x38 guest FS base (inline FS accesses add it) */
 	uint64_t gsbase;        /* 0x40 guest GS base (inline GS accesses add it) */
 	uint32_t exit_reason;   /* 0x48 enum bt_exit */
@@ -131,6 +132,7 @@ struct bt_cpu {
 #define BT_CPU_IBL 0x60
 #define BT_CPU_IBL_TABLE 0x68
 #define BT_CPU_RFLAGS 0x78
+#define BT_CPU_CALLOUT_ADDR 0x30
 #define BT_CPU_CALLOUT_ARG 0x98
 #define BT_CPU_RING0 0x9c
 #define BT_CPU_IRQ_WAITING 0x9d
@@ -156,6 +158,7 @@ _Static_assert(offsetof(struct bt_cpu, ibl) == BT_CPU_IBL, "ibl");
 _Static_assert(offsetof(struct bt_cpu, ibl_table) == BT_CPU_IBL_TABLE, "iblt");
 _Static_assert(offsetof(struct bt_cpu, rflags) == BT_CPU_RFLAGS, "rfl");
 _Static_assert(offsetof(struct bt_cpu, callout_arg) == BT_CPU_CALLOUT_ARG, "carg");
+_Static_assert(offsetof(struct bt_cpu, callout_addr) == BT_CPU_CALLOUT_ADDR, "caddr");
 _Static_assert(offsetof(struct bt_cpu, callout_in) == BT_CPU_CALLOUT_PORT, "cin");
 _Static_assert(offsetof(struct bt_cpu, xmm_save) == 0x500, "xmm");
 _Static_assert(offsetof(struct bt_cpu, ring0) == BT_CPU_RING0, "ring0");
@@ -203,6 +206,14 @@ struct bt_env {
 	uint32_t (*port_in)(void *ctx, uint16_t port, unsigned size);
 	void (*port_out)(void *ctx, uint16_t port, unsigned size, uint32_t value);
 	/*
+	 * A 32-bit store by an instruction force_emulate named (it writes
+	 * page tables), done inline by a callout: store `value` at `linear`
+	 * as the guest at its CPL would, and keep the page tables' shadows
+	 * coherent. Return false, having done nothing, where the emulator
+	 * must do it instead (a fault, code, not a traced table). May be NULL.
+	 */
+	bool (*pt_store)(void *ctx, uint32_t eip, uint32_t linear, uint32_t value);
+	/*
 	 * The monitor's segment registers, which translated code reads for
 	 * PUSH Sreg and writes for the inline loads: six 12-byte images
 	 * {u16 selector, u16 attributes, u32 base, u32 limit} in the order
@@ -234,6 +245,7 @@ struct bt_stats {
 	uint64_t exits[BT_EXIT_COUNT];
 	uint64_t class_count[8]; /* translated instructions per bt_class */
 	uint64_t inline_io;      /* port accesses answered inside translated code */
+	uint64_t inline_stores;  /* page-table stores done by the store callout */
 	uint64_t tc_resident;    /* TC bytes ever in use (its high-water mark) */
 };
 

@@ -182,6 +182,8 @@ bool emit_stack(struct bt_tx *tx, const struct bt_insn *in);
 bool emit_branch(struct bt_tx *tx, const struct bt_insn *in);
 /* IN/OUT with an immediate port the monitor answers inline (emit_io.c). */
 bool emit_inline_io(struct bt_tx *tx, const struct bt_insn *in);
+/* emit_io.c: a page-table MOV through the store callout. */
+bool emit_inline_store(struct bt_tx *tx, const struct bt_insn *in);
 /* CLI, STI, PUSHFD, POPFD on the virtual flags (emit_flags.c); the caller
  * decides whether an STI may be inline, and never asks for bt_step. */
 bool emit_flags_inline(struct bt_tx *tx, const struct bt_insn *in);

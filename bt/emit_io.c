@@ -73,3 +73,82 @@ uint64_t bt_port_callout(struct bt_cpu *cpu, uint32_t arg, uint32_t eax)
 	uint32_t v = bt->env.port_in(bt->env.ctx, port, size);
 	return (eax & ~mask) | (v & mask);
 }
+
+/*
+ * A 32-bit MOV to memory that keeps writing page tables (adaptive
+ * translation named it) stores through a callout rather than leaving
+ * translated code to be emulated:
+ *
+ *   lea r11d, [operand]              (FS/GS: emit_fsgs_address)
+ *   mov [r15 + callout_addr], r11d
+ *   mov [r15 + callout_arg], reg32   (or the immediate)
+ *   mov dword [r15 + callout_eip], eip
+ *   lea r11, [rip + back] ; mov [r15 + callout_back], r11
+ *   mov r11, bt_callout_store ; jmp r11
+ * back:
+ *
+ * The monitor's pt_store does the store as the guest would (its walk sets
+ * A/D) and updates the shadows; where it cannot (a fault, a code page, a
+ * page that is no table), the callout leaves through bt_callout_refused
+ * and the instruction is emulated. Nothing here faults or touches flags.
+ */
+void bt_callout_store(void);
+bool emit_inline_store(struct bt_tx *tx, const struct bt_insn *in)
+{
+	const ZydisDecodedInstruction *zi = &in->zi;
+	struct bt_emit *e = &tx->e;
+	unsigned npre = zi->raw.prefix_count;
+	if (!tx->bt->env.pt_store || zi->mnemonic != ZYDIS_MNEMONIC_MOV ||
+	    zi->encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY || zi->operand_width != 32 ||
+	    zi->address_width != 32 || !(zi->attributes & ZYDIS_ATTRIB_HAS_MODRM) ||
+	    zi->raw.modrm.mod == 3)
+		return false;
+	for (unsigned i = 0; i < npre; i++) {
+		uint8_t b = in->bytes[i];
+		if (b != 0x26 && b != 0x2e && b != 0x36 && b != 0x3e && b != 0x64 && b != 0x65)
+			return false; /* only segment overrides */
+	}
+	uint8_t op = in->bytes[npre];
+	if (op != 0x89 && !(op == 0xc7 && zi->raw.modrm.reg == 0))
+		return false;
+	if (emit_is_fsgs(in)) {
+		emit_fsgs_address(e, in, 0);
+	} else {
+		emit_bytes(e, (const uint8_t[]){ 0x67, 0x44, 0x8d }, 3);
+		emit_modrm_mem(e, in, 3);
+	}
+	emit_bytes(e, (const uint8_t[]){ 0x45, 0x89, 0x5f, BT_CPU_CALLOUT_ADDR }, 4);
+	if (op == 0x89) {
+		/* mov [r15 + callout_arg], reg32 (ESP is the low half of RSP) */
+		emit_bytes(e, (const uint8_t[]){ 0x41, 0x89,
+						 (uint8_t)(0x87 | (zi->raw.modrm.reg & 7) << 3) }, 3);
+		emit_u32(e, BT_CPU_CALLOUT_ARG);
+	} else {
+		emit_bytes(e, (const uint8_t[]){ 0x41, 0xc7, 0x87 }, 3);
+		emit_u32(e, BT_CPU_CALLOUT_ARG);
+		emit_u32(e, (uint32_t)zi->raw.imm[0].value.u);
+	}
+	emit_bytes(e, (const uint8_t[]){ 0x41, 0xc7, 0x87 }, 3);
+	emit_u32(e, BT_CPU_CALLOUT_EIP);
+	emit_u32(e, in->eip);
+	emit_bytes(e, (const uint8_t[]){ 0x4c, 0x8d, 0x1d }, 3);
+	emit_u32(e, 7 + 10 + 3); /* the mov to callout_back, the mov r11 and the jmp */
+	emit_bytes(e, (const uint8_t[]){ 0x4d, 0x89, 0x9f }, 3);
+	emit_u32(e, BT_CPU_CALLOUT_BACK);
+	emit_bytes(e, (const uint8_t[]){ 0x49, 0xbb }, 2);
+	uint64_t to = (uint64_t)bt_callout_store;
+	emit_bytes(e, &to, 8);
+	emit_bytes(e, (const uint8_t[]){ 0x41, 0xff, 0xe3 }, 3);
+	return true;
+}
+
+/* Called by bt_callout_store on the monitor stack: 0 done, 1 refused. */
+uint32_t bt_store_callout(struct bt_cpu *cpu, uint32_t linear, uint32_t value);
+uint32_t bt_store_callout(struct bt_cpu *cpu, uint32_t linear, uint32_t value)
+{
+	struct bt *bt = (struct bt *)cpu->owner;
+	if (!bt->env.pt_store(bt->env.ctx, cpu->callout_eip, linear, value))
+		return 1;
+	bt->stats.inline_stores++;
+	return 0;
+}

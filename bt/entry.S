@@ -185,6 +185,55 @@ bt_callout_port:
 	jmp [r15 + 0xb0 + r12 * 8]      /* no flags touched */
 	.size bt_callout_port, . - bt_callout_port
 
+/*
+ * Inline page-table store: translated code stored callout_addr,
+ * callout_arg (the value), callout_eip and callout_back[0] and jumped
+ * here. The same frame as bt_callout_port; the handler returns 0 (done:
+ * back into the block) or 1 (refused: the instruction is emulated).
+ */
+	.globl bt_callout_store
+	.type bt_callout_store, @function
+bt_callout_store:
+	mov [r15 + 0x10], esp           /* guest ESP */
+	mov rsp, [r15 + 0x28]           /* monitor stack, 16-aligned */
+	pushfq
+	push rax
+	push rcx
+	push rdx
+	push rsi
+	push rdi
+	movdqa [r15 + 0x500], xmm0
+	movdqa [r15 + 0x510], xmm1
+	movdqa [r15 + 0x520], xmm2
+	movdqa [r15 + 0x530], xmm3
+	movdqa [r15 + 0x540], xmm4
+	movdqa [r15 + 0x550], xmm5
+	movdqa [r15 + 0x560], xmm6
+	movdqa [r15 + 0x570], xmm7
+	cld
+	mov rdi, r15
+	mov esi, [r15 + 0x30]           /* linear address */
+	mov edx, [r15 + 0x98]           /* value */
+	call bt_store_callout
+	mov r12d, eax                   /* 0: back into the block, 1: exit */
+	movdqa xmm0, [r15 + 0x500]
+	movdqa xmm1, [r15 + 0x510]
+	movdqa xmm2, [r15 + 0x520]
+	movdqa xmm3, [r15 + 0x530]
+	movdqa xmm4, [r15 + 0x540]
+	movdqa xmm5, [r15 + 0x550]
+	movdqa xmm6, [r15 + 0x560]
+	movdqa xmm7, [r15 + 0x570]
+	pop rdi
+	pop rsi
+	pop rdx
+	pop rcx
+	pop rax
+	popfq
+	mov esp, [r15 + 0x10]
+	jmp [r15 + 0xb0 + r12 * 8]
+	.size bt_callout_store, . - bt_callout_store
+
 /* The callout refused (I/O not allowed at this CPL): leave translated code
  * with the instruction to be emulated, which raises the guest's #GP. */
 	.globl bt_callout_refused

@@ -181,9 +181,10 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 			c = BT_CLASS_IDENT;
 		/* Adaptive translation; a bt_step is the emulator's own
 		 * fallback and must run the instruction itself. */
+		bool forced = false;
 		if (!bt->single && bt->env.force_emulate &&
 		    bt->env.force_emulate(bt->env.ctx, cur))
-			c = BT_CLASS_EMULATE;
+			c = BT_CLASS_EMULATE, forced = true;
 		bt->stats.class_count[c]++;
 		bool ok = false;
 		switch (c) {
@@ -198,7 +199,8 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 			break;
 		default:
 			/* Emulated, unless it has an inline form. */
-			ok = emit_inline(&tx, &in, n, eip);
+			ok = (forced && emit_inline_store(&tx, &in)) ||
+			     emit_inline(&tx, &in, n, eip);
 			if (ok) {
 				bt->stats.class_count[c]--;
 				bt->stats.class_count[BT_CLASS_IDENT]++;

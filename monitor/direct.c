@@ -65,6 +65,9 @@ static void world_drop(struct mon_world *w, uint32_t first, uint32_t count)
 	bool dropped = false;
 	if (count > 1024) { /* everything: one call, and a clean slate */
 		hd_uworld_map(w->uw, first << 12, 0, count, HD_PROT_NONE);
+		for (uint32_t b = 0; b < (1u << 20) / 8; b++)
+			if (w->mapped[b])
+				w->regions[b / 128] -= (uint32_t)__builtin_popcount(w->mapped[b]);
 		memset(w->mapped, 0, (1u << 20) / 8);
 		w->n_mapped = 0;
 		dropped = true;
@@ -82,8 +85,10 @@ static void world_drop(struct mon_world *w, uint32_t first, uint32_t count)
 			while (l + run < first + count && world_has(w, l + run))
 				run++;
 			hd_uworld_map(w->uw, l << 12, 0, run, HD_PROT_NONE);
-			for (uint32_t i = 0; i < run; i++)
+			for (uint32_t i = 0; i < run; i++) {
 				w->mapped[(l + i) / 8] &= (uint8_t)~(1u << ((l + i) % 8));
+				w->regions[(l + i) >> 10]--;
+			}
 			w->n_mapped -= run;
 			l += run;
 			dropped = true;
@@ -105,6 +110,14 @@ static void world_drop(struct mon_world *w, uint32_t first, uint32_t count)
  * unmaps are queued until that world runs again). */
 void mon_de_linear_dropped(struct mon_vm *vm, uint32_t first, uint32_t count)
 {
+	if (!count || first >= (1u << 20))
+		return;
+	uint32_t last = first + count - 1 < (1u << 20) ? first + count - 1 : (1u << 20) - 1;
+	bool any = false;
+	for (uint32_t r = first >> 10; r <= last >> 10 && !any; r++)
+		any = vm->view_regions[r] != 0;
+	if (!any)
+		return; /* no world or view maps anything there */
 	for (unsigned i = 0; i < MON_WORLDS; i++) {
 		if (vm->worlds[i].uw)
 			world_drop(&vm->worlds[i], first, count);
@@ -169,6 +182,7 @@ static struct mon_world *current_world(struct mon_vm *vm)
 	if (empty && vm->uw_stub[0]) {
 		char err[256];
 		empty->mapped = calloc((1u << 20) / 8, 1);
+		empty->regions = vm->view_regions;
 		empty->uw = empty->mapped ? hd_uworld_spawn(vm->uw_stub, vm->ram_fd, err,
 							    sizeof err) : NULL;
 		if (!empty->uw) {
@@ -201,6 +215,7 @@ static void world_map(struct mon_vm *vm, struct mon_world *w, uint32_t addr,
 	if (!world_has(w, addr >> 12)) {
 		w->mapped[addr >> 15] |= (uint8_t)(1u << ((addr >> 12) % 8));
 		w->n_mapped++;
+		w->regions[addr >> 22]++;
 	}
 	if (writable)
 		remember_writable(w, addr >> 12, frame);
@@ -449,6 +464,7 @@ static struct mon_world *current_view(struct mon_vm *vm)
 			return w;
 		if (!w->uw) {
 			w->mapped = calloc((1u << 20) / 8, 1);
+			w->regions = vm->view_regions;
 			w->uw = w->mapped ? hd_uworld_window(i, vm->ram_fd) : NULL;
 			if (!w->uw) {
 				free(w->mapped);

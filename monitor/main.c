@@ -371,6 +371,29 @@ static bool force_emulate(void *ctx, uint32_t eip)
 	return !vm->opt.no_adaptive && mon_is_hot_writer(vm, eip);
 }
 
+/* The store callout of a page-table writer (bt_env.pt_store): only a
+ * store the emulator would do the same way -- within a page, no fault,
+ * into a traced table -- is done here; anything else is refused and
+ * emulated, which also keeps the adaptive bookkeeping of writers that
+ * stopped writing tables. */
+static bool pt_store(void *ctx, uint32_t eip, uint32_t linear, uint32_t value)
+{
+	struct mon_vm *vm = ctx;
+	uint64_t phys;
+	uint32_t err;
+	if ((linear & 0xfff) > 0xffc ||
+	    smm_translate(vm->smm, linear, SMM_WRITE, mon_cpl(&vm->vcpu) == 3, &phys,
+			  &err) != SMM_OK ||
+	    phys + 4 > vm->ram_size || !smm_is_table(vm->smm, (uint32_t)(phys >> 12)) ||
+	    smm_is_code_page(vm->smm, (uint32_t)(phys >> 12)))
+		return false;
+	memcpy(vm->ram + phys, &value, 4);
+	smm_phys_written(vm->smm, phys, 4);
+	mon_hot_writer_done(vm, eip, true, true);
+	vm->pt_writes_emulated++;
+	return true;
+}
+
 static int open_serial(const char *spec)
 {
 	if (!strcmp(spec, "stdio"))
@@ -513,7 +536,7 @@ int main(int argc, char **argv)
 		die_host("cannot create devices", "out of memory");
 	vm.bus = dev_platform_bus(vm.plat);
 	struct bt_env env = { .ctx = &vm, .fetch = fetch_code, .protect_code = protect_code,
-			      .force_emulate = force_emulate, .inline_port = inline_port,
+			      .force_emulate = force_emulate, .pt_store = pt_store, .inline_port = inline_port,
 			      .port_in = port_in, .port_out = port_out,
 			      .io_allowed = io_allowed, .seg_regs = vm.vcpu.seg };
 	FILE *perf_map = NULL;
@@ -544,6 +567,7 @@ int main(int argc, char **argv)
 				 "(--de off runs without it)", err);
 		vm.worlds[0].uw = vm.uw; /* given to the first address space */
 		vm.worlds[0].mapped = calloc((1u << 20) / 8, 1);
+		vm.worlds[0].regions = vm.view_regions;
 		if (!vm.worlds[0].mapped)
 			die_host("cannot start direct execution", "out of memory");
 	}

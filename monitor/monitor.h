@@ -140,6 +140,7 @@ struct mon_world {
 	uint64_t last_use;
 	uint8_t *mapped; /* bitmap over linear pages the U-view maps */
 	uint32_t n_mapped;
+	uint32_t *regions; /* shared by all worlds and views (mon_vm.view_regions) */
 	uint32_t rw_n; /* U-view pages mapped writable, to re-protect */
 	struct { uint32_t lpage, frame; } rw[MON_UV_RW_MAX];
 };
@@ -188,6 +189,9 @@ struct mon_vm {
 	uint64_t view_switches;    /* host GS base changes (S-view <-> user views) */
 	uint64_t view_faults;      /* host faults in the user views */
 	uint64_t view_premaps;     /* pages mapped as their PTE became present */
+	/* Per 4 MiB of guest linear space, pages mapped in any user world or
+	 * view: a table change elsewhere drops nothing where this is 0. */
+	uint32_t view_regions[1024];
 	uint64_t view_assigns;     /* user views given to an address space */
 	uint64_t view_evictions;   /* of those, views taken from another one */
 	uint64_t start_ns;

@@ -95,8 +95,9 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 		(unsigned long long)s->class_count[BT_CLASS_STACK],
 		(unsigned long long)s->class_count[BT_CLASS_BRANCH],
 		(unsigned long long)s->class_count[BT_CLASS_EMULATE]);
-	fprintf(out, "  port I/O answered inside translated code: %llu\n",
-		(unsigned long long)s->inline_io);
+	fprintf(out, "  port I/O answered inside translated code: %llu; page-table stores by "
+		     "the store callout: %llu\n", (unsigned long long)s->inline_io,
+		(unsigned long long)s->inline_stores);
 	fprintf(out, "  branches: %llu chained, %llu monitor lookups, "
 		     "%llu indirect-table misses\n",
 		(unsigned long long)s->chained, (unsigned long long)s->lookups,

@@ -127,6 +127,8 @@ void smm_invlpg(struct smm *smm, uint32_t linear);
 /* Write-protect (on) or release a guest-physical frame holding code. */
 void smm_protect_code(struct smm *smm, uint32_t frame, bool on);
 bool smm_is_code_page(const struct smm *smm, uint32_t frame);
+/* True if the frame is a traced page table or directory. */
+bool smm_is_table(const struct smm *smm, uint32_t frame);
 
 struct smm_stats {
 	uint64_t hidden_faults;   /* host faults fixed by mapping a page */

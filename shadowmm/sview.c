@@ -750,6 +750,11 @@ void smm_protect_code(struct smm *smm, uint32_t frame, bool on)
 	smm_update_frame_prot(smm, frame);
 }
 
+bool smm_is_table(const struct smm *smm, uint32_t frame)
+{
+	return frame < smm->frames && (smm->frame_flags[frame] & FRAME_TRACED);
+}
+
 bool smm_is_code_page(const struct smm *smm, uint32_t frame)
 {
 	return frame < smm->frames && (smm->frame_flags[frame] & FRAME_CODE);

@@ -298,6 +298,54 @@ START_TEST(jcc_stubs)
 }
 END_TEST
 
+/* ---- page-table stores through the store callout ---- */
+
+static bool dummy_pt_store(void *ctx, uint32_t eip, uint32_t linear, uint32_t value)
+{
+	(void)ctx; (void)eip; (void)linear; (void)value;
+	return true;
+}
+
+static size_t emit_store(const uint8_t *code, size_t len)
+{
+	struct bt_insn in;
+	decode(&in, code, len, 0x1000);
+	memset(&tx, 0, sizeof tx);
+	memset(out, 0xcc, sizeof out);
+	fake_bt.env.pt_store = dummy_pt_store;
+	tx.bt = &fake_bt;
+	tx.e.p = tx.e.start = out;
+	bool ok = emit_inline_store(&tx, &in);
+	fake_bt.env.pt_store = NULL;
+	return ok ? (size_t)(tx.e.p - out) : 0;
+}
+
+START_TEST(page_table_stores)
+{
+	/* mov [eax + 8], ecx: lea r11d, [eax + 8]; the address and ECX to
+	 * the register block; the EIP; back address; jump to the callout. */
+	size_t n = emit_store(B(0x89, 0x48, 0x08));
+	ck_assert_uint_gt(n, 0);
+	static const uint8_t head[] = { 0x67, 0x44, 0x8d, 0x58, 0x08,        /* lea r11d, [eax+8] */
+					0x45, 0x89, 0x5f, BT_CPU_CALLOUT_ADDR, /* mov [r15+addr], r11d */
+					0x41, 0x89, 0x8f, BT_CPU_CALLOUT_ARG, 0, 0, 0 }; /* mov [r15+arg], ecx */
+	ck_assert_mem_eq(out, head, sizeof head);
+	ck_assert_uint_eq(out[n - 3], 0x41);  /* jmp r11 */
+	ck_assert_uint_eq(out[n - 1], 0xe3);
+	/* mov dword [edx], imm32: the immediate goes to the register block. */
+	n = emit_store(B(0xc7, 0x02, 0x67, 0x45, 0x23, 0x01));
+	ck_assert_uint_gt(n, 0);
+	static const uint8_t imm[] = { 0x41, 0xc7, 0x87, BT_CPU_CALLOUT_ARG, 0, 0, 0,
+				       0x67, 0x45, 0x23, 0x01 };
+	ck_assert_mem_eq(out + 4 + 4, imm, sizeof imm);
+	/* Not a 32-bit MOV store: left to the emulator. */
+	ck_assert_uint_eq(emit_store(B(0x88, 0x08)), 0);       /* mov [eax], cl */
+	ck_assert_uint_eq(emit_store(B(0x66, 0x89, 0x08)), 0); /* mov [eax], cx */
+	ck_assert_uint_eq(emit_store(B(0x87, 0x08)), 0);       /* xchg [eax], ecx */
+	ck_assert_uint_eq(emit_store(B(0x89, 0xc8)), 0);       /* mov eax, ecx */
+}
+END_TEST
+
 /* ---- the cache: detached blocks come back only through the same page ---- */
 
 #define RAM_PAGES 8
@@ -423,6 +471,7 @@ static Suite *suite(void)
 	tcase_add_test(t, stack_rewrites);
 	tcase_add_test(t, branch_rewrites);
 	tcase_add_test(t, jcc_stubs);
+	tcase_add_test(t, page_table_stores);
 	suite_add_tcase(s, t);
 	t = tcase_create("cache");
 	tcase_add_test(t, detached_blocks_come_back_through_their_page);
