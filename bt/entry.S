@@ -131,18 +131,13 @@ bt_ibl_miss:
 	.size bt_ibl, . - bt_ibl
 
 /*
- * Inline port callout: translated code stored callout_arg, callout_eip and
- * callout_back[0]
- * and jumped here (guest state live in registers). Run the C handler on
- * the monitor stack with the monitor's FS base, keep guest flags and
- * registers, merge the handler's result into EAX, and jump back.
- *   NB: the C handler may use XMM registers (libc may): XMM0-7, all a
- *   32-bit guest can name, are saved around the call. x87 state and MXCSR
- *   are not touched by the handlers (integer code).
+ * The frame of an inline callout: guest ESP, flags and the registers a C
+ * handler may clobber saved on the monitor stack, XMM0-7 (all a 32-bit
+ * guest can name) in the register block; RDI = the bt_cpu for the
+ * handler. CALLOUT_LEAVE restores them and jumps to callout_back[r12]
+ * (0: back into the block, 1: bt_callout_refused).
  */
-	.globl bt_callout_port
-	.type bt_callout_port, @function
-bt_callout_port:
+.macro CALLOUT_ENTER
 	mov [r15 + 0x10], esp           /* guest ESP */
 	mov rsp, [r15 + 0x28]           /* monitor stack, 16-aligned */
 	pushfq
@@ -161,12 +156,9 @@ bt_callout_port:
 	movdqa [r15 + 0x570], xmm7
 	cld
 	mov rdi, r15
-	mov esi, [r15 + 0x98]           /* port | size << 16 | out << 24 */
-	mov edx, [rsp + 32]             /* guest EAX */
-	call bt_port_callout            /* new guest EAX; bit 32: refused */
-	mov [rsp + 32], eax
-	shr rax, 32
-	mov r12, rax                    /* 0: back into the block, 1: exit */
+.endm
+
+.macro CALLOUT_LEAVE
 	movdqa xmm0, [r15 + 0x500]
 	movdqa xmm1, [r15 + 0x510]
 	movdqa xmm2, [r15 + 0x520]
@@ -183,55 +175,46 @@ bt_callout_port:
 	popfq                           /* guest flags, DF included */
 	mov esp, [r15 + 0x10]
 	jmp [r15 + 0xb0 + r12 * 8]      /* no flags touched */
+.endm
+
+/*
+ * Inline port callout: translated code stored callout_arg, callout_eip and
+ * callout_back[0]
+ * and jumped here (guest state live in registers). Run the C handler on
+ * the monitor stack with the monitor's FS base, keep guest flags and
+ * registers, merge the handler's result into EAX, and jump back.
+ *   NB: the C handler may use XMM registers (libc may): XMM0-7, all a
+ *   32-bit guest can name, are saved around the call. x87 state and MXCSR
+ *   are not touched by the handlers (integer code).
+ */
+	.globl bt_callout_port
+	.type bt_callout_port, @function
+bt_callout_port:
+	CALLOUT_ENTER
+	mov esi, [r15 + 0x98]           /* port | size << 16 | out << 24 */
+	mov edx, [rsp + 32]             /* guest EAX */
+	call bt_port_callout            /* new guest EAX; bit 32: refused */
+	mov [rsp + 32], eax
+	shr rax, 32
+	mov r12, rax                    /* 0: back into the block, 1: exit */
+	CALLOUT_LEAVE
 	.size bt_callout_port, . - bt_callout_port
 
 /*
  * Inline page-table store: translated code stored callout_addr,
  * callout_arg (the value), callout_eip and callout_back[0] and jumped
- * here. The same frame as bt_callout_port; the handler returns 0 (done:
- * back into the block) or 1 (refused: the instruction is emulated).
+ * here. The handler returns 0 (done: back into the block) or 1 (refused:
+ * the instruction is emulated).
  */
 	.globl bt_callout_store
 	.type bt_callout_store, @function
 bt_callout_store:
-	mov [r15 + 0x10], esp           /* guest ESP */
-	mov rsp, [r15 + 0x28]           /* monitor stack, 16-aligned */
-	pushfq
-	push rax
-	push rcx
-	push rdx
-	push rsi
-	push rdi
-	movdqa [r15 + 0x500], xmm0
-	movdqa [r15 + 0x510], xmm1
-	movdqa [r15 + 0x520], xmm2
-	movdqa [r15 + 0x530], xmm3
-	movdqa [r15 + 0x540], xmm4
-	movdqa [r15 + 0x550], xmm5
-	movdqa [r15 + 0x560], xmm6
-	movdqa [r15 + 0x570], xmm7
-	cld
-	mov rdi, r15
+	CALLOUT_ENTER
 	mov esi, [r15 + 0x30]           /* linear address */
 	mov edx, [r15 + 0x98]           /* value */
 	call bt_store_callout
 	mov r12d, eax                   /* 0: back into the block, 1: exit */
-	movdqa xmm0, [r15 + 0x500]
-	movdqa xmm1, [r15 + 0x510]
-	movdqa xmm2, [r15 + 0x520]
-	movdqa xmm3, [r15 + 0x530]
-	movdqa xmm4, [r15 + 0x540]
-	movdqa xmm5, [r15 + 0x550]
-	movdqa xmm6, [r15 + 0x560]
-	movdqa xmm7, [r15 + 0x570]
-	pop rdi
-	pop rsi
-	pop rdx
-	pop rcx
-	pop rax
-	popfq
-	mov esp, [r15 + 0x10]
-	jmp [r15 + 0xb0 + r12 * 8]
+	CALLOUT_LEAVE
 	.size bt_callout_store, . - bt_callout_store
 
 /* The callout refused (I/O not allowed at this CPL): leave translated code

@@ -222,26 +222,47 @@ static void world_map(struct mon_vm *vm, struct mon_world *w, uint32_t addr,
 	vm->de_hidden_faults++;
 }
 
+/* Deliver a ring-3 #PF at addr and remember the access: the guest's
+ * handler will most likely make the page present and return to it, and
+ * retry_map then maps the page before the access faults again. */
+void mon_user_page_fault(struct mon_vm *vm, uint32_t addr, bool write, uint32_t err)
+{
+	struct mon_fault f = { 0 };
+	uint32_t at = vm->vcpu.cpu->eip;
+	mon_page_fault(&f, addr, err);
+	mon_deliver_fault(vm, &f);
+	vm->de_retry = (struct mon_de_retry){ .valid = true, .addr = addr, .write = write,
+					      .cr3 = vm->vcpu.cr3, .eip = at };
+}
+
+/* Back in ring 3 in world or view w: if it is at the remembered access
+ * and the guest's tables now allow it, map the page (true). */
+static bool retry_map(struct mon_vm *vm, struct mon_world *w)
+{
+	struct mon_de_retry t = vm->de_retry;
+	uint32_t frame = 0, err = 0;
+	bool writable = false;
+	vm->de_retry.valid = false;
+	if (!t.valid || t.cr3 != vm->vcpu.cr3 || t.eip != vm->vcpu.cpu->eip ||
+	    world_has(w, t.addr >> 12) ||
+	    smm_user_fault(vm->smm, t.addr, t.write, &frame, &writable, &err) != SMM_OK)
+		return false;
+	world_map(vm, w, t.addr, frame, writable);
+	return true;
+}
+
 static void user_page_fault(struct mon_vm *vm, struct mon_world *w,
 			    uint32_t addr, bool write)
 {
-	uint32_t frame = 0, err = 0, at = vm->vcpu.cpu->eip;
+	uint32_t frame = 0, err = 0;
 	bool writable = false;
 	switch (smm_user_fault(vm->smm, addr, write, &frame, &writable, &err)) {
 	case SMM_OK:
 		world_map(vm, w, addr, frame, writable);
 		break;
-	case SMM_PAGE_FAULT: {
-		struct mon_fault f = { 0 };
-		mon_page_fault(&f, addr, err);
-		mon_deliver_fault(vm, &f);
-		/* The guest's handler will most likely make the page present
-		 * and return to the same access: see mon_de_run. */
-		vm->de_retry = (struct mon_de_retry){ .valid = true, .addr = addr,
-						      .write = write, .cr3 = vm->vcpu.cr3,
-						      .eip = at };
+	case SMM_PAGE_FAULT:
+		mon_user_page_fault(vm, addr, write, err);
 		break;
-	}
 	case SMM_CODE_WRITE:
 		/* Ring-3 code writes a frame with translated code on it: drop
 		 * the translations; the retry maps the page writable. */
@@ -340,17 +361,8 @@ void mon_de_run(struct mon_vm *vm)
 	 * now allow it, map the page before the world runs rather than take
 	 * the same fault again (the access comes next anyway: the walk's
 	 * A/D updates are the ones the CPU would make). */
-	if (vm->de_retry.valid) {
-		struct mon_de_retry t = vm->de_retry;
-		vm->de_retry.valid = false;
-		uint32_t frame = 0, err = 0;
-		bool writable = false;
-		if (t.cr3 == v->cr3 && t.eip == cpu->eip &&
-		    smm_user_fault(vm->smm, t.addr, t.write, &frame, &writable, &err) == SMM_OK) {
-			world_map(vm, w, t.addr, frame, writable);
-			vm->de_prefaults++;
-		}
-	}
+	if (vm->de_retry.valid && retry_map(vm, w))
+		vm->de_prefaults++;
 	vm->uw_running = w->uw;
 	uint64_t t0 = __rdtsc(); /* not the host clock: it shows, twice per system call */
 	enum hd_uw_result res = hd_uworld_run(w->uw, &r, cpu->guest_fx, &ev,
@@ -502,18 +514,15 @@ uint64_t mon_user_view(struct mon_vm *vm)
 
 void mon_user_view_retry(struct mon_vm *vm)
 {
-	struct mon_de_retry t = vm->de_retry;
 	struct mon_world *w = vm->view_cur;
-	uint32_t frame = 0, err = 0;
-	bool writable = false;
-	vm->de_retry.valid = false;
-	if (!t.valid || t.cr3 != vm->vcpu.cr3 || t.eip != vm->vcpu.cpu->eip || !w ||
-	    !w->valid || w->cr3 != (vm->vcpu.cr3 & ~0xfffu) || world_has(w, t.addr >> 12) ||
-	    smm_user_fault(vm->smm, t.addr, t.write, &frame, &writable, &err) != SMM_OK)
+	if (!w || !w->valid || w->cr3 != (vm->vcpu.cr3 & ~0xfffu)) {
+		vm->de_retry.valid = false;
 		return;
-	world_map(vm, w, t.addr, frame, writable);
-	vm->de_hidden_faults--;
-	vm->view_premaps++;
+	}
+	if (retry_map(vm, w)) {
+		vm->de_hidden_faults--; /* world_map counts DE fills; this is a view fill */
+		vm->view_premaps++;
+	}
 }
 
 void mon_user_view_map(struct mon_vm *vm, uint32_t linear, uint32_t frame, bool writable)

@@ -330,6 +330,8 @@ void mon_user_view_map(struct mon_vm *vm, uint32_t linear, uint32_t frame, bool 
  * tables now allow it, map the page in the current user view before the
  * access faults again (de_retry). */
 void mon_user_view_retry(struct mon_vm *vm);
+/* Deliver a ring-3 #PF at addr, remembering the access for that retry. */
+void mon_user_page_fault(struct mon_vm *vm, uint32_t addr, bool write, uint32_t err);
 void mon_de_frame_protected(struct mon_vm *vm, uint32_t frame);
 
 /* ---- emulate.c ---- */

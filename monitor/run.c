@@ -219,18 +219,9 @@ static void handle_view_fault(struct mon_vm *vm, uint32_t linear, bool write,
 	case SMM_OK: /* hidden: mapped now, the access runs again */
 		mon_user_view_map(vm, linear, frame, writable);
 		break;
-	case SMM_PAGE_FAULT: {
-		struct mon_fault f = { 0 };
-		uint32_t at = cpu->eip;
-		mon_page_fault(&f, linear, err);
-		mon_deliver_fault(vm, &f);
-		/* The guest's handler will most likely make the page present
-		 * and return to the same access: select_view maps it then. */
-		vm->de_retry = (struct mon_de_retry){ .valid = true, .addr = linear,
-						      .write = write, .cr3 = vm->vcpu.cr3,
-						      .eip = at };
+	case SMM_PAGE_FAULT: /* select_view maps the page when the guest retries */
+		mon_user_page_fault(vm, linear, write, err);
 		break;
-	}
 	case SMM_CODE_WRITE:
 		/* Ring-3 code writes a page with translations: drop them, and
 		 * let the write complete from a throw-away translation (its
