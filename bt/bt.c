@@ -53,7 +53,7 @@ struct bt *bt_create(const struct bt_config *cfg, const struct bt_env *env,
 	bt->cpu_mem = hd_alloc(bt->cpu_mem_len);
 	bt->tc = hd_alloc_exec(bt->tc_size);
 	bt->meta = hd_alloc(bt->meta_size);
-	bt->ibl = hd_alloc(BT_IBL_ENTRIES * sizeof(struct bt_ibl_entry));
+	bt->ibl = hd_alloc(2 * BT_IBL_ENTRIES * sizeof(struct bt_ibl_entry));
 	bt->blocks = calloc(bt->max_blocks, sizeof *bt->blocks);
 	bt->page_head = calloc(bt->ram_pages ? bt->ram_pages : 1, sizeof *bt->page_head);
 	if (!bt->cpu_mem || !bt->tc || !bt->meta || !bt->ibl || !bt->blocks ||
@@ -78,7 +78,7 @@ struct bt *bt_create(const struct bt_config *cfg, const struct bt_env *env,
 	cpu->owner = (uint64_t)bt;
 	cpu->eflags = 0x2;
 	init_fx(cpu->guest_fx);
-	for (size_t i = 0; i < BT_IBL_ENTRIES; i++) {
+	for (size_t i = 0; i < 2 * BT_IBL_ENTRIES; i++) {
 		bt->ibl[i].eip = 0xffffffffu;
 		bt->ibl[i].host = (uint64_t)bt_ibl_miss;
 	}
@@ -95,7 +95,7 @@ void bt_destroy(struct bt *bt)
 	hd_free(bt->cpu_mem, bt->cpu_mem_len);
 	hd_free(bt->tc, bt->tc_size);
 	hd_free(bt->meta, bt->meta_size);
-	hd_free(bt->ibl, BT_IBL_ENTRIES * sizeof(struct bt_ibl_entry));
+	hd_free(bt->ibl, 2 * BT_IBL_ENTRIES * sizeof(struct bt_ibl_entry));
 	free(bt->blocks);
 	free(bt->page_head);
 	free(bt);
@@ -182,6 +182,12 @@ void bt_set_fp_trap(struct bt *bt, bool trap)
 		return;
 	bt->fp_trap = trap;
 	bt_flush(bt);
+}
+
+void bt_set_user_view(struct bt *bt, bool user)
+{
+	bt->user = user;
+	bt->cpu->ibl_table = (uint64_t)bt_ibl_table(bt, user);
 }
 
 void bt_set_native_tsc(struct bt *bt, bool native)

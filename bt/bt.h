@@ -74,9 +74,10 @@ struct bt_cpu {
 	uint32_t fault_code;    /* 0x80 si_code of a BT_EXIT_FAULT */
 	uint32_t fault_trapno;  /* 0x84 host trap number (14 = #PF ...) */
 	uint64_t fault_err;     /* 0x88 host error code (bit 1: write) */
-	uint64_t view_base;     /* 0x90 the host's GS base while translated code
-				   runs: where the current view's 4 GiB window
-				   starts (0: the S-view; see bt_set_view) */
+	uint64_t view_base;     /* 0x90 where the 4 GiB window of the running
+				   code's view starts: 0 for S blocks (the
+				   S-view), the host GS base for U blocks
+				   (bt_set_user_view) */
 	uint32_t callout_arg;   /* 0x98 port | size << 16 | out << 24 */
 	uint8_t ring0;          /* 0x9c set by the monitor before running
 				   translated code: CPL 0, not virtual-8086 (the
@@ -345,6 +346,17 @@ void bt_set_fp_trap(struct bt *bt, bool trap);
  * translation cache.
  */
 void bt_set_native_tsc(struct bt *bt, bool native);
+
+/*
+ * Which window the code about to run reaches guest memory through. S
+ * blocks (ring 0-2, or paging off) address the S-view at host address 0
+ * with no segment override; U blocks (CPL 3 with paging) add the host GS
+ * base, which the monitor keeps at the current user view's window while
+ * any U block runs. Blocks of the two kinds are looked up, chained and
+ * found by the indirect-branch lookup apart, so a CPL change costs no GS
+ * base write: only a switch to another user view does.
+ */
+void bt_set_user_view(struct bt *bt, bool user);
 
 /* Human-readable name of an exit reason. */
 const char *bt_exit_name(enum bt_exit e);

@@ -29,6 +29,8 @@ struct bt_block {
 	uint16_t n_insns;
 	bool valid;
 	bool detached;             /* valid, but out of the hash (bt_detach_page) */
+	bool user;                 /* a U block: it reaches guest memory through
+				      the user view's window (bt_set_user_view) */
 	uint16_t *guest_off;       /* per instruction: offset from eip */
 	uint16_t *host_off;        /* per instruction: offset from host */
 	struct bt_block *hash_next;
@@ -66,11 +68,12 @@ struct bt {
 	struct bt_block *hash[BT_HASH_BUCKETS];
 	struct bt_block **page_head; /* per guest-physical page */
 	uint32_t ram_pages;
-	struct bt_ibl_entry *ibl;
+	struct bt_ibl_entry *ibl;  /* two tables: S blocks', then U blocks' */
 
 	uint64_t generation;       /* bumped at every flush */
 	uint64_t code_epoch;       /* bumped at every flush or invalidation */
 	bool single;               /* translating for bt_step */
+	bool user;                 /* blocks run and are made as U blocks */
 	bool fp_trap;              /* FP instructions are EMULATE (CR0.TS/EM) */
 	bool native_tsc;           /* RDTSC is IDENT (guest TSC = host TSC) */
 	ZydisDecoder dec;
@@ -93,7 +96,12 @@ void bt_callout_refused(void);
 struct bt_emit {
 	uint8_t *p;
 	uint8_t *start;
+	bool user;                 /* for a U block (emit_view) */
 };
+/* Before a guest memory access with a 32-bit address (or on [r11]): the GS
+ * override that adds the user view's window in a U block; nothing in an S
+ * block, whose window (the S-view) starts at host address 0. */
+void emit_view(struct bt_emit *e);
 
 /* A decoded guest instruction with its raw bytes. */
 struct bt_insn {
@@ -126,8 +134,6 @@ void emit_bytes(struct bt_emit *e, const void *p, size_t n);
  * new ModRM.reg field, making disp32-absolute forms SIB-encoded (in 64-bit
  * mode ModRM 00/101 means RIP-relative). */
 void emit_modrm_mem(struct bt_emit *e, const struct bt_insn *in, unsigned reg);
-/* Emit the instruction's segment-override prefix (FS/GS only matter). */
-void emit_seg_prefix(struct bt_emit *e, const struct bt_insn *in);
 /* True if the instruction's memory operand is FS- or GS-relative. */
 bool emit_is_fsgs(const struct bt_insn *in);
 /* r11 = the linear address of the instruction's explicit memory operand
@@ -202,6 +208,8 @@ void bt_insert(struct bt *bt, struct bt_block *b);
 struct bt_block *bt_reattach(struct bt *bt, uint32_t eip);
 void bt_chain(struct bt *bt, uint8_t *rel32, struct bt_block *to);
 void bt_ibl_insert(struct bt *bt, struct bt_block *b);
+/* The indirect-branch table of S (user false) or U blocks. */
+struct bt_ibl_entry *bt_ibl_table(const struct bt *bt, bool user);
 struct bt_block *bt_block_at_pc(const struct bt *bt, uint64_t pc);
 
 /* ---- translate.c ---- */

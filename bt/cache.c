@@ -40,7 +40,7 @@ static unsigned hash_eip(uint32_t eip)
 struct bt_block *bt_lookup(struct bt *bt, uint32_t eip)
 {
 	for (struct bt_block *b = bt->hash[hash_eip(eip)]; b; b = b->hash_next)
-		if (b->eip == eip)
+		if (b->eip == eip && b->user == bt->user)
 			return b;
 	return NULL;
 }
@@ -65,9 +65,14 @@ void bt_insert(struct bt *bt, struct bt_block *b)
 		page_link(bt, b, 1);
 }
 
+struct bt_ibl_entry *bt_ibl_table(const struct bt *bt, bool user)
+{
+	return bt->ibl + (user ? BT_IBL_ENTRIES : 0);
+}
+
 void bt_ibl_insert(struct bt *bt, struct bt_block *b)
 {
-	struct bt_ibl_entry *e = &bt->ibl[b->eip & (BT_IBL_ENTRIES - 1)];
+	struct bt_ibl_entry *e = &bt_ibl_table(bt, b->user)[b->eip & (BT_IBL_ENTRIES - 1)];
 	e->eip = b->eip;
 	e->host = (uint64_t)b->host;
 }
@@ -106,7 +111,7 @@ static void unlink_hash(struct bt *bt, struct bt_block *b)
 static void unreachable(struct bt *bt, struct bt_block *b)
 {
 	unlink_hash(bt, b);
-	struct bt_ibl_entry *e = &bt->ibl[b->eip & (BT_IBL_ENTRIES - 1)];
+	struct bt_ibl_entry *e = &bt_ibl_table(bt, b->user)[b->eip & (BT_IBL_ENTRIES - 1)];
 	if (e->host == (uint64_t)b->host)
 		e->eip = 0xffffffffu, e->host = (uint64_t)bt_ibl_miss;
 	for (struct bt_chain *c = b->incoming; c; c = c->next)
@@ -169,7 +174,7 @@ struct bt_block *bt_reattach(struct bt *bt, uint32_t eip)
 		b->hash_next = bt->hash[h];
 		bt->hash[h] = b;
 		bt->stats.reattached++;
-		if (b->eip == eip)
+		if (b->eip == eip && b->user == bt->user)
 			found = b;
 	}
 	return found;
@@ -206,7 +211,7 @@ void bt_flush(struct bt *bt)
 		}
 	}
 	memset(bt->hash, 0, sizeof bt->hash);
-	for (size_t i = 0; i < BT_IBL_ENTRIES; i++) {
+	for (size_t i = 0; i < 2 * BT_IBL_ENTRIES; i++) {
 		bt->ibl[i].eip = 0xffffffffu;
 		bt->ibl[i].host = (uint64_t)bt_ibl_miss;
 	}

@@ -27,14 +27,9 @@ bool emit_is_fsgs(const struct bt_insn *in)
 						    ZYDIS_ATTRIB_HAS_SEGMENT_GS));
 }
 
-void emit_seg_prefix(struct bt_emit *e, const struct bt_insn *in)
+void emit_view(struct bt_emit *e)
 {
-	/* CS/SS/DS/ES overrides are no-ops in 64-bit mode and the guest's
-	 * segments are flat; FS and GS carry the guest's bases (only in the
-	 * host-base fallback: see emit_fsgs_address). */
-	if (in->zi.attributes & ZYDIS_ATTRIB_HAS_SEGMENT_FS)
-		emit_u8(e, 0x64);
-	else if (in->zi.attributes & ZYDIS_ATTRIB_HAS_SEGMENT_GS)
+	if (e->user)
 		emit_u8(e, 0x65);
 }
 
@@ -82,7 +77,7 @@ void emit_mem_access(struct bt_emit *e, const struct bt_insn *in, bool size16,
 		emit_fsgs_address(e, in, adjust);
 	if (size16)
 		emit_u8(e, 0x66);
-	emit_u8(e, 0x65); /* the current view's window (bt.h) */
+	emit_view(e);
 	if (fsgs) {
 		emit_u8(e, (uint8_t)(0x41 | (reg >= 8 ? 4 : 0)));
 		emit_bytes(e, opcode, n);

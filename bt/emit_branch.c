@@ -97,7 +97,8 @@ bool emit_branch(struct bt_tx *tx, const struct bt_insn *in)
 		    in->ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
 			pop += (uint32_t)(in->ops[0].imm.value.u & 0xffff);
 		/* mov r14d, [esp] ; lea esp, [esp + pop] */
-		emit_bytes(e, (const uint8_t[]){ 0x65, 0x67, 0x44, 0x8b, 0x34, 0x24 }, 6);
+		emit_view(e);
+		emit_bytes(e, (const uint8_t[]){ 0x67, 0x44, 0x8b, 0x34, 0x24 }, 5);
 		emit_bytes(e, (const uint8_t[]){ 0x67, 0x8d, 0xa4, 0x24 }, 4);
 		emit_u32(e, pop);
 		emit_indirect(tx);

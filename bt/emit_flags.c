@@ -86,8 +86,9 @@ static void emit_pushfd(struct bt_tx *tx, const struct bt_insn *in)
 	emit_bytes(e, (const uint8_t[]){ 0x45, 0x09, 0xf5, 0x41, 0x83, 0xcd, 0x02 }, 7);
 	emit_unpark_flags(e);
 	/* mov [esp - 4], r13d ; lea esp, [esp - 4] */
-	emit_bytes(e, (const uint8_t[]){ 0x65, 0x67, 0x44, 0x89, 0x6c, 0x24, 0xfc,
-					 0x67, 0x8d, 0x64, 0x24, 0xfc }, 12);
+	emit_view(e);
+	emit_bytes(e, (const uint8_t[]){ 0x67, 0x44, 0x89, 0x6c, 0x24, 0xfc,
+					 0x67, 0x8d, 0x64, 0x24, 0xfc }, 11);
 	uint8_t *done = emit_jmp_fwd(e);
 	emit_patch_here(e, not_ring0);
 	slow_path(tx, in, done);
@@ -101,7 +102,8 @@ static void emit_popfd(struct bt_tx *tx, const struct bt_insn *in)
 {
 	struct bt_emit *e = &tx->e;
 	/* mov r13d, [esp]: the one guest access, before anything changes */
-	emit_bytes(e, (const uint8_t[]){ 0x65, 0x67, 0x44, 0x8b, 0x2c, 0x24 }, 6);
+	emit_view(e);
+	emit_bytes(e, (const uint8_t[]){ 0x67, 0x44, 0x8b, 0x2c, 0x24 }, 5);
 	emit_park_flags(e);
 	emit_cmp_cpu_byte0(e, BT_CPU_RING0);
 	uint8_t *not_ring0 = emit_jcc_fwd(e, BT_CC_Z);

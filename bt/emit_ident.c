@@ -56,7 +56,7 @@ static bool emit_ident_fsgs(struct bt_tx *tx, const struct bt_insn *in)
 		return false;
 	emit_fsgs_address(e, in, 0);
 	emit_prefixes(e, in);
-	emit_u8(e, 0x65); /* the window, added to the linear address in r11 */
+	emit_view(e); /* the window, added to the linear address in r11 */
 	emit_u8(e, 0x41); /* REX.B: rm names r11 */
 	if (moffs) {
 		static const uint8_t as_modrm[4] = { 0x8a, 0x8b, 0x88, 0x89 };
@@ -144,7 +144,7 @@ bool emit_ident(struct bt_tx *tx, const struct bt_insn *in)
 	if (string)
 		return emit_string(tx, in);
 	if (in->has_mem) {
-		emit_u8(e, 0x65); /* the current view's window (bt.h) */
+		emit_view(e);
 		emit_u8(e, 0x67);
 	}
 	emit_prefixes(e, in);

@@ -121,7 +121,8 @@ static bool emit_load(struct bt_tx *tx, const struct bt_insn *in, int sreg,
 	bool fsgs = sreg == 4 || sreg == 5;
 	if (pop) {
 		/* movzx r13d, word [esp] */
-		emit_bytes(e, (const uint8_t[]){ 0x65, 0x67, 0x44, 0x0f, 0xb7, 0x2c, 0x24 }, 7);
+		emit_view(e);
+		emit_bytes(e, (const uint8_t[]){ 0x67, 0x44, 0x0f, 0xb7, 0x2c, 0x24 }, 6);
 	} else if (!load_selector(e, in, src)) {
 		return false;
 	}
@@ -214,11 +215,12 @@ bool emit_seg_inline(struct bt_tx *tx, const struct bt_insn *in)
 			return false;
 		struct bt_emit *e = &tx->e;
 		mov_r11_imm64(e, (uint8_t *)tx->bt->env.seg_regs + 12 * sreg);
+		emit_bytes(e, (const uint8_t[]){ 0x45, 0x0f, 0xb7, 0x2b }, 4); /* movzx r13d, word [r11] */
+		emit_view(e);
 		emit_bytes(e, (const uint8_t[]){
-			0x45, 0x0f, 0xb7, 0x2b,             /* movzx r13d, word [r11] */
-			0x65, 0x67, 0x44, 0x89, 0x6c, 0x24, 0xfc, /* mov gs:[esp - 4], r13d */
-			0x67, 0x8d, 0x64, 0x24, 0xfc,             /* lea esp, [esp - 4] */
-		}, 16);
+			0x67, 0x44, 0x89, 0x6c, 0x24, 0xfc, /* mov [esp - 4], r13d */
+			0x67, 0x8d, 0x64, 0x24, 0xfc,       /* lea esp, [esp - 4] */
+		}, 11);
 		return true;
 	}
 	case ZYDIS_MNEMONIC_POP:

@@ -32,7 +32,7 @@ static void emit_store_below_esp(struct bt_emit *e, unsigned size, unsigned reg,
 {
 	if (size == 2)
 		emit_u8(e, 0x66);
-	emit_u8(e, 0x65);
+	emit_view(e);
 	emit_u8(e, 0x67);
 	if (rex_r)
 		emit_u8(e, 0x44);
@@ -52,7 +52,8 @@ static void emit_load_r14(struct bt_emit *e, const struct bt_insn *in,
 void emit_push_imm32(struct bt_emit *e, uint32_t v)
 {
 	/* mov dword [esp-4], imm32 ; lea esp, [esp-4] */
-	emit_bytes(e, (const uint8_t[]){ 0x65, 0x67, 0xc7, 0x44, 0x24, 0xfc }, 6);
+	emit_view(e);
+	emit_bytes(e, (const uint8_t[]){ 0x67, 0xc7, 0x44, 0x24, 0xfc }, 5);
 	emit_u32(e, v);
 	emit_adjust_esp(e, -4);
 }
@@ -78,7 +79,9 @@ static bool emit_push(struct bt_tx *tx, const struct bt_insn *in)
 			emit_push_imm32(e, (uint32_t)op->imm.value.u);
 			return true;
 		}
-		emit_bytes(e, (const uint8_t[]){ 0x66, 0x65, 0x67, 0xc7, 0x44, 0x24, 0xfe }, 7);
+		emit_u8(e, 0x66);
+		emit_view(e);
+		emit_bytes(e, (const uint8_t[]){ 0x67, 0xc7, 0x44, 0x24, 0xfe }, 5);
 		emit_u8(e, (uint8_t)op->imm.value.u);
 		emit_u8(e, (uint8_t)(op->imm.value.u >> 8));
 		break;
@@ -113,13 +116,15 @@ static bool emit_pop(struct bt_tx *tx, const struct bt_insn *in)
 			if (size == 2)
 				return false; /* pop sp: emulated */
 			/* pop esp: ESP = [ESP], the increment is overwritten */
-			emit_bytes(e, (const uint8_t[]){ 0x65, 0x67, 0x8b, 0x24, 0x24 }, 5);
+			emit_view(e);
+			emit_bytes(e, (const uint8_t[]){ 0x67, 0x8b, 0x24, 0x24 }, 4);
 			return true;
 		}
 		if (size == 2)
 			emit_u8(e, 0x66);
 		/* mov reg, [esp] */
-		emit_bytes(e, (const uint8_t[]){ 0x65, 0x67, 0x8b, (uint8_t)(0x04 | n << 3), 0x24 }, 5);
+		emit_view(e);
+		emit_bytes(e, (const uint8_t[]){ 0x67, 0x8b, (uint8_t)(0x04 | n << 3), 0x24 }, 4);
 		emit_adjust_esp(e, (int32_t)size);
 		return true;
 	}
@@ -131,7 +136,8 @@ static bool emit_pop(struct bt_tx *tx, const struct bt_insn *in)
 	 * displacement grows by `size`. */
 	if (size == 2)
 		emit_u8(e, 0x66);
-	emit_bytes(e, (const uint8_t[]){ 0x65, 0x67, 0x44, 0x8b, 0x34, 0x24 }, 6);
+	emit_view(e);
+	emit_bytes(e, (const uint8_t[]){ 0x67, 0x44, 0x8b, 0x34, 0x24 }, 5);
 	if (emit_is_fsgs(in)) {
 		emit_mem_access(e, in, size == 2, (const uint8_t[]){ 0x89 }, 1, 8 + R14,
 				op->mem.base == ZYDIS_REGISTER_ESP ? (int32_t)size : 0);
@@ -140,7 +146,8 @@ static bool emit_pop(struct bt_tx *tx, const struct bt_insn *in)
 	}
 	if (size == 2)
 		emit_u8(e, 0x66);
-	emit_bytes(e, (const uint8_t[]){ 0x65, 0x67, 0x44, 0x89 }, 4);
+	emit_view(e);
+	emit_bytes(e, (const uint8_t[]){ 0x67, 0x44, 0x89 }, 3);
 	if (op->mem.base == ZYDIS_REGISTER_ESP) {
 		/* [esp + index*s + disp] -> disp32 form with disp + size */
 		const uint8_t *m = in->bytes + zi->raw.modrm.offset;
@@ -159,9 +166,10 @@ static bool emit_leave(struct bt_tx *tx, const struct bt_insn *in)
 	if (in->zi.operand_width != 32)
 		return false;
 	/* mov r14d, [ebp] ; lea esp, [ebp+4] ; mov ebp, r14d */
-	emit_bytes(&tx->e, (const uint8_t[]){ 0x65, 0x67, 0x44, 0x8b, 0x75, 0x00,
+	emit_view(&tx->e);
+	emit_bytes(&tx->e, (const uint8_t[]){ 0x67, 0x44, 0x8b, 0x75, 0x00,
 					      0x67, 0x8d, 0x65, 0x04,
-					      0x44, 0x89, 0xf5 }, 13);
+					      0x44, 0x89, 0xf5 }, 12);
 	return true;
 }
 

@@ -131,6 +131,7 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 	}
 	uint8_t *start = bt->tc + bt->tc_used;
 	tx.e.p = tx.e.start = start;
+	tx.e.user = bt->user;
 
 	/* mov r11d, [r15 - 4096]: the poll load */
 	emit_bytes(&tx.e, (const uint8_t[]){ 0x45, 0x8b, 0x9f, 0x00, 0xf0, 0xff, 0xff }, 7);
@@ -246,6 +247,7 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 	memcpy(b->guest_off, guest_off, 2u * n);
 	memcpy(b->host_off, host_off, 2u * n);
 	b->valid = true;
+	b->user = bt->user;
 
 	bt->tc_used += (host_len + 15) & ~(size_t)15;
 	if (bt->tc_used > bt->stats.tc_resident)

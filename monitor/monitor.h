@@ -186,7 +186,8 @@ struct mon_vm {
 		sites[2048];
 	uint64_t exc_count[32];
 	uint64_t smc_faults;
-	uint64_t view_switches;    /* host GS base changes (S-view <-> user views) */
+	uint64_t view_switches;    /* host GS base writes (from one user view to another) */
+	uint64_t host_gs;          /* the host GS base: the last user view run */
 	uint64_t view_faults;      /* host faults in the user views */
 	uint64_t view_premaps;     /* pages mapped as their PTE became present */
 	/* Per 4 MiB of guest linear space, pages mapped in any user world or

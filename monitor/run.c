@@ -321,10 +321,13 @@ static void fetch_fault(struct mon_vm *vm)
 }
 
 /*
- * The view translated code runs in: the S-view (GS base 0) at CPL 0-2 or
- * with paging off; at CPL 3 with paging, the current address space's user
- * view, whose window holds only the pages the guest's tables give ring 3
- * (a CPL change costs a GS base write, not a new shadow).
+ * The view translated code runs in: the S-view (at host address 0, S
+ * blocks) at CPL 0-2 or with paging off; at CPL 3 with paging, the current
+ * address space's user view, whose window holds only the pages the guest's
+ * tables give ring 3 (U blocks, through the host GS base). S blocks never
+ * use GS, so the base stays at the last user view across kernel entries:
+ * only running another address space's ring 3 writes it (bt.h:
+ * bt_set_user_view).
  */
 static void select_view(struct mon_vm *vm, unsigned cpl)
 {
@@ -339,14 +342,19 @@ static void select_view(struct mon_vm *vm, unsigned cpl)
 	struct bt_cpu *cpu = vm->vcpu.cpu;
 	if (base == cpu->view_base)
 		return;
-	int r = hd_set_view_base(base);
-	if (r) {
-		mon_stop(vm, MON_EXIT_HOST, "cannot set the host GS base: %s", strerror(-r));
-		return;
+	if (base && base != vm->host_gs) {
+		int r = hd_set_view_base(base);
+		if (r) {
+			mon_stop(vm, MON_EXIT_HOST, "cannot set the host GS base: %s",
+				 strerror(-r));
+			return;
+		}
+		vm->host_gs = base;
+		vm->view_switches++;
 	}
+	bt_set_user_view(vm->bt, base != 0);
 	cpu->view_base = base;
-	vm->view_switches++;
-	if (cpl == 3 && vm->de_retry.valid)
+	if (base && vm->de_retry.valid)
 		mon_user_view_retry(vm);
 }
 

@@ -173,7 +173,7 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 	fprintf(out, "  ring-3 segment loads redone for the guest: %llu; fast system-call "
 		     "instructions the host CPU trapped its own way: %llu\n",
 		(unsigned long long)vm->de_segment_loads, (unsigned long long)vm->de_vendor_insns);
-	fprintf(out, "  translated ring 3: %llu view switches (S-view <-> user views), %llu "
+	fprintf(out, "  translated ring 3: %llu host GS base writes (to another user view), %llu "
 		     "faults in the user views (+%llu pages mapped ahead), %llu user views given "
 		     "an address space, %llu reused for another\n",
 		(unsigned long long)vm->view_switches, (unsigned long long)vm->view_faults,

@@ -33,6 +33,7 @@ static enum bt_class classify(const uint8_t *code, size_t len)
 static struct bt fake_bt;
 static struct bt_tx tx;
 static uint8_t out[256];
+static bool s_block; /* emit for an S block (the rewrite tests below are U blocks') */
 
 static size_t emit(const uint8_t *code, size_t len, uint32_t eip)
 {
@@ -42,6 +43,7 @@ static size_t emit(const uint8_t *code, size_t len, uint32_t eip)
 	memset(out, 0xcc, sizeof out);
 	tx.bt = &fake_bt;
 	tx.e.p = tx.e.start = out;
+	tx.e.user = !s_block;
 	bool ok = false;
 	switch (bt_classify(&in)) {
 	case BT_CLASS_IDENT: ok = emit_ident(&tx, &in); break;
@@ -137,7 +139,8 @@ START_TEST(operand_refinements)
 }
 END_TEST
 
-/* Every guest access carries the view's GS override and a 32-bit address. */
+/* Every guest access of a U block carries the GS override that adds the
+ * user view's window, and a 32-bit address. */
 #define ACC 0x65, 0x67
 
 START_TEST(ident_rewrites)
@@ -248,6 +251,33 @@ START_TEST(stack_rewrites)
 	       B(ACC, 0x44, 0x8b, 0x75, 0x00, 0x67, 0x8d, 0x65, 0x04, 0x44, 0x89, 0xf5));
 	EXPECT(B(0x66, 0x50),                                         /* push ax */
 	       B(0x66, ACC, 0x89, 0x44, 0x24, 0xfe, 0x67, 0x8d, 0x64, 0x24, 0xfe));
+}
+END_TEST
+
+/* S blocks reach the S-view at host address 0: the same code with no GS
+ * override, so the GS base can stay at the user view across kernel
+ * entries. */
+START_TEST(s_blocks_take_no_override)
+{
+	s_block = true;
+	EXPECT(B(0x8b, 0x05, 0x34, 0x12, 0, 0),                       /* mov eax, [0x1234] */
+	       B(0x67, 0x8b, 0x04, 0x25, 0x34, 0x12, 0, 0));
+	EXPECT(B(0x53),                                               /* push ebx */
+	       B(0x67, 0x89, 0x5c, 0x24, 0xfc, 0x67, 0x8d, 0x64, 0x24, 0xfc));
+	EXPECT(B(0x66, 0x6a, 0x01),                                   /* push word 1 */
+	       B(0x66, 0x67, 0xc7, 0x44, 0x24, 0xfe, 0x01, 0x00,
+		 0x67, 0x8d, 0x64, 0x24, 0xfe));
+	EXPECT(B(0x8f, 0x00),                                         /* pop dword [eax] */
+	       B(0x67, 0x44, 0x8b, 0x34, 0x24, 0x67, 0x44, 0x89, 0x30,
+		 0x67, 0x8d, 0x64, 0x24, 0x04));
+	EXPECT(B(0xc9),                                               /* leave */
+	       B(0x67, 0x44, 0x8b, 0x75, 0x00, 0x67, 0x8d, 0x65, 0x04, 0x44, 0x89, 0xf5));
+	EXPECT(B(0x64, 0x8b, 0x03),                                   /* mov eax, fs:[ebx] */
+	       B(FS_ADDR(0x1b), 0x41, 0x8b, 0x03));
+	EXPECT(B(0xc3),                                               /* ret */
+	       B(0x67, 0x44, 0x8b, 0x34, 0x24, 0x67, 0x8d, 0xa4, 0x24, 0x04, 0, 0, 0,
+		 0x41, 0xff, 0x67, BT_CPU_IBL));
+	s_block = false;
 }
 END_TEST
 
@@ -456,6 +486,41 @@ START_TEST(a_block_across_pages_needs_both)
 }
 END_TEST
 
+/* U and S blocks at the same EIP are different translations: each is found
+ * only in its own mode, by the lookup and by the indirect-branch table. */
+START_TEST(user_and_kernel_blocks_apart)
+{
+	struct bt *bt = cache_bt();
+	fake_ram[2][0] = 0x50;             /* push eax */
+	fake_ram[2][1] = 0xc3;             /* ret */
+	lin_to_frame[5] = 2 + 1;
+	struct bt_block *s = translate(bt, 0x5000);
+	ck_assert(!s->user);
+	bt_ibl_insert(bt, s);
+	bt_set_user_view(bt, true);
+	ck_assert_ptr_null(bt_lookup(bt, 0x5000));
+	struct bt_ibl_entry *ut = (struct bt_ibl_entry *)bt->cpu->ibl_table;
+	ck_assert_ptr_eq(ut, bt_ibl_table(bt, true));
+	ck_assert_uint_ne(ut[0x5000 & (BT_IBL_ENTRIES - 1)].eip, 0x5000);
+	struct bt_block *u = translate(bt, 0x5000);
+	ck_assert(u->user);
+	ck_assert_ptr_ne(u, s);
+	ck_assert_uint_eq(u->host[7], 0x65); /* after the poll load: push through GS */
+	ck_assert_uint_eq(s->host[7], 0x67); /* the S-view at 0: no override */
+	bt_ibl_insert(bt, u);
+	ck_assert_uint_eq(ut[0x5000 & (BT_IBL_ENTRIES - 1)].host, (uint64_t)u->host);
+	ck_assert_ptr_eq(bt_lookup(bt, 0x5000), u);
+	/* A detached page gives each mode back its own block. */
+	bt_detach_page(bt, 2);
+	ck_assert_uint_ne(ut[0x5000 & (BT_IBL_ENTRIES - 1)].eip, 0x5000);
+	ck_assert_ptr_eq(bt_reattach(bt, 0x5000), u);
+	bt_set_user_view(bt, false);
+	ck_assert_ptr_eq((struct bt_ibl_entry *)bt->cpu->ibl_table, bt_ibl_table(bt, false));
+	ck_assert_ptr_eq(bt_lookup(bt, 0x5000), s);
+	bt_destroy(bt);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("bt");
@@ -470,12 +535,14 @@ static Suite *suite(void)
 	tcase_add_test(t, fsgs_rewrites);
 	tcase_add_test(t, stack_rewrites);
 	tcase_add_test(t, branch_rewrites);
+	tcase_add_test(t, s_blocks_take_no_override);
 	tcase_add_test(t, jcc_stubs);
 	tcase_add_test(t, page_table_stores);
 	suite_add_tcase(s, t);
 	t = tcase_create("cache");
 	tcase_add_test(t, detached_blocks_come_back_through_their_page);
 	tcase_add_test(t, a_block_across_pages_needs_both);
+	tcase_add_test(t, user_and_kernel_blocks_apart);
 	suite_add_tcase(s, t);
 	return s;
 }
