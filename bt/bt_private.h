@@ -17,6 +17,9 @@ struct bt_chain {
 	struct bt_chain *next;     /* in the target's incoming list */
 	uint8_t *rel32;            /* the rel32 field to patch */
 	uint8_t *stub;             /* where it pointed before chaining */
+	bool within;               /* from a block on every linear page and
+				      frame the target is on (bt_detach_page
+				      keeps it) */
 };
 
 /* One translated block. */

@@ -17,7 +17,10 @@
  *    detaches them: out of the hash, the table and every chain, as a
  *    drop, but kept on their pages' lists (still write-protected). A
  *    lookup miss whose EIP fetches from such a page takes its block back
- *    (bt_reattach); a write to the page drops them as above.
+ *    (bt_reattach); a write to the page drops them as above. A chain from
+ *    a block on every (linear page, frame) pair the target is on stays:
+ *    that block is detached too, and taken back only when those pairs
+ *    hold again, so the jump still lands where the guest's tables say.
  *  - A full TC or metadata arena flushes everything; the generation
  *    counter tells bt_run that a pending chain site died with it.
  */
@@ -83,6 +86,14 @@ static void patch_rel32(uint8_t *rel32, const uint8_t *to)
 	memcpy(rel32, &rel, 4);
 }
 
+/* Is (linear page, frame) pair k of b one of a's? */
+static bool pair_of(const struct bt_block *a, const struct bt_block *b, int k)
+{
+	uint32_t lin = (k ? b->eip + b->guest_len - 1 : b->eip) >> 12;
+	return (lin == a->eip >> 12 && b->page[k] == a->page[0]) ||
+	       (lin == (a->eip + a->guest_len - 1) >> 12 && b->page[k] == a->page[1]);
+}
+
 void bt_chain(struct bt *bt, uint8_t *rel32, struct bt_block *to)
 {
 	struct bt_chain *c = bt_meta_alloc(bt, sizeof *c);
@@ -92,6 +103,8 @@ void bt_chain(struct bt *bt, uint8_t *rel32, struct bt_block *to)
 	memcpy(&rel, rel32, 4);
 	c->rel32 = rel32;
 	c->stub = rel32 + 4 + rel;
+	const struct bt_block *from = bt_block_at_pc(bt, (uint64_t)rel32);
+	c->within = from && pair_of(from, to, 0) && pair_of(from, to, 1);
 	c->next = to->incoming;
 	to->incoming = c;
 	patch_rel32(rel32, to->host);
@@ -107,16 +120,24 @@ static void unlink_hash(struct bt *bt, struct bt_block *b)
 		*pp = b->hash_next;
 }
 
-/* Nothing reaches b any more: not the hash, the table, nor a chain. */
-static void unreachable(struct bt *bt, struct bt_block *b)
+/* Nothing reaches b any more: not the hash, the table, nor a chain (but
+ * those `within`, if keep_within: see bt_detach_page). */
+static void unreachable(struct bt *bt, struct bt_block *b, bool keep_within)
 {
 	unlink_hash(bt, b);
 	struct bt_ibl_entry *e = &bt_ibl_table(bt, b->user)[b->eip & (BT_IBL_ENTRIES - 1)];
 	if (e->host == (uint64_t)b->host)
 		e->eip = 0xffffffffu, e->host = (uint64_t)bt_ibl_miss;
-	for (struct bt_chain *c = b->incoming; c; c = c->next)
+	struct bt_chain **pp = &b->incoming;
+	while (*pp) {
+		struct bt_chain *c = *pp;
+		if (keep_within && c->within) {
+			pp = &c->next;
+			continue;
+		}
 		patch_rel32(c->rel32, c->stub);
-	b->incoming = NULL;
+		*pp = c->next;
+	}
 }
 
 static void drop_block(struct bt *bt, struct bt_block *b)
@@ -125,7 +146,7 @@ static void drop_block(struct bt *bt, struct bt_block *b)
 		return;
 	b->valid = false;
 	if (!b->detached)
-		unreachable(bt, b);
+		unreachable(bt, b, false);
 	bt->stats.invalidated++;
 }
 
@@ -144,7 +165,7 @@ void bt_detach_page(struct bt *bt, uint32_t page)
 	for (struct bt_block *b = bt->page_head[page]; b; b = page_next(b, page)) {
 		if (!b->valid || b->detached)
 			continue;
-		unreachable(bt, b);
+		unreachable(bt, b, true);
 		b->detached = true;
 		bt->stats.detached++;
 	}

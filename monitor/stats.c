@@ -123,9 +123,10 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 		(unsigned long long)sm.map_evicted_pages);
 	fprintf(out, "  page-table writes: %llu entries of other address spaces' tables (kept "
 		     "in the S-view), %llu pages made present mapped ahead of their use, %llu tables "
-		     "no longer traced (written over with no walk through them)\n",
+		     "no longer traced (written over with no walk through them), %llu INVLPGs "
+		     "of pages already showing their entry (kept)\n",
 		(unsigned long long)sm.other_space_changes, (unsigned long long)sm.premapped,
-		(unsigned long long)sm.untraced);
+		(unsigned long long)sm.untraced, (unsigned long long)sm.invlpg_kept);
 	fprintf(out, "  page-table writes: %llu through a host fault, %llu by the "
 		     "adaptive callout (%llu instructions made native again)\n",
 		(unsigned long long)vm->pt_writes_trapped,

@@ -154,6 +154,8 @@ struct smm_stats {
 					 to drop (another address space's) */
 	uint64_t code_pages_dropped; /* code pages whose translations went
 					because their mapping changed */
+	uint64_t invlpg_kept;     /* INVLPGs of a page whose mapping already
+				     showed the current entry */
 };
 void smm_get_stats(const struct smm *smm, struct smm_stats *out);
 

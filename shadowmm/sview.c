@@ -700,21 +700,49 @@ bool smm_phys_written(struct smm *smm, uint64_t phys, unsigned len)
 	return traced;
 }
 
+/*
+ * The frame the S-view's mapping of lpage shows, if that mapping is what
+ * the current tables give now, through a 4 KiB entry (else ~0): same
+ * frame, A set, W and D set if it is writable, the same G. Every change
+ * to a traced entry drops the mappings made from it at once, so only a
+ * global page kept from another address space can differ.
+ */
+static uint32_t current_mapping(const struct smm *smm, uint32_t lpage, uint32_t pde)
+{
+	uint32_t e = smm->lin_map[lpage], pte;
+	uint64_t at = (uint64_t)(pde & ~0xfffu) + (lpage & 1023) * 4;
+	if (!(e & LIN_MAPPED) || (pde & 0x81) != 0x01 || at + 4 > smm->cfg.ram_size)
+		return ~0u;
+	memcpy(&pte, smm->cfg.ram + at, 4);
+	bool global = (pte & 0x100) && (smm->cr4 & CR4_PGE);
+	if ((pte & 0x21) != 0x21 || pte >> 12 != LIN_FRAME(e) ||
+	    global != !!(e & LIN_GLOBAL) ||
+	    ((e & LIN_WRITABLE) && ((pte & 0x42) != 0x42 || !(pde & 2))))
+		return ~0u;
+	return LIN_FRAME(e);
+}
+
 void smm_invlpg(struct smm *smm, uint32_t linear)
 {
 	if (!smm->paging)
 		return;
-	uint32_t pde;
+	uint32_t pde = 0;
 	uint64_t pde_addr = (uint64_t)(smm->cr3 & ~0xfffu) + (linear >> 22) * 4;
-	bool large = false;
-	if (pde_addr + 4 <= smm->cfg.ram_size) {
+	if (pde_addr + 4 <= smm->cfg.ram_size)
 		memcpy(&pde, smm->cfg.ram + pde_addr, 4);
-		large = (pde & 0x81) == 0x81 && (smm->cr4 & CR4_PSE);
-	}
+	bool large = (pde & 0x81) == 0x81 && (smm->cr4 & CR4_PSE);
 	uint32_t first = large ? (linear >> 22) << 10 : linear >> 12;
 	uint32_t count = large ? 1024 : 1;
-	smm_unmap_range(smm, first, count);
-	/* The TLB entry goes: translations of code on that page too. */
+	/* A mapping that already shows the current entry stays (Linux's
+	 * kmap flushes right after it sets the entry); the other views are
+	 * as coherent with traced tables as the S-view. */
+	uint32_t keep = large ? ~0u : current_mapping(smm, first, pde);
+	if (keep == ~0u)
+		smm_unmap_range(smm, first, count);
+	else
+		smm->stats.invlpg_kept++;
+	/* The TLB entry goes: translations of code on that page too, unless
+	 * they came from the frame it still maps. */
 	bool code = false;
 	for (uint32_t l = first; l < first + count && !code; l++)
 		code = code_fetched(smm, l);
@@ -726,7 +754,7 @@ void smm_invlpg(struct smm *smm, uint32_t linear)
 	}
 	for (uint32_t i = 0; i < smm->n_code;) {
 		uint32_t l = smm->code_pages[i].lpage;
-		if (l >= first && l < first + count)
+		if (l >= first && l < first + count && smm->code_pages[i].frame != keep)
 			code_drop_pair(smm, i);
 		else
 			i++;

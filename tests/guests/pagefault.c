@@ -257,6 +257,49 @@ static void test_fault_invalidates(void)
 	rt_section_end();
 }
 
+/*
+ * A slot page cycled as Linux's kmap_local does it: the entry set (A and D
+ * already set) then flushed, the page used, the entry cleared then
+ * flushed. The flush after the set finds the translation already right
+ * (btvmm keeps it); the one after the clear must leave the slot faulting.
+ * Then a flush that must not keep: the same frame made read-only.
+ */
+static void test_kmap_slot(void)
+{
+	uint32_t *frames[3] = { pg_alloc(), pg_alloc(), pg_alloc() };
+	uint32_t cr0 = READ_CR(0);
+
+	rt_section("pf-kmap-slot");
+	WRITE_CR(0, cr0 | CR0_WP);
+	for (uint32_t i = 0; i < 3; i++)
+		frames[i][0] = 0x6b6d0000u + i;
+	for (uint32_t round = 0; round < 30; round++) {
+		uint32_t k = round % 3;
+		set_pte(WIN_PAGE(3), (uint32_t)frames[k] | PTE_P | PTE_W | PTE_A | PTE_D);
+		RT_CHECK_EQ(load32(WIN_PAGE(3), 0), 0x6b6d0000u + k);
+		store32(WIN_PAGE(3) + 4, round);
+		EXPECT_NONE();
+		RT_CHECK_EQ(frames[k][1], round);
+		set_pte(WIN_PAGE(3), 0);
+		load32(WIN_PAGE(3) + 8, 0);
+		EXPECT_PF(0, WIN_PAGE(3) + 8);
+	}
+	uint32_t *pte = set_pte(WIN_PAGE(3), (uint32_t)frames[0] | PTE_P | PTE_W | PTE_A | PTE_D);
+	store32(WIN_PAGE(3) + 8, 1);
+	invlpg(WIN_PAGE(3));
+	store32(WIN_PAGE(3) + 8, 2);
+	EXPECT_NONE();
+	RT_CHECK_EQ(frames[0][2], 2);
+	*pte = (uint32_t)frames[0] | PTE_P | PTE_A | PTE_D;
+	invlpg(WIN_PAGE(3));
+	store32(WIN_PAGE(3) + 8, 3);
+	EXPECT_PF(PF_P | PF_W, WIN_PAGE(3) + 8);
+	RT_CHECK_EQ(frames[0][2], 2);
+	set_pte(WIN_PAGE(3), 0);
+	WRITE_CR(0, cr0);
+	rt_section_end();
+}
+
 static void test_string_ops(void)
 {
 	static uint32_t buf[8];
@@ -476,6 +519,7 @@ void guest_main(uint32_t mb_magic, uint32_t mb_info)
 	test_pde_not_present();
 	test_write_protect();
 	test_fault_invalidates();
+	test_kmap_slot();
 	test_string_ops();
 	test_page_crossing();
 	test_fetch();

@@ -486,6 +486,46 @@ START_TEST(a_block_across_pages_needs_both)
 }
 END_TEST
 
+/* Where a chained jump at rel32 goes. */
+static const uint8_t *jump_target(const uint8_t *rel32)
+{
+	int32_t rel;
+	memcpy(&rel, rel32, 4);
+	return rel32 + 4 + rel;
+}
+
+/* A detached page keeps the chains among its own blocks (they are reached
+ * only through blocks detached with them) and loses those from elsewhere. */
+START_TEST(detach_keeps_chains_within_a_page)
+{
+	struct bt *bt = cache_bt();
+	static const uint8_t jmp_a[] = { 0xe9, 0x0b, 0, 0, 0 };          /* 0x5000: jmp 0x5010 */
+	static const uint8_t jmp_c[] = { 0xe9, 0x0b, 0xf0, 0xff, 0xff }; /* 0x6000: jmp 0x5010 */
+	memcpy(&fake_ram[2][0], jmp_a, sizeof jmp_a);
+	fake_ram[2][0x10] = 0xc3;
+	memcpy(&fake_ram[3][0], jmp_c, sizeof jmp_c);
+	lin_to_frame[5] = 2 + 1;
+	lin_to_frame[6] = 3 + 1;
+	struct bt_block *a = translate(bt, 0x5000), *b = translate(bt, 0x5010),
+			*c = translate(bt, 0x6000);
+	ck_assert_uint_eq(a->host[7], 0xe9); /* the jump after the poll load */
+	ck_assert_uint_eq(c->host[7], 0xe9);
+	const uint8_t *stub_c = jump_target(c->host + 8);
+	bt_chain(bt, a->host + 8, b);
+	bt_chain(bt, c->host + 8, b);
+	ck_assert_ptr_eq(jump_target(a->host + 8), b->host);
+	ck_assert_ptr_eq(jump_target(c->host + 8), b->host);
+	bt_detach_page(bt, 2);
+	ck_assert_ptr_eq(jump_target(a->host + 8), b->host);
+	ck_assert_ptr_eq(jump_target(c->host + 8), stub_c);
+	/* A write to the frame drops both, and the kept chain with them. */
+	bt_invalidate_page(bt, 2);
+	ck_assert_ptr_null(bt_reattach(bt, 0x5000));
+	ck_assert(!a->valid && !b->valid && c->valid);
+	bt_destroy(bt);
+}
+END_TEST
+
 /* U and S blocks at the same EIP are different translations: each is found
  * only in its own mode, by the lookup and by the indirect-branch table. */
 START_TEST(user_and_kernel_blocks_apart)
@@ -543,6 +583,7 @@ static Suite *suite(void)
 	tcase_add_test(t, detached_blocks_come_back_through_their_page);
 	tcase_add_test(t, a_block_across_pages_needs_both);
 	tcase_add_test(t, user_and_kernel_blocks_apart);
+	tcase_add_test(t, detach_keeps_chains_within_a_page);
 	suite_add_tcase(s, t);
 	return s;
 }
