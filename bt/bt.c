@@ -56,8 +56,9 @@ struct bt *bt_create(const struct bt_config *cfg, const struct bt_env *env,
 	bt->ibl = hd_alloc(2 * BT_IBL_ENTRIES * sizeof(struct bt_ibl_entry));
 	bt->blocks = calloc(bt->max_blocks, sizeof *bt->blocks);
 	bt->page_head = calloc(bt->ram_pages ? bt->ram_pages : 1, sizeof *bt->page_head);
+	bt->detached_on = calloc(bt->ram_pages ? bt->ram_pages : 1, sizeof *bt->detached_on);
 	if (!bt->cpu_mem || !bt->tc || !bt->meta || !bt->ibl || !bt->blocks ||
-	    !bt->page_head) {
+	    !bt->page_head || !bt->detached_on) {
 		snprintf(err, errlen, "cannot allocate the translation cache (%zu KiB)",
 			 bt->tc_size >> 10);
 		bt_destroy(bt);
@@ -98,6 +99,7 @@ void bt_destroy(struct bt *bt)
 	hd_free(bt->ibl, 2 * BT_IBL_ENTRIES * sizeof(struct bt_ibl_entry));
 	free(bt->blocks);
 	free(bt->page_head);
+	free(bt->detached_on);
 	free(bt);
 }
 

@@ -37,6 +37,7 @@ struct bt_block {
 	uint16_t *guest_off;       /* per instruction: offset from eip */
 	uint16_t *host_off;        /* per instruction: offset from host */
 	struct bt_block *hash_next;
+	struct bt_block **hash_pprev; /* the pointer to this block in its chain */
 	struct bt_block *page_next[2];
 	struct bt_chain *incoming; /* sites that jump straight here */
 };
@@ -70,6 +71,7 @@ struct bt {
 
 	struct bt_block *hash[BT_HASH_BUCKETS];
 	struct bt_block **page_head; /* per guest-physical page */
+	uint32_t *detached_on;     /* per page: detached blocks starting there */
 	uint32_t ram_pages;
 	struct bt_ibl_entry *ibl;  /* two tables: S blocks', then U blocks' */
 

@@ -58,11 +58,19 @@ static void page_link(struct bt *bt, struct bt_block *b, int k)
 	bt->env.protect_code(bt->env.ctx, pg, true);
 }
 
+static void link_hash(struct bt *bt, struct bt_block *b)
+{
+	struct bt_block **head = &bt->hash[hash_eip(b->eip)];
+	b->hash_next = *head;
+	b->hash_pprev = head;
+	if (*head)
+		(*head)->hash_pprev = &b->hash_next;
+	*head = b;
+}
+
 void bt_insert(struct bt *bt, struct bt_block *b)
 {
-	unsigned h = hash_eip(b->eip);
-	b->hash_next = bt->hash[h];
-	bt->hash[h] = b;
+	link_hash(bt, b);
 	page_link(bt, b, 0);
 	if (b->page[1] != b->page[0])
 		page_link(bt, b, 1);
@@ -111,20 +119,18 @@ void bt_chain(struct bt *bt, uint8_t *rel32, struct bt_block *to)
 	bt->stats.chained++;
 }
 
-static void unlink_hash(struct bt *bt, struct bt_block *b)
+static void unlink_hash(struct bt_block *b)
 {
-	struct bt_block **pp = &bt->hash[hash_eip(b->eip)];
-	while (*pp && *pp != b)
-		pp = &(*pp)->hash_next;
-	if (*pp)
-		*pp = b->hash_next;
+	*b->hash_pprev = b->hash_next;
+	if (b->hash_next)
+		b->hash_next->hash_pprev = b->hash_pprev;
 }
 
 /* Nothing reaches b any more: not the hash, the table, nor a chain (but
  * those `within`, if keep_within: see bt_detach_page). */
 static void unreachable(struct bt *bt, struct bt_block *b, bool keep_within)
 {
-	unlink_hash(bt, b);
+	unlink_hash(b);
 	struct bt_ibl_entry *e = &bt_ibl_table(bt, b->user)[b->eip & (BT_IBL_ENTRIES - 1)];
 	if (e->host == (uint64_t)b->host)
 		e->eip = 0xffffffffu, e->host = (uint64_t)bt_ibl_miss;
@@ -147,6 +153,8 @@ static void drop_block(struct bt *bt, struct bt_block *b)
 	b->valid = false;
 	if (!b->detached)
 		unreachable(bt, b, false);
+	else if (b->page[0] < bt->ram_pages)
+		bt->detached_on[b->page[0]]--;
 	bt->stats.invalidated++;
 }
 
@@ -167,6 +175,8 @@ void bt_detach_page(struct bt *bt, uint32_t page)
 			continue;
 		unreachable(bt, b, true);
 		b->detached = true;
+		if (b->page[0] < bt->ram_pages)
+			bt->detached_on[b->page[0]]++;
 		bt->stats.detached++;
 	}
 }
@@ -175,7 +185,8 @@ struct bt_block *bt_reattach(struct bt *bt, uint32_t eip)
 {
 	uint8_t byte;
 	uint32_t page = 0, last = 0;
-	if (!bt->env.fetch(bt->env.ctx, eip, &byte, 1, &page) || page >= bt->ram_pages)
+	if (!bt->env.fetch(bt->env.ctx, eip, &byte, 1, &page) || page >= bt->ram_pages ||
+	    !bt->detached_on[page])
 		return NULL;
 	/* The linear page of eip shows this page again: every block of it
 	 * starting on that linear page comes back at once (each would be
@@ -191,9 +202,15 @@ struct bt_block *bt_reattach(struct bt *bt, uint32_t eip)
 		     last != b->page[1]))
 			continue;
 		b->detached = false;
-		unsigned h = hash_eip(b->eip);
-		b->hash_next = bt->hash[h];
-		bt->hash[h] = b;
+		bt->detached_on[page]--;
+		link_hash(bt, b);
+		/* Back in the indirect-branch table where its slot is still
+		 * free (the detach emptied it): a return into it then needs no
+		 * lookup. */
+		struct bt_ibl_entry *e =
+			&bt_ibl_table(bt, b->user)[b->eip & (BT_IBL_ENTRIES - 1)];
+		if (e->host == (uint64_t)bt_ibl_miss)
+			bt_ibl_insert(bt, b);
 		bt->stats.reattached++;
 		if (b->eip == eip && b->user == bt->user)
 			found = b;
@@ -232,6 +249,7 @@ void bt_flush(struct bt *bt)
 		}
 	}
 	memset(bt->hash, 0, sizeof bt->hash);
+	memset(bt->detached_on, 0, bt->ram_pages * sizeof *bt->detached_on);
 	for (size_t i = 0; i < 2 * BT_IBL_ENTRIES; i++) {
 		bt->ibl[i].eip = 0xffffffffu;
 		bt->ibl[i].host = (uint64_t)bt_ibl_miss;
