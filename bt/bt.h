@@ -221,6 +221,9 @@ struct bt_env {
 	 * ES CS SS DS FS GS. NULL: segment instructions are all emulated.
 	 */
 	void *seg_regs;
+	/* The guest's CR2, which MOV r32, CR2 at CPL 0 reads inline (a page
+	 * fault handler's first act). NULL: emulated. */
+	const uint32_t *cr2;
 };
 
 struct bt_config {

@@ -198,7 +198,9 @@ bool emit_inline_store(struct bt_tx *tx, const struct bt_insn *in);
 /* CLI, STI, PUSHFD, POPFD on the virtual flags (emit_flags.c); the caller
  * decides whether an STI may be inline, and never asks for bt_step. */
 bool emit_flags_inline(struct bt_tx *tx, const struct bt_insn *in);
-/* PUSH Sreg, MOV/POP to DS ES FS GS, VERW (emit_seg.c). */
+/* MOV r32, CR2 in ring 0 (emit_flags.c). */
+bool emit_cr2_read(struct bt_tx *tx, const struct bt_insn *in);
+/* PUSH Sreg, MOV r/m from Sreg, MOV/POP to DS ES FS GS, VERW (emit_seg.c). */
 bool emit_seg_inline(struct bt_tx *tx, const struct bt_insn *in);
 
 /* Classify with operand checks (segment/CR/DR movs are emulated, etc.). */

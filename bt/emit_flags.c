@@ -1,4 +1,4 @@
-/* bt: CLI, STI, PUSHF and POPF inside translated code, on the virtual IF. */
+/* bt: CLI, STI, PUSHF and POPF inside translated code, on the virtual IF; MOV r32, CR2. */
 #include "bt_private.h"
 
 /*
@@ -174,4 +174,33 @@ bool emit_flags_inline(struct bt_tx *tx, const struct bt_insn *in)
 	default:
 		return false;
 	}
+}
+
+/*
+ * MOV r32, CR2 in ring 0 (a page-fault handler's first instruction): the
+ * guest's CR2 from the monitor's register, flags parked for the ring-0
+ * test. Elsewhere it is emulated (#GP, or the real-mode read).
+ */
+bool emit_cr2_read(struct bt_tx *tx, const struct bt_insn *in)
+{
+	const ZydisDecodedOperand *dst = &in->ops[0], *src = &in->ops[1];
+	if (!tx->bt->env.cr2 || in->zi.mnemonic != ZYDIS_MNEMONIC_MOV ||
+	    src->type != ZYDIS_OPERAND_TYPE_REGISTER || src->reg.value != ZYDIS_REGISTER_CR2 ||
+	    dst->type != ZYDIS_OPERAND_TYPE_REGISTER ||
+	    ZydisRegisterGetClass(dst->reg.value) != ZYDIS_REGCLASS_GPR32)
+		return false;
+	struct bt_emit *e = &tx->e;
+	unsigned r = (unsigned)ZydisRegisterGetId(dst->reg.value) & 7;
+	emit_park_flags(e);
+	emit_cmp_cpu_byte0(e, BT_CPU_RING0);
+	uint8_t *not_ring0 = emit_jcc_fwd(e, BT_CC_Z);
+	emit_unpark_flags(e);
+	uint64_t at = (uint64_t)tx->bt->env.cr2;
+	emit_bytes(e, (const uint8_t[]){ 0x49, 0xbb }, 2); /* mov r11, imm64 */
+	emit_bytes(e, &at, 8);
+	emit_bytes(e, (const uint8_t[]){ 0x41, 0x8b, (uint8_t)(r << 3 | 3) }, 3); /* mov r32, [r11] */
+	uint8_t *done = emit_jmp_fwd(e);
+	emit_patch_here(e, not_ring0);
+	slow_path(tx, in, done);
+	return true;
 }

@@ -9,7 +9,9 @@
  * each is a round trip through the monitor; here they run inline:
  *
  *  - PUSH Sreg pushes the selector from the monitor's segment register
- *    (zero-extended, as the emulator and QEMU do);
+ *    (zero-extended, as the emulator and QEMU do), and MOV r/m, Sreg
+ *    stores it (zero-extended into a 32-bit register, 16 bits otherwise),
+ *    at any CPL: Linux's exception entry reads SS this way;
  *  - a load of a null selector into DS/ES/FS/GS (ring 0) clears the
  *    register, as the monitor's own load does;
  *  - a load of a GDT selector, and VERW, use the segment-load cache in
@@ -200,6 +202,40 @@ static bool emit_verw(struct bt_tx *tx, const struct bt_insn *in)
 	return true;
 }
 
+/* MOV r/m, Sreg: r13d = the selector, then the one guest access (for a
+ * memory destination) or the register write. */
+static bool emit_store(struct bt_tx *tx, const struct bt_insn *in)
+{
+	const ZydisDecodedOperand *dst = &in->ops[0], *src = &in->ops[1];
+	if (src->type != ZYDIS_OPERAND_TYPE_REGISTER ||
+	    ZydisRegisterGetClass(src->reg.value) != ZYDIS_REGCLASS_SEGMENT)
+		return false;
+	int sreg = ZydisRegisterGetId(src->reg.value);
+	if (sreg < 0 || sreg > 5)
+		return false;
+	struct bt_emit *e = &tx->e;
+	if (dst->type == ZYDIS_OPERAND_TYPE_MEMORY) {
+		if (in->zi.address_width != 32)
+			return false;
+		mov_r11_imm64(e, (uint8_t *)tx->bt->env.seg_regs + 12 * sreg);
+		emit_bytes(e, (const uint8_t[]){ 0x45, 0x0f, 0xb7, 0x2b }, 4); /* movzx r13d, word [r11] */
+		emit_mem_access(e, in, true, (const uint8_t[]){ 0x89 }, 1, 13, 0); /* mov word [mem], r13w */
+		return true;
+	}
+	if (dst->type != ZYDIS_OPERAND_TYPE_REGISTER)
+		return false;
+	ZydisRegisterClass c = ZydisRegisterGetClass(dst->reg.value);
+	if (c != ZYDIS_REGCLASS_GPR16 && c != ZYDIS_REGCLASS_GPR32)
+		return false;
+	unsigned r = (unsigned)ZydisRegisterGetId(dst->reg.value) & 7;
+	mov_r11_imm64(e, (uint8_t *)tx->bt->env.seg_regs + 12 * sreg);
+	if (c == ZYDIS_REGCLASS_GPR32) /* movzx r32, word [r11] */
+		emit_bytes(e, (const uint8_t[]){ 0x41, 0x0f, 0xb7, (uint8_t)(r << 3 | 3) }, 4);
+	else /* mov r16, word [r11] */
+		emit_bytes(e, (const uint8_t[]){ 0x66, 0x41, 0x8b, (uint8_t)(r << 3 | 3) }, 4);
+	return true;
+}
+
 bool emit_seg_inline(struct bt_tx *tx, const struct bt_insn *in)
 {
 	const ZydisDecodedInstruction *zi = &in->zi;
@@ -229,7 +265,9 @@ bool emit_seg_inline(struct bt_tx *tx, const struct bt_insn *in)
 			return false;
 		return emit_load(tx, in, sreg, NULL, true);
 	case ZYDIS_MNEMONIC_MOV:
-		if (!sreg_op || (sreg != 0 && sreg != 3 && sreg != 4 && sreg != 5))
+		if (!sreg_op)
+			return emit_store(tx, in);
+		if (sreg != 0 && sreg != 3 && sreg != 4 && sreg != 5)
 			return false;
 		return emit_load(tx, in, sreg, &in->ops[1], false);
 	case ZYDIS_MNEMONIC_VERW:

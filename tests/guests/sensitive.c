@@ -525,6 +525,20 @@ static void test_segment_registers(void)
 	RT_CHECK_EQ(a & 0xffff, SEL_STACK2);
 	RT_CHECK_EQ(b & 0xffff, RT_DS);
 	RT_CHECK_EQ(c, 0); /* each push and pop moved ESP by 4 */
+	/* MOV from a segment register: zero-extended into a 32-bit register,
+	   the low half only of a 16-bit one, two bytes to memory. */
+	{
+		volatile uint32_t word = 0xa5a5a5a5u;
+		a = 0xffffffffu;
+		b = 0xffffffffu;
+		__asm__ volatile("movl %%ss, %0; movw %%cs, %w1; movw %%ds, (%2)"
+				 : "+r"(a), "+r"(b)
+				 : "r"(&word)
+				 : "memory");
+		RT_CHECK_EQ(a, RT_DS);
+		RT_CHECK_EQ(b, 0xffff0000u | RT_CS);
+		RT_CHECK_EQ(word, 0xa5a50000u | RT_DS);
+	}
 	__asm__ volatile("pushl %1; popl %%gs; pushl %%gs; popl %0; pushl %2; popl %%gs"
 	                 : "=&r"(a)
 	                 : "r"(SEL_BASED), "r"(RT_DS));

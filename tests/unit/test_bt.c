@@ -1,4 +1,5 @@
 /* Unit tests for bt/: the classification table and the translator's rewriting rules. */
+#define _GNU_SOURCE /* memmem */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,6 +252,61 @@ START_TEST(stack_rewrites)
 	       B(ACC, 0x44, 0x8b, 0x75, 0x00, 0x67, 0x8d, 0x65, 0x04, 0x44, 0x89, 0xf5));
 	EXPECT(B(0x66, 0x50),                                         /* push ax */
 	       B(0x66, ACC, 0x89, 0x44, 0x24, 0xfe, 0x67, 0x8d, 0x64, 0x24, 0xfe));
+}
+END_TEST
+
+/* Sensitive reads of monitor state done inline: MOV from a segment
+ * register (any CPL) and MOV from CR2 (ring 0, else the monitor's). */
+static uint8_t fake_segs[6 * 12];
+static uint32_t fake_cr2;
+
+static size_t emit_read(const uint8_t *code, size_t len, bool (*fn)(struct bt_tx *,
+								    const struct bt_insn *))
+{
+	struct bt_insn in;
+	decode(&in, code, len, 0x1000);
+	memset(&tx, 0, sizeof tx);
+	memset(out, 0xcc, sizeof out);
+	tx.bt = &fake_bt;
+	tx.e.p = tx.e.start = out;
+	tx.e.user = true;
+	fake_bt.env.seg_regs = fake_segs;
+	fake_bt.env.cr2 = &fake_cr2;
+	bool ok = fn(&tx, &in);
+	fake_bt.env.seg_regs = NULL;
+	fake_bt.env.cr2 = NULL;
+	return ok ? (size_t)(tx.e.p - out) : 0;
+}
+
+START_TEST(sensitive_reads_inline)
+{
+	uint64_t ss = (uint64_t)(fake_segs + 12 * 2), ds = (uint64_t)(fake_segs + 12 * 3);
+	uint8_t want[32] = { 0x49, 0xbb };
+	/* mov eax, ss: movzx eax, word [r11] */
+	ck_assert_uint_eq(emit_read(B(0x8c, 0xd0), emit_seg_inline), 14);
+	memcpy(want + 2, &ss, 8);
+	memcpy(want + 10, (const uint8_t[]){ 0x41, 0x0f, 0xb7, 0x03 }, 4);
+	ck_assert_mem_eq(out, want, 14);
+	/* mov cx, ss: a 16-bit write */
+	ck_assert_uint_eq(emit_read(B(0x66, 0x8c, 0xd1), emit_seg_inline), 14);
+	memcpy(want + 10, (const uint8_t[]){ 0x66, 0x41, 0x8b, 0x0b }, 4);
+	ck_assert_mem_eq(out, want, 14);
+	/* mov [ebx], ds: r13w stored through the view */
+	ck_assert_uint_eq(emit_read(B(0x8c, 0x1b), emit_seg_inline), 20);
+	memcpy(want + 2, &ds, 8);
+	memcpy(want + 10, (const uint8_t[]){ 0x45, 0x0f, 0xb7, 0x2b, 0x66, 0x65, 0x67, 0x44, 0x89, 0x2b }, 10);
+	ck_assert_mem_eq(out, want, 20);
+	/* mov edi, cr2: ring-0 test with flags parked, then mov edi, [r11] */
+	size_t n = emit_read(B(0x0f, 0x20, 0xd7), emit_cr2_read);
+	ck_assert_uint_gt(n, 0);
+	uint64_t cr2 = (uint64_t)&fake_cr2;
+	uint8_t load[13] = { 0x49, 0xbb };
+	memcpy(load + 2, &cr2, 8);
+	memcpy(load + 10, (const uint8_t[]){ 0x41, 0x8b, 0x3b }, 3);
+	ck_assert_ptr_nonnull(memmem(out, n, load, sizeof load));
+	/* Not reads: left alone. */
+	ck_assert_uint_eq(emit_read(B(0x0f, 0x20, 0xd8), emit_cr2_read), 0); /* mov eax, cr3 */
+	ck_assert_uint_eq(emit_read(B(0x0f, 0x22, 0xd0), emit_cr2_read), 0); /* mov cr2, eax */
 }
 END_TEST
 
@@ -576,6 +632,7 @@ static Suite *suite(void)
 	tcase_add_test(t, stack_rewrites);
 	tcase_add_test(t, branch_rewrites);
 	tcase_add_test(t, s_blocks_take_no_override);
+	tcase_add_test(t, sensitive_reads_inline);
 	tcase_add_test(t, jcc_stubs);
 	tcase_add_test(t, page_table_stores);
 	suite_add_tcase(s, t);
