@@ -379,9 +379,9 @@ static void check_fsgsbase(struct hd_check_item *it)
 		    "to switch views with one instruction");
 	else
 		set_item(it, "fsgsbase", HD_CHECK_WARN, false, "not usable from user mode: works, "
-		    "but translated guest code then pays a system call (arch_prctl) at every "
-		    "switch between guest kernel and user mode; a Linux >= 5.9 host on a CPU "
-		    "with FSGSBASE avoids it");
+		    "but translated guest code then pays a system call (arch_prctl) whenever "
+		    "it runs another guest process's ring 3 than last time; a Linux >= 5.9 "
+		    "host on a CPU with FSGSBASE avoids it");
 }
 
 static void check_vendor(struct hd_check_item *it)

@@ -28,9 +28,10 @@ static const char usage[] =
 	"  -serial DEV        COM1: stdio (default: the terminal, raw; Ctrl-A x\n"
 	"                     quits), none, or file:PATH\n"
 	"  --tc-size KiB      translation cache size (default 32768)\n"
-	"  --de on|off        run guest ring-3 code natively in the isolated user\n"
-	"                     world, or translate it too (default: on where the\n"
-	"                     host runs 32-bit code, off with a note otherwise)\n"
+	"  --de auto|on|off   run guest ring-3 code natively in the isolated user\n"
+	"                     world (on), or translate it too (off); auto, the\n"
+	"                     default: on where the host runs 32-bit code, off\n"
+	"                     with a note otherwise\n"
 	"  --user-worlds N    guest address spaces whose user world is kept (1-8,\n"
 	"                     default 4)\n"
 	"  --adaptive on|off  retranslate instructions that keep writing page\n"
@@ -195,9 +196,9 @@ static void parse_args(int argc, char **argv, struct mon_options *o, struct cli_
 			o->no_adaptive = !strcmp(val, "off");
 		} else if (!strcmp(a, "-de")) {
 			NEEDS_VALUE();
-			if (strcmp(val, "on") && strcmp(val, "off"))
-				fail_usage("--de takes on or off, not '%s'", val);
-			req->de = !strcmp(val, "off") ? DE_OFF : DE_ON;
+			if (strcmp(val, "auto") && strcmp(val, "on") && strcmp(val, "off"))
+				fail_usage("--de takes auto, on or off, not '%s'", val);
+			req->de = !strcmp(val, "off") ? DE_OFF : !strcmp(val, "on") ? DE_ON : DE_AUTO;
 		} else if (!strcmp(a, "-stats")) {
 			NO_VALUE();
 			o->stats = true;

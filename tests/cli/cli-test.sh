@@ -309,18 +309,23 @@ case $case in
     de-fallback)
         # By default a host without compat mode gets one note and the
         # guest still runs; a host with it gets no note.
+        # --de auto is the default spelled out; --de takes nothing else.
         need_guest
         check_host
-        expect 0 'halted.*powered off' -kernel "$guest" || exit 1
-        notes=$(awk 'END { print NR }' "$work/notes")
-        if compat_missing && [ "$notes" -ne 1 ]; then
-            echo "$case: FAIL: $notes fallback notes, want 1 (compat mode is missing)" >&2
-            exit 1
-        fi
-        if ! compat_missing && [ "$notes" -ne 0 ]; then
-            echo "$case: FAIL: fallback note on a host with compat mode" >&2
-            exit 1
-        fi ;;
+        for how in "" "--de auto"; do
+            # shellcheck disable=SC2086 # $how is zero or two words
+            expect 0 'halted.*powered off' $how -kernel "$guest" || exit 1
+            notes=$(awk 'END { print NR }' "$work/notes")
+            if compat_missing && [ "$notes" -ne 1 ]; then
+                echo "$case: FAIL: $notes fallback notes with '$how', want 1 (compat mode is missing)" >&2
+                exit 1
+            fi
+            if ! compat_missing && [ "$notes" -ne 0 ]; then
+                echo "$case: FAIL: fallback note with '$how' on a host with compat mode" >&2
+                exit 1
+            fi
+        done
+        expect 2 "--de takes auto, on or off, not 'maybe'" --de maybe -kernel "$guest" || exit 1 ;;
     *)
         echo "$0: unknown case '$case'" >&2
         exit 2 ;;
