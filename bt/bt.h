@@ -211,7 +211,7 @@ struct bt_env {
 	 * page tables), done inline by a callout: store `value` at `linear`
 	 * as the guest at its CPL would, and keep the page tables' shadows
 	 * coherent. Return false, having done nothing, where the emulator
-	 * must do it instead (a fault, code, not a traced table). May be NULL.
+	 * must do it instead (a fault, code, not RAM). May be NULL.
 	 */
 	bool (*pt_store)(void *ctx, uint32_t eip, uint32_t linear, uint32_t value);
 	/*

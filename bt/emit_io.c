@@ -88,8 +88,8 @@ uint64_t bt_port_callout(struct bt_cpu *cpu, uint32_t arg, uint32_t eax)
  * back:
  *
  * The monitor's pt_store does the store as the guest would (its walk sets
- * A/D) and updates the shadows; where it cannot (a fault, a code page, a
- * page that is no table), the callout leaves through bt_callout_refused
+ * A/D) and updates the shadows; where it cannot (a fault, a code page,
+ * no RAM), the callout leaves through bt_callout_refused
  * and the instruction is emulated. Nothing here faults or touches flags.
  */
 void bt_callout_store(void);

@@ -143,6 +143,19 @@ void mon_de_frame_protected(struct mon_vm *vm, uint32_t frame)
 	}
 }
 
+void mon_de_space_dropped(struct mon_vm *vm, uint32_t pd_frame)
+{
+	for (unsigned k = 0; k < 2 * MON_WORLDS; k++) {
+		struct mon_world *w = k < MON_WORLDS ? &vm->worlds[k] : &vm->views[k - MON_WORLDS];
+		if (!w->uw || !w->valid || w->cr3 >> 12 != pd_frame)
+			continue;
+		world_drop(w, 0, 1u << 20);
+		w->rw_n = 0;
+		w->valid = false;
+		vm->spaces_dropped++;
+	}
+}
+
 static void remember_writable(struct mon_world *w, uint32_t lpage, uint32_t frame)
 {
 	if (w->rw_n == MON_UV_RW_MAX) {

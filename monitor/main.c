@@ -318,6 +318,11 @@ static void frame_protected(void *ctx, uint32_t frame)
 	mon_de_frame_protected(ctx, frame);
 }
 
+static void space_dropped(void *ctx, uint32_t pd_frame)
+{
+	mon_de_space_dropped(ctx, pd_frame);
+}
+
 /* Linear pages holding translated code changed their mappings. */
 static void code_mapping_dropped(void *ctx)
 {
@@ -372,11 +377,11 @@ static bool force_emulate(void *ctx, uint32_t eip)
 	return !vm->opt.no_adaptive && mon_is_hot_writer(vm, eip);
 }
 
-/* The store callout of a page-table writer (bt_env.pt_store): only a
- * store the emulator would do the same way -- within a page, no fault,
- * into a traced table -- is done here; anything else is refused and
- * emulated, which also keeps the adaptive bookkeeping of writers that
- * stopped writing tables. */
+/* The store callout of a page-table writer (bt_env.pt_store): a store the
+ * emulator would do the same way -- within a page, no fault, into RAM that
+ * holds no code -- is done here, and counts for the adaptive bookkeeping
+ * (a writer that stops writing tables goes native again); anything else
+ * is refused and emulated. */
 static bool pt_store(void *ctx, uint32_t eip, uint32_t linear, uint32_t value)
 {
 	struct mon_vm *vm = ctx;
@@ -385,13 +390,17 @@ static bool pt_store(void *ctx, uint32_t eip, uint32_t linear, uint32_t value)
 	if ((linear & 0xfff) > 0xffc ||
 	    smm_translate(vm->smm, linear, SMM_WRITE, mon_cpl(&vm->vcpu) == 3, &phys,
 			  &err) != SMM_OK ||
-	    phys + 4 > vm->ram_size || !smm_is_table(vm->smm, (uint32_t)(phys >> 12)) ||
-	    smm_is_code_page(vm->smm, (uint32_t)(phys >> 12)))
+	    phys + 4 > vm->ram_size || smm_is_code_page(vm->smm, (uint32_t)(phys >> 12)))
 		return false;
+	/* A table's frame, or one no longer traced (a flooded table being
+	 * cleared): stored here either way, which is cheaper than refusing. */
 	memcpy(vm->ram + phys, &value, 4);
-	smm_phys_written(vm->smm, phys, 4);
-	mon_hot_writer_done(vm, eip, true, true);
-	vm->pt_writes_emulated++;
+	bool table = smm_phys_written(vm->smm, phys, 4);
+	mon_hot_writer_done(vm, eip, true, table);
+	if (table)
+		vm->pt_writes_emulated++;
+	else
+		vm->plain_stores++;
 	return true;
 }
 
@@ -521,6 +530,7 @@ int main(int argc, char **argv)
 		.code_mapping_dropped = code_mapping_dropped,
 		.code_frame_dropped = code_frame_dropped,
 		.linear_dropped = linear_dropped, .frame_protected = frame_protected,
+		.space_dropped = space_dropped,
 		.ctx = &vm,
 	};
 	vm.smm = smm_create(&sc, err, sizeof err);

@@ -186,6 +186,9 @@ struct mon_vm {
 		sites[2048];
 	uint64_t exc_count[32];
 	uint64_t smc_faults;
+	uint64_t plain_stores;     /* store callouts that wrote no traced table */
+	uint64_t spaces_dropped;   /* worlds and views emptied: their directory
+				      was written over (mon_de_space_dropped) */
 	uint64_t view_switches;    /* host GS base writes (from one user view to another) */
 	uint64_t host_gs;          /* the host GS base: the last user view run */
 	uint64_t view_faults;      /* host faults in the user views */
@@ -334,6 +337,9 @@ void mon_user_view_retry(struct mon_vm *vm);
 /* Deliver a ring-3 #PF at addr, remembering the access for that retry. */
 void mon_user_page_fault(struct mon_vm *vm, uint32_t addr, bool write, uint32_t err);
 void mon_de_frame_protected(struct mon_vm *vm, uint32_t frame);
+/* The address space whose page directory is pd_frame is no longer traced:
+ * its user worlds and views are emptied and given up. */
+void mon_de_space_dropped(struct mon_vm *vm, uint32_t pd_frame);
 
 /* ---- emulate.c ---- */
 /* SYSENTER's transfer to CPL 0 through the SYSENTER MSRs. */

@@ -128,9 +128,10 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 		(unsigned long long)sm.other_space_changes, (unsigned long long)sm.premapped,
 		(unsigned long long)sm.untraced, (unsigned long long)sm.invlpg_kept);
 	fprintf(out, "  page-table writes: %llu through a host fault, %llu by the "
-		     "adaptive callout (%llu instructions made native again)\n",
+		     "adaptive callout (+%llu of its stores to other memory; %llu instructions "
+		     "made native again)\n",
 		(unsigned long long)vm->pt_writes_trapped,
-		(unsigned long long)vm->pt_writes_emulated,
+		(unsigned long long)vm->pt_writes_emulated, (unsigned long long)vm->plain_stores,
 		(unsigned long long)vm->hot_demotions);
 	fprintf(out, "  exits to the monitor:");
 	for (int e = BT_EXIT_LOOKUP; e < BT_EXIT_COUNT; e++)
@@ -181,10 +182,11 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 		(unsigned long long)vm->view_premaps,
 		(unsigned long long)vm->view_assigns, (unsigned long long)vm->view_evictions);
 	fprintf(out, "  user worlds: %llu address spaces given one, %llu spawned, %llu reused "
-		     "for another address space\n",
+		     "for another address space; %llu worlds and views emptied because their "
+		     "page directory was written over\n",
 		(unsigned long long)vm->de_world_switches,
 		(unsigned long long)vm->de_world_spawns + (vm->uw ? 1 : 0),
-		(unsigned long long)vm->de_world_evictions);
+		(unsigned long long)vm->de_world_evictions, (unsigned long long)vm->spaces_dropped);
 	fprintf(out, "  interrupts: %llu delivered, %llu HLTs slept\n",
 		(unsigned long long)vm->irqs, (unsigned long long)vm->halts);
 	struct hd_mem_usage mu;

@@ -56,6 +56,11 @@ struct smm_config {
 	/* Called when a frame becomes read-only for everyone (it now holds
 	 * translated code or a traced page table). May be NULL. */
 	void (*frame_protected)(void *ctx, uint32_t frame);
+	/* Called when a page directory other than the current one stops
+	 * being traced (its frame is being written over as data): changes to
+	 * that address space are no longer seen, so every view of it (CR3 =
+	 * pd_frame) must be emptied. May be NULL. */
+	void (*space_dropped)(void *ctx, uint32_t pd_frame);
 	void *ctx;
 };
 

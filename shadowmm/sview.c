@@ -575,7 +575,7 @@ enum smm_result smm_host_fault(struct smm *smm, uint32_t linear, bool write,
 		if (flags & FRAME_CODE)
 			return SMM_CODE_WRITE;
 		smm->stats.traced_writes++;
-		if (!(flags & FRAME_PD) && ++smm->flood[w.frame] >= FLOOD_WRITES) {
+		if (++smm->flood[w.frame] >= FLOOD_WRITES) {
 			/* A freed table's frame being reused (cleared, filled):
 			 * no longer a table; the write runs natively. */
 			smm_flooded(smm, w.frame);
@@ -694,7 +694,7 @@ bool smm_phys_written(struct smm *smm, uint64_t phys, unsigned len)
 		uint64_t hi = end < (f + 1) << 12 ? end : (f + 1) << 12;
 		smm_apply_entries(smm, (uint32_t)f, (uint32_t)(lo & 4095) / 4,
 				  (uint32_t)((hi - 1) & 4095) / 4 + 1);
-		if (!(smm->frame_flags[f] & FRAME_PD) && ++smm->flood[f] >= FLOOD_WRITES)
+		if (++smm->flood[f] >= FLOOD_WRITES)
 			smm_flooded(smm, (uint32_t)f);
 	}
 	return traced;

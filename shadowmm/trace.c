@@ -141,14 +141,23 @@ void smm_apply_entries(struct smm *smm, uint32_t frame, uint32_t first, uint32_t
  * every mapping made through it goes (the whole range at each directory
  * slot it was found at), its snapshot is released, and its aliases become
  * writable. If it is a table after all, the next walk through it traces
- * it again from its contents then.
+ * it again from its contents then. The same holds for a directory other
+ * than the current one (a dead process's, its frame reused), whose views
+ * are emptied with it.
  */
 void smm_flooded(struct smm *smm, uint32_t frame)
 {
-	if (frame >= smm->frames || !smm->snap_of[frame] || (smm->frame_flags[frame] & FRAME_PD))
+	if (frame >= smm->frames || !smm->snap_of[frame])
 		return;
 	uint32_t idx = smm->snap_of[frame] - 1;
 	struct smm_pt_users users = smm->users[idx];
+	/* The running address space's directory is in use whatever is
+	 * written to it. */
+	bool is_pd = smm->frame_flags[frame] & FRAME_PD;
+	if (is_pd && smm->paging && frame == smm->cr3 >> 12) {
+		smm->flood[frame] = 0;
+		return;
+	}
 	/* A table of the running address space is in use: its entries are
 	 * being updated (munmap, mprotect), not its frame reused. */
 	for (uint32_t k = 0; k < 1024 / 32; k++)
@@ -159,6 +168,11 @@ void smm_flooded(struct smm *smm, uint32_t frame)
 				return;
 			}
 		}
+	/* Another address space's directory (a dead process's, its frame
+	 * reused): its views are emptied, as they would no longer follow
+	 * its changes. The S-view shows none of its mappings. */
+	if (is_pd && smm->cfg.space_dropped)
+		smm->cfg.space_dropped(smm->cfg.ctx, frame);
 	for (uint32_t k = 0; k < 1024 / 32; k++)
 		for (uint32_t bits = users.slots[k]; bits; bits &= bits - 1)
 			smm_unmap_range(smm, (k * 32 + (uint32_t)__builtin_ctz(bits)) << 10, 1024);

@@ -360,6 +360,30 @@ static void test_inactive_tables(void)
 	rt_section_end();
 }
 
+/* A directory of an address space that is not running, written over as
+ * data (a reused frame) and then made a directory again: its process sees
+ * the new mappings, however its old ones were cached. */
+static void test_directory_reuse(void)
+{
+	rt_section("directory-reuse");
+	kernel_stats_reset();
+	for (int i = 0; i < 2; i++) {
+		process_setup(i, user_reuse_pd_main, (uint32_t)i);
+		processes[i].data->value = MIGRATE_BEFORE;
+	}
+	run_processes(2, 0, 0);
+	for (int i = 0; i < 2; i++) {
+		RT_CHECK_EQ(processes[i].exit_status, 0);
+		RT_CHECK_EQ(processes[i].yields, 2);
+	}
+	RT_CHECK_EQ(frame_of(processes[0].pd, USER_DATA), (uint32_t)processes[0].data);
+	RT_CHECK_EQ(processes[0].data->value, MIGRATE_AFTER);
+	RT_CHECK_EQ(kstats.yield_cr3_mismatch, 0);
+	RT_CHECK_EQ(kstats.bad_user_frames, 0);
+	RT_CHECK_EQ(kstats.n_faults, 0);
+	rt_section_end();
+}
+
 void guest_main(uint32_t mb_magic, uint32_t mb_info)
 {
 	(void)mb_magic;
@@ -381,4 +405,5 @@ void guest_main(uint32_t mb_magic, uint32_t mb_info)
 	test_address_spaces();
 	test_code_per_process();
 	test_inactive_tables();
+	test_directory_reuse();
 }

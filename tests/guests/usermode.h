@@ -42,6 +42,11 @@
 #define SYS_MIGRATE 7 /* () -> 0: the other process's USER_DATA moves to a
 			     copy in a new frame with UP_VALUE = MIGRATE_AFTER,
 			     its page table changed while it does not run */
+#define SYS_REUSE_PD 8 /* () -> 0: the other process's page directory is
+			      written over word by word (as a reused frame's
+			      data would be), then made a directory again with
+			      USER_DATA under a new table, mapping a copy with
+			      UP_VALUE = MIGRATE_AFTER */
 #define SYS_REPORT  5 /* (ESI = the caller's ESP, EDI = its return EIP as the
                          kernel should see them) -> 0 or REPORT_* bits */
 #define ENOSYS 38
@@ -237,6 +242,7 @@ void user_fpu_main(void);
 void user_aspace_main(void);
 void user_code_main(void);
 void user_migrate_main(void);
+void user_reuse_pd_main(void);
 extern char user_vsyscall_return[];
 extern char user_demand_push[], user_demand_read[];
 extern const char user_hello_int80[], user_hello_sysenter[];

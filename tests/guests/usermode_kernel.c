@@ -101,6 +101,8 @@ static uint8_t kstacks[MAX_PROCESSES][KSTACK_SIZE] __attribute__((aligned(16)));
 static uint8_t fx_areas[MAX_PROCESSES][512] __attribute__((aligned(16)));
 /* Each process's USER_DATA, USER_RO and stack frames; then its demand frames. */
 static uint8_t user_frames[MAX_PROCESSES][6][PAGE_SIZE] __attribute__((aligned(4096)));
+/* SYS_REUSE_PD's new USER_DATA tables. */
+static uint32_t reuse_tables[MAX_PROCESSES][1024] __attribute__((aligned(4096)));
 static uint8_t demand_frames[MAX_PROCESSES][DEMAND_FRAMES][PAGE_SIZE] __attribute__((aligned(4096)));
 /* The FPU state after FNINIT with MXCSR at its reset value: what a process starts with. */
 static uint8_t fx_initial[512] __attribute__((aligned(16)));
@@ -260,7 +262,9 @@ void process_setup(int idx, void (*entry)(void), uint32_t arg)
 	struct process *p = &processes[idx];
 	if (!p->pd)
 		process_build_address_space(idx, p);
-	/* USER_DATA may have moved (SYS_MIGRATE): back to its own frame. */
+	/* USER_DATA may have moved (SYS_MIGRATE, SYS_REUSE_PD): back to its
+	   own table and frame. */
+	p->pd[USER_DATA >> 22] = (uint32_t)p->user_table | PTE_P | PTE_W | PTE_U;
 	p->data = (struct user_page *)user_frames[idx][0];
 	pg_map(p->pd, USER_DATA, (uint32_t)p->data, PTE_P | PTE_W | PTE_U);
 	rt_memset(p->data, 0, PAGE_SIZE);
@@ -497,6 +501,26 @@ static int on_syscall(struct trap_frame *f)
 		/* Through the kernel's mapping of the other's table, in the
 		 * caller's address space: no INVLPG (the CR3 load is enough). */
 		*pg_pte(o->pd, USER_DATA) = (uint32_t)to | PTE_P | PTE_W | PTE_U;
+		o->data = to;
+		f->eax = 0;
+		return 1;
+	}
+	case SYS_REUSE_PD: {
+		int other = p == &processes[0] ? 1 : 0;
+		struct process *o = &processes[other];
+		/* Every word stored as it is, twice: to the CPU only data
+		   stores, nothing in the directory changes yet. */
+		volatile uint32_t *pd = o->pd;
+		for (int round = 0; round < 2; round++)
+			for (int i = 0; i < 1024; i++)
+				pd[i] = pd[i];
+		uint32_t *table = reuse_tables[other];
+		rt_memcpy(table, o->user_table, PAGE_SIZE);
+		struct user_page *to = (struct user_page *)user_frames[other][5];
+		rt_memcpy(to, o->data, PAGE_SIZE);
+		to->value = MIGRATE_AFTER;
+		table[(USER_DATA >> 12) & 1023] = (uint32_t)to | PTE_P | PTE_W | PTE_U;
+		pd[USER_DATA >> 22] = (uint32_t)table | PTE_P | PTE_W | PTE_U;
 		o->data = to;
 		f->eax = 0;
 		return 1;

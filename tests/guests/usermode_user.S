@@ -421,6 +421,24 @@ user_migrate_main:
 	call aspace_yield
 	EXIT_WITH_FAILURES
 
+/* ---- directory-reuse: as inactive-tables, but process 1 writes over
+   process 0's page directory first, then changes it (SYS_REUSE_PD) ---- */
+	.globl user_reuse_pd_main
+user_reuse_pd_main:
+	movl %ebx, %esi
+	testl %esi, %esi
+	jnz 1f
+	EXPECT_EQ USER_DATA + UP_VALUE, $MIGRATE_BEFORE, 0
+	call aspace_yield
+	EXPECT_EQ USER_DATA + UP_VALUE, $MIGRATE_AFTER, 1
+	call aspace_yield
+	EXIT_WITH_FAILURES
+1:	SYSCALL SYS_REUSE_PD
+	EXPECT_EQ %eax, $0, 2
+	call aspace_yield
+	call aspace_yield
+	EXIT_WITH_FAILURES
+
 aspace_yield:
 	movl $SYS_YIELD, %eax
 	testl %esi, %esi
