@@ -94,7 +94,8 @@ struct bt_cpu {
 	uint64_t flag_stack[7]; /* 0xc8 inline flag sequences push RFLAGS
 				   here (the top is BT_CPU_FLAG_STACK) */
 	uint8_t guest_fx[512] __attribute__((aligned(64))); /* 0x100 */
-	uint8_t host_fx[512] __attribute__((aligned(64)));  /* 0x300 */
+	uint8_t host_fx[512] __attribute__((aligned(64)));  /* 0x300 only the monitor's FCW
+							     (+0) and MXCSR (+24), kept by bt_enter */
 	uint8_t xmm_save[128] __attribute__((aligned(16))); /* 0x500 XMM0-7 */
 	struct bt_seg_cache {   /* 0x580 + 40 * ((selector >> 3) & 7) */
 		uint64_t desc;      /* +0  the GDT descriptor as the monitor loaded it */

@@ -30,7 +30,10 @@ bt_enter:
 	mov r15, rdi                    /* r15 = cpu for all translated code */
 	mov [r15 + 0x28], rsp           /* host_rsp: where the exits return */
 	mov r11, rsi                    /* target block */
-	fxsave [r15 + 0x300]            /* host x87/SSE control state */
+	/* The monitor's x87/SSE registers are all caller-saved (SysV ABI):
+	 * only its control words must come back, and the x87 stack empty. */
+	fnstcw [r15 + 0x300]            /* host FCW (host_fx, FXSAVE layout) */
+	stmxcsr [r15 + 0x318]           /* host MXCSR */
 	fxrstor [r15 + 0x100]           /* guest x87/SSE state */
 	mov eax, [r15 + 0x24]
 	and eax, 0xcd5                  /* only the live arithmetic flags + DF */
@@ -69,7 +72,9 @@ bt_exit_common:
 	/* fall through */
 exit_to_monitor:
 	fxsave [r15 + 0x100]
-	fxrstor [r15 + 0x300]
+	fninit                          /* empty x87 stack, as the ABI wants */
+	fldcw [r15 + 0x300]
+	ldmxcsr [r15 + 0x318]
 	cld                             /* the C ABI wants DF clear */
 	mov eax, [r15 + 0x48]
 	add rsp, 8
