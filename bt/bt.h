@@ -225,6 +225,16 @@ struct bt_env {
 	/* The guest's CR2, which MOV r32, CR2 at CPL 0 reads inline (a page
 	 * fault handler's first act). NULL: emulated. */
 	const uint32_t *cr2;
+	/*
+	 * SYSENTER in a U block (exit false) or SYSEXIT in an S block (exit
+	 * true, with the guest's ECX and EDX) done inline by a callout: make
+	 * the virtual CPU's transition, set the target EIP and ESP in bt_cpu
+	 * and the kind of blocks (bt_set_user_view), and return true; or
+	 * return false, having changed nothing, where the monitor must do it
+	 * (a fault, single-stepping, an interrupt to deliver, another view
+	 * to select). May be NULL.
+	 */
+	bool (*sys_transition)(void *ctx, bool exit, uint32_t ecx, uint32_t edx);
 };
 
 struct bt_config {

@@ -195,6 +195,8 @@ bool emit_branch(struct bt_tx *tx, const struct bt_insn *in);
 bool emit_inline_io(struct bt_tx *tx, const struct bt_insn *in);
 /* emit_io.c: a page-table MOV through the store callout. */
 bool emit_inline_store(struct bt_tx *tx, const struct bt_insn *in);
+/* emit_io.c: SYSENTER (U blocks) and SYSEXIT (S blocks) through a callout. */
+bool emit_inline_sys(struct bt_tx *tx, const struct bt_insn *in);
 /* CLI, STI, PUSHFD, POPFD on the virtual flags (emit_flags.c); the caller
  * decides whether an STI may be inline, and never asks for bt_step. */
 bool emit_flags_inline(struct bt_tx *tx, const struct bt_insn *in);

@@ -152,3 +152,55 @@ uint32_t bt_store_callout(struct bt_cpu *cpu, uint32_t linear, uint32_t value)
 	bt->stats.inline_stores++;
 	return 0;
 }
+
+/*
+ * SYSENTER in a U block, SYSEXIT in an S block (a guest system call's way
+ * in and out, twice per call): the callout makes the transition, then the
+ * block goes on to the target through the indirect-branch lookup, in the
+ * other kind's table (bt_set_user_view switched it):
+ *
+ *   mov dword [r15 + callout_arg], 0 (SYSENTER) or 1 (SYSEXIT)
+ *   mov dword [r15 + callout_eip], eip
+ *   lea r11, [rip + back] ; mov [r15 + callout_back], r11
+ *   mov r11, bt_callout_sys ; jmp r11
+ * back:
+ *   mov r14d, [r15 + eip] ; jmp [r15 + ibl]
+ *
+ * Refused, the instruction is emulated. It ends the block.
+ */
+void bt_callout_sys(void);
+bool emit_inline_sys(struct bt_tx *tx, const struct bt_insn *in)
+{
+	struct bt_emit *e = &tx->e;
+	ZydisMnemonic m = in->zi.mnemonic;
+	bool exit = m == ZYDIS_MNEMONIC_SYSEXIT;
+	if (!tx->bt->env.sys_transition || (!exit && m != ZYDIS_MNEMONIC_SYSENTER) ||
+	    exit == e->user || in->zi.operand_width != 32)
+		return false;
+	emit_bytes(e, (const uint8_t[]){ 0x41, 0xc7, 0x87 }, 3);
+	emit_u32(e, BT_CPU_CALLOUT_ARG);
+	emit_u32(e, exit);
+	emit_bytes(e, (const uint8_t[]){ 0x41, 0xc7, 0x87 }, 3);
+	emit_u32(e, BT_CPU_CALLOUT_EIP);
+	emit_u32(e, in->eip);
+	emit_bytes(e, (const uint8_t[]){ 0x4c, 0x8d, 0x1d }, 3);
+	emit_u32(e, 7 + 10 + 3); /* the mov to callout_back, the mov r11 and the jmp */
+	emit_bytes(e, (const uint8_t[]){ 0x4d, 0x89, 0x9f }, 3);
+	emit_u32(e, BT_CPU_CALLOUT_BACK);
+	emit_bytes(e, (const uint8_t[]){ 0x49, 0xbb }, 2);
+	uint64_t to = (uint64_t)bt_callout_sys;
+	emit_bytes(e, &to, 8);
+	emit_bytes(e, (const uint8_t[]){ 0x41, 0xff, 0xe3 }, 3);
+	emit_bytes(e, (const uint8_t[]){ 0x45, 0x8b, 0x77, BT_CPU_EIP }, 4); /* mov r14d, [r15 + eip] */
+	emit_jmp_ibl(e);
+	tx->end = true;
+	return true;
+}
+
+/* Called by bt_callout_sys on the monitor stack: 0 done, 1 refused. */
+uint32_t bt_sys_callout(struct bt_cpu *cpu, uint32_t exit, uint32_t ecx, uint32_t edx);
+uint32_t bt_sys_callout(struct bt_cpu *cpu, uint32_t exit, uint32_t ecx, uint32_t edx)
+{
+	struct bt *bt = (struct bt *)cpu->owner;
+	return !bt->env.sys_transition(bt->env.ctx, exit, ecx, edx);
+}

@@ -222,6 +222,26 @@ bt_callout_store:
 	CALLOUT_LEAVE
 	.size bt_callout_store, . - bt_callout_store
 
+/*
+ * Inline SYSENTER (callout_arg 0, from a U block) or SYSEXIT (1, from an S
+ * block): translated code stored callout_arg, callout_eip and
+ * callout_back[0]. The handler switches the virtual CPU (and the kind of
+ * blocks, with their indirect-branch table) and leaves the target in
+ * bt_cpu: EIP, and ESP in gpr[ESP], which CALLOUT_LEAVE loads. Back in the
+ * block, the lookup goes to the target; or 1: refused, emulated.
+ */
+	.globl bt_callout_sys
+	.type bt_callout_sys, @function
+bt_callout_sys:
+	CALLOUT_ENTER
+	mov esi, [r15 + 0x98]           /* 0 SYSENTER, 1 SYSEXIT */
+	mov edx, [rsp + 24]             /* guest ECX */
+	mov ecx, [rsp + 16]             /* guest EDX */
+	call bt_sys_callout
+	mov r12d, eax
+	CALLOUT_LEAVE
+	.size bt_callout_sys, . - bt_callout_sys
+
 /* The callout refused (I/O not allowed at this CPL): leave translated code
  * with the instruction to be emulated, which raises the guest's #GP. */
 	.globl bt_callout_refused

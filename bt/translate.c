@@ -112,7 +112,7 @@ static bool emit_inline(struct bt_tx *tx, const struct bt_insn *in, unsigned n,
 	    (n == BT_MAX_BLOCK_INSNS || !next_in_block(tx->bt, in->next_eip, block_eip)))
 		return false;
 	return emit_inline_io(tx, in) || emit_seg_inline(tx, in) || emit_flags_inline(tx, in) ||
-	       emit_cr2_read(tx, in);
+	       emit_cr2_read(tx, in) || emit_inline_sys(tx, in);
 }
 
 struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)

@@ -488,6 +488,12 @@ static enum emu_result emu_sysenter(struct mon_vm *vm, struct mon_fault *f)
 		mon_fault_set(f, EXC_GP, true, 0);
 		return EMU_FAULT;
 	}
+	mon_sysenter_state(v);
+	return EMU_JUMPED;
+}
+
+void mon_sysenter_state(struct vcpu *v)
+{
 	uint16_t cs = (uint16_t)(v->sysenter_cs & 0xfffc);
 	v->seg[SEG_CS] = (struct mon_seg){ .sel = cs, .base = 0, .limit = 0xffffffff,
 					   .attr = 0xc09b };
@@ -496,7 +502,17 @@ static enum emu_result emu_sysenter(struct mon_vm *vm, struct mon_fault *f)
 	v->cpu->eflags &= ~(BT_FL_VM | BT_FL_IF | BT_FL_RF);
 	v->cpu->gpr[BT_ESP] = (uint32_t)v->sysenter_esp;
 	v->cpu->eip = (uint32_t)v->sysenter_eip;
-	return EMU_JUMPED;
+}
+
+void mon_sysexit_state(struct vcpu *v, uint32_t ecx, uint32_t edx)
+{
+	uint16_t base = (uint16_t)(v->sysenter_cs & 0xfffc);
+	v->seg[SEG_CS] = (struct mon_seg){ .sel = (uint16_t)((base + 16) | 3),
+					   .limit = 0xffffffff, .attr = 0xc0fb };
+	v->seg[SEG_SS] = (struct mon_seg){ .sel = (uint16_t)((base + 24) | 3),
+					   .limit = 0xffffffff, .attr = 0xc0f3 };
+	v->cpu->gpr[BT_ESP] = ecx;
+	v->cpu->eip = edx;
 }
 
 void mon_sysenter(struct mon_vm *vm)

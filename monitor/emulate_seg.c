@@ -432,12 +432,7 @@ enum emu_result emu_segments(struct mon_vm *vm, const struct emu_insn *in,
 			mon_fault_set(f, EXC_GP, true, 0);
 			return EMU_FAULT;
 		}
-		v->seg[SEG_CS] = (struct mon_seg){ .sel = (uint16_t)((base + 16) | 3),
-						   .limit = 0xffffffff, .attr = 0xc0fb };
-		v->seg[SEG_SS] = (struct mon_seg){ .sel = (uint16_t)((base + 24) | 3),
-						   .limit = 0xffffffff, .attr = 0xc0f3 };
-		cpu->gpr[BT_ESP] = cpu->gpr[BT_ECX];
-		cpu->eip = cpu->gpr[BT_EDX];
+		mon_sysexit_state(v, cpu->gpr[BT_ECX], cpu->gpr[BT_EDX]);
 		return EMU_JUMPED;
 	}
 	default:

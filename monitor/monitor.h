@@ -186,6 +186,7 @@ struct mon_vm {
 		sites[2048];
 	uint64_t exc_count[32];
 	uint64_t smc_faults;
+	uint64_t fast_sys[2];      /* SYSENTER, SYSEXIT done by the callout */
 	uint64_t plain_stores;     /* store callouts that wrote no traced table */
 	uint64_t spaces_dropped;   /* worlds and views emptied: their directory
 				      was written over (mon_de_space_dropped) */
@@ -344,6 +345,13 @@ void mon_de_space_dropped(struct mon_vm *vm, uint32_t pd_frame);
 /* ---- emulate.c ---- */
 /* SYSENTER's transfer to CPL 0 through the SYSENTER MSRs. */
 void mon_sysenter(struct mon_vm *vm);
+/* The register and segment changes of SYSENTER and SYSEXIT (the checks
+ * are the caller's; SYSEXIT's new ESP and EIP are the guest's ECX, EDX). */
+void mon_sysenter_state(struct vcpu *v);
+void mon_sysexit_state(struct vcpu *v, uint32_t ecx, uint32_t edx);
+/* bt_env.sys_transition: SYSENTER (exit false) or SYSEXIT from translated
+ * code, without leaving it (run.c). */
+bool mon_sys_transition(struct mon_vm *vm, bool exit, uint32_t ecx, uint32_t edx);
 /* Emulate the instruction at cpu->eip (the block exited for it). */
 void mon_emulate(struct mon_vm *vm);
 

@@ -358,6 +358,42 @@ static void select_view(struct mon_vm *vm, unsigned cpl)
 		mon_user_view_retry(vm);
 }
 
+/*
+ * SYSENTER and SYSEXIT by a callout from translated code: the emulator's
+ * transition and the change of view select_view would make, with nothing
+ * between them for the run loop to do. SYSENTER clears IF. SYSEXIT is left
+ * to the monitor while an interrupt waits or a retried access is pending,
+ * where direct execution may take ring 3, and when ring 3's view is not
+ * the one the host GS base shows (another address space now).
+ */
+bool mon_sys_transition(struct mon_vm *vm, bool exit, uint32_t ecx, uint32_t edx)
+{
+	struct vcpu *v = &vm->vcpu;
+	struct bt_cpu *cpu = v->cpu;
+	if (!(v->sysenter_cs & 0xfffc) || !(v->cr0 & CR0_PE) || !smm_paging(vm->smm) ||
+	    (cpu->eflags & (BT_FL_TF | BT_FL_VM)) || mon_cpl(v) != (exit ? 0u : 3u))
+		return false;
+	if (!exit) {
+		mon_sysenter_state(v);
+		cpu->ring0 = 1;
+		cpu->view_base = 0;
+		bt_set_user_view(vm->bt, false);
+		vm->fast_sys[0]++;
+		return true;
+	}
+	struct mon_world *w = vm->view_cur;
+	if (vm->uw || cpu->irq_waiting || vm->de_retry.valid || !w || !w->valid ||
+	    w->cr3 != (v->cr3 & ~0xfffu) || hd_uworld_base(w->uw) != vm->host_gs)
+		return false;
+	mon_sysexit_state(v, ecx, edx);
+	w->last_use = ++vm->world_clock;
+	cpu->ring0 = 0;
+	cpu->view_base = vm->host_gs;
+	bt_set_user_view(vm->bt, true);
+	vm->fast_sys[1]++;
+	return true;
+}
+
 static void handle_fault(struct mon_vm *vm, unsigned depth)
 {
 	struct bt_cpu *cpu = vm->vcpu.cpu;

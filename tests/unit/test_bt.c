@@ -310,6 +310,45 @@ START_TEST(sensitive_reads_inline)
 }
 END_TEST
 
+/* SYSENTER from a U block and SYSEXIT from an S block go through their
+ * callout, then to the target by the indirect-branch lookup; the other
+ * way round they stay emulated. */
+static bool fake_sys(void *ctx, bool exit, uint32_t ecx, uint32_t edx)
+{
+	(void)ctx, (void)exit, (void)ecx, (void)edx;
+	return true;
+}
+
+static size_t emit_sys(const uint8_t *code, size_t len, bool user)
+{
+	struct bt_insn in;
+	decode(&in, code, len, 0x1000);
+	memset(&tx, 0, sizeof tx);
+	tx.bt = &fake_bt;
+	tx.e.p = tx.e.start = out;
+	tx.e.user = user;
+	fake_bt.env.sys_transition = fake_sys;
+	bool ok = emit_inline_sys(&tx, &in);
+	fake_bt.env.sys_transition = NULL;
+	ck_assert(ok == tx.end);
+	return ok ? (size_t)(tx.e.p - out) : 0;
+}
+
+START_TEST(sys_transitions_by_callout)
+{
+	size_t n = emit_sys(B(0x0f, 0x34), true); /* sysenter, U block */
+	ck_assert_uint_eq(n, 11 + 11 + 7 + 7 + 10 + 3 + 4 + 4);
+	static const uint8_t arg[] = { 0x41, 0xc7, 0x87, BT_CPU_CALLOUT_ARG, 0, 0, 0, 0, 0, 0, 0 };
+	ck_assert_mem_eq(out, arg, sizeof arg);
+	static const uint8_t tail[] = { 0x45, 0x8b, 0x77, BT_CPU_EIP, 0x41, 0xff, 0x67, BT_CPU_IBL };
+	ck_assert_mem_eq(out + n - sizeof tail, tail, sizeof tail);
+	ck_assert_uint_eq(emit_sys(B(0x0f, 0x35), false), n); /* sysexit, S block */
+	ck_assert_uint_eq(out[7], 1);
+	ck_assert_uint_eq(emit_sys(B(0x0f, 0x34), false), 0);
+	ck_assert_uint_eq(emit_sys(B(0x0f, 0x35), true), 0);
+}
+END_TEST
+
 /* S blocks reach the S-view at host address 0: the same code with no GS
  * override, so the GS base can stay at the user view across kernel
  * entries. */
@@ -633,6 +672,7 @@ static Suite *suite(void)
 	tcase_add_test(t, branch_rewrites);
 	tcase_add_test(t, s_blocks_take_no_override);
 	tcase_add_test(t, sensitive_reads_inline);
+	tcase_add_test(t, sys_transitions_by_callout);
 	tcase_add_test(t, jcc_stubs);
 	tcase_add_test(t, page_table_stores);
 	suite_add_tcase(s, t);
