@@ -301,6 +301,10 @@ uint64_t bt_code_epoch(const struct bt *bt);
 
 /* Drop every translation of guest-physical page `page`. */
 void bt_invalidate_page(struct bt *bt, uint32_t page);
+/* Drop the translations of page `page` that contain the instruction at
+ * linear `eip` (it is to be translated differently: adaptive
+ * translation); the page's other blocks stay. */
+void bt_invalidate_insn(struct bt *bt, uint32_t page, uint32_t eip);
 /*
  * A linear page that showed guest-physical page `page` no longer does (a
  * CR3 load, INVLPG): its translations become unreachable but are kept,

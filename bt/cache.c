@@ -240,6 +240,16 @@ void bt_invalidate_page(struct bt *bt, uint32_t page)
 	bt->env.protect_code(bt->env.ctx, page, false);
 }
 
+void bt_invalidate_insn(struct bt *bt, uint32_t page, uint32_t eip)
+{
+	bt->code_epoch++;
+	if (page >= bt->ram_pages)
+		return;
+	for (struct bt_block *b = bt->page_head[page]; b; b = page_next(b, page))
+		if (b->valid && eip - b->eip < b->guest_len)
+			drop_block(bt, b); /* stays listed: the page keeps its protection */
+}
+
 void bt_flush(struct bt *bt)
 {
 	for (uint32_t pg = 0; pg < bt->ram_pages; pg++) {

@@ -148,7 +148,7 @@ bool mon_is_hot_writer(struct mon_vm *vm, uint32_t eip)
 	       vm->hot[s].count != HOT_NEVER;
 }
 
-/* Drop the translations of the code page holding eip: the next
+/* Drop the translations holding the instruction at eip: the next
  * translation asks force_emulate afresh. */
 static void retranslate_at(struct mon_vm *vm, uint32_t eip)
 {
@@ -156,7 +156,7 @@ static void retranslate_at(struct mon_vm *vm, uint32_t eip)
 	uint32_t err;
 	if (smm_translate(vm->smm, vm->vcpu.seg[SEG_CS].base + eip, SMM_READ, false,
 			  &phys, &err) == SMM_OK)
-		bt_invalidate_page(vm->bt, (uint32_t)(phys >> 12));
+		bt_invalidate_insn(vm->bt, (uint32_t)(phys >> 12), eip);
 }
 
 static void note_pt_write(struct mon_vm *vm, uint32_t eip)

@@ -621,6 +621,27 @@ START_TEST(detach_keeps_chains_within_a_page)
 }
 END_TEST
 
+/* Adaptive translation retranslates one instruction: only the blocks
+ * holding it go, the page's others stay (and the page stays protected). */
+START_TEST(one_instruction_retranslated)
+{
+	struct bt *bt = cache_bt();
+	fake_ram[2][0x0f] = 0xc3;          /* 0x5000: 15 nops, ret */
+	fake_ram[2][0x20] = 0xc3;          /* 0x5010: 16 nops, ret */
+	lin_to_frame[5] = 2 + 1;
+	struct bt_block *a = translate(bt, 0x5000), *b = translate(bt, 0x5010);
+	bt_invalidate_insn(bt, 2, 0x5014);
+	ck_assert(a->valid);
+	ck_assert(!b->valid);
+	ck_assert_ptr_eq(bt_lookup(bt, 0x5000), a);
+	ck_assert_ptr_null(bt_lookup(bt, 0x5010));
+	ck_assert(protected_pages[2]);
+	bt_invalidate_insn(bt, 2, 0x5000);
+	ck_assert(!a->valid);
+	bt_destroy(bt);
+}
+END_TEST
+
 /* U and S blocks at the same EIP are different translations: each is found
  * only in its own mode, by the lookup and by the indirect-branch table. */
 START_TEST(user_and_kernel_blocks_apart)
@@ -680,6 +701,7 @@ static Suite *suite(void)
 	tcase_add_test(t, detached_blocks_come_back_through_their_page);
 	tcase_add_test(t, a_block_across_pages_needs_both);
 	tcase_add_test(t, user_and_kernel_blocks_apart);
+	tcase_add_test(t, one_instruction_retranslated);
 	tcase_add_test(t, detach_keeps_chains_within_a_page);
 	suite_add_tcase(s, t);
 	return s;
