@@ -57,8 +57,13 @@ int hd_ram_create(uint64_t size, uint8_t **phys, char *err, size_t errlen);
  * Map guest-RAM pages [offset, offset+len) of memfd `fd` at host address
  * `linear` (inside the reservation) with `prot`; HD_PROT_NONE unmaps back to
  * the reservation. `linear` and `len` are page-aligned; the part of the range
- * below mmap_min_addr is skipped. Return 0 or -errno.
+ * below mmap_min_addr is skipped. Return 0 or -errno. A small mapping is
+ * populated at once (hd_populate): it is made because its pages are about
+ * to be used, and the host's first-touch fault would cost more than the
+ * population inside the same call.
  */
+#define HD_POPULATE_MAX (64u * 1024)
+int hd_populate(uint64_t len); /* MAP_POPULATE for mappings up to the above */
 int hd_view_map(int fd, uint64_t offset, uint64_t linear, uint64_t len,
 		enum hd_prot prot);
 /* Change the protection of mapped view pages. Return 0 or -errno. */

@@ -144,6 +144,11 @@ static bool clip(uint64_t *linear, uint64_t *len, uint64_t *offset)
 	return true;
 }
 
+int hd_populate(uint64_t len)
+{
+	return len <= HD_POPULATE_MAX ? MAP_POPULATE : 0;
+}
+
 int hd_view_map(int fd, uint64_t offset, uint64_t linear, uint64_t len,
 		enum hd_prot prot)
 {
@@ -156,7 +161,7 @@ int hd_view_map(int fd, uint64_t offset, uint64_t linear, uint64_t len,
 			 -1, 0);
 	else
 		p = mmap((void *)linear, len, prot_bits(prot),
-			 MAP_SHARED | MAP_FIXED, fd, (off_t)offset);
+			 MAP_SHARED | MAP_FIXED | hd_populate(len), fd, (off_t)offset);
 	return p == MAP_FAILED ? -errno : 0;
 }
 

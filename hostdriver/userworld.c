@@ -214,7 +214,8 @@ static void window_map(struct hd_uworld *w, uint32_t linear, uint32_t frame,
 				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
 		else
 			p = mmap(at, len, prot == HD_PROT_RW ? PROT_READ | PROT_WRITE : PROT_READ,
-				 MAP_SHARED | MAP_FIXED, w->ram_fd, (off_t)frame << 12);
+				 MAP_SHARED | MAP_FIXED | hd_populate(len), w->ram_fd,
+				 (off_t)frame << 12);
 		if (p != MAP_FAILED)
 			return;
 		if (errno != ENOMEM || prot == HD_PROT_NONE)
