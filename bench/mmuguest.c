@@ -3,7 +3,7 @@
 #include "guestargs.h"
 
 /*
- * Command line: "op=pgfault|ptemod|cr3 iters=N" (default: every op, 1000
+ * Command line: "op=pgfault|ptemod|cr3|wp iters=N" (default: every op, 1000
  * iterations, as a correctness run). The harness (bench/run-mmu.sh) times
  * whole runs with N and with 0 iterations; the difference over N is the
  * cost of one operation:
@@ -12,6 +12,8 @@
  *   ptemod   one store to an entry of a page table in use (a traced write)
  *   cr3      MOV CR3 to the other of two page directories, then one read
  *            through the new address space
+ *   wp       CR0.WP cleared then set again (two MOV CR0s; Linux toggles it
+ *            around kernel text patching), then one write
  */
 
 #define PTE_P 1u
@@ -85,6 +87,20 @@ static void op_cr3(uint32_t n)
 	__asm__ volatile("mov %0, %%cr3" ::"r"(pd[0]) : "memory");
 }
 
+static void op_wp(uint32_t n)
+{
+	uint32_t cr0;
+	__asm__ volatile("mov %%cr0, %0" : "=r"(cr0));
+	for (uint32_t i = 0; i < n; i++) {
+		__asm__ volatile("mov %0, %%cr0" ::"r"(cr0 & ~0x10000u) : "memory");
+		__asm__ volatile("mov %0, %%cr0" ::"r"(cr0 | 0x10000u) : "memory");
+		target[i & 63] = i;
+	}
+	__asm__ volatile("mov %0, %%cr0" ::"r"(cr0) : "memory");
+	if (n)
+		RT_CHECK_EQ(target[(n - 1) & 63], (uint8_t)(n - 1));
+}
+
 void guest_main(uint32_t magic, uint32_t info)
 {
 	const char *cmd = guestargs_cmdline(magic, info);
@@ -99,5 +115,7 @@ void guest_main(uint32_t magic, uint32_t info)
 	}
 	if (!op || *op == 'c')
 		op_cr3(n);
+	if (!op || *op == 'w')
+		op_wp(n);
 	rt_printf("mmu: %s done\n", op ? op : "all ops");
 }

@@ -6,8 +6,9 @@
 # Each figure is (median time with N iterations - median time with 0) / N,
 # over R interleaved repetitions: the cost of one guest page fault handled
 # by the guest kernel (pgfault), one store to a page table in use (ptemod:
-# btvmm's adaptive callout, and with --adaptive off its trap path), and one
-# CR3 switch followed by a read (cr3). Tests never assert on these.
+# btvmm's adaptive callout, and with --adaptive off its trap path), one
+# CR3 switch followed by a read (cr3), and CR0.WP cleared and set again
+# followed by a write (wp). Tests never assert on these.
 set -eu
 . "$(dirname "$0")/lib.sh"
 btvmm="" guest="" iters=20000 reps=5 qemu=qemu-system-i386
@@ -45,7 +46,7 @@ run() {
 
 
 declare -A samples
-cases="btvmm:pgfault qemu:pgfault btvmm:ptemod trap:ptemod qemu:ptemod btvmm:cr3 qemu:cr3"
+cases="btvmm:pgfault qemu:pgfault btvmm:ptemod trap:ptemod qemu:ptemod btvmm:cr3 qemu:cr3 btvmm:wp qemu:wp"
 for rep in $(seq 1 "$reps"); do
     for c in $cases; do
         r=${c%%:*} op=${c#*:}
@@ -73,3 +74,4 @@ row "guest page fault (#PF round trip)" btvmm:pgfault qemu:pgfault
 row "PTE write, adaptive callout" btvmm:ptemod qemu:ptemod
 row "PTE write, trap path" trap:ptemod qemu:ptemod
 row "CR3 switch + one access" btvmm:cr3 qemu:cr3
+row "CR0.WP off and on + one write" btvmm:wp qemu:wp
