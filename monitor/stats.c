@@ -118,6 +118,7 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 		(unsigned long long)sm.runs_mapped,
 		(unsigned long long)sm.flushes, (unsigned long long)sm.partial_drops,
 		(unsigned long long)sm.global_flushes, (unsigned long long)sm.snapshot_drops);
+	fprintf(out, "  CR0.WP changes: %llu\n", (unsigned long long)sm.wp_toggles);
 	fprintf(out, "  host mapping limit (vm.max_map_count): %llu S-view drops, "
 		     "%llu shadow mappings dropped\n",
 		(unsigned long long)sm.map_evictions,

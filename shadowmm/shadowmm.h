@@ -161,6 +161,8 @@ struct smm_stats {
 					because their mapping changed */
 	uint64_t invlpg_kept;     /* INVLPGs of a page whose mapping already
 				     showed the current entry */
+	uint64_t wp_toggles;      /* CR0.WP changes (a drop only when setting it
+				     takes a right away) */
 };
 void smm_get_stats(const struct smm *smm, struct smm_stats *out);
 

@@ -69,6 +69,8 @@ struct smm {
 	uint32_t n_nonglobal;
 	bool globals_mapped;       /* a global page was mapped since the last
 				      full drop (drop_sview) */
+	bool wp_lenient;           /* a walk found a supervisor write allowed
+				      only by CR0.WP = 0 since WP was last set */
 	/* Linear pages code was fetched from, with the frame each mapped to:
 	 * translations are keyed by linear address and stay valid while
 	 * these pairs hold (checked again at each CR3 load and INVLPG; the

@@ -331,6 +331,23 @@ bool smm_set_mode(struct smm *smm, uint32_t cr0, uint32_t cr3, uint32_t cr4)
 	/* Only CR4.PGE toggled (Linux's global TLB flush). */
 	bool pge_only = only_cr3 == false && !mode && paging &&
 			!((cr3 ^ smm->cr3) & ~0xfffu) && !((cr0 ^ smm->cr0) & CR0_WP);
+	/* Only CR0.WP toggled. Clearing it takes no right away (a write to
+	 * a page mapped read-only faults and is looked at with WP clear);
+	 * setting it takes away only what a walk allowed because WP was
+	 * clear, and none may have. */
+	bool wp_only = !mode && paging && smm->paging && ((cr0 ^ smm->cr0) & CR0_WP) &&
+		       !((cr3 ^ smm->cr3) & ~0xfffu) && !((cr4 ^ smm->cr4) & CR4_PGE);
+	if (wp_only) {
+		smm->cr0 = cr0;
+		smm->cr3 = cr3;
+		smm->cr4 = cr4;
+		smm->stats.wp_toggles++;
+		if ((cr0 & CR0_WP) && smm->wp_lenient) {
+			smm->wp_lenient = false;
+			drop_sview(smm, true);
+		}
+		return false;
+	}
 	smm->cr0 = cr0;
 	smm->cr3 = cr3;
 	smm->cr4 = cr4;

@@ -64,6 +64,9 @@ enum smm_result smm_walk32(struct smm *smm, uint32_t linear,
 		*pf_error = err | 1;
 		return SMM_PAGE_FAULT;
 	}
+	/* Writable only because WP is clear: setting WP must take it back. */
+	if (can_write && !(rights & PTE_W))
+		smm->wp_lenient = true;
 
 	/* The CPU sets A in each level it used, and D in the last one on a
 	 * write, as locked writes to the tables. */
