@@ -199,8 +199,10 @@ int hd_windows_reserve(unsigned n, char *err, size_t errlen);
 /*
  * A user view inside the monitor: window k, for translated CPL-3 code
  * (which reaches it through the host GS base, hd_set_view_base). It takes
- * hd_uworld_map (made at once) and hd_uworld_flush (nothing to do), never
- * hd_uworld_run; hd_uworld_destroy empties it. NULL if out of memory.
+ * hd_uworld_map (mappings made at once, unmaps queued until the next
+ * hd_uworld_flush, which the caller makes before code runs in the window,
+ * and merged then), never hd_uworld_run; hd_uworld_destroy empties it.
+ * NULL if out of memory.
  */
 struct hd_uworld *hd_uworld_window(unsigned k, int ram_fd);
 /* The window's host base, or 0 for a user-world process. */

@@ -16,6 +16,11 @@
 
 #include "hostdriver.h"
 
+/* A window's unmaps wait for its next flush: up to this many ranges, each
+ * of at most this many pages (a larger one is made at once). */
+#define WINDOW_PENDING 64
+#define WINDOW_PENDING_PAGES 1024u
+
 extern char **environ;
 
 struct hd_uworld {
@@ -31,6 +36,10 @@ struct hd_uworld {
 	uint64_t migrations;   /* times it was moved to the monitor's CPU */
 	uint64_t window_resets, window_errors;
 	uint8_t last_fx[512];  /* the FP image last exchanged with it */
+	/* A window's unmaps not yet made (pages: first, count), made at the
+	 * next flush: no code runs in the window before it. */
+	struct { uint32_t first, count; } pend[WINDOW_PENDING];
+	unsigned n_pend;
 };
 
 /* Wait for the stub to hand the turn back: spin, then sleep on the futex
@@ -203,6 +212,62 @@ void hd_uworld_destroy(struct hd_uworld *w)
  * made again: the caller's bookkeeping then over-counts, which costs only
  * unmaps of pages that are not there. */
 static void window_map(struct hd_uworld *w, uint32_t linear, uint32_t frame,
+		       uint32_t pages, enum hd_prot prot);
+
+static int cmp_pend(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Make a window's queued unmaps, adjacent and overlapping ranges as one. */
+static void window_flush(struct hd_uworld *w)
+{
+	if (!w->n_pend)
+		return;
+	qsort(w->pend, w->n_pend, sizeof w->pend[0], cmp_pend);
+	unsigned n = w->n_pend;
+	w->n_pend = 0;
+	for (unsigned i = 0; i < n;) {
+		uint32_t first = w->pend[i].first, end = first + w->pend[i].count;
+		for (i++; i < n && w->pend[i].first <= end; i++)
+			if (w->pend[i].first + w->pend[i].count > end)
+				end = w->pend[i].first + w->pend[i].count;
+		window_map(w, first << 12, 0, end - first, HD_PROT_NONE);
+	}
+}
+
+/* Queue an unmap of window pages [first, first + count); a mapping made
+ * before the flush takes its page out of the queue (or, inside a longer
+ * range, flushes the queue first). */
+static void window_unmap_later(struct hd_uworld *w, uint32_t first, uint32_t count)
+{
+	if (w->n_pend == WINDOW_PENDING)
+		window_flush(w);
+	w->pend[w->n_pend].first = first;
+	w->pend[w->n_pend].count = count;
+	w->n_pend++;
+}
+
+/* Pages [lpage, lpage + pages) are mapped (or unmapped) now: queued unmaps
+ * wholly inside are dropped; one that overlaps in part is made first. */
+static void window_mapping_now(struct hd_uworld *w, uint32_t lpage, uint32_t pages)
+{
+	for (unsigned i = 0; i < w->n_pend; i++) {
+		uint32_t f = w->pend[i].first, c = w->pend[i].count;
+		if (lpage + pages <= f || lpage >= f + c)
+			continue;
+		if (lpage <= f && lpage + pages >= f + c) {
+			/* Wholly remapped: the unmap is not needed. */
+			w->pend[i--] = w->pend[--w->n_pend];
+			continue;
+		}
+		window_flush(w);
+		return;
+	}
+}
+
+static void window_map(struct hd_uworld *w, uint32_t linear, uint32_t frame,
 		       uint32_t pages, enum hd_prot prot)
 {
 	void *at = (void *)(w->window + linear);
@@ -233,6 +298,11 @@ void hd_uworld_map(struct hd_uworld *w, uint32_t linear, uint32_t frame,
 		   uint32_t pages, enum hd_prot prot)
 {
 	if (w->window) {
+		if (prot == HD_PROT_NONE && pages <= WINDOW_PENDING_PAGES) {
+			window_unmap_later(w, linear >> 12, pages);
+			return;
+		}
+		window_mapping_now(w, linear >> 12, pages);
 		window_map(w, linear, frame, pages, prot);
 		return;
 	}
@@ -247,8 +317,10 @@ void hd_uworld_map(struct hd_uworld *w, uint32_t linear, uint32_t frame,
 
 bool hd_uworld_flush(struct hd_uworld *w)
 {
-	if (w->window)
+	if (w->window) {
+		window_flush(w);
 		return true;
+	}
 	if (!w->sh->n_maps)
 		return !w->dead;
 	return hand_over(w, UW_CMD_MAP);

@@ -338,6 +338,7 @@ static void select_view(struct mon_vm *vm, unsigned cpl)
 			mon_stop(vm, MON_EXIT_HOST, "out of memory for a user view");
 			return;
 		}
+		hd_uworld_flush(vm->view_cur->uw); /* its queued unmaps, before ring 3 */
 	}
 	struct bt_cpu *cpu = vm->vcpu.cpu;
 	if (base == cpu->view_base)
@@ -385,6 +386,7 @@ bool mon_sys_transition(struct mon_vm *vm, bool exit, uint32_t ecx, uint32_t edx
 	if (vm->uw || cpu->irq_waiting || vm->de_retry.valid || !w || !w->valid ||
 	    w->cr3 != (v->cr3 & ~0xfffu) || hd_uworld_base(w->uw) != vm->host_gs)
 		return false;
+	hd_uworld_flush(w->uw);
 	mon_sysexit_state(v, ecx, edx);
 	w->last_use = ++vm->world_clock;
 	cpu->ring0 = 0;
