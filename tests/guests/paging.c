@@ -350,6 +350,19 @@ static void test_global_pages(void)
 	WRITE_CR(4, cr4);
 	WRITE_CR(4, cr4 | CR4_PGE);
 	check_large(LARGE_WIN, LARGE_PHYS_A);
+
+	/* Global 4 MiB pages that differ between the directories: after the
+	   CR3 load, an INVLPG anywhere inside shows pd_b's page everywhere
+	   in it, however the one pd_a showed was kept. */
+	pg_map_large(pd_b, LARGE_WIN, LARGE_PHYS_B, PTE_P | PTE_W | PTE_G);
+	check_large(LARGE_WIN, LARGE_PHYS_A);
+	WRITE_CR(3, (uint32_t)pd_b);
+	invlpg(LARGE_WIN + 0x7000);
+	check_large(LARGE_WIN, LARGE_PHYS_B);
+	WRITE_CR(3, (uint32_t)pd_a);
+	invlpg(LARGE_WIN + 0x3000);
+	check_large(LARGE_WIN, LARGE_PHYS_A);
+	pd_b[LARGE_WIN >> 22] = 0;
 	rt_section_end();
 }
 
