@@ -111,13 +111,14 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 		(unsigned long long)s->detached, (unsigned long long)s->reattached);
 	fprintf(out, "  shadow paging: %llu hidden faults, %llu guest #PF, "
 		     "%llu traced page-table writes, %llu pages mapped (%llu runs), %llu S-view drops "
-		     "(+%llu keeping global pages; %llu global TLB flushes, none needed), %llu for want "
-		     "of page-table snapshots\n",
+		     "(+%llu keeping global pages; %llu global TLB flushes, %llu stale global pages "
+		     "dropped by them), %llu for want of page-table snapshots\n",
 		(unsigned long long)sm.hidden_faults, (unsigned long long)sm.guest_faults,
 		(unsigned long long)sm.traced_writes, (unsigned long long)sm.pages_mapped,
 		(unsigned long long)sm.runs_mapped,
 		(unsigned long long)sm.flushes, (unsigned long long)sm.partial_drops,
-		(unsigned long long)sm.global_flushes, (unsigned long long)sm.snapshot_drops);
+		(unsigned long long)sm.global_flushes, (unsigned long long)sm.stale_globals,
+		(unsigned long long)sm.snapshot_drops);
 	fprintf(out, "  CR0.WP changes: %llu\n", (unsigned long long)sm.wp_toggles);
 	fprintf(out, "  host mapping limit (vm.max_map_count): %llu S-view drops, "
 		     "%llu shadow mappings dropped\n",

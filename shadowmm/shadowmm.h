@@ -150,7 +150,9 @@ struct smm_stats {
 	uint64_t map_evicted_pages; /* shadow mappings those drops removed */
 	uint64_t snapshot_drops;  /* drops because every page-table snapshot
 				     was in use */
-	uint64_t global_flushes;  /* CR4.PGE toggles (nothing to drop) */
+	uint64_t global_flushes;  /* CR4.PGE toggles (dropping only stale globals) */
+	uint64_t stale_globals;   /* global pages kept from another directory
+				     that a global flush found stale */
 	uint64_t untraced;        /* page tables no longer traced: written over
 				     and over with no walk through them */
 	uint64_t premapped;       /* pages mapped when a traced write made them

@@ -318,6 +318,50 @@ void smm_drop_view(struct smm *smm)
 		drop_sview(smm, true);
 }
 
+/*
+ * Does the S-view's mapping of lpage show what the current tables give?
+ * Same frame, A set, W and D set if it is writable, G if it is kept as
+ * global. Every change to a traced entry drops the mappings made from it
+ * at once, so only a global page kept from another directory can differ.
+ */
+static bool mapping_current(const struct smm *smm, uint32_t lpage)
+{
+	uint32_t e = smm->lin_map[lpage], pde = 0, entry, frame;
+	uint64_t at = (uint64_t)(smm->cr3 & ~0xfffu) + (lpage >> 10) * 4;
+	if (at + 4 > smm->cfg.ram_size)
+		return false;
+	memcpy(&pde, smm->cfg.ram + at, 4);
+	if ((pde & 0x81) == 0x81 && (smm->cr4 & CR4_PSE)) {
+		entry = pde;
+		frame = ((pde >> 12) & ~0x3ffu) + (lpage & 1023);
+	} else {
+		at = (uint64_t)(pde & ~0xfffu) + (lpage & 1023) * 4;
+		if (!(pde & 1) || at + 4 > smm->cfg.ram_size)
+			return false;
+		memcpy(&entry, smm->cfg.ram + at, 4);
+		frame = entry >> 12;
+	}
+	return (e & LIN_MAPPED) && (entry & 0x21) == 0x21 && frame == LIN_FRAME(e) &&
+	       (!(e & LIN_GLOBAL) || (entry & 0x100)) &&
+	       (!(e & LIN_WRITABLE) || ((entry & 0x42) == 0x42 && (pde & 2)));
+}
+
+/* A global flush: global pages kept from another directory that this one
+ * maps otherwise go, as from a TLB (every other mapping is current). */
+static void drop_stale_globals(struct smm *smm)
+{
+	if (!smm->globals_mapped)
+		return;
+	for (uint32_t i = 0; i < smm->n_mapped; i++) {
+		uint32_t l = smm->mapped[i];
+		if ((smm->lin_map[l] & (LIN_MAPPED | LIN_GLOBAL)) == (LIN_MAPPED | LIN_GLOBAL) &&
+		    !mapping_current(smm, l)) {
+			smm_unmap_range(smm, l, 1);
+			smm->stats.stale_globals++;
+		}
+	}
+}
+
 bool smm_set_mode(struct smm *smm, uint32_t cr0, uint32_t cr3, uint32_t cr4)
 {
 	bool paging = cr0 & CR0_PG;
@@ -355,17 +399,19 @@ bool smm_set_mode(struct smm *smm, uint32_t cr0, uint32_t cr3, uint32_t cr4)
 		return false;
 	smm->paging = paging;
 	/*
-	 * A TLB flush, global pages included: the S-view has nothing stale
-	 * to drop. Every mapping in it came through a traced page table, and
-	 * every change to one dropped the mappings it made (smm_apply_entries)
-	 * when it was written, as A/D updates do; the flush only tells a real
-	 * CPU to forget what this never kept. Mappings made while PGE was off
-	 * are not marked global, so later CR3 loads drop them; with PGE now
-	 * off, a CR3 load drops everything. Code pages are checked as after
-	 * any flush.
+	 * A TLB flush, global pages included: the S-view has almost nothing
+	 * stale to drop. Every mapping in it came through a traced page
+	 * table, and every change to one dropped the mappings it made
+	 * (smm_apply_entries) when it was written, as A/D updates do; only a
+	 * global page kept across CR3 loads may show another directory's
+	 * entry, and goes if this one's differs. Mappings made while PGE was
+	 * off are not marked global, so later CR3 loads drop them; with PGE
+	 * now off, a CR3 load drops everything. Code pages are checked as
+	 * after any flush.
 	 */
 	if (pge_only) {
 		smm->stats.global_flushes++;
+		drop_stale_globals(smm);
 		code_recheck(smm, false);
 		return false;
 	}
@@ -717,28 +763,6 @@ bool smm_phys_written(struct smm *smm, uint64_t phys, unsigned len)
 	return traced;
 }
 
-/*
- * The frame the S-view's mapping of lpage shows, if that mapping is what
- * the current tables give now, through a 4 KiB entry (else ~0): same
- * frame, A set, W and D set if it is writable, the same G. Every change
- * to a traced entry drops the mappings made from it at once, so only a
- * global page kept from another address space can differ.
- */
-static uint32_t current_mapping(const struct smm *smm, uint32_t lpage, uint32_t pde)
-{
-	uint32_t e = smm->lin_map[lpage], pte;
-	uint64_t at = (uint64_t)(pde & ~0xfffu) + (lpage & 1023) * 4;
-	if (!(e & LIN_MAPPED) || (pde & 0x81) != 0x01 || at + 4 > smm->cfg.ram_size)
-		return ~0u;
-	memcpy(&pte, smm->cfg.ram + at, 4);
-	bool global = (pte & 0x100) && (smm->cr4 & CR4_PGE);
-	if ((pte & 0x21) != 0x21 || pte >> 12 != LIN_FRAME(e) ||
-	    global != !!(e & LIN_GLOBAL) ||
-	    ((e & LIN_WRITABLE) && ((pte & 0x42) != 0x42 || !(pde & 2))))
-		return ~0u;
-	return LIN_FRAME(e);
-}
-
 void smm_invlpg(struct smm *smm, uint32_t linear)
 {
 	if (!smm->paging)
@@ -753,7 +777,7 @@ void smm_invlpg(struct smm *smm, uint32_t linear)
 	/* A mapping that already shows the current entry stays (Linux's
 	 * kmap flushes right after it sets the entry); the other views are
 	 * as coherent with traced tables as the S-view. */
-	uint32_t keep = large ? ~0u : current_mapping(smm, first, pde);
+	uint32_t keep = !large && mapping_current(smm, first) ? LIN_FRAME(smm->lin_map[first]) : ~0u;
 	if (keep == ~0u)
 		smm_unmap_range(smm, first, count);
 	else

@@ -351,6 +351,24 @@ static void test_global_pages(void)
 	WRITE_CR(4, cr4 | CR4_PGE);
 	check_large(LARGE_WIN, LARGE_PHYS_A);
 
+	/* A global page the directories map differently: after the CR3 load
+	   the old translation may stay, as in a TLB, but a global flush (a
+	   CR4.PGE toggle) must show pd_b's. */
+	pg_map(pd_a, WIN_PAGE(7), (uint32_t)frame_a, PTE_P | PTE_W | PTE_G);
+	pg_map(pd_b, WIN_PAGE(7), (uint32_t)frame_b, PTE_P | PTE_W | PTE_G);
+	RT_CHECK_EQ(read32(WIN_PAGE(7) + 12), frame_a[3]);
+	WRITE_CR(3, (uint32_t)pd_b);
+	WRITE_CR(4, cr4);
+	WRITE_CR(4, cr4 | CR4_PGE);
+	RT_CHECK_EQ(read32(WIN_PAGE(7) + 12), frame_b[3]);
+	WRITE_CR(3, (uint32_t)pd_a);
+	WRITE_CR(4, cr4);
+	WRITE_CR(4, cr4 | CR4_PGE);
+	RT_CHECK_EQ(read32(WIN_PAGE(7) + 12), frame_a[3]);
+	*pg_pte(pd_a, WIN_PAGE(7)) = 0;
+	*pg_pte(pd_b, WIN_PAGE(7)) = 0;
+	invlpg(WIN_PAGE(7));
+
 	/* Global 4 MiB pages that differ between the directories: after the
 	   CR3 load, an INVLPG anywhere inside shows pd_b's page everywhere
 	   in it, however the one pd_a showed was kept. */
