@@ -93,6 +93,8 @@ void bt_exit_from_signal(void);
 void bt_ibl(void);
 void bt_ibl_miss(void);
 void bt_callout_port(void);
+void bt_callout_store(void);
+void bt_callout_sys(void);
 void bt_callout_refused(void);
 
 /* ---- emitting ---- */

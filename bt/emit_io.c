@@ -22,6 +22,33 @@
  * the callout keeps every guest register but EAX (IN's result) and the
  * flags.
  */
+/* mov dword [r15 + off], imm32 */
+static void emit_cpu_store32(struct bt_emit *e, uint32_t off, uint32_t v)
+{
+	emit_bytes(e, (const uint8_t[]){ 0x41, 0xc7, 0x87 }, 3);
+	emit_u32(e, off);
+	emit_u32(e, v);
+}
+
+/* The callout's way in, for the instruction at eip: callout_eip, and
+ * callout_back[0] = right after this sequence, then to `to`:
+ *   mov dword [r15 + callout_eip], eip
+ *   lea r11, [rip + back] ; mov [r15 + callout_back], r11
+ *   mov r11, to ; jmp r11
+ * back: */
+static void emit_callout_to(struct bt_emit *e, uint32_t eip, void (*to)(void))
+{
+	emit_cpu_store32(e, BT_CPU_CALLOUT_EIP, eip);
+	emit_bytes(e, (const uint8_t[]){ 0x4c, 0x8d, 0x1d }, 3);
+	emit_u32(e, 7 + 10 + 3); /* the mov to callout_back, the mov r11 and the jmp */
+	emit_bytes(e, (const uint8_t[]){ 0x4d, 0x89, 0x9f }, 3);
+	emit_u32(e, BT_CPU_CALLOUT_BACK);
+	emit_bytes(e, (const uint8_t[]){ 0x49, 0xbb }, 2);
+	uint64_t at = (uint64_t)to;
+	emit_bytes(e, &at, 8);
+	emit_bytes(e, (const uint8_t[]){ 0x41, 0xff, 0xe3 }, 3);
+}
+
 bool emit_inline_io(struct bt_tx *tx, const struct bt_insn *in)
 {
 	const struct bt_env *env = &tx->bt->env;
@@ -39,12 +66,8 @@ bool emit_inline_io(struct bt_tx *tx, const struct bt_insn *in)
 		return false;
 	struct bt_emit *e = &tx->e;
 	uint32_t arg = port | size << 16 | (out ? 1u : 0u) << 24;
-	emit_bytes(e, (const uint8_t[]){ 0x41, 0xc7, 0x87 }, 3);
-	emit_u32(e, BT_CPU_CALLOUT_ARG);
-	emit_u32(e, arg);
-	emit_bytes(e, (const uint8_t[]){ 0x41, 0xc7, 0x87 }, 3);
-	emit_u32(e, BT_CPU_CALLOUT_EIP);
-	emit_u32(e, in->eip);
+	emit_cpu_store32(e, BT_CPU_CALLOUT_ARG, arg);
+	emit_cpu_store32(e, BT_CPU_CALLOUT_EIP, in->eip);
 	emit_bytes(e, (const uint8_t[]){ 0x4c, 0x8d, 0x1d }, 3);
 	emit_u32(e, 14); /* the mov and the jmp below */
 	emit_bytes(e, (const uint8_t[]){ 0x4d, 0x89, 0x9f }, 3);
@@ -92,7 +115,6 @@ uint64_t bt_port_callout(struct bt_cpu *cpu, uint32_t arg, uint32_t eax)
  * no RAM), the callout leaves through bt_callout_refused
  * and the instruction is emulated. Nothing here faults or touches flags.
  */
-void bt_callout_store(void);
 bool emit_inline_store(struct bt_tx *tx, const struct bt_insn *in)
 {
 	const ZydisDecodedInstruction *zi = &in->zi;
@@ -124,21 +146,9 @@ bool emit_inline_store(struct bt_tx *tx, const struct bt_insn *in)
 						 (uint8_t)(0x87 | (zi->raw.modrm.reg & 7) << 3) }, 3);
 		emit_u32(e, BT_CPU_CALLOUT_ARG);
 	} else {
-		emit_bytes(e, (const uint8_t[]){ 0x41, 0xc7, 0x87 }, 3);
-		emit_u32(e, BT_CPU_CALLOUT_ARG);
-		emit_u32(e, (uint32_t)zi->raw.imm[0].value.u);
+		emit_cpu_store32(e, BT_CPU_CALLOUT_ARG, (uint32_t)zi->raw.imm[0].value.u);
 	}
-	emit_bytes(e, (const uint8_t[]){ 0x41, 0xc7, 0x87 }, 3);
-	emit_u32(e, BT_CPU_CALLOUT_EIP);
-	emit_u32(e, in->eip);
-	emit_bytes(e, (const uint8_t[]){ 0x4c, 0x8d, 0x1d }, 3);
-	emit_u32(e, 7 + 10 + 3); /* the mov to callout_back, the mov r11 and the jmp */
-	emit_bytes(e, (const uint8_t[]){ 0x4d, 0x89, 0x9f }, 3);
-	emit_u32(e, BT_CPU_CALLOUT_BACK);
-	emit_bytes(e, (const uint8_t[]){ 0x49, 0xbb }, 2);
-	uint64_t to = (uint64_t)bt_callout_store;
-	emit_bytes(e, &to, 8);
-	emit_bytes(e, (const uint8_t[]){ 0x41, 0xff, 0xe3 }, 3);
+	emit_callout_to(e, in->eip, bt_callout_store);
 	return true;
 }
 
@@ -168,7 +178,6 @@ uint32_t bt_store_callout(struct bt_cpu *cpu, uint32_t linear, uint32_t value)
  *
  * Refused, the instruction is emulated. It ends the block.
  */
-void bt_callout_sys(void);
 bool emit_inline_sys(struct bt_tx *tx, const struct bt_insn *in)
 {
 	struct bt_emit *e = &tx->e;
@@ -177,20 +186,8 @@ bool emit_inline_sys(struct bt_tx *tx, const struct bt_insn *in)
 	if (!tx->bt->env.sys_transition || (!exit && m != ZYDIS_MNEMONIC_SYSENTER) ||
 	    exit == e->user || in->zi.operand_width != 32)
 		return false;
-	emit_bytes(e, (const uint8_t[]){ 0x41, 0xc7, 0x87 }, 3);
-	emit_u32(e, BT_CPU_CALLOUT_ARG);
-	emit_u32(e, exit);
-	emit_bytes(e, (const uint8_t[]){ 0x41, 0xc7, 0x87 }, 3);
-	emit_u32(e, BT_CPU_CALLOUT_EIP);
-	emit_u32(e, in->eip);
-	emit_bytes(e, (const uint8_t[]){ 0x4c, 0x8d, 0x1d }, 3);
-	emit_u32(e, 7 + 10 + 3); /* the mov to callout_back, the mov r11 and the jmp */
-	emit_bytes(e, (const uint8_t[]){ 0x4d, 0x89, 0x9f }, 3);
-	emit_u32(e, BT_CPU_CALLOUT_BACK);
-	emit_bytes(e, (const uint8_t[]){ 0x49, 0xbb }, 2);
-	uint64_t to = (uint64_t)bt_callout_sys;
-	emit_bytes(e, &to, 8);
-	emit_bytes(e, (const uint8_t[]){ 0x41, 0xff, 0xe3 }, 3);
+	emit_cpu_store32(e, BT_CPU_CALLOUT_ARG, exit);
+	emit_callout_to(e, in->eip, bt_callout_sys);
 	emit_bytes(e, (const uint8_t[]){ 0x45, 0x8b, 0x77, BT_CPU_EIP }, 4); /* mov r14d, [r15 + eip] */
 	emit_jmp_ibl(e);
 	tx->end = true;
