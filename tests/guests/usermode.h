@@ -241,8 +241,7 @@ void user_spin_main(void);
 void user_fpu_main(void);
 void user_aspace_main(void);
 void user_code_main(void);
-void user_migrate_main(void);
-void user_reuse_pd_main(void);
+void user_migrate_main(void); /* EBX = process | SYS_MIGRATE or SYS_REUSE_PD << 8 */
 extern char user_vsyscall_return[];
 extern char user_demand_push[], user_demand_read[];
 extern const char user_hello_int80[], user_hello_sysenter[];

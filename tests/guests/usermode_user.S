@@ -402,12 +402,17 @@ user_code_main:
 	EXPECT_EQ %eax, %ebx, 5
 	EXIT_WITH_FAILURES
 
-/* ---- inactive-tables: process 1 moves process 0's data page while 0
-   waits; 0 then sees the new page, and so does the kernel ---- */
-/* EBX = process index: 0 yields with int $0x80, 1 through SYSENTER. */
+/* ---- inactive-tables, directory-reuse: process 1 changes process 0's
+   address space while 0 waits (SYS_MIGRATE moves its data page; SYS_REUSE_PD
+   writes over its directory first); 0 then sees the new page, and so does
+   the kernel ---- */
+/* EBX = process index | system call << 8: 0 yields with int $0x80, 1
+   through SYSENTER, after making that call. */
 	.globl user_migrate_main
 user_migrate_main:
 	movl %ebx, %esi
+	andl $0xff, %esi
+	shrl $8, %ebx
 	testl %esi, %esi
 	jnz 1f
 	EXPECT_EQ USER_DATA + UP_VALUE, $MIGRATE_BEFORE, 0
@@ -415,25 +420,8 @@ user_migrate_main:
 	EXPECT_EQ USER_DATA + UP_VALUE, $MIGRATE_AFTER, 1
 	call aspace_yield		/* SYS_YIELD reads it too */
 	EXIT_WITH_FAILURES
-1:	SYSCALL SYS_MIGRATE
-	EXPECT_EQ %eax, $0, 2
-	call aspace_yield
-	call aspace_yield
-	EXIT_WITH_FAILURES
-
-/* ---- directory-reuse: as inactive-tables, but process 1 writes over
-   process 0's page directory first, then changes it (SYS_REUSE_PD) ---- */
-	.globl user_reuse_pd_main
-user_reuse_pd_main:
-	movl %ebx, %esi
-	testl %esi, %esi
-	jnz 1f
-	EXPECT_EQ USER_DATA + UP_VALUE, $MIGRATE_BEFORE, 0
-	call aspace_yield
-	EXPECT_EQ USER_DATA + UP_VALUE, $MIGRATE_AFTER, 1
-	call aspace_yield
-	EXIT_WITH_FAILURES
-1:	SYSCALL SYS_REUSE_PD
+1:	movl %ebx, %eax
+	int $0x80
 	EXPECT_EQ %eax, $0, 2
 	call aspace_yield
 	call aspace_yield
