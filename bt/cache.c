@@ -15,9 +15,10 @@
  *    flush (nothing can reach them any more).
  *  - A linear page that no longer maps the page its blocks came from
  *    detaches them: out of the hash, the table and every chain, as a
- *    drop, but kept on their pages' lists (still write-protected). A
- *    lookup miss whose EIP fetches from such a page takes its block back
- *    (bt_reattach); a write to the page drops them as above. A chain from
+ *    drop, but kept on their pages' lists (still write-protected) with
+ *    their chains listed at their stubs. A lookup miss whose EIP fetches
+ *    from such a page takes its blocks back (bt_reattach), chains joined
+ *    again; a write to the page drops them as above. A chain from
  *    a block on every (linear page, frame) pair the target is on stays:
  *    that block is detached too, and taken back only when those pairs
  *    hold again, so the jump still lands where the guest's tables say.
@@ -109,6 +110,8 @@ void bt_chain(struct bt *bt, uint8_t *rel32, struct bt_block *to)
 		return; /* no room to remember it: leave the stub in place */
 	int32_t rel;
 	memcpy(&rel, rel32, 4);
+	if (rel32 + 4 + rel == to->host)
+		return; /* joined again by bt_reattach: already listed */
 	c->rel32 = rel32;
 	c->stub = rel32 + 4 + rel;
 	const struct bt_block *from = bt_block_at_pc(bt, (uint64_t)rel32);
@@ -126,24 +129,13 @@ static void unlink_hash(struct bt_block *b)
 		b->hash_next->hash_pprev = b->hash_pprev;
 }
 
-/* Nothing reaches b any more: not the hash, the table, nor a chain (but
- * those `within`, if keep_within: see bt_detach_page). */
-static void unreachable(struct bt *bt, struct bt_block *b, bool keep_within)
+/* Out of the hash and the indirect-branch table. */
+static void unlisted(struct bt *bt, struct bt_block *b)
 {
 	unlink_hash(b);
 	struct bt_ibl_entry *e = &bt_ibl_table(bt, b->user)[b->eip & (BT_IBL_ENTRIES - 1)];
 	if (e->host == (uint64_t)b->host)
 		e->eip = 0xffffffffu, e->host = (uint64_t)bt_ibl_miss;
-	struct bt_chain **pp = &b->incoming;
-	while (*pp) {
-		struct bt_chain *c = *pp;
-		if (keep_within && c->within) {
-			pp = &c->next;
-			continue;
-		}
-		patch_rel32(c->rel32, c->stub);
-		*pp = c->next;
-	}
 }
 
 static void drop_block(struct bt *bt, struct bt_block *b)
@@ -152,12 +144,16 @@ static void drop_block(struct bt *bt, struct bt_block *b)
 		return;
 	b->valid = false;
 	if (!b->detached)
-		unreachable(bt, b, false);
+		unlisted(bt, b);
 	else if (b->page[0] < bt->ram_pages)
 		bt->detached_on[b->page[0]]--;
+	/* Every chain back to its stub, `within` ones too (their sources may
+	 * be taken back without b). */
+	for (struct bt_chain *c = b->incoming; c; c = c->next)
+		patch_rel32(c->rel32, c->stub);
+	b->incoming = NULL;
 	bt->stats.invalidated++;
 }
-
 /* The next block on page pg's list after b (b belongs to it as its first
  * or its last page). */
 static struct bt_block *page_next(const struct bt_block *b, uint32_t pg)
@@ -173,7 +169,13 @@ void bt_detach_page(struct bt *bt, uint32_t page)
 	for (struct bt_block *b = bt->page_head[page]; b; b = page_next(b, page)) {
 		if (!b->valid || b->detached)
 			continue;
-		unreachable(bt, b, true);
+		unlisted(bt, b);
+		/* Chains stay listed, at their stubs (`within` ones still
+		 * joined: their sources are set aside with b): bt_reattach
+		 * joins them again. */
+		for (struct bt_chain *c = b->incoming; c; c = c->next)
+			if (!c->within)
+				patch_rel32(c->rel32, c->stub);
 		b->detached = true;
 		if (b->page[0] < bt->ram_pages)
 			bt->detached_on[b->page[0]]++;
@@ -211,6 +213,12 @@ struct bt_block *bt_reattach(struct bt *bt, uint32_t eip)
 			&bt_ibl_table(bt, b->user)[b->eip & (BT_IBL_ENTRIES - 1)];
 		if (e->host == (uint64_t)bt_ibl_miss)
 			bt_ibl_insert(bt, b);
+		/* Its chains hold again: their target eip shows b's page
+		 * again, and every site is at its stub or at b (a site
+		 * chained since to another block for eip left it when the
+		 * page stopped showing that block's frame). */
+		for (struct bt_chain *c = b->incoming; c; c = c->next)
+			patch_rel32(c->rel32, b->host);
 		bt->stats.reattached++;
 		if (b->eip == eip && b->user == bt->user)
 			found = b;
