@@ -15,7 +15,7 @@ const char *bt_exit_name(enum bt_exit e)
 		[BT_EXIT_NONE] = "none",       [BT_EXIT_LOOKUP] = "lookup",
 		[BT_EXIT_EMULATE] = "emulate", [BT_EXIT_FAULT] = "fault",
 		[BT_EXIT_POLL] = "poll",       [BT_EXIT_STEP] = "step",
-		[BT_EXIT_IRQ] = "irq",
+		[BT_EXIT_IRQ] = "irq", [BT_EXIT_AWAY] = "away",
 	};
 	return e < BT_EXIT_COUNT ? names[e] : "?";
 }
@@ -56,9 +56,10 @@ struct bt *bt_create(const struct bt_config *cfg, const struct bt_env *env,
 	bt->ibl = hd_alloc(2 * BT_IBL_ENTRIES * sizeof(struct bt_ibl_entry));
 	bt->blocks = calloc(bt->max_blocks, sizeof *bt->blocks);
 	bt->page_head = calloc(bt->ram_pages ? bt->ram_pages : 1, sizeof *bt->page_head);
-	bt->detached_on = calloc(bt->ram_pages ? bt->ram_pages : 1, sizeof *bt->detached_on);
+	bt->pending = calloc(BT_PENDING_MAX, sizeof *bt->pending);
+	bt->pending_on = calloc(bt->ram_pages ? bt->ram_pages : 1, sizeof *bt->pending_on);
 	if (!bt->cpu_mem || !bt->tc || !bt->meta || !bt->ibl || !bt->blocks ||
-	    !bt->page_head || !bt->detached_on) {
+	    !bt->page_head || !bt->pending || !bt->pending_on) {
 		snprintf(err, errlen, "cannot allocate the translation cache (%zu KiB)",
 			 bt->tc_size >> 10);
 		bt_destroy(bt);
@@ -99,7 +100,8 @@ void bt_destroy(struct bt *bt)
 	hd_free(bt->ibl, 2 * BT_IBL_ENTRIES * sizeof(struct bt_ibl_entry));
 	free(bt->blocks);
 	free(bt->page_head);
-	free(bt->detached_on);
+	free(bt->pending);
+	free(bt->pending_on);
 	free(bt);
 }
 
@@ -161,7 +163,7 @@ enum bt_exit bt_run(struct bt *bt)
 		return unfetchable(cpu);
 	for (;;) {
 		enum bt_exit r = enter(bt, b);
-		if (r != BT_EXIT_LOOKUP)
+		if (r != BT_EXIT_LOOKUP && r != BT_EXIT_AWAY)
 			return r;
 		uint64_t gen = bt->generation;
 		uint8_t *site = (uint8_t *)cpu->exit_site;
@@ -169,6 +171,8 @@ enum bt_exit bt_run(struct bt *bt)
 		if (!b)
 			return unfetchable(cpu);
 		bt->stats.lookups++;
+		if (r == BT_EXIT_AWAY)
+			bt_take_chains(bt, b);
 		if (site && gen == bt->generation)
 			bt_chain(bt, site, b);
 		else if (!site) {
@@ -189,6 +193,8 @@ void bt_set_fp_trap(struct bt *bt, bool trap)
 void bt_set_user_view(struct bt *bt, bool user)
 {
 	bt->user = user;
+	if (user && bt->n_pending)
+		bt_settle(bt);
 	bt->cpu->ibl_table = (uint64_t)bt_ibl_table(bt, user);
 }
 

@@ -43,6 +43,7 @@ enum bt_exit {
 	BT_EXIT_POLL,    /* bt_request_exit() was called */
 	BT_EXIT_STEP,    /* bt_step(): the single instruction completed */
 	BT_EXIT_IRQ,     /* an inline POPF set IF while irq_waiting was set */
+	BT_EXIT_AWAY,    /* internal: a detached block was entered (bt_detach_page) */
 	BT_EXIT_COUNT
 };
 

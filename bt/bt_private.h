@@ -17,9 +17,6 @@ struct bt_chain {
 	struct bt_chain *next;     /* in the target's incoming list */
 	uint8_t *rel32;            /* the rel32 field to patch */
 	uint8_t *stub;             /* where it pointed before chaining */
-	bool within;               /* from a block on every linear page and
-				      frame the target is on (bt_detach_page
-				      keeps it) */
 };
 
 /* One translated block. */
@@ -28,10 +25,12 @@ struct bt_block {
 	uint32_t guest_len;        /* guest bytes covered */
 	uint32_t page[2];          /* guest-physical pages of the first and last byte */
 	uint8_t *host;             /* entry in the TC */
+	uint8_t *away;             /* its exit for eip while detached: the entry
+				      jumps there (bt_detach_page) */
 	uint32_t host_len;
 	uint16_t n_insns;
 	bool valid;
-	bool detached;             /* valid, but out of the hash (bt_detach_page) */
+	bool detached;             /* valid, but not to be run (bt_detach_page) */
 	bool user;                 /* a U block: it reaches guest memory through
 				      the user view's window (bt_set_user_view) */
 	uint16_t *guest_off;       /* per instruction: offset from eip */
@@ -71,7 +70,10 @@ struct bt {
 
 	struct bt_block *hash[BT_HASH_BUCKETS];
 	struct bt_block **page_head; /* per guest-physical page */
-	uint32_t *detached_on;     /* per page: detached blocks starting there */
+	uint32_t *pending;         /* pages whose U blocks bt_detach_page left
+				      to bt_set_user_view (ring 0 was running) */
+	uint32_t n_pending;
+	bool *pending_on;          /* per page: on pending[] */
 	uint32_t ram_pages;
 	struct bt_ibl_entry *ibl;  /* two tables: S blocks', then U blocks' */
 
@@ -96,6 +98,9 @@ void bt_callout_port(void);
 void bt_callout_store(void);
 void bt_callout_sys(void);
 void bt_callout_refused(void);
+
+/* Every block opens with the poll load (translate.c). */
+extern const uint8_t bt_poll_load[7];
 
 /* ---- emitting ---- */
 
@@ -214,10 +219,18 @@ enum bt_class bt_classify(const struct bt_insn *in);
 void *bt_meta_alloc(struct bt *bt, size_t n);
 struct bt_block *bt_lookup(struct bt *bt, uint32_t eip);
 void bt_insert(struct bt *bt, struct bt_block *b);
-/* A detached block for eip whose page(s) eip fetches from again, back in
- * the hash; NULL if there is none (cache.c). */
+/* A detached block for eip whose page(s) eip fetches from again, taken
+ * back with the page's others; NULL if there is none (cache.c). */
 struct bt_block *bt_reattach(struct bt *bt, uint32_t eip);
+/* Before U blocks run: the pages bt_detach_page left pending keep their
+ * U blocks where the current tables still show them, the rest are set
+ * aside (cache.c). */
+#define BT_PENDING_MAX 512
+void bt_settle(struct bt *bt);
 void bt_chain(struct bt *bt, uint8_t *rel32, struct bt_block *to);
+/* b was found for an EIP whose detached block was entered: the chains
+ * into the detached blocks for b's EIP go to b (cache.c). */
+void bt_take_chains(struct bt *bt, struct bt_block *b);
 void bt_ibl_insert(struct bt *bt, struct bt_block *b);
 /* The indirect-branch table of S (user false) or U blocks. */
 struct bt_ibl_entry *bt_ibl_table(const struct bt *bt, bool user);

@@ -14,14 +14,15 @@
  *    is pointed back at its exit stub. Its TC bytes stay until the next
  *    flush (nothing can reach them any more).
  *  - A linear page that no longer maps the page its blocks came from
- *    detaches them: out of the hash, the table and every chain, as a
- *    drop, but kept on their pages' lists (still write-protected) with
- *    their chains listed at their stubs. A lookup miss whose EIP fetches
- *    from such a page takes its blocks back (bt_reattach), chains joined
- *    again; a write to the page drops them as above. A chain from
- *    a block on every (linear page, frame) pair the target is on stays:
- *    that block is detached too, and taken back only when those pairs
- *    hold again, so the jump still lands where the guest's tables say.
+ *    detaches them: each block's entry jumps to its own exit for its EIP
+ *    (BT_EXIT_AWAY), and everything else stays: the hash (where bt_lookup
+ *    passes it by), the indirect-branch table, the chains into it, its
+ *    pages' lists (still write-protected). Whatever reaches it exits; a
+ *    lookup whose EIP fetches from the block's page(s) again takes it back
+ *    with the others of its linear page (bt_reattach: the entry restored),
+ *    and one that finds or makes another block for that EIP gives it the
+ *    detached blocks' chains (bt_take_chains). A write to the page drops
+ *    them as above.
  *  - A full TC or metadata arena flushes everything; the generation
  *    counter tells bt_run that a pending chain site died with it.
  */
@@ -44,7 +45,7 @@ static unsigned hash_eip(uint32_t eip)
 struct bt_block *bt_lookup(struct bt *bt, uint32_t eip)
 {
 	for (struct bt_block *b = bt->hash[hash_eip(eip)]; b; b = b->hash_next)
-		if (b->eip == eip && b->user == bt->user)
+		if (b->eip == eip && b->user == bt->user && !b->detached)
 			return b;
 	return NULL;
 }
@@ -95,14 +96,6 @@ static void patch_rel32(uint8_t *rel32, const uint8_t *to)
 	memcpy(rel32, &rel, 4);
 }
 
-/* Is (linear page, frame) pair k of b one of a's? */
-static bool pair_of(const struct bt_block *a, const struct bt_block *b, int k)
-{
-	uint32_t lin = (k ? b->eip + b->guest_len - 1 : b->eip) >> 12;
-	return (lin == a->eip >> 12 && b->page[k] == a->page[0]) ||
-	       (lin == (a->eip + a->guest_len - 1) >> 12 && b->page[k] == a->page[1]);
-}
-
 void bt_chain(struct bt *bt, uint8_t *rel32, struct bt_block *to)
 {
 	struct bt_chain *c = bt_meta_alloc(bt, sizeof *c);
@@ -114,8 +107,6 @@ void bt_chain(struct bt *bt, uint8_t *rel32, struct bt_block *to)
 		return; /* joined again by bt_reattach: already listed */
 	c->rel32 = rel32;
 	c->stub = rel32 + 4 + rel;
-	const struct bt_block *from = bt_block_at_pc(bt, (uint64_t)rel32);
-	c->within = from && pair_of(from, to, 0) && pair_of(from, to, 1);
 	c->next = to->incoming;
 	to->incoming = c;
 	patch_rel32(rel32, to->host);
@@ -143,17 +134,13 @@ static void drop_block(struct bt *bt, struct bt_block *b)
 	if (!b->valid)
 		return;
 	b->valid = false;
-	if (!b->detached)
-		unlisted(bt, b);
-	else if (b->page[0] < bt->ram_pages)
-		bt->detached_on[b->page[0]]--;
-	/* Every chain back to its stub, `within` ones too (their sources may
-	 * be taken back without b). */
+	unlisted(bt, b);
 	for (struct bt_chain *c = b->incoming; c; c = c->next)
 		patch_rel32(c->rel32, c->stub);
 	b->incoming = NULL;
 	bt->stats.invalidated++;
 }
+
 /* The next block on page pg's list after b (b belongs to it as its first
  * or its last page). */
 static struct bt_block *page_next(const struct bt_block *b, uint32_t pg)
@@ -161,69 +148,138 @@ static struct bt_block *page_next(const struct bt_block *b, uint32_t pg)
 	return b->page_next[b->page[0] == pg ? 0 : 1];
 }
 
+static void detach(struct bt *bt, struct bt_block *b)
+{
+	patch_rel32(b->host + 1, b->away);
+	b->host[0] = 0xe9; /* jmp rel32, over the poll load */
+	b->detached = true;
+	bt->stats.detached++;
+}
+
+static void attach(struct bt *bt, struct bt_block *b)
+{
+	memcpy(b->host, bt_poll_load, 5);
+	b->detached = false;
+	bt->stats.reattached++;
+}
+
+/*
+ * While ring 0 runs (S blocks), the page's U blocks can wait: nothing
+ * reaches a U block before bt_set_user_view gives ring 3 the CPU, and by
+ * then the tables often show the page again (exec and exit clear a
+ * process's entries, and the next process maps the same frames of the
+ * same program at the same addresses). bt_settle decides then.
+ */
 void bt_detach_page(struct bt *bt, uint32_t page)
 {
 	if (page >= bt->ram_pages)
 		return;
 	bt->code_epoch++;
+	bool later = !bt->user && (bt->pending_on[page] || bt->n_pending < BT_PENDING_MAX);
+	bool waiting = false;
 	for (struct bt_block *b = bt->page_head[page]; b; b = page_next(b, page)) {
 		if (!b->valid || b->detached)
 			continue;
-		unlisted(bt, b);
-		/* Chains stay listed, at their stubs (`within` ones still
-		 * joined: their sources are set aside with b): bt_reattach
-		 * joins them again. */
-		for (struct bt_chain *c = b->incoming; c; c = c->next)
-			if (!c->within)
-				patch_rel32(c->rel32, c->stub);
-		b->detached = true;
-		if (b->page[0] < bt->ram_pages)
-			bt->detached_on[b->page[0]]++;
-		bt->stats.detached++;
+		if (later && b->user)
+			waiting = true;
+		else
+			detach(bt, b);
 	}
+	if (waiting && !bt->pending_on[page]) {
+		bt->pending_on[page] = true;
+		bt->pending[bt->n_pending++] = page;
+	}
+}
+
+/* Does linear page lin show frame `page` to ring 3? One walk per linear
+ * page in a row (a page's blocks mostly share one). */
+struct shows {
+	uint32_t lin, frame;
+};
+
+static bool shows(struct bt *bt, struct shows *last, uint32_t lin, uint32_t page)
+{
+	if (last->lin != lin) {
+		uint8_t byte;
+		last->lin = lin;
+		if (!bt->env.fetch(bt->env.ctx, lin << 12, &byte, 1, &last->frame))
+			last->frame = ~0u;
+	}
+	return last->frame == page;
+}
+
+void bt_settle(struct bt *bt)
+{
+	for (uint32_t i = 0; i < bt->n_pending; i++) {
+		uint32_t page = bt->pending[i];
+		bt->pending_on[page] = false;
+		struct shows first = { ~0u, 0 }, last = { ~0u, 0 };
+		for (struct bt_block *b = bt->page_head[page]; b; b = page_next(b, page)) {
+			if (!b->valid || b->detached || !b->user)
+				continue;
+			if (!shows(bt, &first, b->eip >> 12, b->page[0]) ||
+			    !shows(bt, &last, (b->eip + b->guest_len - 1) >> 12, b->page[1]))
+				detach(bt, b);
+		}
+	}
+	bt->n_pending = 0;
+}
+
+/* Do eip's page and that of its block's last byte (a block ending on the
+ * next linear page) show b's frames? */
+static bool shows_block(struct bt *bt, const struct bt_block *b, uint32_t first)
+{
+	uint8_t byte;
+	uint32_t end = b->eip + b->guest_len - 1, last = 0;
+	if (b->page[0] != first)
+		return false;
+	return !((end ^ b->eip) >> 12) ||
+	       (bt->env.fetch(bt->env.ctx, end, &byte, 1, &last) && last == b->page[1]);
 }
 
 struct bt_block *bt_reattach(struct bt *bt, uint32_t eip)
 {
 	uint8_t byte;
-	uint32_t page = 0, last = 0;
-	if (!bt->env.fetch(bt->env.ctx, eip, &byte, 1, &page) || page >= bt->ram_pages ||
-	    !bt->detached_on[page])
-		return NULL;
-	/* The linear page of eip shows this page again: every block of it
-	 * starting on that linear page comes back at once (each would be
-	 * looked up soon), those running onto the next page if that one
-	 * shows their second page too. */
-	struct bt_block *found = NULL;
-	for (struct bt_block *b = bt->page_head[page]; b; b = page_next(b, page)) {
-		if (!b->valid || !b->detached || b->page[0] != page ||
-		    (b->eip ^ eip) >> 12)
+	uint32_t first = ~0u;
+	for (struct bt_block *b = bt->hash[hash_eip(eip)]; b; b = b->hash_next) {
+		if (b->eip != eip || b->user != bt->user || !b->detached || !b->valid)
 			continue;
-		if (b->page[1] != page &&
-		    (!bt->env.fetch(bt->env.ctx, b->eip + b->guest_len - 1, &byte, 1, &last) ||
-		     last != b->page[1]))
+		if (first == ~0u && !bt->env.fetch(bt->env.ctx, eip, &byte, 1, &first))
+			return NULL;
+		if (!shows_block(bt, b, first))
 			continue;
-		b->detached = false;
-		bt->detached_on[page]--;
-		link_hash(bt, b);
-		/* Back in the indirect-branch table where its slot is still
-		 * free (the detach emptied it): a return into it then needs no
-		 * lookup. */
-		struct bt_ibl_entry *e =
-			&bt_ibl_table(bt, b->user)[b->eip & (BT_IBL_ENTRIES - 1)];
-		if (e->host == (uint64_t)bt_ibl_miss)
-			bt_ibl_insert(bt, b);
-		/* Its chains hold again: their target eip shows b's page
-		 * again, and every site is at its stub or at b (a site
-		 * chained since to another block for eip left it when the
-		 * page stopped showing that block's frame). */
-		for (struct bt_chain *c = b->incoming; c; c = c->next)
-			patch_rel32(c->rel32, b->host);
-		bt->stats.reattached++;
-		if (b->eip == eip && b->user == bt->user)
-			found = b;
+		/* The linear page shows this frame again: its other detached
+		 * blocks starting there come back too (each would be looked up
+		 * soon, and taking one back is a store to its entry). */
+		uint32_t page = b->page[0];
+		for (struct bt_block *o = bt->page_head[page]; o; o = page_next(o, page))
+			if (o != b && o->valid && o->detached && o->user == b->user &&
+			    o->page[0] == page && !((o->eip ^ eip) >> 12) &&
+			    shows_block(bt, o, page))
+				attach(bt, o);
+		attach(bt, b);
+		return b;
 	}
-	return found;
+	return NULL;
+}
+
+void bt_take_chains(struct bt *bt, struct bt_block *b)
+{
+	for (struct bt_block *d = bt->hash[hash_eip(b->eip)]; d; d = d->hash_next) {
+		if (d == b || d->eip != b->eip || d->user != b->user || !d->detached ||
+		    !d->incoming)
+			continue;
+		struct bt_chain *c = d->incoming;
+		for (;;) {
+			patch_rel32(c->rel32, b->host);
+			if (!c->next)
+				break;
+			c = c->next;
+		}
+		c->next = b->incoming;
+		b->incoming = d->incoming;
+		d->incoming = NULL;
+	}
 }
 
 uint64_t bt_code_epoch(const struct bt *bt)
@@ -267,7 +323,8 @@ void bt_flush(struct bt *bt)
 		}
 	}
 	memset(bt->hash, 0, sizeof bt->hash);
-	memset(bt->detached_on, 0, bt->ram_pages * sizeof *bt->detached_on);
+	memset(bt->pending_on, 0, bt->ram_pages * sizeof *bt->pending_on);
+	bt->n_pending = 0;
 	for (size_t i = 0; i < 2 * BT_IBL_ENTRIES; i++) {
 		bt->ibl[i].eip = 0xffffffffu;
 		bt->ibl[i].host = (uint64_t)bt_ibl_miss;

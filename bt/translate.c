@@ -25,6 +25,9 @@
  * precise at the start of the guest instruction whose code faulted.
  */
 
+/* mov r11d, [r15 - 4096] */
+const uint8_t bt_poll_load[7] = { 0x45, 0x8b, 0x9f, 0x00, 0xf0, 0xff, 0xff };
+
 static bool decode(struct bt *bt, uint32_t eip, uint8_t *buf, unsigned avail,
 		   struct bt_insn *in)
 {
@@ -134,8 +137,7 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 	tx.e.p = tx.e.start = start;
 	tx.e.user = bt->user;
 
-	/* mov r11d, [r15 - 4096]: the poll load */
-	emit_bytes(&tx.e, (const uint8_t[]){ 0x45, 0x8b, 0x9f, 0x00, 0xf0, 0xff, 0xff }, 7);
+	emit_bytes(&tx.e, bt_poll_load, sizeof bt_poll_load);
 
 	for (;;) {
 		uint32_t pg;
@@ -226,6 +228,9 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 		}
 	}
 	emit_pending_stubs(&tx);
+	/* Where the entry jumps while the block is detached (bt_detach_page). */
+	uint8_t *away = tx.e.p;
+	emit_exit(&tx, eip, BT_EXIT_AWAY);
 
 	size_t host_len = (size_t)(tx.e.p - start);
 	assert(host_len < 4096);
@@ -241,6 +246,7 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 	b->page[0] = page0;
 	b->page[1] = last_page;
 	b->host = start;
+	b->away = away;
 	b->host_len = (uint32_t)host_len;
 	b->n_insns = (uint16_t)n;
 	b->guest_off = offs;

@@ -589,9 +589,11 @@ static const uint8_t *jump_target(const uint8_t *rel32)
 	return rel32 + 4 + rel;
 }
 
-/* A detached page keeps the chains among its own blocks (they are reached
- * only through blocks detached with them) and loses those from elsewhere. */
-START_TEST(detach_keeps_chains_within_a_page)
+/* A detached block's entry jumps to its own exit for its EIP; the chains
+ * into it stay. Taking a block back restores its entry, and its linear
+ * page's other blocks come back with it; another block found for a
+ * detached block's EIP takes its chains. */
+START_TEST(detached_blocks_exit_at_their_entry)
 {
 	struct bt *bt = cache_bt();
 	static const uint8_t jmp_a[] = { 0xe9, 0x0b, 0, 0, 0 };          /* 0x5000: jmp 0x5010 */
@@ -599,6 +601,7 @@ START_TEST(detach_keeps_chains_within_a_page)
 	memcpy(&fake_ram[2][0], jmp_a, sizeof jmp_a);
 	fake_ram[2][0x10] = 0xc3;
 	memcpy(&fake_ram[3][0], jmp_c, sizeof jmp_c);
+	fake_ram[4][0x10] = 0xc3;
 	lin_to_frame[5] = 2 + 1;
 	lin_to_frame[6] = 3 + 1;
 	struct bt_block *a = translate(bt, 0x5000), *b = translate(bt, 0x5010),
@@ -608,15 +611,75 @@ START_TEST(detach_keeps_chains_within_a_page)
 	const uint8_t *stub_c = jump_target(c->host + 8);
 	bt_chain(bt, a->host + 8, b);
 	bt_chain(bt, c->host + 8, b);
+	bt_detach_page(bt, 2);
+	ck_assert_uint_eq(b->host[0], 0xe9);
+	ck_assert_ptr_eq(jump_target(b->host + 1), b->away);
 	ck_assert_ptr_eq(jump_target(a->host + 8), b->host);
 	ck_assert_ptr_eq(jump_target(c->host + 8), b->host);
+	ck_assert_ptr_null(bt_lookup(bt, 0x5010));
+	/* a comes back, and b with it: same linear page, same frame. */
+	ck_assert_ptr_eq(bt_reattach(bt, 0x5000), a);
+	ck_assert(!b->detached);
+	ck_assert_mem_eq(b->host, bt_poll_load, sizeof bt_poll_load);
+	ck_assert_ptr_eq(bt_lookup(bt, 0x5010), b);
+	/* Page 5 shows frame 4 now: another block for 0x5010 takes b's
+	 * chains (those from a, detached again, too: whenever a comes back,
+	 * 0x5010 shows frame 4 or b2 is detached in turn). */
 	bt_detach_page(bt, 2);
-	ck_assert_ptr_eq(jump_target(a->host + 8), b->host);
+	lin_to_frame[5] = 4 + 1;
+	ck_assert_ptr_null(bt_reattach(bt, 0x5010));
+	struct bt_block *b2 = translate(bt, 0x5010);
+	uint64_t chained = bt_get_stats(bt)->chained;
+	bt_take_chains(bt, b2);
+	ck_assert_ptr_eq(jump_target(c->host + 8), b2->host);
+	ck_assert_ptr_eq(jump_target(a->host + 8), b2->host);
+	bt_chain(bt, c->host + 8, b2); /* already listed */
+	ck_assert_uint_eq(bt_get_stats(bt)->chained, chained);
+	/* A write to frame 4 drops b2: its chains go back to their stubs. */
+	bt_invalidate_page(bt, 4);
 	ck_assert_ptr_eq(jump_target(c->host + 8), stub_c);
-	/* A write to the frame drops both, and the kept chain with them. */
-	bt_invalidate_page(bt, 2);
-	ck_assert_ptr_null(bt_reattach(bt, 0x5000));
-	ck_assert(!a->valid && !b->valid && c->valid);
+	ck_assert(!b2->valid && b->valid && b->detached);
+	bt_destroy(bt);
+}
+END_TEST
+
+/* In ring 0 a page's U blocks wait for ring 3: bt_set_user_view keeps
+ * those whose page shows them again and sets the others aside. */
+START_TEST(user_blocks_wait_for_ring3)
+{
+	struct bt *bt = cache_bt();
+	fake_ram[2][0x10] = 0xc3;
+	fake_ram[2][0x20] = 0xc3;
+	fake_ram[3][0x10] = 0xc3;
+	lin_to_frame[5] = 2 + 1;
+	lin_to_frame[6] = 3 + 1;
+	bt_set_user_view(bt, true);
+	struct bt_block *u = translate(bt, 0x5010), *v = translate(bt, 0x6010);
+	bt_ibl_insert(bt, u);
+	bt_set_user_view(bt, false);
+	struct bt_block *s = translate(bt, 0x5020);
+	bt_ibl_insert(bt, s);
+	/* Ring 0 clears both pages' entries: the S block goes at once, the
+	 * U blocks wait. */
+	bt_detach_page(bt, 2);
+	bt_detach_page(bt, 3);
+	lin_to_frame[5] = 0;
+	lin_to_frame[6] = 0;
+	ck_assert_ptr_null(bt_lookup(bt, 0x5020));
+	ck_assert(!u->detached && !v->detached);
+	/* Page 5 shows frame 2 again, page 6 shows another frame. */
+	lin_to_frame[5] = 2 + 1;
+	lin_to_frame[6] = 4 + 1;
+	bt_set_user_view(bt, true);
+	ck_assert(!u->detached);
+	ck_assert(v->detached);
+	ck_assert_ptr_eq(bt_lookup(bt, 0x5010), u);
+	const struct bt_ibl_entry *ut = bt_ibl_table(bt, true);
+	ck_assert_uint_eq(ut[0x5010 & (BT_IBL_ENTRIES - 1)].host, (uint64_t)u->host);
+	ck_assert_ptr_null(bt_lookup(bt, 0x6010));
+	/* In ring 3 a detach is at once. */
+	bt_detach_page(bt, 2);
+	ck_assert(u->detached);
 	bt_destroy(bt);
 }
 END_TEST
@@ -668,10 +731,12 @@ START_TEST(user_and_kernel_blocks_apart)
 	ck_assert_ptr_eq(bt_lookup(bt, 0x5000), u);
 	/* A detached page gives each mode back its own block. */
 	bt_detach_page(bt, 2);
-	ck_assert_uint_ne(ut[0x5000 & (BT_IBL_ENTRIES - 1)].eip, 0x5000);
+	ck_assert_uint_eq(u->host[0], 0xe9); /* the table's entry leads to an exit */
 	ck_assert_ptr_eq(bt_reattach(bt, 0x5000), u);
 	bt_set_user_view(bt, false);
 	ck_assert_ptr_eq((struct bt_ibl_entry *)bt->cpu->ibl_table, bt_ibl_table(bt, false));
+	ck_assert_ptr_null(bt_lookup(bt, 0x5000));
+	ck_assert_ptr_eq(bt_reattach(bt, 0x5000), s);
 	ck_assert_ptr_eq(bt_lookup(bt, 0x5000), s);
 	bt_destroy(bt);
 }
@@ -702,7 +767,8 @@ static Suite *suite(void)
 	tcase_add_test(t, a_block_across_pages_needs_both);
 	tcase_add_test(t, user_and_kernel_blocks_apart);
 	tcase_add_test(t, one_instruction_retranslated);
-	tcase_add_test(t, detach_keeps_chains_within_a_page);
+	tcase_add_test(t, detached_blocks_exit_at_their_entry);
+	tcase_add_test(t, user_blocks_wait_for_ring3);
 	suite_add_tcase(s, t);
 	return s;
 }
