@@ -220,16 +220,21 @@ static struct mon_world *current_world(struct mon_vm *vm)
 
 /* ---- the events ---- */
 
+static void world_note(struct mon_world *w, uint32_t lpage)
+{
+	if (!world_has(w, lpage)) {
+		w->mapped[lpage / 8] |= (uint8_t)(1u << (lpage % 8));
+		w->n_mapped++;
+		w->regions[lpage >> 10]++;
+	}
+}
+
 /* The guest's tables allow the access: show the page in the U-view. */
 static void world_map(struct mon_vm *vm, struct mon_world *w, uint32_t addr,
 		      uint32_t frame, bool writable)
 {
 	hd_uworld_map(w->uw, addr & ~0xfffu, frame, 1, writable ? HD_PROT_RW : HD_PROT_READ);
-	if (!world_has(w, addr >> 12)) {
-		w->mapped[addr >> 15] |= (uint8_t)(1u << ((addr >> 12) % 8));
-		w->n_mapped++;
-		w->regions[addr >> 22]++;
-	}
+	world_note(w, addr >> 12);
 	if (writable)
 		remember_writable(w, addr >> 12, frame);
 	vm->de_hidden_faults++;
@@ -525,6 +530,37 @@ uint64_t mon_user_view(struct mon_vm *vm)
 	return hd_uworld_base(w->uw);
 }
 
+/*
+ * After a fill of the user view at linear: the other pages of its aligned
+ * group that ring 3 may already read (the guest's own fault-around made
+ * them present and accessed), read-only, a run of contiguous frames in one
+ * host call. A later write to one faults as it would have anyway.
+ */
+#define VIEW_AROUND 16u
+static void view_map_around(struct mon_vm *vm, struct mon_world *w, uint32_t linear)
+{
+	uint32_t first = (linear >> 12) & ~(VIEW_AROUND - 1);
+	uint32_t run_l = 0, run_f = 0, run_n = 0;
+	for (uint32_t l = first; l <= first + VIEW_AROUND; l++) {
+		uint32_t frame = 0;
+		bool ok = l < first + VIEW_AROUND && !world_has(w, l) &&
+			  smm_user_ready(vm->smm, l, &frame);
+		if (ok && run_n && frame == run_f + run_n && l == run_l + run_n) {
+			run_n++;
+			continue;
+		}
+		if (run_n) {
+			hd_uworld_map(w->uw, run_l << 12, run_f, run_n, HD_PROT_READ);
+			for (uint32_t i = 0; i < run_n; i++)
+				world_note(w, run_l + i);
+			vm->view_around += run_n;
+		}
+		run_n = 0;
+		if (ok)
+			run_l = l, run_f = frame, run_n = 1;
+	}
+}
+
 void mon_user_view_retry(struct mon_vm *vm)
 {
 	struct mon_world *w = vm->view_cur;
@@ -532,9 +568,11 @@ void mon_user_view_retry(struct mon_vm *vm)
 		vm->de_retry.valid = false;
 		return;
 	}
+	uint32_t addr = vm->de_retry.addr;
 	if (retry_map(vm, w)) {
 		vm->de_hidden_faults--; /* world_map counts DE fills; this is a view fill */
 		vm->view_premaps++;
+		view_map_around(vm, w, addr);
 	}
 }
 
@@ -545,4 +583,5 @@ void mon_user_view_map(struct mon_vm *vm, uint32_t linear, uint32_t frame, bool 
 		return; /* the access faults again, in the right view */
 	world_map(vm, w, linear, frame, writable);
 	vm->de_hidden_faults--; /* world_map counts DE fills; this is a view fill */
+	view_map_around(vm, w, linear);
 }

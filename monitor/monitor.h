@@ -194,6 +194,7 @@ struct mon_vm {
 	uint64_t host_gs;          /* the host GS base: the last user view run */
 	uint64_t view_faults;      /* host faults in the user views */
 	uint64_t view_premaps;     /* pages mapped as their PTE became present */
+	uint64_t view_around;      /* pages mapped read-only around a user-view fill */
 	/* Per 4 MiB of guest linear space, pages mapped in any user world or
 	 * view: a table change elsewhere drops nothing where this is 0. */
 	uint32_t view_regions[1024];

@@ -179,10 +179,10 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 		     "instructions the host CPU trapped its own way: %llu\n",
 		(unsigned long long)vm->de_segment_loads, (unsigned long long)vm->de_vendor_insns);
 	fprintf(out, "  translated ring 3: %llu host GS base writes (to another user view), %llu "
-		     "faults in the user views (+%llu pages mapped ahead), %llu user views given "
-		     "an address space, %llu reused for another\n",
+		     "faults in the user views (+%llu pages mapped ahead, %llu around them), %llu user "
+		     "views given an address space, %llu reused for another\n",
 		(unsigned long long)vm->view_switches, (unsigned long long)vm->view_faults,
-		(unsigned long long)vm->view_premaps,
+		(unsigned long long)vm->view_premaps, (unsigned long long)vm->view_around,
 		(unsigned long long)vm->view_assigns, (unsigned long long)vm->view_evictions);
 	fprintf(out, "  user worlds: %llu address spaces given one, %llu spawned, %llu reused "
 		     "for another address space; %llu worlds and views emptied because their "

@@ -113,6 +113,15 @@ void smm_pt_write_end(struct smm *smm, uint32_t linear);
 bool smm_phys_written(struct smm *smm, uint64_t phys, unsigned len);
 
 /*
+ * May ring 3 read linear page lpage with no change to the guest's tables
+ * (a 4 KiB page whose PDE and PTE are present, user and accessed)? Then
+ * *frame is its frame: it may be shown read-only ahead of its use. The
+ * caller has walked a page of the same table (smm_user_fault): the table
+ * is traced, so a change of the entry is seen.
+ */
+bool smm_user_ready(struct smm *smm, uint32_t lpage, uint32_t *frame);
+
+/*
  * A host fault in the user world's view (guest CPL 3, direct execution):
  * walk as a user access, setting A/D. Return SMM_OK with the frame and
  * whether it may be mapped writable now, SMM_PAGE_FAULT with *pf_error,

@@ -728,6 +728,28 @@ enum smm_result smm_user_fault(struct smm *smm, uint32_t linear, bool write,
 	return SMM_OK;
 }
 
+bool smm_user_ready(struct smm *smm, uint32_t lpage, uint32_t *frame)
+{
+	if (!smm->paging)
+		return false;
+	const uint32_t need = 0x25; /* P U A */
+	uint64_t pde_addr = (uint64_t)(smm->cr3 & ~0xfffu) + (lpage >> 10) * 4;
+	uint32_t pde, pte;
+	if (pde_addr + 4 > smm->cfg.ram_size)
+		return false;
+	memcpy(&pde, smm->cfg.ram + pde_addr, 4);
+	if ((pde & need) != need || ((pde & 0x80) && (smm->cr4 & CR4_PSE)))
+		return false; /* 4 MiB pages: left to their faults */
+	uint64_t pte_addr = (uint64_t)(pde & ~0xfffu) + (lpage & 0x3ff) * 4;
+	if (pte_addr + 4 > smm->cfg.ram_size)
+		return false;
+	memcpy(&pte, smm->cfg.ram + pte_addr, 4);
+	if ((pte & need) != need || !backed(smm, pte >> 12))
+		return false;
+	*frame = pte >> 12;
+	return true;
+}
+
 void smm_pt_write_begin(struct smm *smm, uint32_t linear)
 {
 	hd_view_protect((uint64_t)(linear >> 12) * HD_PAGE_SIZE, HD_PAGE_SIZE,
