@@ -9,6 +9,8 @@
 #define BT_DEFAULT_TC (32u << 20)
 #define BT_MIN_TC (16u << 10)
 
+_Static_assert(BT_EXIT_RUNLOOP == 8, "bt_callout_runloop (entry.S) stores it");
+
 const char *bt_exit_name(enum bt_exit e)
 {
 	static const char *const names[BT_EXIT_COUNT] = {
@@ -16,6 +18,7 @@ const char *bt_exit_name(enum bt_exit e)
 		[BT_EXIT_EMULATE] = "emulate", [BT_EXIT_FAULT] = "fault",
 		[BT_EXIT_POLL] = "poll",       [BT_EXIT_STEP] = "step",
 		[BT_EXIT_IRQ] = "irq", [BT_EXIT_AWAY] = "away",
+		[BT_EXIT_RUNLOOP] = "run loop",
 	};
 	return e < BT_EXIT_COUNT ? names[e] : "?";
 }

@@ -44,6 +44,8 @@ enum bt_exit {
 	BT_EXIT_STEP,    /* bt_step(): the single instruction completed */
 	BT_EXIT_IRQ,     /* an inline POPF set IF while irq_waiting was set */
 	BT_EXIT_AWAY,    /* internal: a detached block was entered (bt_detach_page) */
+	BT_EXIT_RUNLOOP, /* a callout's transition (bt_env.transition) is done,
+			    and the run loop must look before EIP runs */
 	BT_EXIT_COUNT
 };
 
@@ -176,6 +178,9 @@ _Static_assert(offsetof(struct bt_cpu, callout_eip) == BT_CPU_CALLOUT_EIP, "ceip
 _Static_assert(offsetof(struct bt_cpu, guest_fx) == BT_CPU_GUEST_FX, "gfx");
 _Static_assert(offsetof(struct bt_cpu, host_fx) == BT_CPU_HOST_FX, "hfx");
 
+enum bt_transition { BT_TR_SYSENTER, BT_TR_SYSEXIT, BT_TR_IRET, BT_TR_INT };
+enum bt_tr_result { BT_TR_REFUSED, BT_TR_DONE, BT_TR_DONE_EXIT };
+
 /* What the translator needs from the rest of the monitor. */
 struct bt_env {
 	void *ctx;
@@ -227,15 +232,20 @@ struct bt_env {
 	 * fault handler's first act). NULL: emulated. */
 	const uint32_t *cr2;
 	/*
-	 * SYSENTER in a U block (exit false) or SYSEXIT in an S block (exit
-	 * true, with the guest's ECX and EDX) done inline by a callout: make
-	 * the virtual CPU's transition, set the target EIP and ESP in bt_cpu
-	 * and the kind of blocks (bt_set_user_view), and return true; or
-	 * return false, having changed nothing, where the monitor must do it
-	 * (a fault, single-stepping, an interrupt to deliver, another view
-	 * to select). May be NULL.
+	 * A change of privilege done inline by a callout: SYSENTER and INT n
+	 * (`vector`) in a U block, SYSEXIT (with the guest's ECX and EDX) and
+	 * IRETD in an S block. bt_cpu holds the guest's whole EFLAGS, its ESP
+	 * and callout_eip, the instruction's address. Make the virtual CPU's
+	 * transition, set the target EIP, ESP and EFLAGS in bt_cpu and the
+	 * kind of blocks (bt_set_user_view), and return BT_TR_DONE, or
+	 * BT_TR_DONE_EXIT where the run loop must look before the target runs
+	 * (an interrupt to take, single-stepping, another mode of execution);
+	 * or BT_TR_REFUSED, having changed nothing, where the monitor must
+	 * emulate the instruction (a fault to raise, an unusual case). May be
+	 * NULL.
 	 */
-	bool (*sys_transition)(void *ctx, bool exit, uint32_t ecx, uint32_t edx);
+	enum bt_tr_result (*transition)(void *ctx, enum bt_transition kind, uint8_t vector,
+					uint32_t ecx, uint32_t edx);
 };
 
 struct bt_config {

@@ -97,6 +97,7 @@ void bt_ibl_miss(void);
 void bt_callout_port(void);
 void bt_callout_store(void);
 void bt_callout_sys(void);
+void bt_callout_runloop(void);
 void bt_callout_refused(void);
 
 /* Every block opens with the poll load (translate.c). */

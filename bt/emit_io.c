@@ -164,12 +164,12 @@ uint32_t bt_store_callout(struct bt_cpu *cpu, uint32_t linear, uint32_t value)
 }
 
 /*
- * SYSENTER in a U block, SYSEXIT in an S block (a guest system call's way
- * in and out, twice per call): the callout makes the transition, then the
- * block goes on to the target through the indirect-branch lookup, in the
- * other kind's table (bt_set_user_view switched it):
+ * SYSENTER and INT n in a U block, SYSEXIT and IRETD in an S block (a
+ * guest system call's way in and out): the callout makes the transition,
+ * then the block goes on to the target through the indirect-branch
+ * lookup, in the other kind's table (bt_set_user_view switched it):
  *
- *   mov dword [r15 + callout_arg], 0 (SYSENTER) or 1 (SYSEXIT)
+ *   mov dword [r15 + callout_arg], kind | vector << 8
  *   mov dword [r15 + callout_eip], eip
  *   lea r11, [rip + back] ; mov [r15 + callout_back], r11
  *   mov r11, bt_callout_sys ; jmp r11
@@ -181,12 +181,25 @@ uint32_t bt_store_callout(struct bt_cpu *cpu, uint32_t linear, uint32_t value)
 bool emit_inline_sys(struct bt_tx *tx, const struct bt_insn *in)
 {
 	struct bt_emit *e = &tx->e;
-	ZydisMnemonic m = in->zi.mnemonic;
-	bool exit = m == ZYDIS_MNEMONIC_SYSEXIT;
-	if (!tx->bt->env.sys_transition || (!exit && m != ZYDIS_MNEMONIC_SYSENTER) ||
-	    exit == e->user || in->zi.operand_width != 32)
+	enum bt_transition kind;
+	uint8_t vector = 0;
+	switch (in->zi.mnemonic) {
+	case ZYDIS_MNEMONIC_SYSENTER: kind = BT_TR_SYSENTER; break;
+	case ZYDIS_MNEMONIC_SYSEXIT: kind = BT_TR_SYSEXIT; break;
+	case ZYDIS_MNEMONIC_IRETD: kind = BT_TR_IRET; break;
+	case ZYDIS_MNEMONIC_INT:
+		if (in->zi.length != 2)
+			return false; /* prefixed: the emulator's */
+		kind = BT_TR_INT;
+		vector = (uint8_t)in->ops[0].imm.value.u;
+		break;
+	default:
 		return false;
-	emit_cpu_store32(e, BT_CPU_CALLOUT_ARG, exit);
+	}
+	bool from_user = kind == BT_TR_SYSENTER || kind == BT_TR_INT;
+	if (!tx->bt->env.transition || from_user != e->user || in->zi.operand_width != 32)
+		return false;
+	emit_cpu_store32(e, BT_CPU_CALLOUT_ARG, kind | (uint32_t)vector << 8);
 	emit_callout_to(e, in->eip, bt_callout_sys);
 	emit_bytes(e, (const uint8_t[]){ 0x45, 0x8b, 0x77, BT_CPU_EIP }, 4); /* mov r14d, [r15 + eip] */
 	emit_jmp_ibl(e);
@@ -194,10 +207,27 @@ bool emit_inline_sys(struct bt_tx *tx, const struct bt_insn *in)
 	return true;
 }
 
-/* Called by bt_callout_sys on the monitor stack: 0 done, 1 refused. */
-uint32_t bt_sys_callout(struct bt_cpu *cpu, uint32_t exit, uint32_t ecx, uint32_t edx);
-uint32_t bt_sys_callout(struct bt_cpu *cpu, uint32_t exit, uint32_t ecx, uint32_t edx)
+/* Called by bt_callout_sys on the monitor stack, with the guest's flags
+ * in the callout frame: 0 done, 1 refused. */
+uint32_t bt_sys_callout(struct bt_cpu *cpu, uint32_t arg, uint32_t ecx, uint32_t edx,
+			uint64_t *rflags);
+uint32_t bt_sys_callout(struct bt_cpu *cpu, uint32_t arg, uint32_t ecx, uint32_t edx,
+			uint64_t *rflags)
 {
 	struct bt *bt = (struct bt *)cpu->owner;
-	return !bt->env.sys_transition(bt->env.ctx, exit, ecx, edx);
+	uint32_t before = cpu->eflags;
+	cpu->eflags = (cpu->eflags & ~BT_FL_LIVE) | ((uint32_t)*rflags & BT_FL_LIVE);
+	switch (bt->env.transition(bt->env.ctx, (enum bt_transition)(arg & 0xff),
+				   (uint8_t)(arg >> 8), ecx, edx)) {
+	case BT_TR_REFUSED:
+		cpu->eflags = before;
+		return 1;
+	case BT_TR_DONE_EXIT:
+		cpu->callout_back[0] = (uint64_t)bt_callout_runloop;
+		break;
+	case BT_TR_DONE:
+		break;
+	}
+	*rflags = (*rflags & ~(uint64_t)BT_FL_LIVE) | (cpu->eflags & BT_FL_LIVE);
+	return 0;
 }

@@ -223,24 +223,37 @@ bt_callout_store:
 	.size bt_callout_store, . - bt_callout_store
 
 /*
- * Inline SYSENTER (callout_arg 0, from a U block) or SYSEXIT (1, from an S
- * block): translated code stored callout_arg, callout_eip and
- * callout_back[0]. The handler switches the virtual CPU (and the kind of
- * blocks, with their indirect-branch table) and leaves the target in
- * bt_cpu: EIP, and ESP in gpr[ESP], which CALLOUT_LEAVE loads. Back in the
- * block, the lookup goes to the target; or 1: refused, emulated.
+ * Inline SYSENTER or INT n (from a U block), SYSEXIT or IRETD (from an S
+ * block): translated code stored callout_arg (enum bt_transition | vector
+ * << 8), callout_eip and callout_back[0]. The handler switches the virtual
+ * CPU (and the kind of blocks, with their indirect-branch table) and
+ * leaves the target in bt_cpu: EIP, ESP in gpr[ESP], which CALLOUT_LEAVE
+ * loads, and the live flags in the frame, which it pops. Back in the
+ * block, the lookup goes to the target (or bt_callout_runloop, if the
+ * handler put it in callout_back[0]); or 1: refused, emulated.
  */
 	.globl bt_callout_sys
 	.type bt_callout_sys, @function
 bt_callout_sys:
 	CALLOUT_ENTER
-	mov esi, [r15 + 0x98]           /* 0 SYSENTER, 1 SYSEXIT */
+	mov esi, [r15 + 0x98]           /* enum bt_transition | vector << 8 */
 	mov edx, [rsp + 24]             /* guest ECX */
 	mov ecx, [rsp + 16]             /* guest EDX */
+	lea r8, [rsp + 40]              /* guest flags, for popfq */
 	call bt_sys_callout
 	mov r12d, eax
 	CALLOUT_LEAVE
 	.size bt_callout_sys, . - bt_callout_sys
+
+/* A transition done, with the run loop to look before its target runs:
+ * leave translated code with EIP as the callout left it. */
+	.globl bt_callout_runloop
+	.type bt_callout_runloop, @function
+bt_callout_runloop:
+	mov dword ptr [r15 + 0x48], 8   /* BT_EXIT_RUNLOOP */
+	mov qword ptr [r15 + 0x50], 0
+	jmp bt_exit_common
+	.size bt_callout_runloop, . - bt_callout_runloop
 
 /* The callout refused (I/O not allowed at this CPL): leave translated code
  * with the instruction to be emulated, which raises the guest's #GP. */

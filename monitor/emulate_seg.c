@@ -226,16 +226,16 @@ fault:
 	return vm->stop ? EMU_STOPPED : EMU_FAULT;
 }
 
-static enum emu_result emu_iret(struct mon_vm *vm, const struct emu_insn *in,
-				struct mon_fault *f)
+/* IRET of `size` bytes at `at`, in protected mode. */
+static enum emu_result iret(struct mon_vm *vm, unsigned size, uint32_t at,
+			    struct mon_fault *f)
 {
 	struct vcpu *v = &vm->vcpu;
 	struct bt_cpu *cpu = v->cpu;
-	unsigned size = in->zi.operand_width / 8;
 	uint32_t saved_esp = cpu->gpr[BT_ESP], eip, cs, fl;
 	if (cpu->eflags & BT_FL_NT) {
 		mon_stop(vm, MON_EXIT_UNSUPPORTED,
-			 "unsupported: IRET with NT set (task return) at EIP %#x", in->eip);
+			 "unsupported: IRET with NT set (task return) at EIP %#x", at);
 		return EMU_STOPPED;
 	}
 	if (!mon_pop(vm, &eip, size, f) || !mon_pop(vm, &cs, size, f) ||
@@ -245,7 +245,7 @@ static enum emu_result emu_iret(struct mon_vm *vm, const struct emu_insn *in,
 	if ((cs & 3) < cpl || (size == 4 && (fl & BT_FL_VM) && cpl == 0)) {
 		if (fl & BT_FL_VM)
 			mon_stop(vm, MON_EXIT_UNSUPPORTED,
-				 "unsupported: IRET to virtual-8086 mode at EIP %#x", in->eip);
+				 "unsupported: IRET to virtual-8086 mode at EIP %#x", at);
 		else
 			mon_fault_set(f, EXC_GP, true, cs & 0xfffc);
 		goto fault_or_stop;
@@ -288,6 +288,20 @@ fault_or_stop:
 fault:
 	cpu->gpr[BT_ESP] = saved_esp;
 	return vm->stop ? EMU_STOPPED : EMU_FAULT;
+}
+
+static enum emu_result emu_iret(struct mon_vm *vm, const struct emu_insn *in,
+				struct mon_fault *f)
+{
+	return iret(vm, in->zi.operand_width / 8, in->eip, f);
+}
+
+bool mon_iretd_inline(struct mon_vm *vm, uint32_t at)
+{
+	struct mon_fault f = { 0 };
+	if (vm->vcpu.cpu->eflags & (BT_FL_NT | BT_FL_VM))
+		return false;
+	return iret(vm, 4, at, &f) == EMU_JUMPED;
 }
 
 /* MOV Sreg, POP Sreg, PUSH Sreg, LDS/LES/LFS/LGS/LSS. */

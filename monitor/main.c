@@ -318,9 +318,10 @@ static void frame_protected(void *ctx, uint32_t frame)
 	mon_de_frame_protected(ctx, frame);
 }
 
-static bool sys_transition(void *ctx, bool exit, uint32_t ecx, uint32_t edx)
+static enum bt_tr_result transition(void *ctx, enum bt_transition kind, uint8_t vector,
+				    uint32_t ecx, uint32_t edx)
 {
-	return mon_sys_transition(ctx, exit, ecx, edx);
+	return mon_transition(ctx, kind, vector, ecx, edx);
 }
 
 static void space_dropped(void *ctx, uint32_t pd_frame)
@@ -555,7 +556,7 @@ int main(int argc, char **argv)
 			      .force_emulate = force_emulate, .pt_store = pt_store, .inline_port = inline_port,
 			      .port_in = port_in, .port_out = port_out,
 			      .io_allowed = io_allowed, .seg_regs = vm.vcpu.seg,
-			      .cr2 = &vm.vcpu.cr2, .sys_transition = sys_transition };
+			      .cr2 = &vm.vcpu.cr2, .transition = transition };
 	FILE *perf_map = NULL;
 	if (o->perf_map) {
 		char path[64];

@@ -186,7 +186,7 @@ struct mon_vm {
 		sites[2048];
 	uint64_t exc_count[32];
 	uint64_t smc_faults;
-	uint64_t fast_sys[2];      /* SYSENTER, SYSEXIT done by the callout */
+	uint64_t fast_sys[4];      /* SYSENTER, SYSEXIT, IRETD, INT n done by the callout */
 	uint64_t plain_stores;     /* store callouts that wrote no traced table */
 	uint64_t spaces_dropped;   /* worlds and views emptied: their directory
 				      was written over (mon_de_space_dropped) */
@@ -350,9 +350,14 @@ void mon_sysenter(struct mon_vm *vm);
  * are the caller's; SYSEXIT's new ESP and EIP are the guest's ECX, EDX). */
 void mon_sysenter_state(struct vcpu *v);
 void mon_sysexit_state(struct vcpu *v, uint32_t ecx, uint32_t edx);
-/* bt_env.sys_transition: SYSENTER (exit false) or SYSEXIT from translated
+/* bt_env.transition: SYSENTER, SYSEXIT, IRETD or INT n from translated
  * code, without leaving it (run.c). */
-bool mon_sys_transition(struct mon_vm *vm, bool exit, uint32_t ecx, uint32_t edx);
+enum bt_tr_result mon_transition(struct mon_vm *vm, enum bt_transition kind, uint8_t vector,
+				 uint32_t ecx, uint32_t edx);
+/* IRETD at `at` in protected mode, as the emulator does it; false, with
+ * nothing changed, where it would fault (emulate_seg.c). Not for NT or VM
+ * set. */
+bool mon_iretd_inline(struct mon_vm *vm, uint32_t at);
 /* Emulate the instruction at cpu->eip (the block exited for it). */
 void mon_emulate(struct mon_vm *vm);
 

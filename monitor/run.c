@@ -360,40 +360,70 @@ static void select_view(struct mon_vm *vm, unsigned cpl)
 }
 
 /*
- * SYSENTER and SYSEXIT by a callout from translated code: the emulator's
- * transition and the change of view select_view would make, with nothing
- * between them for the run loop to do. SYSENTER clears IF. SYSEXIT is left
- * to the monitor while an interrupt waits or a retried access is pending,
- * where direct execution may take ring 3, and when ring 3's view is not
- * the one the host GS base shows (another address space now).
+ * SYSENTER, SYSEXIT, IRETD and INT n by a callout from translated code:
+ * the emulator's transition and the change of view select_view would
+ * make, with nothing between them for the run loop to do. Left to the
+ * monitor (refused): virtual-8086 mode, single-stepping, and where the
+ * instruction faults; a SYSEXIT also while an interrupt waits, a retried
+ * access is pending or direct execution may take ring 3, and when ring
+ * 3's view is not the one the host GS base shows (another address space
+ * now). IRETD and INT n, which may go either way, are done and leave the
+ * rest to the run loop (BT_TR_DONE_EXIT) where it has something to do.
  */
-bool mon_sys_transition(struct mon_vm *vm, bool exit, uint32_t ecx, uint32_t edx)
+enum bt_tr_result mon_transition(struct mon_vm *vm, enum bt_transition kind, uint8_t vector,
+				 uint32_t ecx, uint32_t edx)
 {
 	struct vcpu *v = &vm->vcpu;
 	struct bt_cpu *cpu = v->cpu;
-	if (!(v->sysenter_cs & 0xfffc) || !(v->cr0 & CR0_PE) || !smm_paging(vm->smm) ||
-	    (cpu->eflags & (BT_FL_TF | BT_FL_VM)) || mon_cpl(v) != (exit ? 0u : 3u))
-		return false;
-	if (!exit) {
+	bool from_user = kind == BT_TR_SYSENTER || kind == BT_TR_INT;
+	if (!(v->cr0 & CR0_PE) || !smm_paging(vm->smm) || (cpu->eflags & (BT_FL_TF | BT_FL_VM)) ||
+	    mon_cpl(v) != (from_user ? 3u : 0u) || vm->uw)
+		return BT_TR_REFUSED;
+	switch (kind) {
+	case BT_TR_SYSENTER:
+		if (!(v->sysenter_cs & 0xfffc))
+			return BT_TR_REFUSED;
 		mon_sysenter_state(v);
 		cpu->ring0 = 1;
 		cpu->view_base = 0;
 		bt_set_user_view(vm->bt, false);
 		vm->fast_sys[0]++;
-		return true;
+		return BT_TR_DONE;
+	case BT_TR_SYSEXIT: {
+		struct mon_world *w = vm->view_cur;
+		if (!(v->sysenter_cs & 0xfffc) || cpu->irq_waiting || vm->de_retry.valid || !w ||
+		    !w->valid || w->cr3 != (v->cr3 & ~0xfffu) || hd_uworld_base(w->uw) != vm->host_gs)
+			return BT_TR_REFUSED;
+		hd_uworld_flush(w->uw);
+		mon_sysexit_state(v, ecx, edx);
+		w->last_use = ++vm->world_clock;
+		cpu->ring0 = 0;
+		cpu->view_base = vm->host_gs;
+		bt_set_user_view(vm->bt, true);
+		vm->fast_sys[1]++;
+		return BT_TR_DONE;
 	}
-	struct mon_world *w = vm->view_cur;
-	if (vm->uw || cpu->irq_waiting || vm->de_retry.valid || !w || !w->valid ||
-	    w->cr3 != (v->cr3 & ~0xfffu) || hd_uworld_base(w->uw) != vm->host_gs)
-		return false;
-	hd_uworld_flush(w->uw);
-	mon_sysexit_state(v, ecx, edx);
-	w->last_use = ++vm->world_clock;
-	cpu->ring0 = 0;
-	cpu->view_base = vm->host_gs;
-	bt_set_user_view(vm->bt, true);
-	vm->fast_sys[1]++;
-	return true;
+	case BT_TR_IRET:
+		if (!mon_iretd_inline(vm, cpu->callout_eip))
+			return BT_TR_REFUSED;
+		vm->fast_sys[2]++;
+		break;
+	case BT_TR_INT:
+		cpu->eip = cpu->callout_eip; /* where a fault of the delivery points */
+		mon_deliver(vm, vector, false, 0, cpu->callout_eip + 2, true);
+		vm->fast_sys[3]++;
+		break;
+	}
+	/* Where the IRET or the INT went: the run loop's own checks. */
+	unsigned cpl = mon_cpl(v);
+	if (vm->stop || (cpu->eflags & (BT_FL_TF | BT_FL_VM)) ||
+	    (cpu->irq_waiting && (cpu->eflags & BT_FL_IF)) || (cpl == 3 && mon_de_possible(vm)))
+		return BT_TR_DONE_EXIT;
+	select_view(vm, cpl);
+	if (vm->stop)
+		return BT_TR_DONE_EXIT;
+	cpu->ring0 = cpl == 0;
+	return BT_TR_DONE;
 }
 
 static void handle_fault(struct mon_vm *vm, unsigned depth)
@@ -640,6 +670,7 @@ int mon_run(struct mon_vm *vm)
 			break;
 		case BT_EXIT_POLL:
 		case BT_EXIT_IRQ:
+		case BT_EXIT_RUNLOOP:
 			break;
 		default:
 			mon_stop(vm, MON_EXIT_UNSUPPORTED,

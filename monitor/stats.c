@@ -96,9 +96,11 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 		(unsigned long long)s->class_count[BT_CLASS_BRANCH],
 		(unsigned long long)s->class_count[BT_CLASS_EMULATE]);
 	fprintf(out, "  port I/O answered inside translated code: %llu; page-table stores by "
-		     "the store callout: %llu; SYSENTER %llu and SYSEXIT %llu by their callout\n",
+		     "the store callout: %llu; SYSENTER %llu, SYSEXIT %llu, IRETD %llu and INT n %llu "
+		     "by their callout\n",
 		(unsigned long long)s->inline_io, (unsigned long long)s->inline_stores,
-		(unsigned long long)vm->fast_sys[0], (unsigned long long)vm->fast_sys[1]);
+		(unsigned long long)vm->fast_sys[0], (unsigned long long)vm->fast_sys[1],
+		(unsigned long long)vm->fast_sys[2], (unsigned long long)vm->fast_sys[3]);
 	fprintf(out, "  branches: %llu chained, %llu monitor lookups, "
 		     "%llu indirect-table misses\n",
 		(unsigned long long)s->chained, (unsigned long long)s->lookups,

@@ -310,13 +310,14 @@ START_TEST(sensitive_reads_inline)
 }
 END_TEST
 
-/* SYSENTER from a U block and SYSEXIT from an S block go through their
- * callout, then to the target by the indirect-branch lookup; the other
- * way round they stay emulated. */
-static bool fake_sys(void *ctx, bool exit, uint32_t ecx, uint32_t edx)
+/* SYSENTER and INT n from a U block, SYSEXIT and IRETD from an S block go
+ * through their callout, then to the target by the indirect-branch
+ * lookup; the other way round they stay emulated. */
+static enum bt_tr_result fake_sys(void *ctx, enum bt_transition kind, uint8_t vector,
+				  uint32_t ecx, uint32_t edx)
 {
-	(void)ctx, (void)exit, (void)ecx, (void)edx;
-	return true;
+	(void)ctx, (void)kind, (void)vector, (void)ecx, (void)edx;
+	return BT_TR_DONE;
 }
 
 static size_t emit_sys(const uint8_t *code, size_t len, bool user)
@@ -327,9 +328,9 @@ static size_t emit_sys(const uint8_t *code, size_t len, bool user)
 	tx.bt = &fake_bt;
 	tx.e.p = tx.e.start = out;
 	tx.e.user = user;
-	fake_bt.env.sys_transition = fake_sys;
+	fake_bt.env.transition = fake_sys;
 	bool ok = emit_inline_sys(&tx, &in);
-	fake_bt.env.sys_transition = NULL;
+	fake_bt.env.transition = NULL;
 	ck_assert(ok == tx.end);
 	return ok ? (size_t)(tx.e.p - out) : 0;
 }
@@ -346,6 +347,17 @@ START_TEST(sys_transitions_by_callout)
 	ck_assert_uint_eq(out[7], 1);
 	ck_assert_uint_eq(emit_sys(B(0x0f, 0x34), false), 0);
 	ck_assert_uint_eq(emit_sys(B(0x0f, 0x35), true), 0);
+	/* IRETD from an S block, INT n (the vector in the argument) from a
+	 * U block; not the other way, nor IRETW or a prefixed INT. */
+	ck_assert_uint_eq(emit_sys(B(0xcf), false), n);
+	ck_assert_uint_eq(out[7], BT_TR_IRET);
+	ck_assert_uint_eq(emit_sys(B(0xcd, 0x80), true), n);
+	ck_assert_uint_eq(out[7], BT_TR_INT);
+	ck_assert_uint_eq(out[8], 0x80);
+	ck_assert_uint_eq(emit_sys(B(0xcf), true), 0);
+	ck_assert_uint_eq(emit_sys(B(0xcd, 0x80), false), 0);
+	ck_assert_uint_eq(emit_sys(B(0x66, 0xcf), false), 0);
+	ck_assert_uint_eq(emit_sys(B(0x3e, 0xcd, 0x80), true), 0);
 }
 END_TEST
 
