@@ -32,8 +32,22 @@ bool mon_de_possible(struct mon_vm *vm)
 {
 	const struct vcpu *v = &vm->vcpu;
 	uint32_t fl = v->cpu->eflags;
-	return vm->uw && (v->cr0 & CR0_PE) && mon_cpl(v) == 3 && (fl & BT_FL_IF) &&
-	       ((fl & BT_FL_IOPL) >> 12) < 3 && !(fl & BT_FL_VM) && smm_paging(vm->smm);
+	return (v->cr0 & CR0_PE) && mon_cpl(v) == 3 && (fl & BT_FL_IF) &&
+	       ((fl & BT_FL_IOPL) >> 12) < 3 && !(fl & BT_FL_VM) && smm_paging(vm->smm) &&
+	       mon_de_wanted(vm);
+}
+
+bool mon_de_wanted(struct mon_vm *vm)
+{
+	return vm->uw && (!vm->opt.de_adaptive || adapt_de(&vm->adapt, vm->vcpu.cr3 & ~0xfffu));
+}
+
+/* --de auto: the TSC's rate, once enough time has passed to tell it. */
+static void adapt_learn_rate(struct mon_vm *vm)
+{
+	uint64_t ns = hd_now_ns() - vm->run_ns0;
+	if (ns >= 20000000)
+		vm->adapt.ticks_per_us = (__rdtsc() - vm->run_tsc0) * 1000 / ns;
 }
 
 /* ---- keeping the U-views coherent (smm callbacks) ---- */
@@ -385,7 +399,8 @@ void mon_de_run(struct mon_vm *vm)
 	uint64_t t0 = __rdtsc(); /* not the host clock: it shows, twice per system call */
 	enum hd_uw_result res = hd_uworld_run(w->uw, &r, cpu->guest_fx, &ev,
 						read_user_code, vm);
-	vm->de_tsc += __rdtsc() - t0;
+	uint64_t ran = __rdtsc() - t0;
+	vm->de_tsc += ran;
 	vm->de_guest_tsc += ev.ran_tsc;
 	vm->uw_running = NULL;
 	vm->de_entries++;
@@ -408,6 +423,11 @@ void mon_de_run(struct mon_vm *vm)
 		return;
 	default:
 		break;
+	}
+	if (vm->opt.de_adaptive) {
+		if (!vm->adapt.ticks_per_us)
+			adapt_learn_rate(vm);
+		adapt_de_ran(&vm->adapt, v->cr3 & ~0xfffu, ran, res != HD_UW_PREEMPT);
 	}
 	/* Only guest-visible state comes back; the virtual flags stay. */
 	memcpy(cpu->gpr, r.gpr, sizeof r.gpr);

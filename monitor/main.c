@@ -30,8 +30,9 @@ static const char usage[] =
 	"  --tc-size KiB      translation cache size (default 32768)\n"
 	"  --de auto|on|off   run guest ring-3 code natively in the isolated user\n"
 	"                     world (on), or translate it too (off); auto, the\n"
-	"                     default: on where the host runs 32-bit code, off\n"
-	"                     with a note otherwise\n"
+	"                     default: per guest address space, native unless it\n"
+	"                     exits too often (--stats shows the choices), where\n"
+	"                     the host runs 32-bit code; off with a note otherwise\n"
 	"  --user-worlds N    guest address spaces whose user world is kept (1-8,\n"
 	"                     default 4)\n"
 	"  --adaptive on|off  retranslate instructions that keep writing page\n"
@@ -218,6 +219,7 @@ static void parse_args(int argc, char **argv, struct mon_options *o, struct cli_
 #undef NO_VALUE
 	}
 	o->no_de = req->de == DE_OFF;
+	o->de_adaptive = req->de == DE_AUTO;
 	if (req->check_host)
 		return; /* needs no kernel */
 	if (!o->kernel)

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "adapt.h"
 #include "bt.h"
 #include "hostdriver.h"
 #include "devices.h"
@@ -119,6 +120,7 @@ struct mon_options {
 	bool trace_bt, trace_io, trace_exc;
 	bool no_adaptive;        /* --adaptive off: page-table writes always trap */
 	bool no_de;              /* --de off: ring-3 code is translated too */
+	bool de_adaptive;        /* --de auto: per address space (adapt.h) */
 	unsigned user_worlds;    /* --user-worlds: address spaces kept at once */
 };
 
@@ -239,6 +241,7 @@ struct mon_vm {
 	 * guest address space, as many as user worlds, LRU (direct.c). */
 	struct mon_world views[MON_WORLDS];
 	struct mon_world *view_cur;  /* the one GS points at */
+	struct adapt adapt;          /* --de auto's decisions */
 	uint64_t halts;        /* HLTs that slept */
 	bool warned_ud[8];
 };
@@ -325,6 +328,10 @@ void mon_step_native(struct mon_vm *vm);
 
 /* ---- direct.c ---- */
 bool mon_de_possible(struct mon_vm *vm);
+/* Would direct execution take the current address space's ring 3 (a
+ * user world exists, and --de auto has not sent the space to the
+ * translator)? */
+bool mon_de_wanted(struct mon_vm *vm);
 void mon_de_run(struct mon_vm *vm);
 void mon_de_linear_dropped(struct mon_vm *vm, uint32_t first, uint32_t count);
 /* The host base of the current address space's user view (translated

@@ -377,7 +377,7 @@ enum bt_tr_result mon_transition(struct mon_vm *vm, enum bt_transition kind, uin
 	struct bt_cpu *cpu = v->cpu;
 	bool from_user = kind == BT_TR_SYSENTER || kind == BT_TR_INT;
 	if (!(v->cr0 & CR0_PE) || !smm_paging(vm->smm) || (cpu->eflags & (BT_FL_TF | BT_FL_VM)) ||
-	    mon_cpl(v) != (from_user ? 3u : 0u) || vm->uw)
+	    mon_cpl(v) != (from_user ? 3u : 0u))
 		return BT_TR_REFUSED;
 	switch (kind) {
 	case BT_TR_SYSENTER:
@@ -391,8 +391,9 @@ enum bt_tr_result mon_transition(struct mon_vm *vm, enum bt_transition kind, uin
 		return BT_TR_DONE;
 	case BT_TR_SYSEXIT: {
 		struct mon_world *w = vm->view_cur;
-		if (!(v->sysenter_cs & 0xfffc) || cpu->irq_waiting || vm->de_retry.valid || !w ||
-		    !w->valid || w->cr3 != (v->cr3 & ~0xfffu) || hd_uworld_base(w->uw) != vm->host_gs)
+		if (!(v->sysenter_cs & 0xfffc) || cpu->irq_waiting || vm->de_retry.valid ||
+		    mon_de_wanted(vm) || !w || !w->valid || w->cr3 != (v->cr3 & ~0xfffu) ||
+		    hd_uworld_base(w->uw) != vm->host_gs)
 			return BT_TR_REFUSED;
 		hd_uworld_flush(w->uw);
 		mon_sysexit_state(v, ecx, edx);
@@ -656,9 +657,13 @@ int mon_run(struct mon_vm *vm)
 			continue;
 		}
 		cpu->ring0 = cpl == 0 && (vm->vcpu.cr0 & CR0_PE) && !(cpu->eflags & BT_FL_VM);
+		uint64_t started = t;
+		uint32_t space = vm->vcpu.cr3 & ~0xfffu;
 		enum bt_exit r = bt_run(vm->bt);
 		mon_ring_record(vm, cpu->eip, r, (unsigned)cpu->exit_signo);
 		charge(vm, ACT_TRANSLATED, &t);
+		if (cpl == 3 && vm->uw && vm->opt.de_adaptive)
+			adapt_bt_ran(&vm->adapt, space, t - started);
 		switch (r) {
 		case BT_EXIT_EMULATE:
 			mon_emulate(vm);

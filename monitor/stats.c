@@ -177,6 +177,13 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 		(unsigned long long)vm->de_entries, (unsigned long long)vm->de_syscalls,
 		(unsigned long long)vm->de_preempts, (unsigned long long)vm->de_hidden_faults,
 		(unsigned long long)vm->de_prefaults);
+	if (vm->uw && vm->opt.de_adaptive)
+		fprintf(out, "  --de auto: %llu address spaces measured; %llu times one went to the "
+			     "translator (under %d us of ring 3 between exits), %llu times back to "
+			     "direct execution; %u translated now\n",
+			(unsigned long long)vm->adapt.spaces_seen,
+			(unsigned long long)vm->adapt.to_bt, ADAPT_MIN_RUN_US,
+			(unsigned long long)vm->adapt.to_de, adapt_translated(&vm->adapt));
 	fprintf(out, "  ring-3 segment loads redone for the guest: %llu; fast system-call "
 		     "instructions the host CPU trapped its own way: %llu\n",
 		(unsigned long long)vm->de_segment_loads, (unsigned long long)vm->de_vendor_insns);
