@@ -191,21 +191,29 @@ void bt_detach_page(struct bt *bt, uint32_t page)
 	}
 }
 
-/* Does linear page lin show frame `page` to ring 3? One walk per linear
- * page in a row (a page's blocks mostly share one). */
-struct shows {
+/* The frame a linear page shows, looked up once for a run of blocks that
+ * mostly share their pages. */
+struct shown {
 	uint32_t lin, frame;
 };
 
-static bool shows(struct bt *bt, struct shows *last, uint32_t lin, uint32_t page)
+static uint32_t frame_at(struct bt *bt, struct shown *s, uint32_t lin)
 {
-	if (last->lin != lin) {
+	if (s->lin != lin) {
 		uint8_t byte;
-		last->lin = lin;
-		if (!bt->env.fetch(bt->env.ctx, lin << 12, &byte, 1, &last->frame))
-			last->frame = ~0u;
+		s->lin = lin;
+		if (!bt->env.fetch(bt->env.ctx, lin << 12, &byte, 1, &s->frame))
+			s->frame = ~0u;
 	}
-	return last->frame == page;
+	return s->frame;
+}
+
+/* Do the linear pages of b's first and last bytes show its frames? */
+static bool block_shown(struct bt *bt, const struct bt_block *b, struct shown *first,
+			struct shown *last)
+{
+	return frame_at(bt, first, b->eip >> 12) == b->page[0] &&
+	       frame_at(bt, last, (b->eip + b->guest_len - 1) >> 12) == b->page[1];
 }
 
 void bt_settle(struct bt *bt)
@@ -213,40 +221,21 @@ void bt_settle(struct bt *bt)
 	for (uint32_t i = 0; i < bt->n_pending; i++) {
 		uint32_t page = bt->pending[i];
 		bt->pending_on[page] = false;
-		struct shows first = { ~0u, 0 }, last = { ~0u, 0 };
-		for (struct bt_block *b = bt->page_head[page]; b; b = page_next(b, page)) {
-			if (!b->valid || b->detached || !b->user)
-				continue;
-			if (!shows(bt, &first, b->eip >> 12, b->page[0]) ||
-			    !shows(bt, &last, (b->eip + b->guest_len - 1) >> 12, b->page[1]))
+		struct shown first = { ~0u, 0 }, last = { ~0u, 0 };
+		for (struct bt_block *b = bt->page_head[page]; b; b = page_next(b, page))
+			if (b->valid && !b->detached && b->user &&
+			    !block_shown(bt, b, &first, &last))
 				detach(bt, b);
-		}
 	}
 	bt->n_pending = 0;
 }
 
-/* Do eip's page and that of its block's last byte (a block ending on the
- * next linear page) show b's frames? */
-static bool shows_block(struct bt *bt, const struct bt_block *b, uint32_t first)
-{
-	uint8_t byte;
-	uint32_t end = b->eip + b->guest_len - 1, last = 0;
-	if (b->page[0] != first)
-		return false;
-	return !((end ^ b->eip) >> 12) ||
-	       (bt->env.fetch(bt->env.ctx, end, &byte, 1, &last) && last == b->page[1]);
-}
-
 struct bt_block *bt_reattach(struct bt *bt, uint32_t eip)
 {
-	uint8_t byte;
-	uint32_t first = ~0u;
+	struct shown first = { ~0u, 0 }, last = { ~0u, 0 };
 	for (struct bt_block *b = bt->hash[hash_eip(eip)]; b; b = b->hash_next) {
-		if (b->eip != eip || b->user != bt->user || !b->detached || !b->valid)
-			continue;
-		if (first == ~0u && !bt->env.fetch(bt->env.ctx, eip, &byte, 1, &first))
-			return NULL;
-		if (!shows_block(bt, b, first))
+		if (b->eip != eip || b->user != bt->user || !b->detached || !b->valid ||
+		    !block_shown(bt, b, &first, &last))
 			continue;
 		/* The linear page shows this frame again: its other detached
 		 * blocks starting there come back too (each would be looked up
@@ -255,7 +244,7 @@ struct bt_block *bt_reattach(struct bt *bt, uint32_t eip)
 		for (struct bt_block *o = bt->page_head[page]; o; o = page_next(o, page))
 			if (o != b && o->valid && o->detached && o->user == b->user &&
 			    o->page[0] == page && !((o->eip ^ eip) >> 12) &&
-			    shows_block(bt, o, page))
+			    block_shown(bt, o, &first, &last))
 				attach(bt, o);
 		attach(bt, b);
 		return b;
