@@ -122,7 +122,7 @@ static void world_drop(struct mon_world *w, uint32_t first, uint32_t count)
 /* Traced page tables changed (in any address space): every cached world
  * drops the range, whichever space it shows (conservative, and cheap: the
  * unmaps are queued until that world runs again). */
-void mon_de_linear_dropped(struct mon_vm *vm, uint32_t first, uint32_t count)
+void mon_de_linear_dropped(struct mon_vm *vm, uint32_t first, uint32_t count, uint32_t space)
 {
 	if (!count || first >= (1u << 20))
 		return;
@@ -132,11 +132,10 @@ void mon_de_linear_dropped(struct mon_vm *vm, uint32_t first, uint32_t count)
 		any = vm->view_regions[r] != 0;
 	if (!any)
 		return; /* no world or view maps anything there */
-	for (unsigned i = 0; i < MON_WORLDS; i++) {
-		if (vm->worlds[i].uw)
-			world_drop(&vm->worlds[i], first, count);
-		if (vm->views[i].uw)
-			world_drop(&vm->views[i], first, count);
+	for (unsigned k = 0; k < 2 * MON_WORLDS; k++) {
+		struct mon_world *w = k < MON_WORLDS ? &vm->worlds[k] : &vm->views[k - MON_WORLDS];
+		if (w->uw && (space == SMM_ANY_SPACE || w->cr3 >> 12 == space))
+			world_drop(w, first, count);
 	}
 }
 

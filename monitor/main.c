@@ -310,9 +310,9 @@ static void protect_code(void *ctx, uint32_t page, bool on)
 	smm_protect_code(vm->smm, page, on);
 }
 
-static void linear_dropped(void *ctx, uint32_t first, uint32_t count)
+static void linear_dropped(void *ctx, uint32_t first, uint32_t count, uint32_t space)
 {
-	mon_de_linear_dropped(ctx, first, count);
+	mon_de_linear_dropped(ctx, first, count, space);
 }
 
 static void frame_protected(void *ctx, uint32_t frame)

@@ -333,7 +333,7 @@ bool mon_de_possible(struct mon_vm *vm);
  * translator)? */
 bool mon_de_wanted(struct mon_vm *vm);
 void mon_de_run(struct mon_vm *vm);
-void mon_de_linear_dropped(struct mon_vm *vm, uint32_t first, uint32_t count);
+void mon_de_linear_dropped(struct mon_vm *vm, uint32_t first, uint32_t count, uint32_t space);
 /* The host base of the current address space's user view (translated
  * CPL-3 code), given one if it has none. 0 if none can be had. */
 uint64_t mon_user_view(struct mon_vm *vm);

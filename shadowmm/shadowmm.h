@@ -36,6 +36,8 @@
  */
 struct smm;
 
+#define SMM_ANY_SPACE 0xffffffffu
+
 struct smm_config {
 	int fd;               /* guest RAM memfd */
 	uint8_t *ram;         /* the monitor's view of guest RAM */
@@ -48,11 +50,12 @@ struct smm_config {
 	 * translated from: its translations from that frame must no longer be reached through
 	 * that linear page (the monitor sets them aside: bt_detach_page). */
 	void (*code_frame_dropped)(void *ctx, uint32_t frame);
-	/* Called when linear pages [first, first + count) lose their S-view
-	 * mapping (a page-table change, INVLPG, a new address space): other
-	 * views of the guest's address space (the user world's) must drop
-	 * them too. May be NULL. */
-	void (*linear_dropped)(void *ctx, uint32_t first_lpage, uint32_t count);
+	/* Called when linear pages [first, first + count) change in the
+	 * address space whose page directory is frame `space` (a table's
+	 * entry written), or in any (SMM_ANY_SPACE: INVLPG, a new address
+	 * space, tracing given up): the other views of that space (its user
+	 * world's, its user view) must drop them. May be NULL. */
+	void (*linear_dropped)(void *ctx, uint32_t first_lpage, uint32_t count, uint32_t space);
 	/* Called when a frame becomes read-only for everyone (it now holds
 	 * translated code or a traced page table). May be NULL. */
 	void (*frame_protected)(void *ctx, uint32_t frame);

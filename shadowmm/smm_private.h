@@ -37,8 +37,14 @@
  * change to entry i drops linear page (slot << 10 | i) at each. Slots are
  * never forgotten while the table is traced; a stale one costs only a
  * needless drop. */
+#define SMM_PT_SPACES 4
 struct smm_pt_users {
 	uint32_t slots[1024 / 32];
+	/* The directories whose walks went through the table (the address
+	 * spaces whose views may map through it); more than SMM_PT_SPACES:
+	 * any. */
+	uint32_t pd[SMM_PT_SPACES];
+	uint32_t n_pd;
 };
 
 /* What the 2-level walker found. */
@@ -99,6 +105,8 @@ enum smm_result smm_walk32(struct smm *smm, uint32_t linear,
 /* sview.c */
 void smm_drop_all(struct smm *smm);
 void smm_unmap_range(struct smm *smm, uint32_t first_lpage, uint32_t count);
+/* The S-view's part of smm_unmap_range: the other views are told apart. */
+void smm_sview_unmap(struct smm *smm, uint32_t first_lpage, uint32_t count);
 void smm_premap(struct smm *smm, uint32_t lpage);
 /* trace.c: a traced page table written FLOOD_WRITES times with no walk
  * through it in between stops being traced. */
@@ -110,7 +118,7 @@ void smm_update_frame_prot(struct smm *smm, uint32_t frame);
 void smm_write_entry(struct smm *smm, uint64_t phys, uint32_t value);
 
 /* trace.c */
-void smm_trace(struct smm *smm, uint32_t frame, uint8_t kind, uint32_t pdi);
+void smm_trace(struct smm *smm, uint32_t frame, uint8_t kind, uint32_t pdi, uint32_t pd_frame);
 void smm_trace_reset(struct smm *smm);
 void smm_apply_changes(struct smm *smm, uint32_t frame);
 /* The same for entries [first, end) only (a write known to touch no other). */

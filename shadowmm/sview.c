@@ -210,7 +210,12 @@ static void code_recheck(struct smm *smm, bool keep_global)
 void smm_unmap_range(struct smm *smm, uint32_t first, uint32_t count)
 {
 	if (smm->cfg.linear_dropped)
-		smm->cfg.linear_dropped(smm->cfg.ctx, first, count);
+		smm->cfg.linear_dropped(smm->cfg.ctx, first, count, SMM_ANY_SPACE);
+	smm_sview_unmap(smm, first, count);
+}
+
+void smm_sview_unmap(struct smm *smm, uint32_t first, uint32_t count)
+{
 	bool any = false;
 	for (uint32_t l = first; l < first + count; l++)
 		if (smm->lin_map[l] & LIN_MAPPED) {
@@ -309,7 +314,7 @@ void smm_drop_all(struct smm *smm)
 	drop_sview(smm, false);
 	smm_trace_reset(smm);
 	if (smm->cfg.linear_dropped)
-		smm->cfg.linear_dropped(smm->cfg.ctx, 0, SMM_LPAGES);
+		smm->cfg.linear_dropped(smm->cfg.ctx, 0, SMM_LPAGES, SMM_ANY_SPACE);
 }
 
 void smm_drop_view(struct smm *smm)

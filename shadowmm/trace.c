@@ -17,7 +17,7 @@
  * are not mistaken for the guest's.
  */
 
-void smm_trace(struct smm *smm, uint32_t frame, uint8_t kind, uint32_t pdi)
+void smm_trace(struct smm *smm, uint32_t frame, uint8_t kind, uint32_t pdi, uint32_t pd_frame)
 {
 	if (frame >= smm->frames)
 		return;
@@ -42,6 +42,14 @@ void smm_trace(struct smm *smm, uint32_t frame, uint8_t kind, uint32_t pdi)
 	if (kind == FRAME_PT) {
 		struct smm_pt_users *u = &smm->users[idx - 1];
 		u->slots[(pdi & 1023) / 32] |= 1u << (pdi % 32);
+		bool known = false;
+		for (uint32_t i = 0; i < u->n_pd && i < SMM_PT_SPACES && !known; i++)
+			known = u->pd[i] == pd_frame;
+		if (!known && u->n_pd <= SMM_PT_SPACES) {
+			if (u->n_pd < SMM_PT_SPACES)
+				u->pd[u->n_pd] = pd_frame;
+			u->n_pd++;
+		}
 	}
 	if (!(before & FRAME_TRACED))
 		smm_update_frame_prot(smm, frame); /* aliases become read-only */
@@ -63,22 +71,29 @@ void smm_apply_changes(struct smm *smm, uint32_t frame)
 }
 
 /*
- * Linear pages [first, first + count) changed in some address space's
- * tables. The other views (cached user views, any address space) drop
- * them; the S-view, which shows only the current address space, drops
- * them only if `current` (the change is in the current one's tables).
- * A global mapping the S-view keeps from another directory is what a
- * TLB may keep too: the guest's INVLPG drops it (smm_invlpg).
+ * Linear pages [first, first + count) changed in the tables of the
+ * address spaces with directories pd[0 .. n) (n > SMM_PT_SPACES: any).
+ * Their other views (user worlds, user views) drop them; the S-view,
+ * which shows only the current address space, drops them only if
+ * `current` (the change is in the current one's tables). A global mapping
+ * the S-view keeps from another directory is what a TLB may keep too: the
+ * guest's INVLPG drops it (smm_invlpg).
  */
-static void entries_changed(struct smm *smm, uint32_t first, uint32_t count, bool current)
+static void entries_changed(struct smm *smm, uint32_t first, uint32_t count, bool current,
+			    const uint32_t *pd, uint32_t n)
 {
-	if (current) {
-		smm_unmap_range(smm, first, count);
+	if (current)
+		smm_sview_unmap(smm, first, count);
+	else
+		smm->stats.other_space_changes++;
+	if (!smm->cfg.linear_dropped)
+		return;
+	if (n > SMM_PT_SPACES) {
+		smm->cfg.linear_dropped(smm->cfg.ctx, first, count, SMM_ANY_SPACE);
 		return;
 	}
-	smm->stats.other_space_changes++;
-	if (smm->cfg.linear_dropped)
-		smm->cfg.linear_dropped(smm->cfg.ctx, first, count);
+	for (uint32_t i = 0; i < n; i++)
+		smm->cfg.linear_dropped(smm->cfg.ctx, first, count, pd[i]);
 }
 
 /* The current directory's entry for slot (0 without paging). */
@@ -111,14 +126,15 @@ void smm_apply_entries(struct smm *smm, uint32_t frame, uint32_t first, uint32_t
 		bool made_present = !(snap[i] & 1) && (now[i] & 1);
 		snap[i] = now[i];
 		if (is_pd)
-			entries_changed(smm, i << 10, 1024, current_pd);
+			entries_changed(smm, i << 10, 1024, current_pd, &frame, 1);
 		if (flags & FRAME_PT) {
 			for (uint32_t k = 0; k < 1024 / 32; k++)
 				for (uint32_t bits = users->slots[k]; bits; bits &= bits - 1) {
 					uint32_t slot = k * 32 + (uint32_t)__builtin_ctz(bits);
 					uint32_t pde = current_pde(smm, slot);
 					bool current = (pde & 0x81) == 0x01 && pde >> 12 == frame;
-					entries_changed(smm, slot << 10 | i, 1, current);
+					entries_changed(smm, slot << 10 | i, 1, current,
+							users->pd, users->n_pd);
 					/* A supervisor page made present is used at
 					 * once (kmap, fixmap); user pages are mapped
 					 * in their view at the retried access (run.c). */
@@ -173,9 +189,13 @@ void smm_flooded(struct smm *smm, uint32_t frame)
 	 * its changes. The S-view shows none of its mappings. */
 	if (is_pd && smm->cfg.space_dropped)
 		smm->cfg.space_dropped(smm->cfg.ctx, frame);
+	/* Its mappings go from the S-view (which may keep global ones from
+	 * another directory) and from the views of the spaces that walked
+	 * through it: no other view can have one. */
 	for (uint32_t k = 0; k < 1024 / 32; k++)
 		for (uint32_t bits = users.slots[k]; bits; bits &= bits - 1)
-			smm_unmap_range(smm, (k * 32 + (uint32_t)__builtin_ctz(bits)) << 10, 1024);
+			entries_changed(smm, (k * 32 + (uint32_t)__builtin_ctz(bits)) << 10, 1024,
+					true, users.pd, users.n_pd);
 	if (!smm->snap_of[frame])
 		return; /* a drop above ended all tracing */
 	idx = smm->snap_of[frame] - 1;

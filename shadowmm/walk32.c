@@ -92,9 +92,9 @@ enum smm_result smm_walk32(struct smm *smm, uint32_t linear,
 		w->dirty = pte & PTE_D;
 	}
 	if (trace) {
-		smm_trace(smm, w->pd_frame, FRAME_PD, 0);
+		smm_trace(smm, w->pd_frame, FRAME_PD, 0, w->pd_frame);
 		if (!large)
-			smm_trace(smm, w->pt_frame, FRAME_PT, pdi);
+			smm_trace(smm, w->pt_frame, FRAME_PT, pdi, w->pd_frame);
 	}
 	return SMM_OK;
 }

@@ -365,6 +365,26 @@ static void test_space_changed(const char *name, uint32_t nr)
 	rt_section_end();
 }
 
+/* A page of the table every directory shares is remapped by one process
+ * while the other's address space maps it too: the other reads the new
+ * frame when it runs again, and the old one after the remap back. */
+static void test_shared_table(void)
+{
+	rt_section("shared-table");
+	kernel_stats_reset();
+	for (int i = 0; i < 2; i++)
+		process_setup(i, user_shared_main, (uint32_t)i);
+	run_processes(2, 0, 0);
+	for (int i = 0; i < 2; i++) {
+		RT_CHECK_EQ(processes[i].exit_status, 0);
+		RT_CHECK_EQ(processes[i].yields, 2);
+	}
+	RT_CHECK_EQ(user_shared[0], (char)(SHARED_BEFORE & 0xff));
+	RT_CHECK_EQ(kstats.bad_user_frames, 0);
+	RT_CHECK_EQ(kstats.n_faults, 0);
+	rt_section_end();
+}
+
 void guest_main(uint32_t mb_magic, uint32_t mb_info)
 {
 	(void)mb_magic;
@@ -387,4 +407,5 @@ void guest_main(uint32_t mb_magic, uint32_t mb_info)
 	test_code_per_process();
 	test_space_changed("inactive-tables", SYS_MIGRATE);
 	test_space_changed("directory-reuse", SYS_REUSE_PD);
+	test_shared_table();
 }

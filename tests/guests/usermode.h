@@ -47,6 +47,11 @@
 			      data would be), then made a directory again with
 			      USER_DATA under a new table, mapping a copy with
 			      UP_VALUE = MIGRATE_AFTER */
+#define SYS_SHARED  9 /* () -> 0: user_shared, a page of the table every
+			     directory shares, maps a copy whose first word is
+			     SHARED_AFTER (its PTE rewritten, no INVLPG: the
+			     caller reads it only after a CR3 load); the next
+			     call maps its own frame again */
 #define SYS_REPORT  5 /* (ESI = the caller's ESP, EDI = its return EIP as the
                          kernel should see them) -> 0 or REPORT_* bits */
 #define ENOSYS 38
@@ -103,6 +108,8 @@
 #define CODE_VALUE     0xc0de0000
 #define MIGRATE_BEFORE 0xbef0be40
 #define MIGRATE_AFTER  0xaf7e0af7
+#define SHARED_BEFORE  0x5ba4ed00
+#define SHARED_AFTER   0x5ba4ed11
 
 /* The user loops give up (and fail) when the high dword of their 64-bit
    progress count reaches this: the kernel never stopped them. */
@@ -242,6 +249,8 @@ void user_fpu_main(void);
 void user_aspace_main(void);
 void user_code_main(void);
 void user_migrate_main(void); /* EBX = process | SYS_MIGRATE or SYS_REUSE_PD << 8 */
+void user_shared_main(void);  /* EBX = process */
+extern char user_shared[];
 extern char user_vsyscall_return[];
 extern char user_demand_push[], user_demand_read[];
 extern const char user_hello_int80[], user_hello_sysenter[];

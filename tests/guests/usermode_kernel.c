@@ -525,6 +525,20 @@ static int on_syscall(struct trap_frame *f)
 		f->eax = 0;
 		return 1;
 	}
+	case SYS_SHARED: {
+		/* The copy's frame: the kernel's, in the identity map too. */
+		static uint32_t copy[1024] __attribute__((aligned(4096)));
+		uint32_t at = (uint32_t)user_shared, *pte = &process_identity_table[at >> 12];
+		int original = (*pte & ~0xfffu) == at;
+		if (original) {
+			rt_memcpy(copy, user_shared, PAGE_SIZE);
+			copy[0] = SHARED_AFTER;
+		}
+		/* No INVLPG: the caller reads it only after a CR3 load. */
+		*pte = (original ? (uint32_t)copy : at) | PTE_P | PTE_U;
+		f->eax = 0;
+		return 1;
+	}
 	case SYS_REMAP:
 		*pg_pte(p->pd, USER_CODE) = (uint32_t)p->code_frame[1] | PTE_P | PTE_U;
 		invlpg(USER_CODE);

@@ -437,6 +437,32 @@ aspace_yield:
 2:	EXPECT_EQ %eax, $0, 3
 	ret
 
+/*
+ * shared-table: process 0 reads user_shared, yields; process 1 reads it,
+ * has the kernel remap it (SYS_SHARED), yields; process 0 must read the
+ * copy, yields; process 1 reads the copy, remaps it back, yields; process
+ * 0 must read the original. Each read through its own address space, in a
+ * table both share; each after a CR3 load since the remap.
+ */
+	.globl user_shared_main
+user_shared_main:
+	testl %ebx, %ebx
+	jnz 1f
+	EXPECT_EQ user_shared, $SHARED_BEFORE, 0
+	SYSCALL SYS_YIELD
+	EXPECT_EQ user_shared, $SHARED_AFTER, 1
+	SYSCALL SYS_YIELD
+	EXPECT_EQ user_shared, $SHARED_BEFORE, 2
+	EXIT_WITH_FAILURES
+1:	EXPECT_EQ user_shared, $SHARED_BEFORE, 0
+	SYSCALL SYS_SHARED
+	EXPECT_EQ %eax, $0, 3
+	SYSCALL SYS_YIELD
+	EXPECT_EQ user_shared, $SHARED_AFTER, 1
+	SYSCALL SYS_SHARED
+	SYSCALL SYS_YIELD
+	EXIT_WITH_FAILURES
+
 /* Strings the programs print: in these pages, so ring 3 can read them. */
 	.globl user_hello_int80
 user_hello_int80:
@@ -446,6 +472,12 @@ user_hello_int80_end:
 user_hello_sysenter:
 	.ascii "  ring 3: hello through sysenter\n"
 user_hello_sysenter_end:
+
+	/* shared-table's page (SYS_SHARED maps a copy in its place). */
+	.balign 4096
+	.globl user_shared
+user_shared:
+	.long SHARED_BEFORE
 
 	/* The pages end here: nothing of the kernel's may share them. */
 	.balign 4096

@@ -11,10 +11,11 @@ void smm_write_entry(struct smm *smm, uint64_t phys, uint32_t value)
 {
 	memcpy(smm->cfg.ram + phys, &value, 4);
 }
-void smm_trace(struct smm *smm, uint32_t frame, uint8_t kind, uint32_t pdi)
+void smm_trace(struct smm *smm, uint32_t frame, uint8_t kind, uint32_t pdi, uint32_t pd_frame)
 {
 	(void)smm;
 	(void)pdi;
+	(void)pd_frame;
 	if (n_traced < 16)
 		traced[n_traced++] = frame << 4 | kind;
 }
