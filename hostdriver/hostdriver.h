@@ -207,6 +207,8 @@ int hd_windows_reserve(unsigned n, char *err, size_t errlen);
 struct hd_uworld *hd_uworld_window(unsigned k, int ram_fd);
 /* The window's host base, or 0 for a user-world process. */
 uint64_t hd_uworld_base(const struct hd_uworld *w);
+/* Does the window have unmaps queued (0 for a user-world process)? */
+bool hd_uworld_unmaps_queued(const struct hd_uworld *w);
 
 /* Pause iterations a side spins before it sleeps on a hand-off: none when
  * both sides share one host CPU (same_cpu, or a one-CPU affinity). */

@@ -315,6 +315,11 @@ void hd_uworld_map(struct hd_uworld *w, uint32_t linear, uint32_t frame,
 	m->prot = prot == HD_PROT_RW ? 3 : prot == HD_PROT_READ ? 1 : 0;
 }
 
+bool hd_uworld_unmaps_queued(const struct hd_uworld *w)
+{
+	return w->window && w->n_pend;
+}
+
 bool hd_uworld_flush(struct hd_uworld *w)
 {
 	if (w->window) {

@@ -63,7 +63,10 @@ static bool world_has(const struct mon_world *w, uint32_t lpage)
  * those it maps cost it anything (each is a host call in that process). */
 static void world_drop(struct mon_world *w, uint32_t first, uint32_t count)
 {
-	if (!w->n_mapped)
+	/* Nothing mapped, nothing to do; but a view emptied whole with
+	 * unmaps still queued (a dead process's, given to another) makes
+	 * them one host call. */
+	if (!w->n_mapped && !(count > 1024 && hd_uworld_unmaps_queued(w->uw)))
 		return;
 	uint32_t lowest = hd_uworld_base(w->uw) ? 0 : FIRST_LPAGE; /* windows map all */
 	if (first < lowest) {

@@ -49,10 +49,13 @@ START_TEST(unmaps_wait_for_the_flush)
 	map(5, 1);
 	ck_assert(readable(5));
 	ck_assert_uint_eq(word(5), 0xf0000001u);
+	ck_assert(!hd_uworld_unmaps_queued(w));
 	unmap(5, 1);
 	ck_assert(readable(5)); /* queued: nothing runs in the window yet */
+	ck_assert(hd_uworld_unmaps_queued(w));
 	ck_assert(hd_uworld_flush(w));
 	ck_assert(!readable(5));
+	ck_assert(!hd_uworld_unmaps_queued(w));
 	/* Adjacent and overlapping ranges, in any order: all made. */
 	map(6, 1), map(7, 2), map(9, 3);
 	unmap(7, 1), unmap(6, 1), unmap(8, 2);
