@@ -122,9 +122,9 @@ static void world_drop(struct mon_world *w, uint32_t first, uint32_t count)
 	}
 }
 
-/* Traced page tables changed (in any address space): every cached world
- * drops the range, whichever space it shows (conservative, and cheap: the
- * unmaps are queued until that world runs again). */
+/* Traced page tables changed in the address space whose directory is
+ * frame `space` (SMM_ANY_SPACE: any): its worlds and views drop the range
+ * (cheap: the unmaps are queued until that world runs again). */
 void mon_de_linear_dropped(struct mon_vm *vm, uint32_t first, uint32_t count, uint32_t space)
 {
 	if (!count || first >= (1u << 20))
