@@ -3,7 +3,7 @@
 #include "loops.h"
 
 /*
- * Command line: "loop=reg|mem iters=N" anywhere in the multiboot cmdline.
+ * Command line: "loop=reg|mem|spill iters=N" anywhere in the multiboot cmdline.
  * Output on COM1: the line loops_format_result() builds, or one "error:"
  * line. Exit through isa-debug-exit at 0xf4: value 0 on success (status 1
  * under QEMU and btvmm), 1 on a bad command line (status 3).
@@ -75,16 +75,18 @@ void loopguest_main(uint32_t magic, const uint32_t *info)
 	if (magic != MB_BOOT_MAGIC)
 		fail("not started by a multiboot loader");
 	if ((info[MB_INFO_FLAGS] & MB_INFO_HAS_CMDLINE) == 0)
-		fail("no command line; want loop=reg|mem iters=N");
+		fail("no command line; want loop=reg|mem|spill iters=N");
 	/* Paging is off: the physical address is the pointer. */
 	loops_parse_line((const char *)(uintptr_t)info[MB_INFO_CMDLINE], &args);
 	if (args.bad || args.kind == LOOP_NONE || !args.have_iters)
-		fail("bad command line; want loop=reg|mem iters=N");
+		fail("bad command line; want loop=reg|mem|spill iters=N");
 
 	if (args.kind == LOOP_REG)
 		result = loop_reg(args.iters);
-	else
+	else if (args.kind == LOOP_MEM)
 		result = loop_mem(args.iters, loop_mem_buf);
+	else
+		result = loop_spill(args.iters, loop_mem_buf);
 
 	loops_format_result(line, args.kind, args.iters, result);
 	serial_puts(line);

@@ -6,7 +6,7 @@
 #include "loops.h"
 
 /*
- * Same words as the guest ("loop=reg|mem iters=N", as one argument or
+ * Same words as the guest ("loop=reg|mem|spill iters=N", as one argument or
  * several) and the same output line, so the harness can check that the
  * guest computed what the host CPU computes.
  */
@@ -27,14 +27,16 @@ int main(int argc, char **argv)
 	for (i = 1; i < argc; i++)
 		loops_parse_line(argv[i], &args);
 	if (args.bad || args.kind == LOOP_NONE || !args.have_iters) {
-		fprintf(stderr, "usage: %s loop=reg|mem iters=N\n", argv[0]);
+		fprintf(stderr, "usage: %s loop=reg|mem|spill iters=N\n", argv[0]);
 		return 2;
 	}
 
 	if (args.kind == LOOP_REG)
 		result = loop_reg(args.iters);
-	else
+	else if (args.kind == LOOP_MEM)
 		result = loop_mem(args.iters, loop_mem_buf);
+	else
+		result = loop_spill(args.iters, loop_mem_buf);
 
 	loops_format_result(line, args.kind, args.iters, result);
 	fputs(line, stdout);

@@ -1,4 +1,4 @@
-/* bench: the two timed loop bodies, shared by the guest and the native host program. */
+/* bench: the timed loop bodies, shared by the guest and the native host program. */
 
 /*
  * Both functions are cdecl and preserve EBX/ESI/EDI/EBP. The same object
@@ -101,6 +101,48 @@ loop_mem:
 	popl	%ebx
 	ret
 	.size	loop_mem, . - loop_mem
+
+/*
+ * uint32_t loop_spill(uint32_t iters, uint32_t *buf)
+ *
+ * A store-to-load chain through memory, as register-starved code makes:
+ * a read-modify-write of buf[7] and a load of what it stored, then a
+ * spill of the result and an add that reloads it before the pop. Here the
+ * CPU must hand each store to the next load, so the time shows what a
+ * runner adds to that hand-off (a stack pointer that moves between the
+ * push and the reload, a segment base, an address-size override) rather
+ * than to the instruction count. `buf` must hold LOOP_MEM_WORDS words;
+ * callers start from an all-zero buffer.
+ */
+	.globl	loop_spill
+	.type	loop_spill, @function
+	.p2align 4
+loop_spill:
+	pushl	%ebx
+	pushl	%esi
+	pushl	%edi
+	movl	16(%esp), %ecx		/* iters */
+	movl	20(%esp), %esi		/* buf */
+	movl	$0x9e3779b9, %eax
+	xorl	%ebx, %ebx
+	movl	$7, %edi
+	testl	%ecx, %ecx
+	jz	2f
+	.p2align 4
+1:	addl	%eax, (%esi,%edi,4)	/* buf[7] += a */
+	xorl	(%esi,%edi,4), %ebx	/* b ^= buf[7] */
+	pushl	%ebx			/* spill b */
+	addl	(%esp), %eax		/* a += b (reloaded) */
+	popl	%ebx
+	decl	%ecx
+	jnz	1b
+2:	xorl	%ebx, %eax
+	xorl	(%esi,%edi,4), %eax
+	popl	%edi
+	popl	%esi
+	popl	%ebx
+	ret
+	.size	loop_spill, . - loop_spill
 
 	/* No executable stack for the native link. */
 	.section .note.GNU-stack, "", @progbits

@@ -17,8 +17,9 @@
 
 uint32_t loop_reg(uint32_t iters);
 uint32_t loop_mem(uint32_t iters, uint32_t *buf);
+uint32_t loop_spill(uint32_t iters, uint32_t *buf);
 
-enum loop_kind { LOOP_NONE, LOOP_REG, LOOP_MEM };
+enum loop_kind { LOOP_NONE, LOOP_REG, LOOP_MEM, LOOP_SPILL };
 
 struct loop_args {
 	enum loop_kind kind;
@@ -59,7 +60,7 @@ static inline bool loops_parse_u32(const char *s, size_t len, uint32_t *out)
 }
 
 /*
- * Fold the words `loop=reg|mem` and `iters=N` of a space-separated line
+ * Fold the words `loop=reg|mem|spill` and `iters=N` of a space-separated line
  * into *a; other words are ignored, because QEMU's multiboot loader puts
  * the kernel's path in front of the -append text.
  */
@@ -85,6 +86,8 @@ static inline void loops_parse_line(const char *line, struct loop_args *a)
 				a->kind = LOOP_REG;
 			else if (vlen == 3 && loops_word_has_prefix(v, 3, "mem"))
 				a->kind = LOOP_MEM;
+			else if (vlen == 5 && loops_word_has_prefix(v, 5, "spill"))
+				a->kind = LOOP_SPILL;
 			else
 				a->bad = true;
 		} else if (loops_word_has_prefix(w, len, "iters=")) {
@@ -118,7 +121,8 @@ static inline void loops_format_result(char *out, enum loop_kind kind,
 	int i;
 
 	loops_put(out, &pos, kind == LOOP_REG ? "loop=reg iters=" :
-						 "loop=mem iters=");
+			     kind == LOOP_MEM ? "loop=mem iters=" :
+						"loop=spill iters=");
 	do {
 		digits[n++] = (char)('0' + iters % 10);
 		iters /= 10;

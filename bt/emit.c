@@ -117,8 +117,82 @@ void emit_modrm_mem(struct bt_emit *e, const struct bt_insn *in, unsigned reg)
 	size_t n = 1 + (rm == 4 ? 1 : 0);
 	if (zi->raw.disp.size)
 		n += zi->raw.disp.size / 8;
+	if (e->esp_lag && emit_esp_based(in)) {
+		/* [esp + index*s + disp]: the lag joins the displacement */
+		int32_t d = (int32_t)zi->raw.disp.value + e->esp_lag;
+		bool d8 = d >= -128 && d <= 127;
+		emit_u8(e, (uint8_t)((d8 ? 0x40 : 0x80) | (reg & 7) << 3 | 4));
+		emit_u8(e, m[1]);
+		if (d8)
+			emit_u8(e, (uint8_t)(int8_t)d);
+		else
+			emit_u32(e, (uint32_t)d);
+		return;
+	}
 	emit_u8(e, (uint8_t)((m[0] & 0xc7) | (reg & 7) << 3));
 	emit_bytes(e, m + 1, n - 1);
+}
+
+bool emit_esp_based(const struct bt_insn *in)
+{
+	const ZydisDecodedInstruction *zi = &in->zi;
+	return (zi->attributes & ZYDIS_ATTRIB_HAS_MODRM) && zi->raw.modrm.mod != 3 &&
+	       zi->raw.modrm.rm == 4 && zi->raw.sib.base == 4;
+}
+
+void emit_esp_settle(struct bt_emit *e)
+{
+	int32_t d = e->esp_lag;
+	if (d == 0)
+		return;
+	/* lea esp, [esp + d] (32-bit address size: ESP wraps, RSP's top half
+	 * stays zero) */
+	if (d >= -128 && d <= 127) {
+		emit_bytes(e, (const uint8_t[]){ 0x67, 0x8d, 0x64, 0x24 }, 4);
+		emit_u8(e, (uint8_t)(int8_t)d);
+	} else {
+		emit_bytes(e, (const uint8_t[]){ 0x67, 0x8d, 0xa4, 0x24 }, 4);
+		emit_u32(e, (uint32_t)d);
+	}
+	e->esp_lag = 0;
+}
+
+static bool is_esp(ZydisRegister r)
+{
+	return r == ZYDIS_REGISTER_ESP || r == ZYDIS_REGISTER_SP ||
+	       r == ZYDIS_REGISTER_SPL || r == ZYDIS_REGISTER_RSP;
+}
+
+bool bt_takes_esp_lag(const struct bt_insn *in, enum bt_class c)
+{
+	const ZydisDecodedInstruction *zi = &in->zi;
+	const ZydisDecodedOperand *op = &in->ops[0];
+	if (c == BT_CLASS_STACK) {
+		/* PUSH r32/imm/m32 and POP r32, 4 bytes, not of ESP itself */
+		if (zi->operand_width != 32)
+			return false;
+		if (zi->mnemonic == ZYDIS_MNEMONIC_PUSH)
+			return !(op->type == ZYDIS_OPERAND_TYPE_REGISTER &&
+			 (is_esp(op->reg.value) || op->reg.value < ZYDIS_REGISTER_EAX ||
+			  op->reg.value > ZYDIS_REGISTER_EDI));
+		return zi->mnemonic == ZYDIS_MNEMONIC_POP &&
+		       op->type == ZYDIS_OPERAND_TYPE_REGISTER &&
+		       op->reg.value >= ZYDIS_REGISTER_EAX && op->reg.value <= ZYDIS_REGISTER_EDI &&
+		       !is_esp(op->reg.value);
+	}
+	if (c != BT_CLASS_IDENT)
+		return false;
+	for (unsigned i = 0; i < zi->operand_count; i++) {
+		const ZydisDecodedOperand *o = &in->ops[i];
+		if (o->type == ZYDIS_OPERAND_TYPE_REGISTER && is_esp(o->reg.value))
+			return false;
+		if (o->type == ZYDIS_OPERAND_TYPE_MEMORY &&
+		    (is_esp(o->mem.index) ||
+		     (is_esp(o->mem.base) &&
+		      o->visibility != ZYDIS_OPERAND_VISIBILITY_EXPLICIT)))
+			return false;
+	}
+	return true;
 }
 
 /* mov dword [r15 + off8], imm32 */

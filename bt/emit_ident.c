@@ -150,21 +150,23 @@ bool emit_ident(struct bt_tx *tx, const struct bt_insn *in)
 	emit_prefixes(e, in);
 	uint8_t *opcode = e->p;
 	bool has_modrm = zi->attributes & ZYDIS_ATTRIB_HAS_MODRM;
-	if (!has_modrm || zi->raw.modrm.mod == 3 ||
-	    !(zi->raw.modrm.mod == 0 && zi->raw.modrm.rm == 5)) {
+	bool reencode = has_modrm && zi->raw.modrm.mod != 3 &&
+			((zi->raw.modrm.mod == 0 && zi->raw.modrm.rm == 5) ||
+			 (e->esp_lag && emit_esp_based(in)));
+	if (!reencode) {
 		emit_bytes(e, in->bytes + npre, zi->length - npre);
 		if (op == 0x82)
 			*opcode = 0x80;
 		return true;
 	}
-	/* [disp32]: the opcode, the re-encoded operand, then the immediate
-	 * bytes that followed the displacement. */
+	/* [disp32], or [esp + ...] with the lag: the opcode, the re-encoded
+	 * operand, then the immediate bytes that followed the displacement. */
 	unsigned mo = zi->raw.modrm.offset;
 	emit_bytes(e, in->bytes + npre, mo - npre);
 	if (op == 0x82)
 		*opcode = 0x80;
 	emit_modrm_mem(e, in, zi->raw.modrm.reg);
-	unsigned after = mo + 1 + 4;
+	unsigned after = mo + 1 + (zi->raw.modrm.rm == 4 ? 1 : 0) + zi->raw.disp.size / 8;
 	emit_bytes(e, in->bytes + after, zi->length - after);
 	return true;
 }

@@ -1,10 +1,14 @@
 /* bt: PUSH, POP and LEAVE rewritten to 32-bit stack operations. */
 #include "bt_private.h"
 
+#include <assert.h>
+
 /*
  * In 64-bit mode PUSH/POP move 8 bytes through RSP. The guest's are 4 (or
- * 2) bytes through ESP, so each becomes a 32-bit-addressed move plus an LEA
- * on ESP (LEA leaves the flags alone; a 32-bit write to ESP zero-extends
+ * 2) bytes through ESP, so each becomes a 32-bit-addressed move at
+ * [esp + lag ...] and a change of the lag (bt_private.h: the lagging stack
+ * pointer); the translator settles the lag with one LEA on ESP where it
+ * must (LEA leaves the flags alone; a 32-bit write to ESP zero-extends
  * RSP, which keeps every stack address in the S-view).
  *
  * NB: the fault handler relies on the memory access coming *first* in each
@@ -14,19 +18,23 @@
 
 #define R14 6 /* r14's low three bits; REX.R or REX.B selects the high set */
 
-/* lea esp, [esp + d] (32-bit address size) */
+/* ESP moves by d: the lag takes it */
 static void emit_adjust_esp(struct bt_emit *e, int32_t d)
 {
-	if (d >= -128 && d <= 127) {
-		emit_bytes(e, (const uint8_t[]){ 0x67, 0x8d, 0x64, 0x24 }, 4);
-		emit_u8(e, (uint8_t)(int8_t)d);
-	} else {
-		emit_bytes(e, (const uint8_t[]){ 0x67, 0x8d, 0xa4, 0x24 }, 4);
-		emit_u32(e, (uint32_t)d);
-	}
+	e->esp_lag += d;
 }
 
-/* mov [esp - size], reg  (reg: 0-7 guest, or R14 with rex_r) */
+/* [esp + d] as ModRM (mod 00 or 01, rm 100) + SIB 0x24 (+ disp8), reg field r */
+static void emit_esp_operand(struct bt_emit *e, unsigned r, int32_t d)
+{
+	assert(d >= -128 && d <= 127);
+	emit_u8(e, (uint8_t)((d ? 0x44 : 0x04) | (r & 7) << 3));
+	emit_u8(e, 0x24);
+	if (d)
+		emit_u8(e, (uint8_t)(int8_t)d);
+}
+
+/* mov [esp + lag - size], reg  (reg: 0-7 guest, or R14 with rex_r) */
 static void emit_store_below_esp(struct bt_emit *e, unsigned size, unsigned reg,
 				 bool rex_r)
 {
@@ -37,9 +45,7 @@ static void emit_store_below_esp(struct bt_emit *e, unsigned size, unsigned reg,
 	if (rex_r)
 		emit_u8(e, 0x44);
 	emit_u8(e, 0x89);
-	emit_u8(e, (uint8_t)(0x44 | (reg & 7) << 3));
-	emit_u8(e, 0x24);
-	emit_u8(e, (uint8_t)(int8_t) - (int)size);
+	emit_esp_operand(e, reg, e->esp_lag - (int32_t)size);
 }
 
 /* Load the (non-stack) memory operand of `in` into r14 (size 2 or 4). */
@@ -49,13 +55,20 @@ static void emit_load_r14(struct bt_emit *e, const struct bt_insn *in,
 	emit_mem_access(e, in, size == 2, (const uint8_t[]){ 0x8b }, 1, 8 + R14, 0);
 }
 
-void emit_push_imm32(struct bt_emit *e, uint32_t v)
+/* mov dword [esp + lag - 4], imm32 ; the lag moves by -4 */
+static void emit_push_imm_lagged(struct bt_emit *e, uint32_t v)
 {
-	/* mov dword [esp-4], imm32 ; lea esp, [esp-4] */
 	emit_view(e);
-	emit_bytes(e, (const uint8_t[]){ 0x67, 0xc7, 0x44, 0x24, 0xfc }, 5);
+	emit_bytes(e, (const uint8_t[]){ 0x67, 0xc7 }, 2);
+	emit_esp_operand(e, 0, e->esp_lag - 4);
 	emit_u32(e, v);
 	emit_adjust_esp(e, -4);
+}
+
+void emit_push_imm32(struct bt_emit *e, uint32_t v)
+{
+	emit_push_imm_lagged(e, v);
+	emit_esp_settle(e);
 }
 
 static bool emit_push(struct bt_tx *tx, const struct bt_insn *in)
@@ -76,12 +89,13 @@ static bool emit_push(struct bt_tx *tx, const struct bt_insn *in)
 	}
 	case ZYDIS_OPERAND_TYPE_IMMEDIATE:
 		if (size == 4) {
-			emit_push_imm32(e, (uint32_t)op->imm.value.u);
+			emit_push_imm_lagged(e, (uint32_t)op->imm.value.u);
 			return true;
 		}
 		emit_u8(e, 0x66);
 		emit_view(e);
-		emit_bytes(e, (const uint8_t[]){ 0x67, 0xc7, 0x44, 0x24, 0xfe }, 5);
+		emit_bytes(e, (const uint8_t[]){ 0x67, 0xc7 }, 2);
+		emit_esp_operand(e, 0, e->esp_lag - 2);
 		emit_u8(e, (uint8_t)op->imm.value.u);
 		emit_u8(e, (uint8_t)(op->imm.value.u >> 8));
 		break;
@@ -115,25 +129,30 @@ static bool emit_pop(struct bt_tx *tx, const struct bt_insn *in)
 		if (n == BT_ESP) {
 			if (size == 2)
 				return false; /* pop sp: emulated */
-			/* pop esp: ESP = [ESP], the increment is overwritten */
+			/* pop esp: ESP = [ESP], the increment is overwritten
+			 * (the translator settled the lag before: ESP is read) */
+			assert(e->esp_lag == 0);
 			emit_view(e);
 			emit_bytes(e, (const uint8_t[]){ 0x67, 0x8b, 0x24, 0x24 }, 4);
 			return true;
 		}
 		if (size == 2)
 			emit_u8(e, 0x66);
-		/* mov reg, [esp] */
+		/* mov reg, [esp + lag] */
 		emit_view(e);
-		emit_bytes(e, (const uint8_t[]){ 0x67, 0x8b, (uint8_t)(0x04 | n << 3), 0x24 }, 4);
+		emit_bytes(e, (const uint8_t[]){ 0x67, 0x8b }, 2);
+		emit_esp_operand(e, n, e->esp_lag);
 		emit_adjust_esp(e, (int32_t)size);
 		return true;
 	}
 	if (op->type != ZYDIS_OPERAND_TYPE_MEMORY || zi->address_width != 32)
 		return false;
-	/* mov r14, [esp] ; mov [mem'], r14 ; lea esp, [esp+size]. The
+	/* mov r14, [esp] ; mov [mem'], r14 ; then ESP moves by size. The
 	 * architecture computes an ESP-based destination address after the
 	 * increment, and the store comes before it here, so such a
-	 * displacement grows by `size`. */
+	 * displacement grows by `size`. (No lag here: the translator settles
+	 * it before a POP to memory.) */
+	assert(e->esp_lag == 0);
 	if (size == 2)
 		emit_u8(e, 0x66);
 	emit_view(e);

@@ -30,6 +30,7 @@ bool bt_handle_host_fault(struct bt *bt, int signo, siginfo_t *si, ucontext_t *u
 				     REG_RSP, REG_RBP, REG_RSI, REG_RDI };
 	for (int r = 0; r < 8; r++)
 		cpu->gpr[r] = (uint32_t)g[regs[r]];
+	cpu->gpr[BT_ESP] += (uint32_t)(int32_t)b->esp_lag[i]; /* bt_private.h */
 	cpu->rflags = (uint64_t)g[REG_EFL];
 	cpu->eip = b->eip + b->guest_off[i];
 	cpu->exit_signo = (uint32_t)signo;

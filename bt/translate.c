@@ -121,6 +121,7 @@ static bool emit_inline(struct bt_tx *tx, const struct bt_insn *in, unsigned n,
 struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 {
 	uint16_t guest_off[BT_MAX_BLOCK_INSNS], host_off[BT_MAX_BLOCK_INSNS];
+	int8_t esp_lag[BT_MAX_BLOCK_INSNS];
 	uint8_t code[BT_MAX_BLOCK_INSNS][16];
 	uint8_t lens[BT_MAX_BLOCK_INSNS];
 	struct bt_tx tx = { .bt = bt };
@@ -145,6 +146,7 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 		if (avail == 0) {
 			if (n == 0)
 				return NULL; /* the monitor reports the fetch fault */
+			emit_esp_settle(&tx.e);
 			emit_jump_to(&tx, cur);
 			break;
 		}
@@ -152,6 +154,7 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 			page0 = last_page = pg;
 		guest_off[n] = (uint16_t)(cur - eip);
 		host_off[n] = (uint16_t)(n == 0 ? 0 : tx.e.p - start);
+		esp_lag[n] = (int8_t)tx.e.esp_lag;
 
 		struct bt_insn in;
 		if (!decode(bt, cur, code[n], avail, &in)) {
@@ -160,6 +163,7 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 			lens[n] = (uint8_t)avail;
 			n++;
 			end = cur + 1;
+			emit_esp_settle(&tx.e);
 			emit_exit(&tx, cur, BT_EXIT_EMULATE);
 			break;
 		}
@@ -190,6 +194,15 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 		    bt->env.force_emulate(bt->env.ctx, cur))
 			c = BT_CLASS_EMULATE, forced = true;
 		bt->stats.class_count[c]++;
+		/* The lag must be settled before an instruction that cannot
+		 * take it; it then starts where the settling LEA ends. */
+		bool lags = bt_takes_esp_lag(&in, c);
+		if (tx.e.esp_lag && (!lags || tx.e.esp_lag < -BT_ESP_LAG_MAX ||
+				     tx.e.esp_lag > BT_ESP_LAG_MAX)) {
+			emit_esp_settle(&tx.e);
+			host_off[n - 1] = (uint16_t)(n == 1 ? 0 : tx.e.p - start);
+			esp_lag[n - 1] = 0;
+		}
 		bool ok = false;
 		switch (c) {
 		case BT_CLASS_IDENT:
@@ -212,9 +225,14 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 			break;
 		}
 		if (!ok) {
+			emit_esp_settle(&tx.e);
 			emit_exit(&tx, cur, BT_EXIT_EMULATE);
 			break;
 		}
+		/* An instruction that could not take the lag but moved ESP
+		 * through it (a 2-byte PUSH, a POP to memory): settle now. */
+		if (!lags)
+			emit_esp_settle(&tx.e);
 		if (tx.end)
 			break;
 		cur = in.next_eip;
@@ -223,6 +241,7 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 		    /* long enough; but never right after an (inline) STI */
 		    (tx.e.p - start > BT_MAX_BLOCK_HOST &&
 		     in.zi.mnemonic != ZYDIS_MNEMONIC_STI)) {
+			emit_esp_settle(&tx.e);
 			emit_jump_to(&tx, cur);
 			break;
 		}
@@ -235,7 +254,7 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 	size_t host_len = (size_t)(tx.e.p - start);
 	assert(host_len < 4096);
 	struct bt_block *b = bt_meta_alloc(bt, sizeof *b);
-	uint16_t *offs = bt_meta_alloc(bt, 4u * n);
+	uint16_t *offs = bt_meta_alloc(bt, 5u * n);
 	if (!b || !offs) {
 		*full = true;
 		return NULL;
@@ -253,6 +272,8 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 	b->host_off = offs + n;
 	memcpy(b->guest_off, guest_off, 2u * n);
 	memcpy(b->host_off, host_off, 2u * n);
+	b->esp_lag = (int8_t *)(offs + 2 * n);
+	memcpy(b->esp_lag, esp_lag, n);
 	b->valid = true;
 	b->user = bt->user;
 

@@ -146,6 +146,39 @@ static void test_not_present(void)
 	rt_section_end();
 }
 
+/*
+ * A fault in the middle of a run of pushes and ESP-based operands (which
+ * the translator runs with ESP lagging behind): the exception frame goes
+ * below the pushed words, and after the retry they pop back intact.
+ */
+static void test_stack_run(void)
+{
+	uint32_t *frame = pg_alloc();
+	frame[0] = 5;
+	uint32_t *pte = set_pte(WIN_PAGE(1), (uint32_t)frame | PTE_W); /* P=0 */
+	uint32_t a = 0x1000, c = 0, d = 0, moved;
+
+	rt_section("pf-in-stack-run");
+	fix_next(pte, (uint32_t)frame | PTE_P | PTE_W);
+	__asm__ volatile("movl %%esp, %[moved]\n\t" MARK
+			 "pushl $0x11111111\n\t"
+			 "pushl $0x22222222\n"
+			 "1:\taddl (%[p]), %[a]\n"
+			 "2:\taddl 4(%%esp), %[a]\n\t"
+			 "popl %[c]\n\t"
+			 "popl %[d]\n\t"
+			 "subl %%esp, %[moved]"
+			 : [a] "+r"(a), [c] "=&r"(c), [d] "=&r"(d), [moved] "=&r"(moved)
+			 : [p] "r"(WIN_PAGE(1))
+			 : "memory");
+	EXPECT_PF(0, WIN_PAGE(1));
+	RT_CHECK_EQ(a, 0x1000u + 5 + 0x11111111u);
+	RT_CHECK_EQ(c, 0x22222222u);
+	RT_CHECK_EQ(d, 0x11111111u);
+	RT_CHECK_EQ(moved, 0);
+	rt_section_end();
+}
+
 static void test_pde_not_present(void)
 {
 	uint32_t *frame = pg_alloc();
@@ -516,6 +549,7 @@ void guest_main(uint32_t mb_magic, uint32_t mb_info)
 	pg_enable(pd);
 	rt_set_exception_hook(hook);
 	test_not_present();
+	test_stack_run();
 	test_pde_not_present();
 	test_write_protect();
 	test_fault_invalidates();

@@ -1,6 +1,8 @@
 /* Unit tests for bt/: the classification table and the translator's rewriting rules. */
-#define _GNU_SOURCE /* memmem */
+#define _GNU_SOURCE /* memmem, REG_* */
 #include <check.h>
+#include <signal.h>
+#include <ucontext.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +55,7 @@ static size_t emit(const uint8_t *code, size_t len, uint32_t eip)
 	default: break;
 	}
 	ck_assert_msg(ok, "instruction not translated");
+	emit_esp_settle(&tx.e); /* as at the end of a block */
 	return (size_t)(tx.e.p - out);
 }
 
@@ -593,6 +596,59 @@ START_TEST(a_block_across_pages_needs_both)
 }
 END_TEST
 
+/*
+ * The lagging stack pointer: a run of PUSH, POP and ESP-based operands
+ * moves no ESP until something reads it; each instruction's lag is kept,
+ * and a fault inside the run reports the guest's ESP at that instruction.
+ */
+START_TEST(stack_runs_lag_esp)
+{
+	struct bt *bt = cache_bt();
+	static const uint8_t code[] = {
+		0x53,                   /* push ebx */
+		0x6a, 0x05,             /* push 5 */
+		0x03, 0x44, 0x24, 0x04, /* add eax, [esp+4] */
+		0x59,                   /* pop ecx */
+		0x89, 0xe5,             /* mov ebp, esp */
+		0x5b,                   /* pop ebx */
+		0xc3,                   /* ret */
+	};
+	memcpy(&fake_ram[2][0], code, sizeof code);
+	lin_to_frame[5] = 2 + 1;
+	struct bt_block *b = translate(bt, 0x5000);
+	ck_assert_uint_eq(b->n_insns, 7);
+	static const int8_t lag[7] = { 0, -4, -8, -8, 0, 0, 0 };
+	for (unsigned i = 0; i < 7; i++)
+		ck_assert_int_eq(b->esp_lag[i], lag[i]);
+	static const uint8_t want[] = {
+		0x67, 0x89, 0x5c, 0x24, 0xfc,                         /* mov [esp-4], ebx */
+		0x67, 0xc7, 0x44, 0x24, 0xf8, 5, 0, 0, 0,             /* mov dword [esp-8], 5 */
+		0x67, 0x03, 0x44, 0x24, 0xfc,                         /* add eax, [esp-4] */
+		0x67, 0x8b, 0x4c, 0x24, 0xf8,                         /* mov ecx, [esp-8] */
+		0x67, 0x8d, 0x64, 0x24, 0xfc,                         /* lea esp, [esp-4] */
+		0x89, 0xe5,                                           /* mov ebp, esp */
+		0x67, 0x8b, 0x1c, 0x24,                               /* mov ebx, [esp] */
+		0x67, 0x8d, 0x64, 0x24, 0x04,                         /* lea esp, [esp+4] */
+	};
+	ck_assert(!memcmp(b->host + sizeof bt_poll_load, want, sizeof want));
+	ck_assert_uint_eq(b->host_off[4], sizeof bt_poll_load + 29); /* after the LEA */
+	ck_assert_uint_eq(b->host_off[6], sizeof bt_poll_load + sizeof want);
+
+	/* A fault in `pop ecx` (host ESP 0x1000, lag -8): ESP 0xff8. */
+	ucontext_t uc;
+	siginfo_t si;
+	memset(&uc, 0, sizeof uc);
+	memset(&si, 0, sizeof si);
+	uc.uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)(b->host + b->host_off[3] + 2);
+	uc.uc_mcontext.gregs[REG_RSP] = 0x1000;
+	ck_assert(bt_handle_host_fault(bt, SIGSEGV, &si, &uc));
+	struct bt_cpu *cpu = bt->cpu;
+	ck_assert_uint_eq(cpu->eip, 0x5007);
+	ck_assert_uint_eq(cpu->gpr[BT_ESP], 0xff8);
+	bt_destroy(bt);
+}
+END_TEST
+
 /* Where a chained jump at rel32 goes. */
 static const uint8_t *jump_target(const uint8_t *rel32)
 {
@@ -781,6 +837,7 @@ static Suite *suite(void)
 	tcase_add_test(t, one_instruction_retranslated);
 	tcase_add_test(t, detached_blocks_exit_at_their_entry);
 	tcase_add_test(t, user_blocks_wait_for_ring3);
+	tcase_add_test(t, stack_runs_lag_esp);
 	suite_add_tcase(s, t);
 	return s;
 }
