@@ -93,7 +93,8 @@ struct bt_cpu {
 	uint64_t callout_back[2]; /* 0xb0 where a callout goes: [0] back into the
 				     block, [1] bt_callout_refused (an exit) */
 	uint32_t callout_eip;   /* 0xc0 guest EIP of the callout's instruction */
-	uint32_t pad1;          /* 0xc4 */
+	uint32_t scratch;       /* 0xc4 translated code's: a guest register
+				   whose AH..BH byte an FS/GS access names */
 	uint64_t flag_stack[7]; /* 0xc8 inline flag sequences push RFLAGS
 				   here (the top is BT_CPU_FLAG_STACK) */
 	uint8_t guest_fx[512] __attribute__((aligned(64))); /* 0x100 */
@@ -146,6 +147,7 @@ struct bt_cpu {
 #define BT_CPU_CALLOUT_PORT 0xa0
 #define BT_CPU_CALLOUT_BACK 0xb0
 #define BT_CPU_CALLOUT_EIP 0xc0
+#define BT_CPU_SCRATCH 0xc4
 #define BT_CPU_GUEST_FX 0x100
 #define BT_CPU_HOST_FX 0x300
 /* The poll page is the page just below the bt_cpu block (see bt_create). */
@@ -175,6 +177,7 @@ _Static_assert(offsetof(struct bt_cpu, flag_stack) + sizeof(uint64_t[7]) == BT_C
 	       "flag stack");
 _Static_assert(offsetof(struct bt_cpu, callout_back) == BT_CPU_CALLOUT_BACK, "cback");
 _Static_assert(offsetof(struct bt_cpu, callout_eip) == BT_CPU_CALLOUT_EIP, "ceip");
+_Static_assert(offsetof(struct bt_cpu, scratch) == BT_CPU_SCRATCH, "scratch");
 _Static_assert(offsetof(struct bt_cpu, guest_fx) == BT_CPU_GUEST_FX, "gfx");
 _Static_assert(offsetof(struct bt_cpu, host_fx) == BT_CPU_HOST_FX, "hfx");
 

@@ -33,15 +33,35 @@ static bool names_high_byte(const struct bt_insn *in)
 	return false;
 }
 
+/* [r15 + BT_CPU_SCRATCH + d] as ModRM (mod 10, rm r15) + disp32, reg field r */
+static void emit_scratch_operand(struct bt_emit *e, unsigned r, unsigned d)
+{
+	emit_u8(e, (uint8_t)(0x87 | (r & 7) << 3));
+	emit_u32(e, BT_CPU_SCRATCH + d);
+}
+
 /*
  * An FS/GS-relative instruction with an explicit memory operand: its
  * address is computed into r11 (emit_fsgs_address), and the instruction
  * runs as itself on [r11]: the guest's prefixes minus the segment
  * override, REX.B, the opcode, ModRM with mod 00 and rm r11, then the
  * immediate. The moffs forms of MOV (A0-A3) become 8A/8B/88/89 on [r11].
- * Shapes this cannot express -- implicit operands (string instructions,
- * XLAT), AH..BH operands, VEX/EVEX encodings -- return false: the
- * monitor takes them (compilers do not emit them for TLS or per-CPU data).
+ *
+ * With REX present, register codes 4-7 of a byte operand mean SPL..DIL,
+ * not AH..BH. An instruction naming AH..BH (in ModRM.reg: the other
+ * operand is the memory) runs on r13b instead, which takes the byte
+ * through bt_cpu's scratch word with plain moves (no flags touched, and
+ * nothing the guest sees changes before the access), and gives it back
+ * the same way if the instruction wrote it:
+ *
+ *   mov [r15+scratch], e?x ; movzx r13d, byte [r15+scratch+1]
+ *   <insn with ModRM.reg = r13, REX.R>
+ *   mov [r15+scratch], e?x ; mov [r15+scratch+1], r13b ; mov e?x, [r15+scratch]
+ *
+ * (the second store picks up what the instruction did to the rest of the
+ * register: CMPXCHG's AL). Shapes this cannot express -- implicit operands
+ * (string instructions, XLAT), VEX/EVEX encodings -- return false: the
+ * monitor takes them.
  */
 static bool emit_ident_fsgs(struct bt_tx *tx, const struct bt_insn *in)
 {
@@ -52,12 +72,22 @@ static bool emit_ident_fsgs(struct bt_tx *tx, const struct bt_insn *in)
 	bool modrm = zi->attributes & ZYDIS_ATTRIB_HAS_MODRM;
 	bool moffs = !modrm && op >= 0xa0 && op <= 0xa3 && npre + 1 + 4 == zi->length;
 	bool legacy = zi->encoding == ZYDIS_INSTRUCTION_ENCODING_LEGACY;
-	if (!legacy || names_high_byte(in) || !(moffs || (modrm && zi->raw.modrm.mod != 3)))
+	if (!legacy || !(moffs || (modrm && zi->raw.modrm.mod != 3)))
+		return false;
+	bool high = names_high_byte(in);
+	unsigned hr = (zi->raw.modrm.reg & 7) - 4; /* AH..BH: EAX..EBX */
+	if (high && (moffs || zi->raw.modrm.reg < 4))
 		return false;
 	emit_fsgs_address(e, in, 0);
+	if (high) {
+		emit_bytes(e, (const uint8_t[]){ 0x41, 0x89 }, 2);
+		emit_scratch_operand(e, hr, 0);
+		emit_bytes(e, (const uint8_t[]){ 0x45, 0x0f, 0xb6 }, 3);
+		emit_scratch_operand(e, 5, 1);
+	}
 	emit_prefixes(e, in);
 	emit_view(e); /* the window, added to the linear address in r11 */
-	emit_u8(e, 0x41); /* REX.B: rm names r11 */
+	emit_u8(e, high ? 0x45 : 0x41); /* REX.B: rm names r11; REX.R: r13 */
 	if (moffs) {
 		static const uint8_t as_modrm[4] = { 0x8a, 0x8b, 0x88, 0x89 };
 		emit_u8(e, as_modrm[op - 0xa0]);
@@ -68,9 +98,17 @@ static bool emit_ident_fsgs(struct bt_tx *tx, const struct bt_insn *in)
 	emit_bytes(e, in->bytes + npre, mo - npre);
 	if (op == 0x82)
 		e->p[-(int)(mo - npre)] = 0x80;
-	emit_u8(e, (uint8_t)((zi->raw.modrm.reg & 7) << 3 | 3));
+	emit_u8(e, (uint8_t)((high ? 5 : zi->raw.modrm.reg & 7) << 3 | 3));
 	unsigned after = mo + 1 + (zi->raw.modrm.rm == 4 ? 1 : 0) + zi->raw.disp.size / 8;
 	emit_bytes(e, in->bytes + after, zi->length - after);
+	if (high) {
+		emit_bytes(e, (const uint8_t[]){ 0x41, 0x89 }, 2);
+		emit_scratch_operand(e, hr, 0);
+		emit_bytes(e, (const uint8_t[]){ 0x45, 0x88 }, 2);
+		emit_scratch_operand(e, 5, 1);
+		emit_bytes(e, (const uint8_t[]){ 0x41, 0x8b }, 2);
+		emit_scratch_operand(e, hr, 0);
+	}
 	return true;
 }
 

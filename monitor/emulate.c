@@ -613,55 +613,128 @@ static enum emu_result emu_memory(struct mon_vm *vm, const struct emu_insn *in,
 	}
 }
 
-/* ---- 16-bit address size: string moves and CX loops ---- */
+/* ---- string instructions the translator leaves, and CX loops ---- */
 
-/* MOVS, STOS, LODS with SI/DI/CX (the translator copies the 32-bit forms;
- * these arrive with a 0x67 prefix). */
-static enum emu_result emu_string16(struct mon_vm *vm, const struct emu_insn *in,
-				    struct mon_fault *f)
+/* The flags of CMP a, b at `size` bytes (CMPS, SCAS). */
+static void set_cmp_flags(struct mon_vm *vm, uint32_t a, uint32_t b, unsigned size)
+{
+	struct bt_cpu *cpu = cpu_of(vm);
+	uint32_t m = size_mask(size), top = 1u << (size * 8 - 1);
+	uint32_t r = (a - b) & m;
+	a &= m;
+	b &= m;
+	cpu->eflags &= ~(BT_FL_CF | BT_FL_OF | BT_FL_AF);
+	if (a < b)
+		cpu->eflags |= BT_FL_CF;
+	if ((a ^ b) & (a ^ r) & top)
+		cpu->eflags |= BT_FL_OF;
+	if ((a ^ b ^ r) & 0x10)
+		cpu->eflags |= BT_FL_AF;
+	emu_set_szp(vm, r, size);
+}
+
+/* A REP runs at most this many rounds per exit, then the instruction
+ * starts again (its registers say where it is): interrupts and the
+ * monitor's timers are not held off by a long count. */
+#define STRING_ROUNDS 4096
+
+/*
+ * MOVS STOS LODS CMPS SCAS, REP forms included, with 16-bit addressing
+ * (SI/DI/CX: a 0x67 prefix in 32-bit code) or with an FS/GS override on
+ * the source (forms the translator does not rewrite).
+ */
+static enum emu_result emu_string(struct mon_vm *vm, const struct emu_insn *in,
+				  struct mon_fault *f)
 {
 	struct bt_cpu *cpu = cpu_of(vm);
 	ZydisMnemonic m = in->zi.mnemonic;
+	enum { MOVS, STOS, LODS, CMPS, SCAS } kind;
 	unsigned size;
 	switch (m) {
-	case ZYDIS_MNEMONIC_MOVSB: case ZYDIS_MNEMONIC_STOSB: case ZYDIS_MNEMONIC_LODSB:
-		size = 1; break;
-	case ZYDIS_MNEMONIC_MOVSW: case ZYDIS_MNEMONIC_STOSW: case ZYDIS_MNEMONIC_LODSW:
-		size = 2; break;
-	case ZYDIS_MNEMONIC_MOVSD: case ZYDIS_MNEMONIC_STOSD: case ZYDIS_MNEMONIC_LODSD:
-		size = 4; break;
+	case ZYDIS_MNEMONIC_MOVSB: kind = MOVS, size = 1; break;
+	case ZYDIS_MNEMONIC_MOVSW: kind = MOVS, size = 2; break;
+	case ZYDIS_MNEMONIC_MOVSD: kind = MOVS, size = 4; break;
+	case ZYDIS_MNEMONIC_STOSB: kind = STOS, size = 1; break;
+	case ZYDIS_MNEMONIC_STOSW: kind = STOS, size = 2; break;
+	case ZYDIS_MNEMONIC_STOSD: kind = STOS, size = 4; break;
+	case ZYDIS_MNEMONIC_LODSB: kind = LODS, size = 1; break;
+	case ZYDIS_MNEMONIC_LODSW: kind = LODS, size = 2; break;
+	case ZYDIS_MNEMONIC_LODSD: kind = LODS, size = 4; break;
+	case ZYDIS_MNEMONIC_CMPSB: kind = CMPS, size = 1; break;
+	case ZYDIS_MNEMONIC_CMPSW: kind = CMPS, size = 2; break;
+	case ZYDIS_MNEMONIC_CMPSD: kind = CMPS, size = 4; break;
+	case ZYDIS_MNEMONIC_SCASB: kind = SCAS, size = 1; break;
+	case ZYDIS_MNEMONIC_SCASW: kind = SCAS, size = 2; break;
+	case ZYDIS_MNEMONIC_SCASD: kind = SCAS, size = 4; break;
 	default:
 		return EMU_UNHANDLED;
 	}
-	bool movs = m == ZYDIS_MNEMONIC_MOVSB || m == ZYDIS_MNEMONIC_MOVSW || m == ZYDIS_MNEMONIC_MOVSD;
-	bool stos = m == ZYDIS_MNEMONIC_STOSB || m == ZYDIS_MNEMONIC_STOSW || m == ZYDIS_MNEMONIC_STOSD;
-	bool rep = in->zi.attributes & ZYDIS_ATTRIB_HAS_REP;
-	const uint32_t mask = 0xffff;
+	bool rep = in->zi.attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE |
+					ZYDIS_ATTRIB_HAS_REPNE);
+	bool repne = in->zi.attributes & ZYDIS_ATTRIB_HAS_REPNE;
+	const uint32_t mask = in->zi.address_width == 16 ? 0xffff : 0xffffffff;
 	uint32_t step = (cpu->eflags & BT_FL_DF) ? (uint32_t)-size : size;
 	int src = SEG_DS;
 	for (unsigned i = 0; i < in->zi.operand_count; i++)
 		if (in->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY &&
-		    in->ops[i].mem.base == ZYDIS_REGISTER_SI)
+		    (in->ops[i].mem.base == ZYDIS_REGISTER_SI ||
+		     in->ops[i].mem.base == ZYDIS_REGISTER_ESI))
 			src = seg_index(in->ops[i].mem.segment);
-	while (!rep || (cpu->gpr[BT_ECX] & mask)) {
-		uint32_t v = cpu->gpr[BT_EAX] & size_mask(size);
+	for (unsigned round = 0; !rep || (cpu->gpr[BT_ECX] & mask); round++) {
+		if (round == STRING_ROUNDS)
+			return EMU_JUMPED; /* at the same EIP: it goes on from here */
+		uint32_t a = cpu->gpr[BT_EAX] & size_mask(size), v = 0, d = 0;
 		uint32_t si = cpu->gpr[BT_ESI], di = cpu->gpr[BT_EDI];
-		if (!stos && !mon_read(vm, vm->vcpu.seg[src].base + (si & mask), &v, size, f))
+		if (kind != STOS && kind != SCAS &&
+		    !mon_read(vm, vm->vcpu.seg[src].base + (si & mask), &v, size, f))
 			return EMU_FAULT;
-		if (stos || movs) {
-			if (!mon_write(vm, vm->vcpu.seg[SEG_ES].base + (di & mask), &v, size, f))
+		if ((kind == CMPS || kind == SCAS) &&
+		    !mon_read(vm, vm->vcpu.seg[SEG_ES].base + (di & mask), &d, size, f))
+			return EMU_FAULT;
+		if (kind == MOVS || kind == STOS) {
+			uint32_t w = kind == STOS ? a : v;
+			if (!mon_write(vm, vm->vcpu.seg[SEG_ES].base + (di & mask), &w, size, f))
 				return EMU_FAULT;
-			cpu->gpr[BT_EDI] = (di & ~mask) | ((di + step) & mask);
-		} else {
+		}
+		if (kind == LODS)
 			emu_set_reg(vm, size == 1 ? ZYDIS_REGISTER_AL :
 					size == 2 ? ZYDIS_REGISTER_AX : ZYDIS_REGISTER_EAX, v);
-		}
-		if (!stos)
+		if (kind == CMPS)
+			set_cmp_flags(vm, v, d, size);
+		if (kind == SCAS)
+			set_cmp_flags(vm, a, d, size);
+		if (kind != STOS && kind != SCAS)
 			cpu->gpr[BT_ESI] = (si & ~mask) | ((si + step) & mask);
+		if (kind != LODS)
+			cpu->gpr[BT_EDI] = (di & ~mask) | ((di + step) & mask);
 		if (!rep)
 			break;
 		cpu->gpr[BT_ECX] = (cpu->gpr[BT_ECX] & ~mask) | ((cpu->gpr[BT_ECX] - 1) & mask);
+		if ((kind == CMPS || kind == SCAS) &&
+		    (bool)(cpu->eflags & BT_FL_ZF) == repne)
+			break; /* REPE stops on a difference, REPNE on a match */
 	}
+	return EMU_NEXT;
+}
+
+/* XLAT with an FS/GS override: AL = [seg: EBX + AL] (BX with 0x67). */
+static enum emu_result emu_xlat(struct mon_vm *vm, const struct emu_insn *in,
+				struct mon_fault *f)
+{
+	struct bt_cpu *cpu = cpu_of(vm);
+	if (in->zi.mnemonic != ZYDIS_MNEMONIC_XLAT)
+		return EMU_UNHANDLED;
+	int seg = SEG_DS;
+	for (unsigned i = 0; i < in->zi.operand_count; i++)
+		if (in->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY)
+			seg = seg_index(in->ops[i].mem.segment);
+	uint32_t off = cpu->gpr[BT_EBX] + (cpu->gpr[BT_EAX] & 0xff);
+	if (in->zi.address_width == 16)
+		off &= 0xffff;
+	uint32_t v = 0;
+	if (!mon_read(vm, vm->vcpu.seg[seg].base + off, &v, 1, f))
+		return EMU_FAULT;
+	emu_set_reg(vm, ZYDIS_REGISTER_AL, v);
 	return EMU_NEXT;
 }
 
@@ -810,9 +883,14 @@ static enum emu_result dispatch(struct mon_vm *vm, const struct emu_insn *in,
 	}
 	/* 16-bit addressing (0x67 in 32-bit code) has no translation; the
 	 * data-movement forms are emulated. */
+	bool fsgs = in->zi.attributes & (ZYDIS_ATTRIB_HAS_SEGMENT_FS |
+					 ZYDIS_ATTRIB_HAS_SEGMENT_GS);
+	if (fsgs && ((r = emu_string(vm, in, f)) != EMU_UNHANDLED ||
+		     (r = emu_xlat(vm, in, f)) != EMU_UNHANDLED))
+		return r;
 	if (in->zi.address_width == 16) {
 		if ((r = emu_loop16(vm, in)) != EMU_UNHANDLED ||
-		    (r = emu_string16(vm, in, f)) != EMU_UNHANDLED)
+		    (r = emu_string(vm, in, f)) != EMU_UNHANDLED)
 			return r;
 		if (bt_classify_mnemonic(m) == BT_CLASS_IDENT &&
 		    (r = emu_memory(vm, in, f)) != EMU_UNHANDLED)

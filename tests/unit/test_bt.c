@@ -215,10 +215,19 @@ START_TEST(fsgs_rewrites)
 		 0x4d, 0x8b, 0x67, BT_CPU_FSBASE, 0x67, 0x47, 0x8d, 0x1c, 0x23,
 		 0x65, 0x45, 0x89, 0x33,
 		 0x67, 0x8d, 0x64, 0x24, 0x04));
+	/* AH..BH go through r13b and the scratch word (REX makes their
+	 * codes SPL..DIL). */
+	EXPECT(B(0x64, 0x8a, 0x23),                                   /* mov ah, fs:[ebx] */
+	       B(FS_ADDR(0x1b),
+		 0x41, 0x89, 0x87, BT_CPU_SCRATCH, 0, 0, 0,           /* mov [r15+scratch], eax */
+		 0x45, 0x0f, 0xb6, 0xaf, BT_CPU_SCRATCH + 1, 0, 0, 0, /* movzx r13d, byte [..+1] */
+		 0x65, 0x45, 0x8a, 0x2b,                              /* mov r13b, [r11] */
+		 0x41, 0x89, 0x87, BT_CPU_SCRATCH, 0, 0, 0,           /* mov [r15+scratch], eax */
+		 0x45, 0x88, 0xaf, BT_CPU_SCRATCH + 1, 0, 0, 0,       /* mov [..+1], r13b */
+		 0x41, 0x8b, 0x87, BT_CPU_SCRATCH, 0, 0, 0));         /* mov eax, [r15+scratch] */
 	/* Shapes with no [r11] form are left to the monitor. */
 	static const uint8_t refused[][4] = {
 		{ 0x64, 0xa5, 0x90 },       /* movsd fs: */
-		{ 0x64, 0x8a, 0x23, 0x90 }, /* mov ah, fs:[ebx] */
 		{ 0x65, 0xd7, 0x90 },       /* xlat gs: */
 	};
 	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
