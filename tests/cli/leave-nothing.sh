@@ -1,0 +1,84 @@
+#!/bin/bash
+# Every way btvmm can end leaves nothing behind: no process, no file in $TMPDIR or /dev/shm.
+#
+# usage: leave-nothing.sh BTVMM GUEST.elf CASE
+#
+# GUEST is userbench.elf running its ring-3 loop for a long time (a user
+# world runs it where the host can run 32-bit code; elsewhere it is
+# translated). CASE is how the run ends:
+#   sigterm sigint sighup   the signal to btvmm: status 12
+#   sigkill                 SIGKILL to btvmm (its user worlds must die too)
+#   ctrl-a-x                Ctrl-A x on its standard input: status 12
+#   world-killed            SIGKILL to a user world (skipped, status 77,
+#                           where none runs): btvmm must end, not hang
+# Each case runs btvmm in a session of its own: afterwards no process of
+# that session may be left (a user world gets 2 s to follow a dead monitor),
+# and no new entry in $TMPDIR or /dev/shm.
+set -u
+btvmm=$1 guest=$2 case=$3
+tmpdir=${TMPDIR:-/tmp}
+work=$(mktemp -d "$tmpdir/leave-nothing.XXXXXX") || exit 2
+pid=""
+cleanup() {
+    [ -n "$pid" ] && kill -KILL -- "-$pid" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "$case: FAIL: $*" >&2; exit 1; }
+
+entries() { ls -A "$tmpdir" /dev/shm 2>/dev/null | grep -v "^$(basename "$work")\$" | sort; }
+before=$(entries)
+
+mkfifo "$work/in"
+# setsid: a session (and process group) of its own, led by btvmm
+setsid "$btvmm" -kernel "$guest" -m 64 -append "op=loop iters=4000000000" \
+    <"$work/in" >"$work/out" 2>"$work/err" &
+pid=$!
+exec 3>"$work/in"
+# Let it get into the guest's ring-3 loop (nothing is asserted on time).
+sleep 1
+kill -0 "$pid" 2>/dev/null || fail "btvmm ended before the test: $(cat "$work/err")"
+
+want=""
+case $case in
+    sigterm) kill -TERM "$pid"; want=12 ;;
+    sigint) kill -INT "$pid"; want=12 ;;
+    sighup) kill -HUP "$pid"; want=12 ;;
+    sigkill) kill -KILL "$pid"; want=137 ;;
+    ctrl-a-x) printf '\001x' >&3; want=12 ;;
+    world-killed)
+        world=$(pgrep -P "$pid" | head -n 1)
+        if [ -z "$world" ]; then
+            echo "$case: skipped: no user world runs on this host (ring 3 is translated)"
+            kill -KILL "$pid"
+            wait "$pid" 2>/dev/null
+            pid=""
+            exit 77
+        fi
+        kill -KILL "$world" ;;
+    *) echo "usage: $0 BTVMM GUEST.elf sigterm|sigint|sighup|sigkill|ctrl-a-x|world-killed" >&2
+       exit 2 ;;
+esac
+n=200
+while kill -0 "$pid" 2>/dev/null && [ $n -gt 0 ]; do sleep 0.05; n=$((n - 1)); done
+kill -0 "$pid" 2>/dev/null && fail "btvmm still runs 10 s after the $case"
+wait "$pid"
+status=$?
+exec 3>&-
+sid=$pid
+pid=""
+if [ -n "$want" ] && [ "$status" -ne "$want" ]; then
+    fail "exit status $status, want $want; stderr: $(cat "$work/err")"
+fi
+[ -n "$want" ] || [ "$status" -ne 0 ] || fail "exit status 0 after its user world was killed"
+n=40
+while [ -n "$(pgrep -s "$sid")" ] && [ $n -gt 0 ]; do sleep 0.05; n=$((n - 1)); done
+left=$(pgrep -s "$sid")
+if [ -n "$left" ]; then
+    ps -o pid,ppid,stat,args -p "$(echo $left | tr ' ' ',')" >&2
+    kill -KILL $left 2>/dev/null
+    fail "processes left behind"
+fi
+new=$(comm -13 <(echo "$before") <(entries))
+[ -z "$new" ] || fail "left behind in $tmpdir or /dev/shm: $new"
+echo "$case: PASS (status $status, nothing left)"
