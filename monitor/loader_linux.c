@@ -94,6 +94,14 @@ int mon_load_bzimage(uint8_t *ram, uint64_t ram_size, const uint8_t *image,
 			 (unsigned long long)((need + (1 << 20) - 1) >> 20));
 		return -1;
 	}
+	/* We load it at 1 MiB, so its 32-bit entry must lie in it. */
+	uint32_t code32 = rd32(image + 0x214);
+	if (code32 < LAYOUT_HOLE_END || code32 - LAYOUT_HOLE_END >= kernel_len) {
+		snprintf(err, errlen, "code32_start 0x%x lies outside the protected-mode kernel "
+			 "loaded at [0x%x, 0x%zx)", code32, LAYOUT_HOLE_END,
+			 LAYOUT_HOLE_END + kernel_len);
+		return -1;
+	}
 	/* The protected-mode kernel at 1 MiB: it decompresses itself. */
 	memcpy(ram + LAYOUT_HOLE_END, image + kernel_off, kernel_len);
 
@@ -145,7 +153,7 @@ int mon_load_bzimage(uint8_t *ram, uint64_t ram_size, const uint8_t *image,
 
 	/* 32-bit entry: EIP = code32_start, ESI = zero page, EBP = EDI =
 	 * EBX = 0; CS 0x10, DS = ES = SS 0x18 (the boot GDT), paging off. */
-	boot->entry = rd32(image + 0x214);
+	boot->entry = code32;
 	boot->eax = 0;
 	boot->ebx = 0;
 	boot->esi = LAYOUT_ZERO_PAGE;

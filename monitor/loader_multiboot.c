@@ -287,7 +287,16 @@ static int plan_segments(const Elf32_Ehdr *eh, const Elf32_Phdr *ph,
 	}
 	if (!loaded)
 		return fail(err, errlen, "kernel has no loadable segments");
-	return 0;
+	/* The CPU must start on bytes from the file: anywhere else it runs
+	 * zeroed bss or whatever RAM holds. */
+	for (unsigned i = 0; i < eh->e_phnum; i++) {
+		const Elf32_Phdr *p = &ph[i];
+		if (p->p_type == PT_LOAD && p->p_memsz && plan->entry >= p->p_paddr &&
+		    (uint64_t)plan->entry < (uint64_t)p->p_paddr + p->p_filesz)
+			return 0;
+	}
+	return fail(err, errlen, "entry point 0x%x lies outside the bytes the kernel's "
+		    "segments load from the file", plan->entry);
 }
 
 /*

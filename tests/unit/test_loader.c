@@ -334,6 +334,7 @@ static const struct bad_case bad_cases[] = {
 	{ "bad checksum", "bad checksum" },
 	{ "video mode flag", "video mode" },
 	{ "a.out kludge", "a.out kludge" },
+	{ "entry outside the segments", "entry point" },
 	{ "not executable", "ET_EXEC" },
 };
 #define NBAD (sizeof(bad_cases) / sizeof(bad_cases[0]))
@@ -402,6 +403,9 @@ static size_t build_bad(unsigned i)
 		put32(img + 20, 1u << 16);
 		put32(img + 24, -(MB_MAGIC + (1u << 16)));
 		return 64;
+	case 12: /* in the bss of the data segment: zeroes, not code */
+		s.entry = 0x101800;
+		return build_elf(&s, img);
 	default:
 		s.type = ET_DYN;
 		return build_elf(&s, img);
