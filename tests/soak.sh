@@ -21,8 +21,8 @@
 #   - the mappings grow ever slower: in the last quarter of the rounds by
 #     at most half what they grew in the first, + 64 (views fill as the
 #     guest touches memory and settle; a leak grows at a steady rate);
-#   - after the exit no process of the VM is left, and no file it made is
-#     left in $TMPDIR or /dev/shm.
+#   - after the exit no process of the VM is left, its own TMPDIR is empty,
+#     and nothing of its is in /dev/shm or /tmp (perf-PID.map).
 # Exit status: 0 pass, 1 a check failed, 2 bad usage or no guest.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -48,9 +48,7 @@ done
 
 tmpdir=${TMPDIR:-/tmp}
 work=$(mktemp -d "$tmpdir/soak.XXXXXX")
-# What btvmm could leave behind: anything in these not there before.
-leftovers() { ls -A "$tmpdir" /dev/shm 2>/dev/null | grep -v "^$(basename "$work")\$" | sort; }
-before_files=$(leftovers)
+shm_before=$(ls -A /dev/shm 2>/dev/null | sort)
 vm=""
 cleanup() {
     [ -n "$vm" ] && kill -KILL "$vm" 2>/dev/null && wait "$vm" 2>/dev/null
@@ -61,7 +59,8 @@ trap 'exit 130' INT TERM HUP
 fail() { echo "soak: FAIL: $*"; exit 1; }
 
 mkfifo "$work/in"
-"$btvmm" -kernel "$guest/vmlinuz" -initrd "$guest/initrd.gz" -m 256 \
+mkdir "$work/tmp"
+TMPDIR=$work/tmp "$btvmm" -kernel "$guest/vmlinuz" -initrd "$guest/initrd.gz" -m 256 \
     -append "console=ttyS0 noapic nolapic acpi=off tsc=reliable quiet" --stats "${opts[@]}" \
     <"$work/in" >"$work/out" 2>&1 &
 vm=$!
@@ -132,7 +131,8 @@ echo "soak: mappings and anonymous RSS (KiB) over the run: $(awk -v n="$total" '
 sleep 0.2
 left=$(pgrep -P "$pid" 2>/dev/null || true)
 [ -z "$left" ] || fail "processes of the VM left behind: $left"
-after_files=$(leftovers)
-new=$(comm -13 <(echo "$before_files") <(echo "$after_files"))
-[ -z "$new" ] || fail "files left behind: $new"
+new=$(comm -13 <(echo "$shm_before") <(ls -A /dev/shm 2>/dev/null | sort) | grep -E "btvmm|$pid" || true)
+[ -z "$new" ] || fail "left behind in /dev/shm: $new"
+[ -z "$(ls -A "$work/tmp")" ] || fail "left behind in its TMPDIR: $(ls -A "$work/tmp")"
+[ ! -e "/tmp/perf-$pid.map" ] || fail "left /tmp/perf-$pid.map behind"
 echo "soak: ok"
