@@ -10,6 +10,8 @@
 # passes when it ends within 20 s with a status the README documents (0 2
 # 4 6 8 10 12), prints exactly one line on stderr for status 2 (besides the
 # note about a host without 32-bit code), and is not killed by a signal.
+# (--perf-map is left out: its map file stays by design; cli.perf-map
+# tests it.)
 set -u
 btvmm=$1 guest=$2 runs=${3:-200} seed=${4:-$(date +%s)}
 work=$(mktemp -d "${TMPDIR:-/tmp}/fuzz-options.XXXXXX") || exit 2
@@ -19,7 +21,7 @@ printf 'not a kernel\n' >"$work/text"
 RANDOM=$((seed % 32768))
 
 opts=(-kernel -initrd -append -m -serial --tc-size --de --user-worlds --adaptive
-      --stats --perf-map --trace --help --version --check-host -smp -nographic
+      --stats --trace --help --version --check-host -smp -nographic
       -display --frobnicate -M -cpu -kernel= -m= --de= --tc-size= --trace= -)
 vals=("$guest" "$guest" "$guest" "$work/text" "$work/dir" /dev/null /nonexistent ""
       0 1 2 3 16 64 256 4095 4096 65536 -1 -64 18446744073709551615 99999999999999999999
@@ -37,20 +39,12 @@ for ((run = 0; run < runs; run++)); do
         o=$(pick opts)
         case $o in
             *=) args+=("$o$(pick vals)") ;;
-            --stats|--perf-map|--help|--version|--check-host|-nographic) args+=("$o") ;;
+            --stats|--help|--version|--check-host|-nographic) args+=("$o") ;;
             *) ((RANDOM % 8)) && args+=("$o" "$(pick vals)") || args+=("$o") ;;
         esac
     done
-    "$btvmm" "${args[@]}" </dev/null >"$work/stdout" 2>"$work/stderr" &
-    pid=$!
-    (sleep 20; kill -KILL "$pid" 2>/dev/null) &
-    watchdog=$!
-    wait "$pid"
+    timeout -s KILL 20 "$btvmm" "${args[@]}" </dev/null >"$work/stdout" 2>"$work/stderr"
     status=$?
-    kill "$watchdog" 2>/dev/null
-    wait "$watchdog" 2>/dev/null
-    # --perf-map leaves its map by design (perf reads it later): not here.
-    rm -f "/tmp/perf-$pid.map"
     grep -v '^btvmm: this host cannot run 32-bit code natively' "$work/stderr" >"$work/lines"
     why=""
     case $status in
