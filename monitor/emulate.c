@@ -193,10 +193,29 @@ static enum emu_result emu_flags(struct mon_vm *vm, const struct emu_insn *in,
 
 /* ---- I/O ---- */
 
-static bool io_allowed(struct mon_vm *vm)
+/*
+ * May the guest touch `size` ports from `port`? At CPL <= IOPL, yes; else
+ * the 32-bit TSS's I/O permission bitmap decides (SDM vol. 1, 19.5.2):
+ * every bit of the ports must be 0, and the two bytes holding them must
+ * lie within the TSS's limit. A TSS the monitor cannot read means no.
+ */
+static bool io_allowed(struct mon_vm *vm, uint16_t port, unsigned size)
 {
+	const struct vcpu *v = &vm->vcpu;
 	unsigned iopl = (cpu_of(vm)->eflags & BT_FL_IOPL) >> 12;
-	return mon_cpl(&vm->vcpu) <= iopl; /* no TSS I/O bitmap: ring 0 only */
+	if (mon_cpl(v) <= iopl)
+		return true;
+	unsigned type = SEG_ATTR_TYPE(v->tr.attr);
+	if ((type != 9 && type != 11) || v->tr.limit < 0x67)
+		return false;
+	struct mon_fault f = { 0 };
+	uint32_t base = 0, bits = 0;
+	if (!mon_read(vm, v->tr.base + 0x66, &base, 2, &f))
+		return false;
+	uint32_t at = base + port / 8u;
+	if (at + 1 > v->tr.limit || !mon_read(vm, v->tr.base + at, &bits, 2, &f))
+		return false;
+	return !(bits & (((1u << size) - 1) << (port & 7)));
 }
 
 static enum emu_result emu_io(struct mon_vm *vm, const struct emu_insn *in,
@@ -204,11 +223,17 @@ static enum emu_result emu_io(struct mon_vm *vm, const struct emu_insn *in,
 {
 	struct bt_cpu *cpu = cpu_of(vm);
 	const ZydisDecodedInstruction *zi = &in->zi;
+	uint16_t checked = (uint16_t)cpu->gpr[BT_EDX]; /* the port: DX or imm8 */
 	switch (zi->mnemonic) {
-	case ZYDIS_MNEMONIC_IN: case ZYDIS_MNEMONIC_OUT:
+	case ZYDIS_MNEMONIC_IN: case ZYDIS_MNEMONIC_OUT: {
+		const ZydisDecodedOperand *p = &in->ops[zi->mnemonic == ZYDIS_MNEMONIC_IN ? 1 : 0];
+		if (p->type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
+			checked = (uint16_t)p->imm.value.u;
+	}
+		/* fall through */
 	case ZYDIS_MNEMONIC_INSB: case ZYDIS_MNEMONIC_INSW: case ZYDIS_MNEMONIC_INSD:
 	case ZYDIS_MNEMONIC_OUTSB: case ZYDIS_MNEMONIC_OUTSW: case ZYDIS_MNEMONIC_OUTSD:
-		if (!io_allowed(vm)) {
+		if (!io_allowed(vm, checked, zi->operand_width / 8)) {
 			mon_fault_set(f, EXC_GP, true, 0);
 			return EMU_FAULT;
 		}
@@ -428,6 +453,17 @@ static enum emu_result emu_cpu(struct mon_vm *vm, const struct emu_insn *in,
 		cpu->gpr[BT_EDX] = (uint32_t)(x >> 32);
 		return EMU_NEXT;
 	}
+	case ZYDIS_MNEMONIC_RDPMC:
+		/* No performance counters are virtualized: at CPL > 0 without
+		 * CR4.PCE, and for any counter beyond the architectural ones,
+		 * #GP(0); else they read 0. */
+		if ((cpl > 0 && !(v->cr4 & 0x100)) || cpu->gpr[BT_ECX] > 3) {
+			mon_fault_set(f, EXC_GP, true, 0);
+			return EMU_FAULT;
+		}
+		cpu->gpr[BT_EAX] = 0;
+		cpu->gpr[BT_EDX] = 0;
+		return EMU_NEXT;
 	case ZYDIS_MNEMONIC_HLT:
 		if (cpl != 0) {
 			mon_fault_set(f, EXC_GP, true, 0);

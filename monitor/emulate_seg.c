@@ -210,16 +210,43 @@ static enum emu_result emu_far_ret(struct mon_vm *vm, const struct emu_insn *in,
 	uint32_t saved_esp = cpu->gpr[BT_ESP], off, sel;
 	if (!mon_pop(vm, &off, size, f) || !mon_pop(vm, &sel, size, f))
 		goto fault;
-	if ((sel & 3) != mon_cpl(v)) {
-		mon_stop(vm, MON_EXIT_UNSUPPORTED,
-			 "unsupported: far return to CPL %u at EIP %#x", sel & 3, in->eip);
-		return EMU_STOPPED;
-	}
-	if (!mon_load_cs(vm, (uint16_t)sel, f))
-		goto fault;
+	if (size == 2)
+		off &= 0xffff;
+	unsigned cpl = mon_cpl(v), rpl = sel & 3;
+	uint32_t imm = 0;
 	if (in->zi.operand_count_visible && in->ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
-		cpu->gpr[BT_ESP] += (uint32_t)(in->ops[0].imm.value.u & 0xffff);
+		imm = (uint32_t)(in->ops[0].imm.value.u & 0xffff);
+	/* SDM vol. 2, RET: a return to a more privileged level is #GP(sel) */
+	if (rpl < cpl) {
+		mon_fault_set(f, EXC_GP, true, sel & 0xfffc);
+		goto fault;
+	}
+	if (rpl == cpl) {
+		if (!mon_load_cs(vm, (uint16_t)sel, f))
+			goto fault;
+		cpu->gpr[BT_ESP] += imm;
+		cpu->eip = off;
+		return EMU_JUMPED;
+	}
+	/* To an outer level: the caller's SS:ESP follow on this stack (after
+	 * the parameters RET imm drops), and SS must match the new CPL. */
+	uint32_t new_esp, new_ss;
+	cpu->gpr[BT_ESP] += imm;
+	if (!mon_pop(vm, &new_esp, size, f) || !mon_pop(vm, &new_ss, size, f))
+		goto fault;
+	struct mon_seg saved_cs = v->seg[SEG_CS];
+	if (!mon_load_cs_at(vm, (uint16_t)sel, rpl, f))
+		goto fault;
+	if ((new_ss & 3) != rpl || !mon_load_seg(vm, SEG_SS, (uint16_t)new_ss, f)) {
+		if (!f->raised)
+			mon_fault_set(f, EXC_GP, true, new_ss & 0xfffc);
+		v->seg[SEG_CS] = saved_cs;
+		goto fault;
+	}
+	cpu->gpr[BT_ESP] = (size == 2 ? (cpu->gpr[BT_ESP] & ~0xffffu) | (new_esp & 0xffff)
+				      : new_esp) + imm;
 	cpu->eip = off;
+	mon_null_outer_segments(vm);
 	return EMU_JUMPED;
 fault:
 	cpu->gpr[BT_ESP] = saved_esp;

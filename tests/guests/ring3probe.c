@@ -1,0 +1,228 @@
+/* Test guest: ring-3 code tries every way out (far transfers, segment loads, gates, privileged and sensitive instructions, supervisor memory); each outcome matches QEMU's. */
+#include "rt.h"
+
+/*
+ * Each attempt is a few instructions of ring-3 code ending in `int $0x80`
+ * (a DPL-3 gate: "done"). The kernel enters it with IRET and records what
+ * came back: the vector (0x80 when the attempt ran through), the error
+ * code, where in the attempt it happened, CR2 for a page fault, and EAX and
+ * EDX for the attempts that compute something. One line per attempt;
+ * run-guest.sh compares the lines with QEMU's byte for byte. A transfer
+ * that lands anywhere but inside the attempt, or an attempt that does not
+ * come back, shows up as a wrong or missing line.
+ *
+ * GDT: 0x08/0x10 ring-0 code/data (rt), 0x1b/0x23 ring-3 code/data, 0x28
+ * TSS, 0x33 ring-3 data with base 0xfffff000 (it wraps; loaded into FS
+ * and GS only: btvmm stops with exit 8 on a DS, ES or SS that is not
+ * flat, see docs/fidelity.md), 0x3b a ring-3
+ * code segment marked not present; 0x83 lies past the GDT's limit and
+ * 0x07 in an LDT the guest never loads. Memory: the first 16 MiB
+ * identity-mapped for ring 3, except 0x800000 (supervisor), 0x801000 (not
+ * present) and 0x802000 (read-only).
+ */
+
+static uint32_t pd[1024] __attribute__((aligned(4096)));
+static uint32_t pt[4][1024] __attribute__((aligned(4096)));
+static uint8_t kstack[8192] __attribute__((aligned(16)));
+static uint8_t ustack[4096] __attribute__((aligned(4096)));
+static uint32_t tss[26];
+extern void (*const rt_stub_int80)(void);
+
+struct attempt {
+	const char *name;
+	const char *code;
+};
+extern const struct attempt attempts[], attempts_end[];
+
+uint32_t k_saved_esp, ustack_top;
+void run_attempt(const char *code);
+void resume_kernel(void);
+__asm__(".text\n"
+	".globl run_attempt\n"
+	"run_attempt:\n"
+	"	pushal\n"
+	"	movl %esp, k_saved_esp\n"
+	"	movl 36(%esp), %eax\n"
+	"	pushl $0x23\n"
+	"	pushl ustack_top\n"
+	"	pushl $0x2\n"
+	"	pushl $0x1b\n"
+	"	pushl %eax\n"
+	"	movw $0x23, %bx\n"
+	"	movw %bx, %ds\n"
+	"	movw %bx, %es\n"
+	"	movw %bx, %fs\n"
+	"	movw %bx, %gs\n"
+	"	xorl %eax, %eax\n"
+	"	xorl %ebx, %ebx\n"
+	"	xorl %ecx, %ecx\n"
+	"	xorl %edx, %edx\n"
+	"	xorl %esi, %esi\n"
+	"	xorl %edi, %edi\n"
+	"	xorl %ebp, %ebp\n"
+	"	iret\n"
+	".globl resume_kernel\n"
+	"resume_kernel:\n"
+	"	movl k_saved_esp, %esp\n"
+	"	movw $0x10, %ax\n"
+	"	movw %ax, %ds\n"
+	"	movw %ax, %es\n"
+	"	movw %ax, %fs\n"
+	"	movw %ax, %gs\n"
+	"	popal\n"
+	"	ret\n");
+
+/* The attempts: code in .text, a table of (name, code) in .rodata. */
+#define ATTEMPT_BEGIN(name)                                  \
+	".section .rodata.str\n" "1:\t.asciz \"" name "\"\n" \
+	".section .rodata.attempts, \"a\"\n" ".long 1b, 2f\n" \
+	".text\n" "2:\n"
+#define DONE "\tint $0x80\n"
+
+/* far jmp, call, ret and iret to a selector, at a target inside the attempt */
+#define FAR_ALL(sel)                                                              \
+	ATTEMPT_BEGIN("ljmp " #sel) "\tljmp $" #sel ", $3f\n3:" DONE                  \
+	ATTEMPT_BEGIN("lcall " #sel) "\tlcall $" #sel ", $3f\n3:" DONE                \
+	ATTEMPT_BEGIN("lret " #sel) "\tpushl $" #sel "\n\tpushl $3f\n\tlret\n3:" DONE \
+	ATTEMPT_BEGIN("iret " #sel) "\tpushfl\n\tpushl $" #sel "\n\tpushl $3f\n\tiret\n3:" DONE
+/* a segment load, then the flat selectors back */
+#define LOAD(reg, sel)                                                         \
+	ATTEMPT_BEGIN("mov " #reg " " #sel) "\tmovl $" #sel ", %eax\n\tmovw %ax, %" #reg \
+	"\n\tmovw $0x23, %cx\n\tmovw %cx, %ds\n\tmovw %cx, %es\n\tmovw %cx, %ss\n" DONE
+#define LOADS(sel) LOAD(ds, sel) LOAD(ss, sel) LOAD(fs, sel)
+#define DESC(op, sel)                                                                     \
+	ATTEMPT_BEGIN(#op " " #sel) "\tmovl $" #sel ", %ecx\n\tmovl $0x55, %eax\n\t" #op " %cx, %ax\n" \
+	"\tpushfl\n\tpopl %edx\n\tandl $0x40, %edx\n" DONE
+#define VER(op, sel) \
+	ATTEMPT_BEGIN(#op " " #sel) "\tmovl $" #sel ", %ecx\n\t" #op " %cx\n\tpushfl\n\tpopl %edx\n\tandl $0x40, %edx\n" DONE
+
+__asm__(
+	".section .rodata.attempts, \"a\"\n.balign 4\n.globl attempts\nattempts:\n"
+	FAR_ALL(0x08) FAR_ALL(0x10) FAR_ALL(0x1b) FAR_ALL(0x23) FAR_ALL(0x2b)
+	FAR_ALL(0x33) FAR_ALL(0x3b) FAR_ALL(0x07) FAR_ALL(0x83) FAR_ALL(0xfffc)
+	LOADS(0) LOADS(0x08) LOADS(0x10) LOADS(0x1b) LOADS(0x23) LOADS(0x2b)
+	LOAD(fs, 0x33) LOAD(gs, 0x33) LOADS(0x3b) LOADS(0x07) LOADS(0x83)
+	DESC(lar, 0x1b) DESC(lar, 0x2b) DESC(lar, 0x08) DESC(lar, 0x7b) DESC(lar, 0x83)
+	DESC(lsl, 0x1b) DESC(lsl, 0x33) DESC(lsl, 0x2b) DESC(lsl, 0x7b) DESC(lsl, 0)
+	VER(verr, 0x1b) VER(verr, 0x08) VER(verr, 0x3b) VER(verw, 0x23) VER(verw, 0x1b)
+	VER(verw, 0x10)
+	/* privileged instructions at CPL 3, IOPL 0 */
+	ATTEMPT_BEGIN("cli") "\tcli\n" DONE
+	ATTEMPT_BEGIN("sti") "\tsti\n" DONE
+	ATTEMPT_BEGIN("hlt") "\thlt\n" DONE
+	ATTEMPT_BEGIN("in 0x60") "\tinb $0x60, %al\n" DONE
+	ATTEMPT_BEGIN("out 0x80") "\toutb %al, $0x80\n" DONE
+	ATTEMPT_BEGIN("insb") "\tmovl $0x3f8, %edx\n\tmovl $0x700, %edi\n\tinsb\n" DONE
+	ATTEMPT_BEGIN("mov cr0") "\tmovl %cr0, %eax\n" DONE
+	ATTEMPT_BEGIN("mov cr3 write") "\tmovl %eax, %cr3\n" DONE
+	ATTEMPT_BEGIN("mov dr7") "\tmovl %eax, %dr7\n" DONE
+	ATTEMPT_BEGIN("lgdt") "\tlgdt (%esp)\n" DONE
+	ATTEMPT_BEGIN("lidt") "\tlidt (%esp)\n" DONE
+	ATTEMPT_BEGIN("lldt") "\txorl %eax, %eax\n\tlldt %ax\n" DONE
+	ATTEMPT_BEGIN("ltr") "\tmovl $0x28, %eax\n\tltr %ax\n" DONE
+	ATTEMPT_BEGIN("lmsw") "\tlmsw %ax\n" DONE
+	ATTEMPT_BEGIN("clts") "\tclts\n" DONE
+	ATTEMPT_BEGIN("invlpg") "\tinvlpg (%esp)\n" DONE
+	ATTEMPT_BEGIN("wbinvd") "\twbinvd\n" DONE
+	ATTEMPT_BEGIN("invd") "\tinvd\n" DONE
+	ATTEMPT_BEGIN("rdmsr") "\tmovl $0x10, %ecx\n\trdmsr\n" DONE
+	ATTEMPT_BEGIN("wrmsr") "\tmovl $0x174, %ecx\n\twrmsr\n" DONE
+	ATTEMPT_BEGIN("rdpmc") "\txorl %ecx, %ecx\n\trdpmc\n" DONE
+	/* gates and system calls */
+	ATTEMPT_BEGIN("int3") "\tint3\n" DONE
+	ATTEMPT_BEGIN("int 3") "\t.byte 0xcd, 0x03\n" DONE
+	ATTEMPT_BEGIN("into") "\tmovl $0x7fffffff, %eax\n\taddl $1, %eax\n\tinto\n" DONE
+	ATTEMPT_BEGIN("int 0x21") "\tint $0x21\n" DONE
+	ATTEMPT_BEGIN("int 0x0e") "\tint $0x0e\n" DONE
+	ATTEMPT_BEGIN("ud2") "\tud2\n" DONE
+	ATTEMPT_BEGIN("host exit by int 0x80") "\tmovl $60, %eax\n\tmovl $0x100000, %ebx\n" DONE
+	ATTEMPT_BEGIN("sysenter unset") "\tmovl $39, %eax\n\tmovl %esp, %ecx\n\tsysenter\n" DONE
+	ATTEMPT_BEGIN("syscall") "\tmovl $39, %eax\n\t.byte 0x0f, 0x05\n" DONE
+	/* memory the page tables keep from ring 3, and FS/GS wrapping */
+	ATTEMPT_BEGIN("read supervisor") "\tmovl 0x800000, %eax\n" DONE
+	ATTEMPT_BEGIN("write supervisor") "\tmovl $1, 0x800000\n" DONE
+	ATTEMPT_BEGIN("read not present") "\tmovl 0x801000, %eax\n" DONE
+	ATTEMPT_BEGIN("write read-only") "\tmovl $1, 0x802004\n" DONE
+	ATTEMPT_BEGIN("fs wraps to 1 MiB") "\tmovl $0x33, %eax\n\tmovw %ax, %fs\n\tmovl %fs:0x101000, %eax\n" DONE
+	ATTEMPT_BEGIN("gs past 4 GiB") "\tmovl $0x33, %eax\n\tmovw %ax, %gs\n\tmovl %gs:0x800, %eax\n" DONE
+	ATTEMPT_BEGIN("fs write supervisor") "\tmovl $0x33, %eax\n\tmovw %ax, %fs\n\tmovl $7, %fs:0x801000\n" DONE
+	ATTEMPT_BEGIN("stack in supervisor") "\tmovl $0x800800, %esp\n\tpushl $1\n" DONE
+	/* self-modifying code: the store must be seen by the next fetch */
+	ATTEMPT_BEGIN("smc") "\tmovb $2, 4f+1\n\tjmp 4f\n4:\tmovl $1, %eax\n" DONE
+	/* what ring 3 may read of the machine */
+	ATTEMPT_BEGIN("pushf") "\tpushfl\n\tpopl %eax\n\tandl $0x3200, %eax\n" DONE
+	ATTEMPT_BEGIN("popf iopl if") "\tpushl $0x3202\n\tpopfl\n\tpushfl\n\tpopl %eax\n\tandl $0x3200, %eax\n" DONE
+	ATTEMPT_BEGIN("sgdt") "\tsubl $8, %esp\n\tsgdt (%esp)\n\tmovl 2(%esp), %eax\n\tmovzwl (%esp), %edx\n\taddl $8, %esp\n" DONE
+	ATTEMPT_BEGIN("sidt") "\tsubl $8, %esp\n\tsidt (%esp)\n\tmovl 2(%esp), %eax\n\tmovzwl (%esp), %edx\n\taddl $8, %esp\n" DONE
+	ATTEMPT_BEGIN("sldt") "\tmovl $0x55, %eax\n\tsldt %ax\n" DONE
+	ATTEMPT_BEGIN("str") "\tmovl $0x55, %eax\n\tstr %ax\n" DONE
+	ATTEMPT_BEGIN("smsw") "\tsmsw %eax\n\tandl $0xffff, %eax\n" DONE
+	ATTEMPT_BEGIN("push cs ss") "\tpushl %cs\n\tpopl %eax\n\tpushl %ss\n\tpopl %edx\n" DONE
+	ATTEMPT_BEGIN("mov from cs") "\tmovl %cs, %eax\n" DONE
+	".section .rodata.attempts, \"a\"\n.globl attempts_end\nattempts_end:\n"
+	".text\n");
+
+static struct {
+	uint32_t vector, error, eip, cr2, eax, edx;
+} got;
+
+static void hook(struct rt_frame *f)
+{
+	got.vector = f->vector;
+	got.error = f->error;
+	got.eip = f->eip;
+	got.cr2 = 0;
+	if (f->vector == 14)
+		__asm__ volatile("mov %%cr2, %0" : "=r"(got.cr2));
+	got.eax = f->eax;
+	got.edx = f->edx;
+	if ((f->cs & 3) != 3) {
+		rt_printf("FAIL: vector %u in ring 0 at %x\n", f->vector, f->eip);
+		rt_exit(3);
+	}
+	f->eip = (uint32_t)resume_kernel;
+	f->cs = RT_CS;
+	f->eflags = 0x2;
+}
+
+void guest_main(uint32_t magic, uint32_t info)
+{
+	(void)magic;
+	(void)info;
+	outb(0x21, 0xff);
+	outb(0xa1, 0xff);
+	rt_set_exception_hook(hook);
+	rt_gdt_set(3, 0, 0xfffff, 0xfa, 0xc);          /* 0x1b ring-3 code */
+	rt_gdt_set(4, 0, 0xfffff, 0xf2, 0xc);          /* 0x23 ring-3 data */
+	tss[1] = (uint32_t)(kstack + sizeof kstack);
+	tss[2] = RT_DS;
+	rt_gdt_set(5, (uint32_t)tss, sizeof tss - 1, 0x89, 0x0); /* 0x28 TSS */
+	rt_gdt_set(6, 0xfffff000, 0xfffff, 0xf2, 0xc); /* 0x33 wraps */
+	rt_gdt_set(7, 0, 0xfffff, 0x7a, 0xc);          /* 0x3b not present */
+	rt_lgdt();
+	/* No LDT: after reset LDTR is base 0, limit 0xffff, which would make
+	 * the LDT selectors below read whatever lies at address 0. */
+	__asm__ volatile("lldt %w0\n\tltr %w1" ::"r"(0), "r"(0x28));
+	rt_idt_set(0x80, rt_stub_int80, 0xee);
+	rt_lidt();
+	for (int t = 0; t < 4; t++) {
+		for (int e = 0; e < 1024; e++)
+			pt[t][e] = ((uint32_t)(t * 1024 + e) << 12) | 7;
+		pd[t] = (uint32_t)pt[t] | 7;
+	}
+	pt[2][0] = 0x800000 | 3; /* supervisor */
+	pt[2][1] = 0;            /* not present */
+	pt[2][2] = 0x802000 | 5; /* read-only */
+	__asm__ volatile("mov %0, %%cr3\n\tmov %%cr0, %%eax\n\t"
+			 "or $0x80010000, %%eax\n\tmov %%eax, %%cr0" ::"r"(pd) : "eax");
+	ustack_top = (uint32_t)(ustack + sizeof ustack);
+	unsigned n = 0;
+	for (const struct attempt *a = attempts; a < attempts_end; a++, n++) {
+		got.vector = 0xff;
+		run_attempt(a->code);
+		rt_printf("%s: v=%x e=%x at=+%x cr2=%x eax=%08x edx=%08x\n", a->name,
+			  got.vector, got.error, got.eip - (uint32_t)a->code, got.cr2, got.eax,
+			  got.edx);
+	}
+	rt_printf("%u attempts\n", n);
+}
