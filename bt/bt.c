@@ -87,7 +87,7 @@ struct bt *bt_create(const struct bt_config *cfg, const struct bt_env *env,
 		bt->ibl[i].eip = 0xffffffffu;
 		bt->ibl[i].host = (uint64_t)bt_ibl_miss;
 	}
-	ZydisDecoderInit(&bt->dec, ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32);
+	bt_decoder_init(&bt->dec);
 	ZydisFormatterInit(&bt->fmt, ZYDIS_FORMATTER_STYLE_INTEL);
 	*cpu_out = cpu;
 	return bt;

@@ -364,6 +364,10 @@ const char *bt_class_name(enum bt_class c);
 /* True for x87/MMX/SSE-family instructions (legacy encoding): they run
  * natively, unless the guest's CR0.TS or CR0.EM says they must fault. */
 bool bt_fp_family(const ZydisDecodedInstruction *zi);
+/* A 32-bit decoder that decodes as the virtual CPU does: it has no LZCNT
+ * or TZCNT, so F3 0F BD / F3 0F BC are BSR / BSF with an ignored REP. The
+ * translator and the emulator both use it. */
+void bt_decoder_init(ZydisDecoder *d);
 
 /*
  * Tell the translator whether FP instructions must trap (guest CR0.TS or

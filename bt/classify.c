@@ -21,8 +21,18 @@ const char *bt_class_name(enum bt_class c)
 	return c < BT_CLASS_COUNT ? names[c] : "?";
 }
 
+void bt_decoder_init(ZydisDecoder *d)
+{
+	ZydisDecoderInit(d, ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32);
+	ZydisDecoderEnableMode(d, ZYDIS_DECODER_MODE_LZCNT, false);
+	ZydisDecoderEnableMode(d, ZYDIS_DECODER_MODE_TZCNT, false);
+}
+
 /* x87/MMX/SSE-family instructions are innocuous: the guest's FP state is
- * live in the host's registers while translated code runs. */
+ * live in the host's registers while translated code runs. Only the
+ * extensions the virtual CPUID claims (cpuid.c: SSE3 where the host has
+ * it, which is then the host's to refuse): SSSE3 and SSE4 raise #UD
+ * through the monitor, as on a CPU without them. */
 bool bt_fp_family(const ZydisDecodedInstruction *zi)
 {
 	if (zi->encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY)
@@ -35,8 +45,6 @@ bool bt_fp_family(const ZydisDecodedInstruction *zi)
 	case ZYDIS_ISA_EXT_SSE:
 	case ZYDIS_ISA_EXT_SSE2:
 	case ZYDIS_ISA_EXT_SSE3:
-	case ZYDIS_ISA_EXT_SSSE3:
-	case ZYDIS_ISA_EXT_SSE4:
 		return true;
 	default:
 		return false;

@@ -120,11 +120,14 @@ static bool is_seg_prefix(uint8_t b)
 	return b == 0x26 || b == 0x2e || b == 0x36 || b == 0x3e || b == 0x64 || b == 0x65;
 }
 
-/* The guest's prefixes but its segment overrides. */
+/* The guest's prefixes but its segment overrides, and but the REP in
+ * front of BSF/BSR: the guest's CPU ignores it there, the host's would
+ * run TZCNT/LZCNT. */
 static void emit_prefixes(struct bt_emit *e, const struct bt_insn *in)
 {
+	bool bsx = in->zi.mnemonic == ZYDIS_MNEMONIC_BSF || in->zi.mnemonic == ZYDIS_MNEMONIC_BSR;
 	for (unsigned i = 0; i < in->zi.raw.prefix_count; i++)
-		if (!is_seg_prefix(in->bytes[i]))
+		if (!is_seg_prefix(in->bytes[i]) && !(bsx && in->bytes[i] == 0xf3))
 			emit_u8(e, in->bytes[i]);
 }
 

@@ -983,8 +983,7 @@ static bool fetch_decode(struct mon_vm *vm, struct emu_insn *in)
 	struct mon_fault f = { 0 };
 	uint8_t buf[16];
 	if (!decoder_ready) {
-		ZydisDecoderInit(&decoder32, ZYDIS_MACHINE_MODE_LEGACY_32,
-				 ZYDIS_STACK_WIDTH_32);
+		bt_decoder_init(&decoder32);
 		decoder_ready = true;
 	}
 	uint64_t epoch = bt_code_epoch(vm->bt);

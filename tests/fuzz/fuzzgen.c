@@ -427,12 +427,15 @@ static void gen_bt(struct item *it, int depth)
 	it->undef = ALL_FLAGS & ~FUZZ_FL_CF;
 }
 
-/* bsf bsr (a zero source leaves the destination as it was) */
+/* bsf bsr (a zero source leaves the destination as it was); with a REP
+ * now and then, which the virtual CPU (no LZCNT/TZCNT) ignores */
 static void gen_bsx(struct item *it, int depth)
 {
 	unsigned size = chance(25) ? 16 : 32;
 	if (size == 16)
 		put(it, 0x66);
+	if (chance(30))
+		put(it, 0xf3);
 	struct rm o = pick_rm(size, false, depth, true);
 	put_mem_prefixes(it, &o, false);
 	put(it, 0x0f);
@@ -667,6 +670,37 @@ static void gen_string(struct item *it, int depth)
 		it->defines = ALL_FLAGS; /* a REP with ECX 0 leaves them */
 }
 
+/* Instructions of extensions the virtual CPUID does not claim (POPCNT,
+ * MOVBE, CRC32, SSSE3's PSHUFB, SSE4.1's PTEST): #UD, as on a CPU
+ * without them. */
+static void gen_absent(struct item *it, int depth)
+{
+	struct rm o = pick_rm(32, false, depth, false);
+	switch (rnd(5)) {
+	case 0:
+		put(it, 0xf3), put(it, 0x0f), put(it, 0xb8); /* popcnt r32, r/m32 */
+		break;
+	case 1:
+		o = (struct rm){ .mem = true, .disp = (int)rnd(252) - 128, .bytes = 4 };
+		put(it, 0x0f), put(it, 0x38), put(it, 0xf0); /* movbe r32, m32 */
+		break;
+	case 2:
+		put(it, 0xf2), put(it, 0x0f), put(it, 0x38), put(it, 0xf1); /* crc32 r32, r/m32 */
+		break;
+	case 3:
+		put(it, 0x0f), put(it, 0x38), put(it, 0x00); /* pshufb mm, mm/m64 */
+		o.mem = false;
+		o.reg = rnd(8);
+		break;
+	default:
+		put(it, 0x66), put(it, 0x0f), put(it, 0x38), put(it, 0x17); /* ptest xmm, xmm */
+		o.mem = false;
+		o.reg = rnd(8);
+		break;
+	}
+	put_rm(it, &o, dst_reg(32));
+}
+
 typedef void (*gen_fn)(struct item *, int);
 static const struct {
 	gen_fn fn;
@@ -675,7 +709,7 @@ static const struct {
 	{ gen_alu, 20 }, { gen_group3, 8 }, { gen_incdec, 5 }, { gen_shift, 10 },
 	{ gen_shxd, 3 }, { gen_imul, 4 }, { gen_bt, 4 }, { gen_bsx, 2 },
 	{ gen_move, 14 }, { gen_atomic, 4 }, { gen_flags, 8 }, { gen_stack, 12 },
-	{ gen_string, 5 },
+	{ gen_string, 5 }, { gen_absent, 1 },
 };
 
 static void gen_one(struct item *it, int depth)
