@@ -39,6 +39,8 @@ struct fuzz_header {
 	uint32_t count;   /* records that follow */
 	uint32_t verbose; /* print every register, not just the hash */
 	uint32_t first;   /* index printed for the first record */
+	uint32_t ring3;   /* run the sequences at CPL 3 (paging on, flat
+			     ring-3 segments), not at CPL 0 */
 };
 
 /*

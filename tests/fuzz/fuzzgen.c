@@ -17,7 +17,7 @@
 
 /*
  * usage: fuzzgen --seed S [--count N] --image IN.elf --out OUT.elf
- *                [--only I [--keep LIST]] [--verbose]
+ *                [--only I [--keep LIST]] [--verbose] [--ring3]
  *        fuzzgen --seed S [--count N] --only I [--keep LIST] --print
  *
  * Sequence I of seed S is the same whatever N is: each sequence has its own
@@ -26,6 +26,9 @@
  * minimise a divergence (tests/fuzz/run.sh does); a list that leaves the
  * sequence invalid (a POP with nothing pushed, a flag read that is no
  * longer defined) exits with status 3. --print disassembles instead.
+ *
+ * --ring3 has the guest run the sequences at CPL 3 (translated as U blocks
+ * where the host cannot run them directly).
  *
  * Exit status: 0 done; 2 bad usage or image; 3 the --keep list is invalid.
  *
@@ -943,7 +946,7 @@ static bool find_symbol(int fd, const char *name, off_t *off, size_t *room)
 static int usage(void)
 {
 	fprintf(stderr, "usage: fuzzgen --seed S [--count N] (--image IN.elf --out OUT.elf | --print)\n"
-			"               [--only I [--keep i,j,...]] [--verbose]\n");
+			"               [--only I [--keep i,j,...]] [--verbose] [--ring3]\n");
 	return 2;
 }
 
@@ -966,7 +969,7 @@ static bool parse_keep(const char *list, bool *keep)
 int main(int argc, char **argv)
 {
 	uint64_t seed = 0;
-	bool have_seed = false, print = false, verbose = false, only = false;
+	bool have_seed = false, print = false, verbose = false, only = false, ring3 = false;
 	uint32_t count = 1000, index = 0;
 	const char *image = NULL, *out = NULL, *keep_list = NULL;
 	for (int i = 1; i < argc; i++) {
@@ -977,6 +980,10 @@ int main(int argc, char **argv)
 		}
 		if (!strcmp(a, "--verbose")) {
 			verbose = true;
+			continue;
+		}
+		if (!strcmp(a, "--ring3")) {
+			ring3 = true;
 			continue;
 		}
 		if (!v)
@@ -1029,7 +1036,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	struct fuzz_header h = { .magic = FUZZ_MAGIC, .verbose = verbose,
-				 .first = only ? index : 0 };
+				 .first = only ? index : 0, .ring3 = ring3 };
 	size_t len = sizeof h;
 	uint32_t first = only ? index : 0, last = only ? index + 1 : count;
 	for (uint32_t i = first; i < last; i++) {

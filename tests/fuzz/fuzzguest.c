@@ -70,8 +70,118 @@ __asm__(".text\n"
 	"	popal\n"
 	"	ret\n");
 
+/*
+ * Ring 3: fz_run3 IRETs to fz_user, which loads the record's state, calls
+ * the code, stores the end state and comes back with INT 0x80 (a DPL-3
+ * gate); a fault comes back through the hook. The user stack, the scratch
+ * buffer and fz_state are ordinary user pages.
+ */
+static uint32_t pd[1024] __attribute__((aligned(4096)));
+static uint32_t pt[4][1024] __attribute__((aligned(4096)));
+static uint8_t kstack[8192] __attribute__((aligned(16)));
+static uint8_t ustack[8192] __attribute__((aligned(16)));
+static uint32_t tss[26];
+extern void (*const rt_stub_int80)(void);
+const struct fuzz_record *fz_record;
+uint32_t fz_ustack_top, fz_done;
+void fz_run3(void);
+void fz_resume(void);
+__asm__(".text\n"
+	".globl fz_run3\n"
+	"fz_run3:\n"
+	"	pushal\n"
+	"	movl %esp, fz_saved_esp\n"
+	"	pushl $0x23\n"
+	"	pushl fz_ustack_top\n"
+	"	pushl $0x2\n"
+	"	pushl $0x1b\n"
+	"	pushl $fz_user\n"
+	"	movw $0x23, %ax\n"
+	"	movw %ax, %ds\n"
+	"	movw %ax, %es\n"
+	"	movw %ax, %fs\n"
+	"	movw %ax, %gs\n"
+	"	iret\n"
+	"fz_user:\n"
+	"	movl fz_record, %eax\n"
+	"	pushfl\n"
+	"	popl %ecx\n"
+	"	andl $~0xcd5, %ecx\n"
+	"	orl 28(%eax), %ecx\n"
+	"	pushl %ecx\n"
+	"	popfl\n"
+	"	movl $fz_buf + 128, %ebp\n"
+	"	movl 8(%eax), %ecx\n"
+	"	movl 12(%eax), %edx\n"
+	"	movl 16(%eax), %ebx\n"
+	"	movl 20(%eax), %esi\n"
+	"	movl 24(%eax), %edi\n"
+	"	movl 4(%eax), %eax\n"
+	"	movl %esp, fz_entry_esp\n"
+	"	call *fz_code\n"
+	"	movl %eax, fz_state + 0\n"
+	"	movl %ecx, fz_state + 4\n"
+	"	movl %edx, fz_state + 8\n"
+	"	movl %ebx, fz_state + 12\n"
+	"	movl %esp, fz_state + 16\n"
+	"	movl %ebp, fz_state + 20\n"
+	"	movl %esi, fz_state + 24\n"
+	"	movl %edi, fz_state + 28\n"
+	"	pushfl\n"
+	"	popl fz_state + 32\n"
+	"	movl $0xffffffff, fz_state + 36\n"
+	"	movl $0, fz_state + 40\n"
+	"	movl $0, fz_state + 44\n"
+	"	cld\n"
+	"	movl $1, fz_done\n"
+	"	int $0x80\n"
+	".globl fz_resume\n"
+	"fz_resume:\n"
+	"	movl fz_saved_esp, %esp\n"
+	"	movw $0x10, %ax\n"
+	"	movw %ax, %ds\n"
+	"	movw %ax, %es\n"
+	"	movw %ax, %fs\n"
+	"	movw %ax, %gs\n"
+	"	cld\n"
+	"	popal\n"
+	"	ret\n");
+
+static void setup_ring3(void)
+{
+	outb(0x21, 0xff);
+	outb(0xa1, 0xff);
+	rt_gdt_set(3, 0, 0xfffff, 0xfa, 0xc); /* 0x1b ring-3 code */
+	rt_gdt_set(4, 0, 0xfffff, 0xf2, 0xc); /* 0x23 ring-3 data */
+	tss[1] = (uint32_t)(kstack + sizeof kstack);
+	tss[2] = RT_DS;
+	tss[25] = sizeof tss << 16; /* no I/O bitmap */
+	rt_gdt_set(5, (uint32_t)tss, sizeof tss - 1, 0x89, 0x0);
+	rt_lgdt();
+	__asm__ volatile("ltr %w0" ::"r"(0x28));
+	rt_idt_set(0x80, rt_stub_int80, 0xee);
+	rt_lidt();
+	for (int t = 0; t < 4; t++) {
+		for (int e = 0; e < 1024; e++)
+			pt[t][e] = ((uint32_t)(t * 1024 + e) << 12) | 7;
+		pd[t] = (uint32_t)pt[t] | 7;
+	}
+	__asm__ volatile("mov %0, %%cr3\n\tmov %%cr0, %%eax\n\t"
+			 "or $0x80010000, %%eax\n\tmov %%eax, %%cr0" ::"r"(pd) : "eax");
+	fz_ustack_top = (uint32_t)(ustack + sizeof ustack);
+}
+
 static void hook(struct rt_frame *f)
 {
+	if ((f->cs & 3) == 3) {
+		/* from the sequence at CPL 3: done, or a fault in it */
+		if (f->vector == 0x80 && fz_done) {
+			f->eip = (uint32_t)fz_resume;
+			f->cs = RT_CS;
+			f->eflags = 0x2;
+			return;
+		}
+	}
 	if (f->eip < fz_code || f->eip >= fz_code_end) {
 		rt_printf("FAIL: exception %u at %x outside the sequence\n", f->vector, f->eip);
 		rt_exit(3);
@@ -80,7 +190,9 @@ static void hook(struct rt_frame *f)
 	fz_state.ecx = f->ecx;
 	fz_state.edx = f->edx;
 	fz_state.ebx = f->ebx;
-	fz_state.esp = (uint32_t)&f->eflags + 4; /* CPL 0 -> 0: no stack switch */
+	/* CPL 0 -> 0: no stack switch, ESP was where the frame ends; from
+	 * CPL 3 the CPU pushed the user's ESP after EFLAGS. */
+	fz_state.esp = (f->cs & 3) ? (&f->eflags)[1] : (uint32_t)&f->eflags + 4;
 	fz_state.ebp = f->ebp;
 	fz_state.esi = f->esi;
 	fz_state.edi = f->edi;
@@ -88,6 +200,12 @@ static void hook(struct rt_frame *f)
 	fz_state.vector = f->vector;
 	fz_state.error = f->error;
 	fz_state.eip_off = f->eip - fz_code;
+	if (f->cs & 3) {
+		f->eip = (uint32_t)fz_resume;
+		f->cs = RT_CS;
+		f->eflags = 0x2;
+		return;
+	}
 	f->eip = (uint32_t)fz_abort;
 }
 
@@ -111,7 +229,7 @@ static uint32_t defined_flags(const struct fuzz_record *r)
 	return mask;
 }
 
-static void run_one(const struct fuzz_record *r, uint32_t index, int verbose)
+static void run_one(const struct fuzz_record *r, uint32_t index, int verbose, int ring3)
 {
 	uint32_t s = r->buf_seed;
 	for (uint32_t i = 0; i < FUZZ_BUF_SIZE; i += 4) {
@@ -120,7 +238,14 @@ static void run_one(const struct fuzz_record *r, uint32_t index, int verbose)
 	}
 	uint32_t code = (uint32_t)r + sizeof *r;
 	fz_code_end = code + r->code_len;
-	fz_run(r, code);
+	if (ring3) {
+		fz_code = code;
+		fz_record = r;
+		fz_done = 0;
+		fz_run3();
+	} else {
+		fz_run(r, code);
+	}
 	fz_state.esp -= fz_entry_esp;
 	fz_state.eflags &= defined_flags(r);
 	uint32_t h = fnv(2166136261u, &fz_state, sizeof fz_state);
@@ -158,6 +283,8 @@ void guest_main(uint32_t mb_magic, uint32_t mb_info)
 		rt_exit(3);
 	}
 	rt_set_exception_hook(hook);
+	if (h->ring3)
+		setup_ring3();
 	uint32_t off = sizeof *h;
 	for (uint32_t i = 0; i < h->count; i++) {
 		const struct fuzz_record *r = (const void *)(blob + off);
@@ -166,7 +293,7 @@ void guest_main(uint32_t mb_magic, uint32_t mb_info)
 			rt_printf("FAIL: record %u is cut short\n", i);
 			rt_exit(3);
 		}
-		run_one(r, h->first + i, (int)h->verbose);
+		run_one(r, h->first + i, (int)h->verbose, (int)h->ring3);
 		off += r->size;
 	}
 	rt_printf("ALL OK\n");

@@ -6,7 +6,9 @@
 #
 # Each round takes the next seed (the first is --seed, else one from the
 # clock, printed), has fuzzgen write --count sequences (default 1000) into
-# a copy of the fuzz guest, and runs that image under both. A sequence
+# a copy of the fuzz guest, and runs that image under both: at CPL 0 for
+# even seeds, at CPL 3 for odd ones (U blocks, or direct execution where
+# the host runs 32-bit code and --de picks it). A sequence
 # whose end state differs is a divergence: the script reruns it alone,
 # cuts it to the shortest prefix that still diverges, drops every other
 # instruction it can, and prints that minimal sequence with both end
@@ -86,7 +88,7 @@ run_both() {
 # diverges INDEX KEEPLIST: does sequence INDEX with these items still
 # differ? (1: no, 0: yes; an invalid list counts as no)
 diverges() {
-    "$gen" --seed "$s" --only "$1" ${2:+--keep "$2"} --image "$guest" --out "$work/one.elf" \
+    "$gen" --seed "$s" $r3 --only "$1" ${2:+--keep "$2"} --image "$guest" --out "$work/one.elf" \
         >/dev/null 2>&1 || return 1
     run_both "$work/one.elf" 2>/dev/null
     rc=$?
@@ -119,14 +121,14 @@ minimise() {
         fi
         j=$((j + 1))
     done
-    echo "minimal sequence (seed $s, sequence $i, items $keep):"
+    echo "minimal sequence (seed $s, sequence $i, items $keep${r3:+, at CPL 3}):"
     "$gen" --seed "$s" --only "$i" --keep "$keep" --print
-    "$gen" --seed "$s" --only "$i" --keep "$keep" --verbose --image "$guest" \
+    "$gen" --seed "$s" $r3 --only "$i" --keep "$keep" --verbose --image "$guest" \
         --out "$work/min.elf" >/dev/null
     run_both "$work/min.elf"
     echo "QEMU's end state:"; grep -v '^ALL OK' "$work/q" | tr -d '\r'
     echo "btvmm's end state:"; grep -v '^ALL OK' "$work/b" | tr -d '\r'
-    echo "reproduce: $gen --seed $s --only $i --keep $keep --verbose --image $guest --out x.elf; $btvmm -kernel x.elf -m 64"
+    echo "reproduce: $gen --seed $s $r3 --only $i --keep $keep --verbose --image $guest --out x.elf; $btvmm -kernel x.elf -m 64"
 }
 
 echo "fuzz: translator vs QEMU TCG, $count sequences a round, for ${seconds}s from seed $seed"
@@ -136,7 +138,9 @@ rounds=0
 total=0
 failures=0
 while [ $(($(date +%s) - start)) -lt "$seconds" ] || [ $rounds -eq 0 ]; do
-    n=$("$gen" --seed "$s" --count "$count" --image "$guest" --out "$work/img.elf") || {
+    r3=""
+    [ $((s % 2)) -eq 1 ] && r3=--ring3
+    n=$("$gen" --seed "$s" $r3 --count "$count" --image "$guest" --out "$work/img.elf") || {
         echo "fuzz: fuzzgen failed for seed $s" >&2; exit 2; }
     run_both "$work/img.elf"
     rc=$?
