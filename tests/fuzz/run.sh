@@ -7,8 +7,9 @@
 # Each round takes the next seed (the first is --seed, else one from the
 # clock, printed), has fuzzgen write --count sequences (default 1000) into
 # a copy of the fuzz guest, and runs that image under both: at CPL 0 for
-# even seeds, at CPL 3 for odd ones (U blocks, or direct execution where
-# the host runs 32-bit code and --de picks it). A sequence
+# even seeds, at CPL 3 for odd ones (btvmm runs with --de off: this tests
+# the translator, U blocks included; direct execution runs the host's
+# instruction set, see docs/fidelity.md). A sequence
 # whose end state differs is a divergence: the script reruns it alone,
 # cuts it to the shortest prefix that still diverges, drops every other
 # instruction it can, and prints that minimal sequence with both end
@@ -71,7 +72,7 @@ run_both() {
         -m 64 -serial "file:$work/q" -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
         -kernel "$1" </dev/null >/dev/null 2>"$work/q.err"
     qs=$?
-    timeout "$timeout_s" "$btvmm" -kernel "$1" -m 64 -serial "file:$work/b" \
+    timeout "$timeout_s" "$btvmm" -kernel "$1" -m 64 --de off -serial "file:$work/b" \
         </dev/null >/dev/null 2>"$work/b.err"
     bs=$?
     if [ $qs -ne 1 ] || ! grep -q '^ALL OK' "$work/q"; then
@@ -128,7 +129,7 @@ minimise() {
     run_both "$work/min.elf"
     echo "QEMU's end state:"; grep -v '^ALL OK' "$work/q" | tr -d '\r'
     echo "btvmm's end state:"; grep -v '^ALL OK' "$work/b" | tr -d '\r'
-    echo "reproduce: $gen --seed $s $r3 --only $i --keep $keep --verbose --image $guest --out x.elf; $btvmm -kernel x.elf -m 64"
+    echo "reproduce: $gen --seed $s $r3 --only $i --keep $keep --verbose --image $guest --out x.elf; $btvmm -kernel x.elf -m 64 --de off"
 }
 
 echo "fuzz: translator vs QEMU TCG, $count sequences a round, for ${seconds}s from seed $seed"
