@@ -92,6 +92,8 @@ static uint64_t parse_mib(const char *s)
 static void parse_trace(struct mon_options *o, const char *list)
 {
 	char buf[256];
+	if (strlen(list) >= sizeof buf)
+		fail_usage("--trace list is too long%s (the categories are bt, io and exc)", "");
 	snprintf(buf, sizeof buf, "%s", list);
 	for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		if (!strcmp(t, "bt"))
@@ -238,11 +240,16 @@ static uint64_t clock_realtime(void *ctx)
 	return hd_realtime_ns();
 }
 
+/* COM1's output. A failed write (a full disk, a closed pipe) is said once
+ * and the line is cut, as if unplugged: the guest runs on. */
 static void serial_write(void *ctx, const uint8_t *bytes, size_t len)
 {
 	struct mon_vm *vm = ctx;
-	if (vm->serial_fd >= 0)
-		hd_write_all(vm->serial_fd, bytes, len);
+	if (vm->serial_fd < 0 || hd_write_all(vm->serial_fd, bytes, len))
+		return;
+	fprintf(stderr, "btvmm: serial output failed (%s); the guest's further output is dropped\n",
+		errno ? strerror(errno) : "nothing written");
+	vm->serial_fd = -1;
 }
 
 /* Multiboot machine state (multiboot spec §3.2), with a flat GDT in guest

@@ -205,6 +205,14 @@ case $case in
         echo "$case: FAIL: status $status, stderr:" >&2
         cat "$work/stderr" >&2
         exit 1 ;;
+    serial-full)
+        # A serial sink that fails (ENOSPC): said once, the guest runs on
+        # to its own end (demo.elf: isa-debug-exit 0, status 1).
+        need_guest
+        expect 1 'serial output failed.*no space' -kernel "$guest" -serial file:/dev/full || exit 1 ;;
+    trace-too-long)
+        need_guest
+        expect 2 'trace.*too long' -kernel "$guest" --trace "$(printf 'bt,%.0s' $(seq 1 100))io" || exit 1 ;;
     reset)
         need_guest
         expect 0 '' -kernel "$guest" || exit 1 ;;
