@@ -261,8 +261,24 @@ static enum emu_result iret(struct mon_vm *vm, unsigned size, uint32_t at,
 	struct bt_cpu *cpu = v->cpu;
 	uint32_t saved_esp = cpu->gpr[BT_ESP], eip, cs, fl;
 	if (cpu->eflags & BT_FL_NT) {
+		/* A task return (SDM vol. 2, IRET): the current TSS's link must
+		 * name a busy TSS in the GDT, else #TS(link). Ring 3 can set NT
+		 * with POPF, so this is the usual outcome; a real nested task
+		 * is the guest kernel's doing, and task switches are not
+		 * implemented. */
+		uint32_t link = 0;
+		uint64_t d = 0;
+		struct mon_fault ignore = { 0 };
+		bool busy_tss = mon_read(vm, v->tr.base, &link, 2, &ignore) && !(link & 4) &&
+				mon_read_descriptor(vm, (uint16_t)link, &d, &ignore) &&
+				((d >> 40) & 0x1d) == 0x01 && ((d >> 40) & 2); /* type 3 or B */
+		if (!busy_tss) {
+			mon_fault_set(f, EXC_TS, true, link & 0xfffc);
+			return EMU_FAULT;
+		}
 		mon_stop(vm, MON_EXIT_UNSUPPORTED,
-			 "unsupported: IRET with NT set (task return) at EIP %#x", at);
+			 "unsupported: IRET with NT set returns to the task in TSS %#x at EIP %#x "
+			 "(task switches are not implemented)", link, at);
 		return EMU_STOPPED;
 	}
 	if (!mon_pop(vm, &eip, size, f) || !mon_pop(vm, &cs, size, f) ||

@@ -135,6 +135,10 @@ __asm__(
 	ATTEMPT_BEGIN("int 0x21") "\tint $0x21\n" DONE
 	ATTEMPT_BEGIN("int 0x0e") "\tint $0x0e\n" DONE
 	ATTEMPT_BEGIN("ud2") "\tud2\n" DONE
+	ATTEMPT_BEGIN("iret with nt") "\tpushfl\n\torl $0x4000, (%esp)\n\tpopfl\n"
+	"\tpushfl\n\tpushl $0x1b\n\tpushl $3f\n\tiret\n3:" DONE
+	ATTEMPT_BEGIN("prefixed int 0x80") "\t.byte 0x3e\n\tint $0x80\n"
+	ATTEMPT_BEGIN("int 0x80 twice") "\tmovl $5, %eax\n\tint $0x80\n\tint $0x80\n"
 	ATTEMPT_BEGIN("host exit by int 0x80") "\tmovl $60, %eax\n\tmovl $0x100000, %ebx\n" DONE
 	ATTEMPT_BEGIN("sysenter unset") "\tmovl $39, %eax\n\tmovl %esp, %ecx\n\tsysenter\n" DONE
 	ATTEMPT_BEGIN("syscall") "\tmovl $39, %eax\n\t.byte 0x0f, 0x05\n" DONE
