@@ -185,11 +185,12 @@ enum bt_exit bt_run(struct bt *bt)
 	}
 }
 
-void bt_set_fp_trap(struct bt *bt, bool trap)
+void bt_set_fp_trap(struct bt *bt, bool trap, bool xmm_off)
 {
-	if (bt->fp_trap == trap)
+	if (bt->fp_trap == trap && bt->xmm_off == xmm_off)
 		return;
 	bt->fp_trap = trap;
+	bt->xmm_off = xmm_off;
 	bt_flush(bt);
 }
 

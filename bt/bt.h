@@ -374,7 +374,11 @@ void bt_decoder_init(ZydisDecoder *d);
  * CR0.EM set): while they must, they are translated as EMULATE so the
  * monitor can raise #NM/#UD. A change flushes the translation cache.
  */
-void bt_set_fp_trap(struct bt *bt, bool trap);
+void bt_set_fp_trap(struct bt *bt, bool trap, bool xmm_off);
+/* An SSE-family instruction on XMM registers (or LDMXCSR/STMXCSR): #UD
+ * while the guest's CR4.OSFXSR is 0 (SDM vol. 3, 13.1.3; QEMU too), which
+ * bt_set_fp_trap's xmm_off makes the translator send to the monitor. */
+bool bt_xmm_insn(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *ops);
 
 /*
  * Whether RDTSC may run as itself: the guest's TSC is the host's (offset

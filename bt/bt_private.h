@@ -84,6 +84,7 @@ struct bt {
 	bool single;               /* translating for bt_step */
 	bool user;                 /* blocks run and are made as U blocks */
 	bool fp_trap;              /* FP instructions are EMULATE (CR0.TS/EM) */
+	bool xmm_off;              /* XMM instructions are EMULATE (CR4.OSFXSR 0) */
 	bool native_tsc;           /* RDTSC is IDENT (guest TSC = host TSC) */
 	ZydisDecoder dec;
 	ZydisFormatter fmt;

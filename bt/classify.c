@@ -51,6 +51,20 @@ bool bt_fp_family(const ZydisDecodedInstruction *zi)
 	}
 }
 
+bool bt_xmm_insn(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *ops)
+{
+	if (!bt_fp_family(zi) || zi->meta.isa_ext == ZYDIS_ISA_EXT_X87 ||
+	    zi->meta.isa_ext == ZYDIS_ISA_EXT_MMX)
+		return false;
+	if (zi->mnemonic == ZYDIS_MNEMONIC_LDMXCSR || zi->mnemonic == ZYDIS_MNEMONIC_STMXCSR)
+		return true;
+	for (unsigned i = 0; i < zi->operand_count; i++)
+		if (ops[i].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+		    ZydisRegisterGetClass(ops[i].reg.value) == ZYDIS_REGCLASS_XMM)
+			return true;
+	return false;
+}
+
 enum bt_class bt_classify(const struct bt_insn *in)
 {
 	const ZydisDecodedInstruction *zi = &in->zi;

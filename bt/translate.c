@@ -181,7 +181,8 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 		bt->stats.insns++;
 
 		enum bt_class c = bt_classify(&in);
-		if (bt->fp_trap && bt_fp_family(&in.zi))
+		if ((bt->fp_trap && bt_fp_family(&in.zi)) ||
+		    (bt->xmm_off && bt_xmm_insn(&in.zi, in.ops)))
 			c = BT_CLASS_EMULATE;
 		/* RDTSC reads the host TSC, which is the guest's when the
 		 * offset is 0: Linux's delay loops spin on it. */

@@ -863,7 +863,7 @@ static bool has_reg_class(const struct emu_insn *in, ZydisRegisterClass c)
 void mon_sync_mode(struct mon_vm *vm)
 {
 	struct vcpu *v = &vm->vcpu;
-	bt_set_fp_trap(vm->bt, v->cr0 & (CR0_TS | CR0_EM));
+	bt_set_fp_trap(vm->bt, v->cr0 & (CR0_TS | CR0_EM), !(v->cr4 & CR4_OSFXSR));
 	bt_set_native_tsc(vm->bt, v->tsc_offset == 0 && !(v->cr4 & 0x4));
 	/* Translations are keyed by linear address: a new address space
 	 * makes them stale. */
@@ -879,7 +879,9 @@ static enum emu_result emu_fp_trap(struct mon_vm *vm, const struct emu_insn *in,
 {
 	uint32_t cr0 = vm->vcpu.cr0;
 	bool x87 = in->zi.meta.isa_ext == ZYDIS_ISA_EXT_X87;
-	if (in->zi.mnemonic == ZYDIS_MNEMONIC_FWAIT) {
+	if (!(vm->vcpu.cr4 & CR4_OSFXSR) && bt_xmm_insn(&in->zi, in->ops)) {
+		mon_fault_set(f, EXC_UD, false, 0); /* before #NM, as decoding is */
+	} else if (in->zi.mnemonic == ZYDIS_MNEMONIC_FWAIT) {
 		if ((cr0 & (CR0_TS | CR0_MP)) != (CR0_TS | CR0_MP))
 			return EMU_NEXT;
 		mon_fault_set(f, EXC_NM, false, 0);

@@ -63,6 +63,8 @@ struct mon_dtr {
 #define CR0_NW 0x20000000u
 #define CR0_CD 0x40000000u
 #define CR0_PG 0x80000000u
+/* CR4 bits the emulator itself reads. */
+#define CR4_OSFXSR 0x00000200u
 
 /* Architectural exception vectors. */
 enum {

@@ -163,6 +163,13 @@ __asm__(
 	ATTEMPT_BEGIN("smsw") "\tsmsw %eax\n\tandl $0xffff, %eax\n" DONE
 	ATTEMPT_BEGIN("push cs ss") "\tpushl %cs\n\tpopl %eax\n\tpushl %ss\n\tpopl %edx\n" DONE
 	ATTEMPT_BEGIN("mov from cs") "\tmovl %cs, %eax\n" DONE
+	/* CR4.OSFXSR is 0 here: XMM instructions and LDMXCSR are #UD, MMX
+	 * and the fences are not */
+	ATTEMPT_BEGIN("movaps without osfxsr") "\tmovaps %xmm1, %xmm0\n" DONE
+	ATTEMPT_BEGIN("ldmxcsr without osfxsr") "\tldmxcsr (%esp)\n" DONE
+	ATTEMPT_BEGIN("paddd xmm without osfxsr") "\tpaddd %xmm1, %xmm0\n" DONE
+	ATTEMPT_BEGIN("paddd mmx") "\tpaddd %mm1, %mm0\n\temms\n" DONE
+	ATTEMPT_BEGIN("sfence") "\tsfence\n" DONE
 	".section .rodata.attempts, \"a\"\n.globl attempts_end\nattempts_end:\n"
 	".text\n");
 
