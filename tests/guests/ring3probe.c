@@ -170,6 +170,9 @@ __asm__(
 	ATTEMPT_BEGIN("paddd xmm without osfxsr") "\tpaddd %xmm1, %xmm0\n" DONE
 	ATTEMPT_BEGIN("paddd mmx") "\tpaddd %mm1, %mm0\n\temms\n" DONE
 	ATTEMPT_BEGIN("sfence") "\tsfence\n" DONE
+	/* EFLAGS.AC set, CR0.AM clear: no alignment check */
+	ATTEMPT_BEGIN("misaligned with ac") "\tpushfl\n\torl $0x40000, (%esp)\n\tpopfl\n"
+	"\tmovl 1(%esp), %eax\n\tpushfl\n\tpopl %edx\n\tandl $0x40000, %edx\n" DONE
 	".section .rodata.attempts, \"a\"\n.globl attempts_end\nattempts_end:\n"
 	".text\n");
 
