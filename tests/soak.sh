@@ -21,7 +21,8 @@
 #     allows (8, and one on its way out);
 #   - the mappings grow ever slower: in the last quarter of the rounds by
 #     at most half what they grew in the first, + 64 (views fill as the
-#     guest touches memory and settle; a leak grows at a steady rate);
+#     guest touches memory and settle; a leak grows at a steady rate;
+#     judged from 100 rounds on);
 #   - after the exit no process of the VM is left, its own TMPDIR is empty,
 #     and nothing of its is in /dev/shm or /tmp (perf-PID.map).
 # Exit status: 0 pass, 1 a check failed, 2 bad usage or no guest.
@@ -129,7 +130,13 @@ echo "soak: mappings and anonymous RSS (KiB) over the run: $(awk -v n="$total" '
 [ "$fd1" -eq "$fd0" ] || fail "file descriptors leaked ($fd0 -> $fd1)"
 kids_max=$(awk 'BEGIN { m = 0 } { if ($4 > m) m = $4 } END { print m }' "$work/samples")
 [ "$kids_max" -le 9 ] || fail "child processes leaked ($kids0 at first, up to $kids_max)"
-[ "$grow_last" -le $((grow_first / 2 + 64)) ] || fail "host mappings keep growing"
+# Before about 100 rounds the views are still filling at full speed: too
+# early to tell settling from a leak.
+if [ "$round" -ge 100 ]; then
+    [ "$grow_last" -le $((grow_first / 2 + 64)) ] || fail "host mappings keep growing"
+else
+    echo "soak: mappings not judged: $round rounds (100 or more needed)"
+fi
 sleep 0.2
 left=$(pgrep -P "$pid" 2>/dev/null || true)
 [ -z "$left" ] || fail "processes of the VM left behind: $left"
