@@ -118,8 +118,9 @@ void emit_modrm_mem(struct bt_emit *e, const struct bt_insn *in, unsigned reg)
 	if (zi->raw.disp.size)
 		n += zi->raw.disp.size / 8;
 	if (e->esp_lag && emit_esp_based(in)) {
-		/* [esp + index*s + disp]: the lag joins the displacement */
-		int32_t d = (int32_t)zi->raw.disp.value + e->esp_lag;
+		/* [esp + index*s + disp]: the lag joins the displacement
+		 * (32-bit arithmetic, wrapping like the guest's address) */
+		int32_t d = (int32_t)((uint32_t)zi->raw.disp.value + (uint32_t)e->esp_lag);
 		bool d8 = d >= -128 && d <= 127;
 		emit_u8(e, (uint8_t)((d8 ? 0x40 : 0x80) | (reg & 7) << 3 | 4));
 		emit_u8(e, m[1]);

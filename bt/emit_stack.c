@@ -172,7 +172,7 @@ static bool emit_pop(struct bt_tx *tx, const struct bt_insn *in)
 		const uint8_t *m = in->bytes + zi->raw.modrm.offset;
 		emit_u8(e, (uint8_t)(0x80 | R14 << 3 | 4));
 		emit_u8(e, m[1]); /* SIB: base esp, index as before */
-		emit_u32(e, (uint32_t)((int32_t)op->mem.disp.value + (int32_t)size));
+		emit_u32(e, (uint32_t)op->mem.disp.value + size); /* wraps as the guest's */
 	} else {
 		emit_modrm_mem(e, in, R14);
 	}
