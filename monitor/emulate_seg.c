@@ -162,6 +162,91 @@ static enum emu_result emu_probe(struct mon_vm *vm, const struct emu_insn *in,
 	return EMU_NEXT;
 }
 
+/*
+ * A far CALL or JMP through a 32-bit call gate (SDM vol. 2, CALL and JMP):
+ * the gate's DPL must admit CPL and the selector's RPL; the code segment
+ * it names must not be less privileged. A CALL to a more privileged
+ * non-conforming segment switches to that level's stack from the TSS and
+ * copies the gate's parameter count of dwords across; a JMP never changes
+ * privilege.
+ */
+static enum emu_result far_through_gate(struct mon_vm *vm, const struct emu_insn *in,
+					uint16_t sel, uint64_t gate, struct mon_fault *f)
+{
+	struct vcpu *v = &vm->vcpu;
+	struct bt_cpu *cpu = v->cpu;
+	unsigned cpl = mon_cpl(v), gdpl = (unsigned)(gate >> 45) & 3;
+	bool call = in->zi.mnemonic == ZYDIS_MNEMONIC_CALL;
+	if (gdpl < cpl || gdpl < (sel & 3u)) {
+		mon_fault_set(f, EXC_GP, true, sel & 0xfffc);
+		return EMU_FAULT;
+	}
+	if (!((gate >> 47) & 1)) {
+		mon_fault_set(f, EXC_NP, true, sel & 0xfffc);
+		return EMU_FAULT;
+	}
+	uint16_t csel = (uint16_t)(gate >> 16);
+	uint32_t off = (uint32_t)(gate & 0xffff) | (uint32_t)(gate >> 32 & 0xffff0000u);
+	unsigned nparams = (unsigned)(gate >> 32) & 0x1f;
+	uint64_t cd;
+	if (!(csel & ~3u)) {
+		mon_fault_set(f, EXC_GP, true, 0);
+		return EMU_FAULT;
+	}
+	if (!mon_read_descriptor(vm, csel, &cd, f))
+		return EMU_FAULT;
+	unsigned dpl = (unsigned)(cd >> 45) & 3;
+	bool code = ((cd >> 43) & 3) == 3; /* S and the code bit */
+	bool conforming = code && ((cd >> 42) & 1);
+	if (!code || dpl > cpl || (!call && !conforming && dpl != cpl)) {
+		mon_fault_set(f, EXC_GP, true, csel & 0xfffc);
+		return EMU_FAULT;
+	}
+	unsigned new_cpl = conforming ? cpl : dpl;
+	uint32_t old_esp = cpu->gpr[BT_ESP];
+	struct mon_seg old_cs = v->seg[SEG_CS], old_ss = v->seg[SEG_SS];
+	uint32_t new_esp = 0;
+	uint16_t new_ss = 0;
+	if (new_cpl < cpl) {
+		uint32_t t[2] = { 0, 0 };
+		unsigned ttype = SEG_ATTR_TYPE(v->tr.attr);
+		if ((ttype != 0x9 && ttype != 0xb) || v->tr.limit < 8 * new_cpl + 11) {
+			mon_fault_set(f, EXC_TS, true, v->tr.sel & 0xfffc);
+			return EMU_FAULT;
+		}
+		if (!mon_read_sys(vm, v->tr.base + 4 + 8 * new_cpl, t, 8, f))
+			return EMU_FAULT;
+		new_esp = t[0];
+		new_ss = (uint16_t)t[1];
+	}
+	if (!mon_load_cs_at(vm, csel, new_cpl, f))
+		return vm->stop ? EMU_STOPPED : EMU_FAULT;
+	if (new_cpl < cpl) {
+		if ((new_ss & 3) != new_cpl || !mon_load_seg(vm, SEG_SS, new_ss, f)) {
+			mon_fault_set(f, EXC_TS, true, new_ss & 0xfffc);
+			goto undo;
+		}
+		cpu->gpr[BT_ESP] = new_esp;
+		if (!mon_push(vm, old_ss.sel, 4, f) || !mon_push(vm, old_esp, 4, f))
+			goto undo;
+		for (unsigned i = nparams; i-- > 0;) {
+			uint32_t p = 0;
+			if (!mon_read(vm, old_ss.base + old_esp + 4 * i, &p, 4, f) ||
+			    !mon_push(vm, p, 4, f))
+				goto undo;
+		}
+	}
+	if (call && (!mon_push(vm, old_cs.sel, 4, f) || !mon_push(vm, in->next_eip, 4, f)))
+		goto undo;
+	cpu->eip = off;
+	return EMU_JUMPED;
+undo:
+	cpu->gpr[BT_ESP] = old_esp;
+	v->seg[SEG_CS] = old_cs;
+	v->seg[SEG_SS] = old_ss;
+	return vm->stop ? EMU_STOPPED : EMU_FAULT;
+}
+
 static enum emu_result emu_far_jmp_call(struct mon_vm *vm, const struct emu_insn *in,
 					struct mon_fault *f)
 {
@@ -186,6 +271,12 @@ static enum emu_result emu_far_jmp_call(struct mon_vm *vm, const struct emu_insn
 	}
 	if (size == 2)
 		off &= 0xffff;
+	/* A call gate (system descriptor type 0xC) in protected mode. */
+	uint64_t gd;
+	struct mon_fault probe = { 0 };
+	if ((v->cr0 & CR0_PE) && (sel & ~3u) && mon_read_descriptor(vm, sel, &gd, &probe) &&
+	    ((gd >> 40) & 0x1f) == 0x0c)
+		return size == 4 ? far_through_gate(vm, in, sel, gd, f) : EMU_UNHANDLED;
 	uint32_t saved_esp = cpu->gpr[BT_ESP];
 	uint16_t old_cs = v->seg[SEG_CS].sel;
 	struct mon_seg saved = v->seg[SEG_CS];

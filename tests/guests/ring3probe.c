@@ -1,4 +1,6 @@
 /* Test guest: ring-3 code tries every way out (far transfers, segment loads, gates, privileged and sensitive instructions, supervisor memory); each outcome matches QEMU's. */
+#include <stdbool.h>
+
 #include "rt.h"
 
 /*
@@ -170,11 +172,43 @@ __asm__(
 	ATTEMPT_BEGIN("paddd xmm without osfxsr") "\tpaddd %xmm1, %xmm0\n" DONE
 	ATTEMPT_BEGIN("paddd mmx") "\tpaddd %mm1, %mm0\n\temms\n" DONE
 	ATTEMPT_BEGIN("sfence") "\tsfence\n" DONE
+	/* call gates: 0x43 DPL 3 with 2 parameters to ring 0, 0x4b DPL 0,
+	 * 0x53 not present (gate_target returns with RET 8 to ring 3) */
+	ATTEMPT_BEGIN("lcall gate to ring 0") "\tpushl $0x1111\n\tpushl $0x2222\n"
+	"\tlcall $0x43, $0\n" DONE
+	ATTEMPT_BEGIN("ljmp gate to ring 0") "\tljmp $0x43, $0\n" DONE
+	ATTEMPT_BEGIN("lcall gate dpl 0") "\tlcall $0x4b, $0\n" DONE
+	ATTEMPT_BEGIN("lcall gate not present") "\tlcall $0x53, $0\n" DONE
 	/* EFLAGS.AC set, CR0.AM clear: no alignment check */
 	ATTEMPT_BEGIN("misaligned with ac") "\tpushfl\n\torl $0x40000, (%esp)\n\tpopfl\n"
 	"\tmovl 1(%esp), %eax\n\tpushfl\n\tpopl %edx\n\tandl $0x40000, %edx\n" DONE
 	".section .rodata.attempts, \"a\"\n.globl attempts_end\nattempts_end:\n"
 	".text\n");
+
+/* Ring 0, through the call gate: what it sees, back to ring 3 (popping
+ * the two parameters from both stacks). EAX: its CS and SS; EDX: the
+ * parameters; ECX: the caller's SS from the new stack. */
+void gate_target(void);
+__asm__(".text\n"
+	"gate_target:\n"
+	"	movl %cs, %eax\n"
+	"	shll $16, %eax\n"
+	"	movw %ss, %ax\n"
+	"	movl 8(%esp), %edx\n"
+	"	shll $16, %edx\n"
+	"	orl 12(%esp), %edx\n"
+	"	movl 20(%esp), %ecx\n"
+	"	lret $8\n");
+
+/* A 32-bit call gate descriptor. */
+static void set_call_gate(int slot, void (*target)(void), unsigned dpl, bool present,
+			  unsigned params)
+{
+	uint32_t off = (uint32_t)target;
+	rt_gdt[slot].lo = (uint32_t)RT_CS << 16 | (off & 0xffff);
+	rt_gdt[slot].hi = (off & 0xffff0000) | (present ? 0x8000u : 0) | dpl << 13 |
+			  0xc00u | params;
+}
 
 static struct {
 	uint32_t vector, error, eip, cr2, eax, edx;
@@ -213,6 +247,9 @@ void guest_main(uint32_t magic, uint32_t info)
 	rt_gdt_set(5, (uint32_t)tss, sizeof tss - 1, 0x89, 0x0); /* 0x28 TSS */
 	rt_gdt_set(6, 0xfffff000, 0xfffff, 0xf2, 0xc); /* 0x33 wraps */
 	rt_gdt_set(7, 0, 0xfffff, 0x7a, 0xc);          /* 0x3b not present */
+	set_call_gate(8, gate_target, 3, true, 2);     /* 0x43 */
+	set_call_gate(9, gate_target, 0, true, 0);     /* 0x4b */
+	set_call_gate(10, gate_target, 3, false, 0);   /* 0x53 */
 	rt_lgdt();
 	/* No LDT: after reset LDTR is base 0, limit 0xffff, which would make
 	 * the LDT selectors below read whatever lies at address 0. */
