@@ -14,6 +14,7 @@
 #include <Zydis/Zydis.h>
 
 #include "fuzz.h"
+#include "splitmix.h"
 
 /*
  * usage: fuzzgen --seed S [--count N] --image IN.elf --out OUT.elf
@@ -43,16 +44,13 @@
  * the defined ones.
  */
 
-/* ---- random numbers: splitmix64 ---- */
+/* ---- random numbers ---- */
 
 static uint64_t rng;
 
 static uint64_t next64(void)
 {
-	uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return splitmix64(&rng);
 }
 
 static uint32_t rnd(uint32_t n)

@@ -19,22 +19,27 @@ struct fz_state fz_state;
 uint32_t fz_saved_esp, fz_entry_esp, fz_code, fz_code_end;
 
 /*
- * void fz_run(const struct fuzz_record *r, uint32_t code)
+ * fz_body: load fz_record's registers and flags (EBP = the buffer's
+ * middle), call fz_code, store what it left in fz_state; at either CPL.
  *
- * Loads the record's registers and flags (EBP = the buffer's middle), calls
- * the code, and stores what it left. A sequence stopped by an exception
- * comes back through fz_abort (the hook filled fz_state).
+ * fz_run0 runs it at CPL 0. fz_run3 IRETs to fz_user, which runs it at
+ * CPL 3 and comes back with INT 0x80 (a DPL-3 gate: the hook sends it to
+ * fz_resume); the user stack, the buffer and fz_state are ordinary user
+ * pages. A sequence stopped by an exception comes back through the hook
+ * (which fills fz_state) to fz_resume.
  */
-void fz_run(const struct fuzz_record *r, uint32_t code);
-void fz_abort(void);
+static uint32_t pd[1024] __attribute__((aligned(4096)));
+static uint32_t pt[4][1024] __attribute__((aligned(4096)));
+static uint8_t kstack[8192] __attribute__((aligned(16)));
+static uint8_t ustack[8192] __attribute__((aligned(16)));
+const struct fuzz_record *fz_record;
+uint32_t fz_ustack_top, fz_done;
+void fz_run0(void);
+void fz_run3(void);
+void fz_resume(void);
 __asm__(".text\n"
-	".globl fz_run\n"
-	"fz_run:\n"
-	"	pushal\n"
-	"	movl %esp, fz_saved_esp\n"
-	"	movl 36(%esp), %eax\n"          /* r */
-	"	movl 40(%esp), %ecx\n"          /* code */
-	"	movl %ecx, fz_code\n"
+	"fz_body:\n"
+	"	movl fz_record, %eax\n"
 	"	pushfl\n"
 	"	popl %ecx\n"
 	"	andl $~0xcd5, %ecx\n"
@@ -63,30 +68,14 @@ __asm__(".text\n"
 	"	movl $0xffffffff, fz_state + 36\n" /* no exception */
 	"	movl $0, fz_state + 40\n"
 	"	movl $0, fz_state + 44\n"
-	".globl fz_abort\n"
-	"fz_abort:\n"
-	"	movl fz_saved_esp, %esp\n"
 	"	cld\n"
-	"	popal\n"
-	"	ret\n");
-
-/*
- * Ring 3: fz_run3 IRETs to fz_user, which loads the record's state, calls
- * the code, stores the end state and comes back with INT 0x80 (a DPL-3
- * gate); a fault comes back through the hook. The user stack, the scratch
- * buffer and fz_state are ordinary user pages.
- */
-static uint32_t pd[1024] __attribute__((aligned(4096)));
-static uint32_t pt[4][1024] __attribute__((aligned(4096)));
-static uint8_t kstack[8192] __attribute__((aligned(16)));
-static uint8_t ustack[8192] __attribute__((aligned(16)));
-static uint32_t tss[26];
-extern void (*const rt_stub_int80)(void);
-const struct fuzz_record *fz_record;
-uint32_t fz_ustack_top, fz_done;
-void fz_run3(void);
-void fz_resume(void);
-__asm__(".text\n"
+	"	ret\n"
+	".globl fz_run0\n"
+	"fz_run0:\n"
+	"	pushal\n"
+	"	movl %esp, fz_saved_esp\n"
+	"	call fz_body\n"
+	"	jmp fz_resume\n"
 	".globl fz_run3\n"
 	"fz_run3:\n"
 	"	pushal\n"
@@ -103,36 +92,7 @@ __asm__(".text\n"
 	"	movw %ax, %gs\n"
 	"	iret\n"
 	"fz_user:\n"
-	"	movl fz_record, %eax\n"
-	"	pushfl\n"
-	"	popl %ecx\n"
-	"	andl $~0xcd5, %ecx\n"
-	"	orl 28(%eax), %ecx\n"
-	"	pushl %ecx\n"
-	"	popfl\n"
-	"	movl $fz_buf + 128, %ebp\n"
-	"	movl 8(%eax), %ecx\n"
-	"	movl 12(%eax), %edx\n"
-	"	movl 16(%eax), %ebx\n"
-	"	movl 20(%eax), %esi\n"
-	"	movl 24(%eax), %edi\n"
-	"	movl 4(%eax), %eax\n"
-	"	movl %esp, fz_entry_esp\n"
-	"	call *fz_code\n"
-	"	movl %eax, fz_state + 0\n"
-	"	movl %ecx, fz_state + 4\n"
-	"	movl %edx, fz_state + 8\n"
-	"	movl %ebx, fz_state + 12\n"
-	"	movl %esp, fz_state + 16\n"
-	"	movl %ebp, fz_state + 20\n"
-	"	movl %esi, fz_state + 24\n"
-	"	movl %edi, fz_state + 28\n"
-	"	pushfl\n"
-	"	popl fz_state + 32\n"
-	"	movl $0xffffffff, fz_state + 36\n"
-	"	movl $0, fz_state + 40\n"
-	"	movl $0, fz_state + 44\n"
-	"	cld\n"
+	"	call fz_body\n"
 	"	movl $1, fz_done\n"
 	"	int $0x80\n"
 	".globl fz_resume\n"
@@ -151,36 +111,26 @@ static void setup_ring3(void)
 {
 	outb(0x21, 0xff);
 	outb(0xa1, 0xff);
-	rt_gdt_set(3, 0, 0xfffff, 0xfa, 0xc); /* 0x1b ring-3 code */
-	rt_gdt_set(4, 0, 0xfffff, 0xf2, 0xc); /* 0x23 ring-3 data */
-	tss[1] = (uint32_t)(kstack + sizeof kstack);
-	tss[2] = RT_DS;
-	tss[25] = sizeof tss << 16; /* no I/O bitmap */
-	rt_gdt_set(5, (uint32_t)tss, sizeof tss - 1, 0x89, 0x0);
-	rt_lgdt();
-	__asm__ volatile("ltr %w0" ::"r"(0x28));
-	rt_idt_set(0x80, rt_stub_int80, 0xee);
-	rt_lidt();
-	for (int t = 0; t < 4; t++) {
-		for (int e = 0; e < 1024; e++)
-			pt[t][e] = ((uint32_t)(t * 1024 + e) << 12) | 7;
-		pd[t] = (uint32_t)pt[t] | 7;
-	}
-	__asm__ volatile("mov %0, %%cr3\n\tmov %%cr0, %%eax\n\t"
-			 "or $0x80010000, %%eax\n\tmov %%eax, %%cr0" ::"r"(pd) : "eax");
+	rt_ring3_init(kstack + sizeof kstack);
+	rt_tss[25] = sizeof rt_tss << 16; /* no I/O bitmap */
+	rt_identity_16m(pd, pt, NULL);
 	fz_ustack_top = (uint32_t)(ustack + sizeof ustack);
+}
+
+/* Back to fz_resume at CPL 0, from either level (the frame's ESP and SS,
+ * if any, are dropped with the rest of the handler's stack). */
+static void back_to_kernel(struct rt_frame *f)
+{
+	f->eip = (uint32_t)fz_resume;
+	f->cs = RT_CS;
+	f->eflags = 0x2;
 }
 
 static void hook(struct rt_frame *f)
 {
-	if ((f->cs & 3) == 3) {
-		/* from the sequence at CPL 3: done, or a fault in it */
-		if (f->vector == 0x80 && fz_done) {
-			f->eip = (uint32_t)fz_resume;
-			f->cs = RT_CS;
-			f->eflags = 0x2;
-			return;
-		}
+	if ((f->cs & 3) == 3 && f->vector == 0x80 && fz_done) {
+		back_to_kernel(f); /* the CPL-3 run is over */
+		return;
 	}
 	if (f->eip < fz_code || f->eip >= fz_code_end) {
 		rt_printf("FAIL: exception %u at %x outside the sequence\n", f->vector, f->eip);
@@ -200,13 +150,7 @@ static void hook(struct rt_frame *f)
 	fz_state.vector = f->vector;
 	fz_state.error = f->error;
 	fz_state.eip_off = f->eip - fz_code;
-	if (f->cs & 3) {
-		f->eip = (uint32_t)fz_resume;
-		f->cs = RT_CS;
-		f->eflags = 0x2;
-		return;
-	}
-	f->eip = (uint32_t)fz_abort;
+	back_to_kernel(f);
 }
 
 static uint32_t fnv(uint32_t h, const void *p, uint32_t n)
@@ -238,14 +182,13 @@ static void run_one(const struct fuzz_record *r, uint32_t index, int verbose, in
 	}
 	uint32_t code = (uint32_t)r + sizeof *r;
 	fz_code_end = code + r->code_len;
-	if (ring3) {
-		fz_code = code;
-		fz_record = r;
-		fz_done = 0;
+	fz_code = code;
+	fz_record = r;
+	fz_done = 0;
+	if (ring3)
 		fz_run3();
-	} else {
-		fz_run(r, code);
-	}
+	else
+		fz_run0();
 	fz_state.esp -= fz_entry_esp;
 	fz_state.eflags &= defined_flags(r);
 	uint32_t h = fnv(2166136261u, &fz_state, sizeof fz_state);

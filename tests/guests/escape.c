@@ -18,7 +18,6 @@ static uint32_t pd[1024] __attribute__((aligned(4096)));
 static uint32_t pt[4][1024] __attribute__((aligned(4096)));
 static uint8_t kstack[8192] __attribute__((aligned(16)));
 static uint8_t ustack[4096] __attribute__((aligned(4096)));
-static uint32_t tss[26];
 
 extern char user_read[], user_syscall[];
 __asm__(".text\n"
@@ -62,20 +61,8 @@ void guest_main(uint32_t magic, uint32_t info)
 	outb(0x21, 0xff);
 	outb(0xa1, 0xff);
 	rt_set_exception_hook(on_exception);
-	rt_gdt_set(3, 0, 0xfffff, 0xfa, 0xc); /* 0x1b user code */
-	rt_gdt_set(4, 0, 0xfffff, 0xf2, 0xc); /* 0x23 user data */
-	tss[1] = (uint32_t)(kstack + sizeof kstack);
-	tss[2] = RT_DS;
-	rt_gdt_set(5, (uint32_t)tss, sizeof tss - 1, 0x89, 0x0);
-	rt_lgdt();
-	__asm__ volatile("ltr %w0" ::"r"(0x28));
-	for (int t = 0; t < 4; t++) {
-		for (int e = 0; e < 1024; e++)
-			pt[t][e] = ((uint32_t)(t * 1024 + e) << 12) | 7;
-		pd[t] = (uint32_t)pt[t] | 7;
-	}
-	__asm__ volatile("mov %0, %%cr3\n\tmov %%cr0, %%eax\n\t"
-			 "or $0x80010000, %%eax\n\tmov %%eax, %%cr0" ::"r"(pd) : "eax");
+	rt_ring3_init(kstack + sizeof kstack);
+	rt_identity_16m(pd, pt, NULL);
 	char *entry = has(cmd, "syscall") ? user_syscall : user_read;
 	rt_puts("entering ring 3\n");
 	__asm__ volatile("pushl $0x23\n\tpushl %0\n\tpushl $0x202\n\tpushl $0x1b\n\tpushl %1\n\tiret"

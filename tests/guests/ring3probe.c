@@ -27,8 +27,6 @@ static uint32_t pd[1024] __attribute__((aligned(4096)));
 static uint32_t pt[4][1024] __attribute__((aligned(4096)));
 static uint8_t kstack[8192] __attribute__((aligned(16)));
 static uint8_t ustack[4096] __attribute__((aligned(4096)));
-static uint32_t tss[26];
-extern void (*const rt_stub_int80)(void);
 
 struct attempt {
 	const char *name;
@@ -233,6 +231,14 @@ static void hook(struct rt_frame *f)
 	f->eflags = 0x2;
 }
 
+/* 0x800000 supervisor, 0x801000 not present, 0x802000 read-only */
+static void special_pages(void)
+{
+	pt[2][0] = 0x800000 | 3;
+	pt[2][1] = 0;
+	pt[2][2] = 0x802000 | 5;
+}
+
 void guest_main(uint32_t magic, uint32_t info)
 {
 	(void)magic;
@@ -240,32 +246,17 @@ void guest_main(uint32_t magic, uint32_t info)
 	outb(0x21, 0xff);
 	outb(0xa1, 0xff);
 	rt_set_exception_hook(hook);
-	rt_gdt_set(3, 0, 0xfffff, 0xfa, 0xc);          /* 0x1b ring-3 code */
-	rt_gdt_set(4, 0, 0xfffff, 0xf2, 0xc);          /* 0x23 ring-3 data */
-	tss[1] = (uint32_t)(kstack + sizeof kstack);
-	tss[2] = RT_DS;
-	rt_gdt_set(5, (uint32_t)tss, sizeof tss - 1, 0x89, 0x0); /* 0x28 TSS */
+	/* No LDT: after reset LDTR is base 0, limit 0xffff, which would make
+	 * the LDT selectors below read whatever lies at address 0. */
+	__asm__ volatile("lldt %w0" ::"r"(0));
+	rt_ring3_init(kstack + sizeof kstack);
 	rt_gdt_set(6, 0xfffff000, 0xfffff, 0xf2, 0xc); /* 0x33 wraps */
 	rt_gdt_set(7, 0, 0xfffff, 0x7a, 0xc);          /* 0x3b not present */
 	set_call_gate(8, gate_target, 3, true, 2);     /* 0x43 */
 	set_call_gate(9, gate_target, 0, true, 0);     /* 0x4b */
 	set_call_gate(10, gate_target, 3, false, 0);   /* 0x53 */
 	rt_lgdt();
-	/* No LDT: after reset LDTR is base 0, limit 0xffff, which would make
-	 * the LDT selectors below read whatever lies at address 0. */
-	__asm__ volatile("lldt %w0\n\tltr %w1" ::"r"(0), "r"(0x28));
-	rt_idt_set(0x80, rt_stub_int80, 0xee);
-	rt_lidt();
-	for (int t = 0; t < 4; t++) {
-		for (int e = 0; e < 1024; e++)
-			pt[t][e] = ((uint32_t)(t * 1024 + e) << 12) | 7;
-		pd[t] = (uint32_t)pt[t] | 7;
-	}
-	pt[2][0] = 0x800000 | 3; /* supervisor */
-	pt[2][1] = 0;            /* not present */
-	pt[2][2] = 0x802000 | 5; /* read-only */
-	__asm__ volatile("mov %0, %%cr3\n\tmov %%cr0, %%eax\n\t"
-			 "or $0x80010000, %%eax\n\tmov %%eax, %%cr0" ::"r"(pd) : "eax");
+	rt_identity_16m(pd, pt, special_pages);
 	ustack_top = (uint32_t)(ustack + sizeof ustack);
 	unsigned n = 0;
 	for (const struct attempt *a = attempts; a < attempts_end; a++, n++) {

@@ -9,6 +9,7 @@
 
 #include "layout.h"
 #include "loader.h"
+#include "splitmix.h"
 
 /*
  * Each iteration mutates a valid kernel (a multiboot ELF or a minimal
@@ -27,10 +28,7 @@ static uint64_t rng;
 
 static uint64_t next64(void)
 {
-	uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return splitmix64(&rng);
 }
 
 static uint32_t rnd(uint32_t n)

@@ -241,6 +241,34 @@ void rt_lidt(void)
 	__asm__ volatile("lidt %0" : : "m"(idtr) : "memory");
 }
 
+uint32_t rt_tss[26];
+
+void rt_ring3_init(void *kstack_top)
+{
+	rt_gdt_set(3, 0, 0xfffff, 0xfa, 0xc); /* 0x1b ring-3 code */
+	rt_gdt_set(4, 0, 0xfffff, 0xf2, 0xc); /* 0x23 ring-3 data */
+	rt_tss[1] = (uint32_t)kstack_top;
+	rt_tss[2] = RT_DS;
+	rt_gdt_set(5, (uint32_t)rt_tss, sizeof rt_tss - 1, 0x89, 0x0); /* 0x28 TSS */
+	rt_lgdt();
+	__asm__ volatile("ltr %w0" ::"r"(0x28));
+	rt_idt_set(0x80, rt_stub_int80, 0xee);
+	rt_lidt();
+}
+
+void rt_identity_16m(uint32_t pd[1024], uint32_t pt[4][1024], void (*adjust)(void))
+{
+	for (int t = 0; t < 4; t++) {
+		for (int e = 0; e < 1024; e++)
+			pt[t][e] = ((uint32_t)(t * 1024 + e) << 12) | 7;
+		pd[t] = (uint32_t)pt[t] | 7;
+	}
+	if (adjust)
+		adjust();
+	__asm__ volatile("mov %0, %%cr3\n\tmov %%cr0, %%eax\n\t"
+			 "or $0x80010000, %%eax\n\tmov %%eax, %%cr0" ::"r"(pd) : "eax", "memory");
+}
+
 void rt_set_exception_hook(rt_exception_hook hook)
 {
 	rt_hook = hook;

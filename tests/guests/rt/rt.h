@@ -81,6 +81,19 @@ void rt_set_exception_hook(rt_exception_hook hook);  /* NULL removes it */
 void rt_idt_set(int v, void (*handler)(void), uint8_t type_attr);
 void rt_lidt(void);
 
+/*
+ * Ring 3 for a test guest: GDT 0x1b/0x23 flat ring-3 code and data, the
+ * runtime's TSS at 0x28 (ring-0 stack: kstack_top; I/O bitmap offset 0,
+ * so the TSS's own bytes are the bitmap within its limit) loaded with LTR,
+ * and INT 0x80 as a DPL-3 gate. rt_tss is the caller's to adjust.
+ */
+extern uint32_t rt_tss[26];
+void rt_ring3_init(void *kstack_top);
+/* Paging on, the first 16 MiB identity-mapped read/write for ring 3
+ * through pd and the four tables pt (the caller may change entries of pt
+ * before: they are filled first, then CR3 and CR0.PG|WP are set). */
+void rt_identity_16m(uint32_t pd[1024], uint32_t pt[4][1024], void (*adjust)(void));
+
 uint32_t rt_strlen(const char *s);
 void *rt_memset(void *d, int c, size_t n);
 void *rt_memcpy(void *d, const void *s, size_t n);
