@@ -155,6 +155,17 @@ uint8_t dev_platform_inta(struct dev_platform *p);
  * then and arms a host timer for it. */
 uint64_t dev_platform_next_event(struct dev_platform *p);
 
+/*
+ * Guest-physical accesses no RAM backs: size 1, 2 or 4 (the caller splits
+ * wider ones, low part first). Return true (and the value read) when a
+ * device claims `phys`; false for an empty bus (the caller reads all ones
+ * and drops writes).
+ */
+bool dev_mmio_read(struct dev_platform *p, uint64_t phys, unsigned size,
+		   uint32_t *value);
+bool dev_mmio_write(struct dev_platform *p, uint64_t phys, unsigned size,
+		    uint32_t value);
+
 /* True when the guest masked NMIs through bit 7 of port 0x70 (CMOS index). */
 bool dev_platform_nmi_masked(const struct dev_platform *p);
 

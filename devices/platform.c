@@ -167,3 +167,18 @@ bool dev_platform_nmi_masked(const struct dev_platform *p)
 {
 	return p->rtc.nmi_masked;
 }
+
+/* No memory-mapped device yet: the bus is empty everywhere. */
+bool dev_mmio_read(struct dev_platform *p, uint64_t phys, unsigned size,
+		   uint32_t *value)
+{
+	(void)p, (void)phys, (void)size, (void)value;
+	return false;
+}
+
+bool dev_mmio_write(struct dev_platform *p, uint64_t phys, unsigned size,
+		    uint32_t value)
+{
+	(void)p, (void)phys, (void)size, (void)value;
+	return false;
+}

@@ -54,7 +54,7 @@ void emu_set_reg(struct mon_vm *vm, ZydisRegister r, uint32_t value)
 	}
 }
 
-static int seg_index(ZydisRegister r)
+int emu_seg_index(ZydisRegister r)
 {
 	switch (r) {
 	case ZYDIS_REGISTER_ES: return SEG_ES;
@@ -82,12 +82,7 @@ uint32_t emu_ea(struct mon_vm *vm, const struct emu_insn *in,
 uint32_t emu_linear(struct mon_vm *vm, const struct emu_insn *in,
 		    const ZydisDecodedOperand *op)
 {
-	return vm->vcpu.seg[seg_index(op->mem.segment)].base + emu_ea(vm, in, op);
-}
-
-static uint32_t size_mask(unsigned size)
-{
-	return size >= 4 ? 0xffffffffu : (1u << (size * 8)) - 1;
+	return vm->vcpu.seg[emu_seg_index(op->mem.segment)].base + emu_ea(vm, in, op);
 }
 
 bool emu_read_op(struct mon_vm *vm, const struct emu_insn *in,
@@ -109,7 +104,7 @@ bool emu_read_op(struct mon_vm *vm, const struct emu_insn *in,
 	default:
 		return false;
 	}
-	*value = v & size_mask(size);
+	*value = v & emu_size_mask(size);
 	return true;
 }
 
@@ -129,7 +124,7 @@ bool emu_write_op(struct mon_vm *vm, const struct emu_insn *in,
 void emu_set_szp(struct mon_vm *vm, uint32_t result, unsigned size)
 {
 	struct bt_cpu *cpu = cpu_of(vm);
-	uint32_t r = result & size_mask(size);
+	uint32_t r = result & emu_size_mask(size);
 	cpu->eflags &= ~(BT_FL_SF | BT_FL_ZF | BT_FL_PF);
 	if (!r)
 		cpu->eflags |= BT_FL_ZF;
@@ -173,12 +168,12 @@ static enum emu_result emu_flags(struct mon_vm *vm, const struct emu_insn *in,
 	case ZYDIS_MNEMONIC_PUSHF:
 	case ZYDIS_MNEMONIC_PUSHFD:
 		v = (cpu->eflags & ~(BT_FL_VM | BT_FL_RF)) | 2;
-		return mon_push(vm, v & size_mask(size), size, f) ? EMU_NEXT : EMU_FAULT;
+		return mon_push(vm, v & emu_size_mask(size), size, f) ? EMU_NEXT : EMU_FAULT;
 	case ZYDIS_MNEMONIC_POPF:
 	case ZYDIS_MNEMONIC_POPFD: {
 		if (!mon_pop(vm, &v, size, f))
 			return EMU_FAULT;
-		uint32_t mask = POPF_MASK & size_mask(size);
+		uint32_t mask = POPF_MASK & emu_size_mask(size);
 		if (cpl > 0)
 			mask &= ~BT_FL_IOPL;
 		if (cpl > iopl)
@@ -556,222 +551,6 @@ void mon_sysenter(struct mon_vm *vm)
 	struct mon_fault f = { 0 };
 	if (emu_sysenter(vm, &f) == EMU_FAULT)
 		mon_deliver_fault(vm, &f);
-}
-
-/* ---- data accesses the S-view could not perform ---- */
-
-/* MOV-family accesses to guest memory that has no S-view mapping (below
- * vm.mmap_min_addr, or beyond RAM). */
-static enum emu_result emu_memory(struct mon_vm *vm, const struct emu_insn *in,
-				  struct mon_fault *f)
-{
-	const ZydisDecodedInstruction *zi = &in->zi;
-	const ZydisDecodedOperand *dst = &in->ops[0], *src = &in->ops[1];
-	uint32_t v;
-	switch (zi->mnemonic) {
-	case ZYDIS_MNEMONIC_LEA:
-		emu_set_reg(vm, dst->reg.value, emu_ea(vm, in, src));
-		return EMU_NEXT;
-	case ZYDIS_MNEMONIC_MOV:
-		if (!emu_read_op(vm, in, src, dst->size / 8, &v, f) ||
-		    !emu_write_op(vm, in, dst, dst->size / 8, v, f))
-			return EMU_FAULT;
-		return EMU_NEXT;
-	case ZYDIS_MNEMONIC_MOVZX:
-	case ZYDIS_MNEMONIC_MOVSX:
-		if (!emu_read_op(vm, in, src, src->size / 8, &v, f))
-			return EMU_FAULT;
-		if (zi->mnemonic == ZYDIS_MNEMONIC_MOVSX)
-			v = src->size == 8 ? (uint32_t)(int32_t)(int8_t)v
-					   : (uint32_t)(int32_t)(int16_t)v;
-		emu_set_reg(vm, dst->reg.value, v);
-		return EMU_NEXT;
-	case ZYDIS_MNEMONIC_AND:
-	case ZYDIS_MNEMONIC_OR:
-	case ZYDIS_MNEMONIC_XOR: {
-		/* Logic ops: CF = OF = 0, SF ZF PF from the result, AF is
-		 * undefined (left as it was). */
-		if (dst->type != ZYDIS_OPERAND_TYPE_MEMORY)
-			return EMU_UNHANDLED;
-		unsigned size = dst->size / 8;
-		uint32_t a, b;
-		if (!emu_read_op(vm, in, dst, size, &a, f) ||
-		    !emu_read_op(vm, in, src, size, &b, f))
-			return EMU_FAULT;
-		v = zi->mnemonic == ZYDIS_MNEMONIC_AND ? a & b :
-		    zi->mnemonic == ZYDIS_MNEMONIC_OR ? a | b : a ^ b;
-		if (!emu_write_op(vm, in, dst, size, v, f))
-			return EMU_FAULT;
-		cpu_of(vm)->eflags &= ~(BT_FL_CF | BT_FL_OF);
-		emu_set_szp(vm, v, size);
-		return EMU_NEXT;
-	}
-	case ZYDIS_MNEMONIC_BTS:
-	case ZYDIS_MNEMONIC_BTR:
-	case ZYDIS_MNEMONIC_BTC: {
-		/* On a memory operand with an immediate bit offset (Linux's
-		 * set_bit/clear_bit on PTEs): CF = the old bit. A register
-		 * offset can address outside the operand: not handled. */
-		if (dst->type != ZYDIS_OPERAND_TYPE_MEMORY ||
-		    src->type != ZYDIS_OPERAND_TYPE_IMMEDIATE)
-			return EMU_UNHANDLED;
-		unsigned size = dst->size / 8;
-		uint32_t bit = 1u << (src->imm.value.u & (size * 8 - 1));
-		if (!emu_read_op(vm, in, dst, size, &v, f))
-			return EMU_FAULT;
-		bool old = v & bit;
-		v = zi->mnemonic == ZYDIS_MNEMONIC_BTS ? v | bit :
-		    zi->mnemonic == ZYDIS_MNEMONIC_BTR ? v & ~bit : v ^ bit;
-		if (!emu_write_op(vm, in, dst, size, v, f))
-			return EMU_FAULT;
-		cpu_of(vm)->eflags = (cpu_of(vm)->eflags & ~BT_FL_CF) | (old ? BT_FL_CF : 0);
-		return EMU_NEXT;
-	}
-	case ZYDIS_MNEMONIC_XCHG: {
-		/* One vCPU: the implicit lock needs nothing more. */
-		const ZydisDecodedOperand *m = dst, *r = src;
-		if (m->type != ZYDIS_OPERAND_TYPE_MEMORY) {
-			m = src;
-			r = dst;
-		}
-		if (m->type != ZYDIS_OPERAND_TYPE_MEMORY)
-			return EMU_UNHANDLED;
-		unsigned size = m->size / 8;
-		uint32_t reg = emu_get_reg(vm, r->reg.value);
-		if (!emu_read_op(vm, in, m, size, &v, f) ||
-		    !emu_write_op(vm, in, m, size, reg, f))
-			return EMU_FAULT;
-		emu_set_reg(vm, r->reg.value, v);
-		return EMU_NEXT;
-	}
-	default:
-		return EMU_UNHANDLED;
-	}
-}
-
-/* ---- string instructions the translator leaves, and CX loops ---- */
-
-/* The flags of CMP a, b at `size` bytes (CMPS, SCAS). */
-static void set_cmp_flags(struct mon_vm *vm, uint32_t a, uint32_t b, unsigned size)
-{
-	struct bt_cpu *cpu = cpu_of(vm);
-	uint32_t m = size_mask(size), top = 1u << (size * 8 - 1);
-	uint32_t r = (a - b) & m;
-	a &= m;
-	b &= m;
-	cpu->eflags &= ~(BT_FL_CF | BT_FL_OF | BT_FL_AF);
-	if (a < b)
-		cpu->eflags |= BT_FL_CF;
-	if ((a ^ b) & (a ^ r) & top)
-		cpu->eflags |= BT_FL_OF;
-	if ((a ^ b ^ r) & 0x10)
-		cpu->eflags |= BT_FL_AF;
-	emu_set_szp(vm, r, size);
-}
-
-/* A REP runs at most this many rounds per exit, then the instruction
- * starts again (its registers say where it is): interrupts and the
- * monitor's timers are not held off by a long count. */
-#define STRING_ROUNDS 4096
-
-/*
- * MOVS STOS LODS CMPS SCAS, REP forms included, with 16-bit addressing
- * (SI/DI/CX: a 0x67 prefix in 32-bit code) or with an FS/GS override on
- * the source (forms the translator does not rewrite).
- */
-static enum emu_result emu_string(struct mon_vm *vm, const struct emu_insn *in,
-				  struct mon_fault *f)
-{
-	struct bt_cpu *cpu = cpu_of(vm);
-	ZydisMnemonic m = in->zi.mnemonic;
-	enum { MOVS, STOS, LODS, CMPS, SCAS } kind;
-	unsigned size;
-	switch (m) {
-	case ZYDIS_MNEMONIC_MOVSB: kind = MOVS, size = 1; break;
-	case ZYDIS_MNEMONIC_MOVSW: kind = MOVS, size = 2; break;
-	case ZYDIS_MNEMONIC_MOVSD: kind = MOVS, size = 4; break;
-	case ZYDIS_MNEMONIC_STOSB: kind = STOS, size = 1; break;
-	case ZYDIS_MNEMONIC_STOSW: kind = STOS, size = 2; break;
-	case ZYDIS_MNEMONIC_STOSD: kind = STOS, size = 4; break;
-	case ZYDIS_MNEMONIC_LODSB: kind = LODS, size = 1; break;
-	case ZYDIS_MNEMONIC_LODSW: kind = LODS, size = 2; break;
-	case ZYDIS_MNEMONIC_LODSD: kind = LODS, size = 4; break;
-	case ZYDIS_MNEMONIC_CMPSB: kind = CMPS, size = 1; break;
-	case ZYDIS_MNEMONIC_CMPSW: kind = CMPS, size = 2; break;
-	case ZYDIS_MNEMONIC_CMPSD: kind = CMPS, size = 4; break;
-	case ZYDIS_MNEMONIC_SCASB: kind = SCAS, size = 1; break;
-	case ZYDIS_MNEMONIC_SCASW: kind = SCAS, size = 2; break;
-	case ZYDIS_MNEMONIC_SCASD: kind = SCAS, size = 4; break;
-	default:
-		return EMU_UNHANDLED;
-	}
-	bool rep = in->zi.attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE |
-					ZYDIS_ATTRIB_HAS_REPNE);
-	bool repne = in->zi.attributes & ZYDIS_ATTRIB_HAS_REPNE;
-	const uint32_t mask = in->zi.address_width == 16 ? 0xffff : 0xffffffff;
-	uint32_t step = (cpu->eflags & BT_FL_DF) ? (uint32_t)-size : size;
-	int src = SEG_DS;
-	for (unsigned i = 0; i < in->zi.operand_count; i++)
-		if (in->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY &&
-		    (in->ops[i].mem.base == ZYDIS_REGISTER_SI ||
-		     in->ops[i].mem.base == ZYDIS_REGISTER_ESI))
-			src = seg_index(in->ops[i].mem.segment);
-	for (unsigned round = 0; !rep || (cpu->gpr[BT_ECX] & mask); round++) {
-		if (round == STRING_ROUNDS)
-			return EMU_JUMPED; /* at the same EIP: it goes on from here */
-		uint32_t a = cpu->gpr[BT_EAX] & size_mask(size), v = 0, d = 0;
-		uint32_t si = cpu->gpr[BT_ESI], di = cpu->gpr[BT_EDI];
-		if (kind != STOS && kind != SCAS &&
-		    !mon_read(vm, vm->vcpu.seg[src].base + (si & mask), &v, size, f))
-			return EMU_FAULT;
-		if ((kind == CMPS || kind == SCAS) &&
-		    !mon_read(vm, vm->vcpu.seg[SEG_ES].base + (di & mask), &d, size, f))
-			return EMU_FAULT;
-		if (kind == MOVS || kind == STOS) {
-			uint32_t w = kind == STOS ? a : v;
-			if (!mon_write(vm, vm->vcpu.seg[SEG_ES].base + (di & mask), &w, size, f))
-				return EMU_FAULT;
-		}
-		if (kind == LODS)
-			emu_set_reg(vm, size == 1 ? ZYDIS_REGISTER_AL :
-					size == 2 ? ZYDIS_REGISTER_AX : ZYDIS_REGISTER_EAX, v);
-		if (kind == CMPS)
-			set_cmp_flags(vm, v, d, size);
-		if (kind == SCAS)
-			set_cmp_flags(vm, a, d, size);
-		if (kind != STOS && kind != SCAS)
-			cpu->gpr[BT_ESI] = (si & ~mask) | ((si + step) & mask);
-		if (kind != LODS)
-			cpu->gpr[BT_EDI] = (di & ~mask) | ((di + step) & mask);
-		if (!rep)
-			break;
-		cpu->gpr[BT_ECX] = (cpu->gpr[BT_ECX] & ~mask) | ((cpu->gpr[BT_ECX] - 1) & mask);
-		if ((kind == CMPS || kind == SCAS) &&
-		    (bool)(cpu->eflags & BT_FL_ZF) == repne)
-			break; /* REPE stops on a difference, REPNE on a match */
-	}
-	return EMU_NEXT;
-}
-
-/* XLAT with an FS/GS override: AL = [seg: EBX + AL] (BX with 0x67). */
-static enum emu_result emu_xlat(struct mon_vm *vm, const struct emu_insn *in,
-				struct mon_fault *f)
-{
-	struct bt_cpu *cpu = cpu_of(vm);
-	if (in->zi.mnemonic != ZYDIS_MNEMONIC_XLAT)
-		return EMU_UNHANDLED;
-	int seg = SEG_DS;
-	for (unsigned i = 0; i < in->zi.operand_count; i++)
-		if (in->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY)
-			seg = seg_index(in->ops[i].mem.segment);
-	uint32_t off = cpu->gpr[BT_EBX] + (cpu->gpr[BT_EAX] & 0xff);
-	if (in->zi.address_width == 16)
-		off &= 0xffff;
-	uint32_t v = 0;
-	if (!mon_read(vm, vm->vcpu.seg[seg].base + off, &v, 1, f))
-		return EMU_FAULT;
-	emu_set_reg(vm, ZYDIS_REGISTER_AL, v);
-	return EMU_NEXT;
 }
 
 /* JCXZ, and LOOP/LOOPE/LOOPNE counting in CX. */

@@ -42,6 +42,25 @@ bool emu_write_op(struct mon_vm *vm, const struct emu_insn *in,
 /* Set PF, ZF, SF from an 8-bit/16-bit/32-bit result (others untouched). */
 void emu_set_szp(struct mon_vm *vm, uint32_t result, unsigned size);
 
+/* The mask of a `size`-byte operand (1, 2 or 4). */
+static inline uint32_t emu_size_mask(unsigned size)
+{
+	return size >= 4 ? 0xffffffffu : (1u << (size * 8)) - 1;
+}
+/* The SEG_ index of a segment register (SEG_DS for none). */
+int emu_seg_index(ZydisRegister r);
+
+/* emulate_mem.c: instructions with a memory operand the S-view cannot
+ * reach (device memory, holes, the low 64 KiB), done through mon_read and
+ * mon_write; string instructions and XLAT in the forms the translator
+ * leaves. */
+enum emu_result emu_memory(struct mon_vm *vm, const struct emu_insn *in,
+			   struct mon_fault *f);
+enum emu_result emu_string(struct mon_vm *vm, const struct emu_insn *in,
+			   struct mon_fault *f);
+enum emu_result emu_xlat(struct mon_vm *vm, const struct emu_insn *in,
+			 struct mon_fault *f);
+
 /* emulate_legacy.c: PUSHA POPA BOUND ARPL DAA DAS AAA AAS AAM AAD SALC ENTER */
 enum emu_result emu_legacy(struct mon_vm *vm, const struct emu_insn *in,
 			   struct mon_fault *f);
