@@ -449,16 +449,15 @@ static enum emu_result emu_cpu(struct mon_vm *vm, const struct emu_insn *in,
 		return EMU_NEXT;
 	}
 	case ZYDIS_MNEMONIC_RDPMC:
-		/* No performance counters are virtualized: at CPL > 0 without
-		 * CR4.PCE, and for any counter beyond the architectural ones,
-		 * #GP(0); else they read 0. */
-		if ((cpl > 0 && !(v->cr4 & 0x100)) || cpu->gpr[BT_ECX] > 3) {
+		/* CPUID claims no performance counters (leaf 0xa is beyond
+		 * the maximum): after the privilege check, #UD, as QEMU's
+		 * CPUs without a PMU raise. */
+		if (cpl > 0 && !(v->cr4 & 0x100)) {
 			mon_fault_set(f, EXC_GP, true, 0);
 			return EMU_FAULT;
 		}
-		cpu->gpr[BT_EAX] = 0;
-		cpu->gpr[BT_EDX] = 0;
-		return EMU_NEXT;
+		mon_fault_set(f, EXC_UD, false, 0);
+		return EMU_FAULT;
 	case ZYDIS_MNEMONIC_HLT:
 		if (cpl != 0) {
 			mon_fault_set(f, EXC_GP, true, 0);
@@ -756,12 +755,12 @@ static struct {
 	struct emu_insn in;
 } decode_cache[DECODE_CACHE];
 
-/* Decode the instruction at cpu->eip; false (with #UD or a fetch fault
- * delivered) if that is impossible. */
-static bool fetch_decode(struct mon_vm *vm, struct emu_insn *in)
+/* Decode the instruction at cpu->eip into *in. Return true, or false with
+ * *faulted telling a fetch fault (in *f) from bytes that decode to nothing. */
+static bool decode_at_eip(struct mon_vm *vm, struct emu_insn *in,
+			  struct mon_fault *f, bool *faulted)
 {
 	struct bt_cpu *cpu = cpu_of(vm);
-	struct mon_fault f = { 0 };
 	uint8_t buf[16];
 	if (!decoder_ready) {
 		bt_decoder_init(&decoder32);
@@ -781,25 +780,21 @@ static bool fetch_decode(struct mon_vm *vm, struct emu_insn *in)
 	 * raise the fetch's #PF. */
 	uint32_t at = vm->vcpu.seg[SEG_CS].base + cpu->eip;
 	unsigned got = 0;
-	bool faulted = false;
+	*faulted = false;
 	while (got < 15) {
 		unsigned n = 4096 - ((at + got) & 4095);
 		if (n > 15 - got)
 			n = 15 - got;
-		if (!mon_read(vm, at + got, buf + got, n, &f)) {
-			faulted = true;
+		if (!mon_read(vm, at + got, buf + got, n, f)) {
+			*faulted = true;
 			break;
 		}
 		got += n;
 	}
 	if (!got || !ZYAN_SUCCESS(ZydisDecoderDecodeFull(&decoder32, buf, got,
-							 &in->zi, in->ops))) {
-		if (faulted)
-			mon_deliver_fault(vm, &f);
-		else
-			mon_deliver(vm, EXC_UD, false, 0, cpu->eip, false);
+							 &in->zi, in->ops)))
 		return false;
-	}
+	*faulted = false;
 	in->next_eip = cpu->eip + in->zi.length;
 	decode_cache[slot].valid = true;
 	decode_cache[slot].eip = cpu->eip;
@@ -808,6 +803,47 @@ static bool fetch_decode(struct mon_vm *vm, struct emu_insn *in)
 	decode_cache[slot].cs = vm->vcpu.seg[SEG_CS].sel;
 	decode_cache[slot].in = *in;
 	return true;
+}
+
+/* Decode the instruction at cpu->eip; false (with #UD or a fetch fault
+ * delivered) if that is impossible. */
+static bool fetch_decode(struct mon_vm *vm, struct emu_insn *in)
+{
+	struct mon_fault f = { 0 };
+	bool faulted;
+	if (decode_at_eip(vm, in, &f, &faulted))
+		return true;
+	if (faulted)
+		mon_deliver_fault(vm, &f);
+	else
+		mon_deliver(vm, EXC_UD, false, 0, cpu_of(vm)->eip, false);
+	return false;
+}
+
+static void format_insn(const struct emu_insn *in, char *text, size_t size)
+{
+	ZydisFormatter fmt;
+	ZydisFormatterInit(&fmt, ZYDIS_FORMATTER_STYLE_INTEL);
+	if (!ZYAN_SUCCESS(ZydisFormatterFormatInstruction(&fmt, &in->zi, in->ops,
+							  in->zi.operand_count_visible,
+							  text, size, in->eip, NULL)))
+		snprintf(text, size, "?");
+}
+
+void mon_describe_insn(struct mon_vm *vm, char *text, size_t size)
+{
+	struct emu_insn in;
+	struct mon_fault f = { 0 };
+	bool faulted;
+	if (!decode_at_eip(vm, &in, &f, &faulted)) {
+		snprintf(text, size, "?");
+		return;
+	}
+	format_insn(&in, text, size);
+	if (in.zi.mnemonic == ZYDIS_MNEMONIC_RDMSR || in.zi.mnemonic == ZYDIS_MNEMONIC_WRMSR) {
+		size_t len = strlen(text);
+		snprintf(text + len, size - len, " %#x", cpu_of(vm)->gpr[BT_ECX]);
+	}
 }
 
 static void finish(struct mon_vm *vm, const struct emu_insn *in,
@@ -826,11 +862,7 @@ static void finish(struct mon_vm *vm, const struct emu_insn *in,
 		break;
 	case EMU_UNHANDLED: {
 		char text[96];
-		ZydisFormatter fmt;
-		ZydisFormatterInit(&fmt, ZYDIS_FORMATTER_STYLE_INTEL);
-		ZydisFormatterFormatInstruction(&fmt, &in->zi, in->ops,
-						in->zi.operand_count_visible, text,
-						sizeof text, in->eip, NULL);
+		format_insn(in, text, sizeof text);
 		/* Instructions of ISA extensions the virtual CPU does not
 		 * claim raise #UD, as on a CPU without them. */
 		if (in->zi.meta.isa_ext != ZYDIS_ISA_EXT_BASE &&

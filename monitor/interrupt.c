@@ -140,6 +140,45 @@ static bool try_deliver(struct mon_vm *vm, uint8_t v, bool has_error,
 	return true;
 }
 
+/* Append "#GP(0x10)", "#DF" or "vector 0x20" to text[*len...size). */
+static void append_exc(char *text, size_t size, size_t *len, const struct mon_exc_link *e)
+{
+	static const char *const names[32] = {
+		"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "#CSO",
+		"#TS", "#NP", "#SS", "#GP", "#PF", "#15", "#MF", "#AC", "#MC", "#XM",
+		"#VE", "#CP",
+	};
+	const char *name = e->vector < 32 ? names[e->vector] : NULL;
+	int n;
+	if (*len >= size)
+		return;
+	if (!name)
+		n = snprintf(text + *len, size - *len, "vector %#x", e->vector);
+	else if (e->has_error && e->vector != EXC_DF)
+		n = snprintf(text + *len, size - *len, "%s(%#x)", name, e->error);
+	else
+		n = snprintf(text + *len, size - *len, "%s", name);
+	*len += n > 0 ? (size_t)n : 0;
+}
+
+/* Stop with "guest triple fault: #UD at EIP 0x1000 (ud2) -> #GP(0x32) ->
+ * #DF -> triple fault (why)": what a user needs to find the first fault. */
+static void triple_fault(struct mon_vm *vm, const char *why)
+{
+	char chain[256] = "", insn[96];
+	size_t len = 0;
+	mon_describe_insn(vm, insn, sizeof insn);
+	for (unsigned i = 0; i < vm->exc_chain_len; i++) {
+		if (i && len < sizeof chain)
+			len += (size_t)snprintf(chain + len, sizeof chain - len, " -> ");
+		append_exc(chain, sizeof chain, &len, &vm->exc_chain[i]);
+		if (!i && len < sizeof chain)
+			len += (size_t)snprintf(chain + len, sizeof chain - len, " at EIP %#x (%s)",
+						vm->vcpu.cpu->eip, insn);
+	}
+	mon_stop(vm, MON_EXIT_TRIPLE, "guest triple fault: %s -> triple fault (%s)", chain, why);
+}
+
 void mon_deliver(struct mon_vm *vm, uint8_t v, bool has_error, uint32_t error,
 		 uint32_t next_eip, bool soft)
 {
@@ -150,23 +189,24 @@ void mon_deliver(struct mon_vm *vm, uint8_t v, bool has_error, uint32_t error,
 	if (vm->opt.trace_exc)
 		fprintf(stderr, "exc: vector %u error %#x at eip %#x\n", v,
 			has_error ? error : 0, vm->vcpu.cpu->eip);
+	unsigned depth = vm->delivering;
+	if (depth < sizeof vm->exc_chain / sizeof vm->exc_chain[0]) {
+		vm->exc_chain[depth] = (struct mon_exc_link){ v, has_error, error };
+		vm->exc_chain_len = depth + 1;
+	}
 	if (try_deliver(vm, v, has_error, error, next_eip, soft, &f))
 		return;
 	/* The delivery itself faulted: the rules of SDM vol. 3 §6.15 table
 	 * 6-5 decide between the second exception and a double fault. */
 	if (v == EXC_DF) {
-		mon_stop(vm, MON_EXIT_TRIPLE,
-			 "guest triple fault (fault while delivering #DF at EIP %#x)",
-			 vm->vcpu.cpu->eip);
+		triple_fault(vm, "a fault while delivering #DF");
 		return;
 	}
 	bool df = !soft && ((contributory(v) && contributory(f.vector)) ||
 			    (v == EXC_PF && (f.vector == EXC_PF ||
 					     contributory(f.vector))));
 	if (vm->delivering > 4) {
-		mon_stop(vm, MON_EXIT_TRIPLE,
-			 "guest triple fault (exceptions nest without end at EIP %#x)",
-			 vm->vcpu.cpu->eip);
+		triple_fault(vm, "exceptions nest without end");
 		return;
 	}
 	vm->delivering++;

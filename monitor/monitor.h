@@ -208,6 +208,14 @@ struct mon_vm {
 	struct mon_exit_record ring[MON_RING];
 	unsigned ring_next;
 	unsigned delivering;   /* nesting of exception delivery */
+	/* The exceptions of the delivery in progress, outermost first: the
+	 * triple-fault message names them. */
+	struct mon_exc_link {
+		uint8_t vector;
+		bool has_error;
+		uint32_t error;
+	} exc_chain[6];
+	unsigned exc_chain_len;
 	uint64_t events;       /* exceptions and interrupts delivered */
 	bool irq_shadow;       /* after STI or a load of SS: no interrupt
 				  before the next instruction completes */
@@ -254,6 +262,9 @@ struct mon_vm {
  * `wrote_pt` whether it wrote a traced page table. */
 void mon_hot_writer_done(struct mon_vm *vm, uint32_t eip, bool emulated, bool wrote_pt);
 /* End the run with `status` and a one-line message (printf-style). */
+/* The instruction at CS:EIP as text ("rdmsr", with ECX for RDMSR and
+ * WRMSR), or "?" when it cannot be read; no fault is raised. */
+void mon_describe_insn(struct mon_vm *vm, char *text, size_t size);
 void mon_stop(struct mon_vm *vm, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int mon_run(struct mon_vm *vm);

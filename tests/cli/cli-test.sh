@@ -181,7 +181,7 @@ case $case in
         expect 2 'kernel' -m 64 || exit 1 ;;
     triple-fault)
         need_guest
-        expect 4 'triple fault' -kernel "$guest" || exit 1 ;;
+        expect 4 'triple fault: #UD at EIP 0x[0-9a-f]+ \(ud2\) -> #GP\(0x33\) -> #DF -> triple fault' -kernel "$guest" || exit 1 ;;
     halted)
         # HLT with interrupts off: nothing can wake the CPU: powered off.
         need_guest
