@@ -114,6 +114,9 @@ void hd_timer_arm(uint64_t deadline_ns);
 void hd_sleep_until(uint64_t deadline_ns);
 /* Wall-clock time: ns since the Unix epoch. */
 uint64_t hd_realtime_ns(void);
+/* The host TSC's rate in Hz, measured once against CLOCK_MONOTONIC over
+ * about 10 ms (the first call sleeps that long). */
+uint64_t hd_tsc_hz(void);
 
 /* ---- The user world: guest ring-3 code run natively in its own process ---- */
 
