@@ -58,7 +58,9 @@ void dev_bus_get_stats(const struct dev_bus *bus, struct dev_bus_stats *out);
 enum dev_stop_reason {
 	DEV_RUNNING = 0,
 	DEV_STOP_DEBUG_EXIT, /* guest wrote v to isa-debug-exit: status (v<<1)|1 */
-	DEV_STOP_RESET,      /* guest pulsed the reset line (i8042 0x64 <- 0xfe) */
+	DEV_STOP_RESET,      /* guest pulsed the reset line (i8042 0x64 <- 0xfe,
+			      * port 0x92 bit 0, 0xcf9 bit 2) */
+	DEV_STOP_POWEROFF,   /* guest entered ACPI S5 (PM1a_CNT SLP_EN) */
 };
 
 /* Where the UART's transmitted bytes go; NULL write means "nowhere". */
@@ -74,12 +76,21 @@ struct dev_clock {
 	uint64_t (*monotonic_ns)(void *ctx);
 	/* Wall-clock time, ns since the Unix epoch (UTC): the RTC's time. */
 	uint64_t (*realtime_ns)(void *ctx);
+	/* The guest's TSC now: the local APIC timer's TSC-deadline mode fires
+	 * when it reaches IA32_TSC_DEADLINE. NULL: the TSC is taken to be the
+	 * monotonic clock in ns (a 1 GHz TSC). */
+	uint64_t (*tsc)(void *ctx);
+	/* The TSC's rate in Hz, used only to turn a deadline into the ns of
+	 * dev_platform_next_event(). 0 = unknown: 1 GHz is assumed, so the run
+	 * loop may wake early or late, but the interrupt itself is raised by
+	 * dev_platform_update() comparing tsc() with the deadline. */
+	uint64_t tsc_hz;
 	void *ctx;
 };
 
 struct dev_platform_config {
 	struct dev_serial_sink serial; /* COM1 output */
-	bool trace_io;                 /* print each port access to stderr */
+	bool trace_io;                 /* print each port and MMIO access to stderr */
 	struct dev_clock clock;
 };
 
@@ -92,7 +103,13 @@ struct dev_platform;
  * (4 ports, as QEMU's -device isa-debug-exit,iobase=0xf4,iosize=0x04), the
  * POST diagnostic port 0x80 (writes accepted and ignored, reads 0xff... as
  * QEMU does), and the i8042 controller at 0x60/0x64 (reset, AUX loopback,
- * IRQ 1 and 12; no keyboard or mouse attached).
+ * IRQ 1 and 12; no keyboard or mouse attached); port 0x92 (fast reset,
+ * A20), the PIIX reset control register at 0xcf9 and the ACPI PM1a event,
+ * control and PM timer registers at PC_ACPI_PM_BASE (SCI on IRQ 9).
+ * Memory-mapped (dev_mmio_read/write): the local APIC at its IA32_APIC_BASE
+ * page, the I/O APIC at PC_IOAPIC_BASE, the HPET at PC_HPET_BASE.
+ * Every ISA IRQ line goes both to the 8259 pair and to I/O APIC pin
+ * PC_GSI_OF_IRQ(irq).
  * Return NULL when out of memory.
  */
 struct dev_platform *dev_platform_create(const struct dev_platform_config *cfg);
@@ -138,15 +155,21 @@ bool dev_uart_irq_pending(const struct dev_uart *uart);
  */
 void dev_platform_update(struct dev_platform *p);
 
-/* True when the master PIC asserts INTR to the CPU (an unmasked request
- * of higher priority than any in service). */
+/*
+ * True when the CPU has a maskable interrupt to take: the master PIC's INTR
+ * while the local APIC passes it through (APIC globally disabled, or LINT0
+ * unmasked in ExtINT mode, QEMU's apic_accept_pic_intr rule), or a vector
+ * in the local APIC's IRR whose priority class is above the PPR.
+ */
 bool dev_platform_intr(struct dev_platform *p);
 
 /*
- * The CPU's interrupt-acknowledge cycle: return the vector of the highest
- * priority pending request and move it to in-service (or, in auto-EOI mode,
- * complete it); the spurious vector (IRQ 7 / IRQ 15 of its PIC) when the
- * request went away.
+ * The CPU's interrupt-acknowledge cycle. The 8259's request comes first
+ * when it passes through (ExtINT ignores the APIC's priorities, as in
+ * QEMU): its vector, moved to in-service (or completed in auto-EOI mode),
+ * or the PIC's spurious vector (IRQ 7 / IRQ 15) when the request went away.
+ * Otherwise the local APIC's vector, moved from IRR to ISR, or its
+ * spurious vector (SVR bits 7:0) when none is deliverable.
  */
 uint8_t dev_platform_inta(struct dev_platform *p);
 
@@ -155,18 +178,33 @@ uint8_t dev_platform_inta(struct dev_platform *p);
  * then and arms a host timer for it. */
 uint64_t dev_platform_next_event(struct dev_platform *p);
 
+/* True when the guest masked NMIs through bit 7 of port 0x70 (CMOS index). */
+bool dev_platform_nmi_masked(const struct dev_platform *p);
+
+/* ---- Memory-mapped devices and the local APIC's MSRs ---- */
+
 /*
- * Guest-physical accesses no RAM backs: size 1, 2 or 4 (the caller splits
- * wider ones, low part first). Return true (and the value read) when a
- * device claims `phys`; false for an empty bus (the caller reads all ones
- * and drops writes).
+ * Guest-physical accesses no RAM backs. size 1, 2, 4 (an 8-byte access is
+ * split by the caller into two 4-byte ones, low first). Return true and the
+ * value when a device claims `phys`; false for open bus (the caller reads
+ * all ones / drops writes). A device that claims an access of a size its
+ * registers do not take answers as QEMU does (the local APIC, HPET and
+ * I/O APIC window read 0 and ignore writes of other sizes).
  */
 bool dev_mmio_read(struct dev_platform *p, uint64_t phys, unsigned size,
 		   uint32_t *value);
 bool dev_mmio_write(struct dev_platform *p, uint64_t phys, unsigned size,
 		    uint32_t value);
 
-/* True when the guest masked NMIs through bit 7 of port 0x70 (CMOS index). */
-bool dev_platform_nmi_masked(const struct dev_platform *p);
+/* IA32_APIC_BASE (MSR 0x1b): read; write returns false for a value the
+ * CPU refuses (#GP): reserved bits 7:0, 9, 10 (no x2APIC) or 63:32 (our
+ * CPUID has no PAE: 32-bit physical addresses). */
+uint64_t dev_platform_apic_base(const struct dev_platform *p);
+bool dev_platform_set_apic_base(struct dev_platform *p, uint64_t value);
+
+/* IA32_TSC_DEADLINE (MSR 0x6e0), in guest TSC ticks. Reads 0 and ignores
+ * writes unless the LVT timer is in TSC-deadline mode; 0 disarms. */
+uint64_t dev_platform_tsc_deadline(const struct dev_platform *p);
+void dev_platform_set_tsc_deadline(struct dev_platform *p, uint64_t tsc);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "devices.h"
+#include "pc_map.h"
 
 /*
  * A stop request raised by a device (debug exit, reset) and read by the run
@@ -88,11 +89,235 @@ uint8_t dev_pic_inta(struct dev_pic *pic);
 extern const struct dev_pio_ops dev_pic_ops;  /* 0x20-0x21 and 0xa0-0xa1 */
 extern const struct dev_pio_ops dev_elcr_ops; /* 0x4d0-0x4d1; dev is the pic */
 
-/* PCI configuration mechanism #1 (pci_conf1.c): a host bridge only. */
+/* ---- The ISA interrupt lines (isa_irq.c) ---- */
+
+struct dev_ioapic;
+
+/*
+ * Where an ISA device's IRQ line goes: to the 8259 pair and to I/O APIC pin
+ * PC_GSI_OF_IRQ(irq), both at once, as on a PIIX. Devices drive their line
+ * through dev_isa_set_irq and never see the controllers. In HPET legacy
+ * replacement mode the HPET owns IRQ 0 and 8: the PIT's and the RTC's
+ * outputs are cut off and the HPET's timers 0 and 1 drive the lines.
+ */
+struct dev_isa_irqs {
+	struct dev_pic *pic;
+	struct dev_ioapic *ioapic;  /* NULL: the 8259 pair only */
+	uint16_t device_levels;     /* what the ISA devices drive, per IRQ */
+	uint16_t hpet_levels;       /* what the HPET drives on IRQ 0 and 8 */
+	uint16_t hpet_owned;        /* the IRQs the HPET has taken over */
+};
+
+/* Drive ISA IRQ `irq` (0-15, not 2) to `level` from its ISA device. As
+ * with dev_pic_set_irq, edge inputs see a request on a rising edge only. */
+void dev_isa_set_irq(struct dev_isa_irqs *irqs, unsigned irq, bool level);
+
+/* The HPET's legacy replacement: take IRQ 0 and 8 over (or give them back)
+ * and drive them from the HPET's timers 0 and 1. */
+void dev_isa_set_legacy_replacement(struct dev_isa_irqs *irqs, bool on);
+void dev_isa_set_hpet_irq(struct dev_isa_irqs *irqs, unsigned irq,
+			  bool level);
+
+/*
+ * True while an interrupt on `irq` is still pending or in service at a
+ * controller that would deliver it: an unmasked 8259 input with its IRR or
+ * ISR bit set, or an unmasked I/O APIC pin whose vector the local APIC has
+ * not finished. The PIT pays its backlog of periods only when this is false.
+ */
+bool dev_isa_irq_busy(const struct dev_isa_irqs *irqs, unsigned irq);
+
+/* PCI configuration mechanism #1 (pci_conf1.c): a host bridge only, and
+ * the PIIX reset control register, a byte port inside CONFIG_ADDRESS. */
 struct dev_pci {
 	uint32_t address; /* CONFIG_ADDRESS */
+	uint8_t rcr;      /* 0xcf9 bit 1: the reset type (bit 2 resets) */
+	struct dev_stop *stop;
 };
 extern const struct dev_pio_ops dev_pci_conf1_ops; /* 0xcf8-0xcff */
+
+/* ---- Memory-mapped device registers ---- */
+
+/* One handler pair per device, as for ports: `offset` is from the start
+ * of the device's window, `size` 1, 2 or 4. */
+struct dev_mmio_ops {
+	const char *name;
+	uint32_t (*read)(void *dev, uint32_t offset, unsigned size);
+	void (*write)(void *dev, uint32_t offset, unsigned size, uint32_t value);
+};
+
+/* ---- The local APIC (lapic.c) ---- */
+
+#define DEV_LAPIC_LVTS 6u /* timer, thermal, performance, LINT0, LINT1, error */
+
+/*
+ * The xAPIC of the one CPU. The timer, like the PIT, is computed from the
+ * clock: the count is a function of the ns since the initial count was
+ * written, and `next_fire_ns` is the next time it reaches 0.
+ */
+struct dev_lapic {
+	const struct dev_clock *clock;
+	struct dev_ioapic *ioapic;  /* EOI of a level-triggered vector */
+	uint64_t base_msr;          /* IA32_APIC_BASE */
+	uint8_t id;                 /* APIC ID register bits 31:24 */
+	uint8_t tpr;
+	uint8_t ldr;                /* logical destination, bits 31:24 */
+	uint8_t dfr_model;          /* destination format, bits 31:28 */
+	uint32_t svr;               /* spurious vector; bit 8 software enable */
+	uint32_t isr[8], tmr[8], irr[8];
+	uint32_t esr;               /* as last latched by an ESR write */
+	uint32_t esr_pending;       /* errors seen since that write */
+	uint32_t icr_low, icr_high;
+	uint32_t lvt[DEV_LAPIC_LVTS];
+	uint32_t initial_count;
+	uint32_t divide_conf;
+	uint64_t load_ns;           /* when initial_count was written */
+	uint64_t next_fire_ns;      /* UINT64_MAX: the count is not running */
+	uint64_t tsc_deadline;      /* IA32_TSC_DEADLINE, 0: disarmed */
+};
+
+/* QEMU's reset state of the boot CPU's APIC (apic_reset_common): base
+ * PC_LAPIC_BASE, enabled, BSP; SVR 0xff; LINT0 ExtINT, other LVTs masked. */
+void dev_lapic_init(struct dev_lapic *l, const struct dev_clock *clock,
+		    struct dev_ioapic *ioapic);
+
+/* True when the APIC is globally enabled (IA32_APIC_BASE bit 11). */
+bool dev_lapic_enabled(const struct dev_lapic *l);
+
+/* The IA32_APIC_BASE write: see dev_platform_set_apic_base. */
+bool dev_lapic_set_base(struct dev_lapic *l, uint64_t value);
+uint64_t dev_lapic_tsc_deadline(const struct dev_lapic *l);
+void dev_lapic_set_tsc_deadline(struct dev_lapic *l, uint64_t tsc);
+
+/*
+ * An interrupt message for this APIC: a fixed or lowest-priority `vector`
+ * (from the I/O APIC, an IPI, or a local source). Sets IRR (and TMR when
+ * level-triggered). Vectors 0-15 are illegal: ESR "receive illegal vector".
+ * Return whether it was accepted (a disabled APIC takes nothing).
+ */
+bool dev_lapic_accept(struct dev_lapic *l, uint8_t vector, bool level);
+
+/* True when a message to `dest` in the given destination mode (false:
+ * physical, true: logical) reaches this APIC. */
+bool dev_lapic_is_destination(const struct dev_lapic *l, uint8_t dest,
+			      bool logical);
+
+/* The vector the APIC would hand the CPU now, or -1. */
+int dev_lapic_pending(const struct dev_lapic *l);
+
+/* The INTA: move the pending vector from IRR to ISR and return it, or
+ * return the spurious vector if there is none. */
+uint8_t dev_lapic_acknowledge(struct dev_lapic *l);
+
+/* True when the 8259's INTR reaches the CPU (QEMU's apic_accept_pic_intr
+ * with the delivery mode checked: APIC globally disabled, or LINT0
+ * unmasked ExtINT). */
+bool dev_lapic_accepts_pic(const struct dev_lapic *l);
+
+/* True when `vector` is in IRR or ISR. */
+bool dev_lapic_vector_busy(const struct dev_lapic *l, uint8_t vector);
+
+/* Raise the timer interrupt if the count reached 0 (once per period
+ * however many passed, as the IRR would latch only one). */
+void dev_lapic_update(struct dev_lapic *l);
+
+/* Monotonic ns of the timer's next interrupt, UINT64_MAX if none. */
+uint64_t dev_lapic_next_event(const struct dev_lapic *l);
+
+extern const struct dev_mmio_ops dev_lapic_ops; /* the 4 KiB at the base */
+
+/* ---- The I/O APIC (ioapic.c) ---- */
+
+struct dev_ioapic {
+	struct dev_lapic *lapic;    /* the one CPU's */
+	struct dev_pic *pic;        /* ExtINT entries read the 8259's vector */
+	uint32_t regsel;            /* IOREGSEL */
+	uint8_t id;                 /* ID register bits 27:24 */
+	uint32_t irr;               /* pins requesting (edge latched, level high) */
+	uint32_t lines;             /* input levels last seen, for edges */
+	uint64_t redir[PC_IOAPIC_PINS];
+};
+
+/* ID PC_IOAPIC_ID, all pins masked, edge, vector 0. */
+void dev_ioapic_init(struct dev_ioapic *io, struct dev_lapic *lapic,
+		     struct dev_pic *pic);
+
+/* Drive input `pin` (0-23). Edge pins request on a rising edge while
+ * unmasked; level pins while high, once per Remote IRR handshake. */
+void dev_ioapic_set_irq(struct dev_ioapic *io, unsigned pin, bool level);
+
+/* The local APIC's EOI of a level-triggered `vector`: clear Remote IRR
+ * of the pins with that vector and deliver again those still asserted. */
+void dev_ioapic_eoi(struct dev_ioapic *io, uint8_t vector);
+
+/* True when `pin` is unmasked and its last request is not finished. */
+bool dev_ioapic_pin_busy(const struct dev_ioapic *io, unsigned pin);
+
+extern const struct dev_mmio_ops dev_ioapic_ops;
+
+/* ---- The HPET (hpet.c) ---- */
+
+#define DEV_HPET_TIMERS  3u
+#define DEV_HPET_MMIO    0x400u /* QEMU's HPET_LEN */
+
+struct dev_hpet_timer {
+	uint32_t config;  /* Tn_CONFIG bits 31:0 */
+	uint64_t cmp;     /* comparator (the next match in periodic mode) */
+	uint64_t period;  /* periodic mode: what the comparator grows by */
+	uint64_t next;    /* main-counter value of the next match, or
+			   * UINT64_MAX when the timer does not run */
+};
+
+/*
+ * The main counter runs at 100 MHz: while enabled it is
+ * ns / 10 + offset, while halted it is `counter`.
+ */
+struct dev_hpet {
+	const struct dev_clock *clock;
+	struct dev_isa_irqs *irqs;   /* legacy replacement: IRQ 0 and 8 */
+	struct dev_ioapic *ioapic;   /* Tn_INT_ROUTE pins */
+	uint32_t config;             /* general configuration */
+	uint32_t isr;                /* general interrupt status (level) */
+	uint64_t counter;
+	uint64_t offset;
+	struct dev_hpet_timer timer[DEV_HPET_TIMERS];
+};
+
+void dev_hpet_init(struct dev_hpet *h, const struct dev_clock *clock,
+		   struct dev_isa_irqs *irqs, struct dev_ioapic *ioapic);
+void dev_hpet_update(struct dev_hpet *h);
+uint64_t dev_hpet_next_event(const struct dev_hpet *h);
+extern const struct dev_mmio_ops dev_hpet_ops;
+
+/* ---- ACPI fixed hardware (acpi_pm.c) ---- */
+
+struct dev_acpi_pm {
+	const struct dev_clock *clock;
+	struct dev_isa_irqs *irqs;   /* the SCI, IRQ 9 */
+	struct dev_stop *stop;       /* S5 */
+	uint16_t status;             /* PM1 status */
+	uint16_t enable;             /* PM1 enable */
+	uint16_t control;            /* PM1 control, SLP_EN never stored */
+	uint64_t timer_epoch;        /* PM timer bit 23 epoch last seen */
+};
+
+void dev_acpi_pm_init(struct dev_acpi_pm *pm, const struct dev_clock *clock,
+		      struct dev_isa_irqs *irqs, struct dev_stop *stop);
+/* Latch TMR_STS if the PM timer's bit 23 toggled; drive the SCI. */
+void dev_acpi_pm_update(struct dev_acpi_pm *pm);
+/* Monotonic ns of the next TMR_STS-raising toggle while TMR_EN is set. */
+uint64_t dev_acpi_pm_next_event(const struct dev_acpi_pm *pm);
+/* The PM timer's 24-bit count at monotonic `ns`. */
+uint32_t dev_acpi_pm_timer_at(uint64_t ns);
+extern const struct dev_pio_ops dev_acpi_pm_ops; /* PM1a_EVT, PM1a_CNT, PM_TMR */
+
+/* ---- System control port A, 0x92 (port92.c) ---- */
+
+struct dev_port92 {
+	struct dev_stop *stop;
+	uint8_t value;    /* as last written: bit 1 A20, bit 0 reset */
+};
+void dev_port92_init(struct dev_port92 *p92, struct dev_stop *stop);
+extern const struct dev_pio_ops dev_port92_ops;
 
 /* ---- The 8254 PIT at 0x40-0x43 and system control port B, 0x61 (pit8254.c) ---- */
 
@@ -133,7 +358,7 @@ struct dev_pit_channel {
 
 struct dev_pit {
 	const struct dev_clock *clock;
-	struct dev_pic *pic;          /* channel 0's OUT is IRQ 0 */
+	struct dev_isa_irqs *irqs;    /* channel 0's OUT is IRQ 0 */
 	struct dev_pit_channel ch[3];
 	uint8_t port61;               /* port 0x61 bits 3:0 as written */
 	uint32_t backlog;             /* periodic IRQ 0 edges owed (see below) */
@@ -142,7 +367,7 @@ struct dev_pit {
 /* SeaBIOS's state: channel 0 in mode 2 with count 65536 (18.2 Hz) since
  * now, channels 1 and 2 in mode 3 without a count, gate 2 low. */
 void dev_pit_init(struct dev_pit *pit, const struct dev_clock *clock,
-		  struct dev_pic *pic);
+		  struct dev_isa_irqs *irqs);
 
 /* Raise IRQ 0 if channel 0's OUT rose since the last call (one edge, however
  * many periods passed: the PIC would latch only one). */
@@ -172,7 +397,7 @@ extern const struct dev_pio_ops dev_port61_ops; /* 0x61; dev is the pit */
  */
 struct dev_rtc {
 	const struct dev_clock *clock;
-	struct dev_pic *pic;           /* IRQ 8 */
+	struct dev_isa_irqs *irqs;     /* IRQ 8 */
 	uint8_t cmos[DEV_RTC_CMOS_SIZE];
 	uint8_t index;                 /* port 0x70 bits 6:0 */
 	bool nmi_masked;               /* port 0x70 bit 7 */
@@ -186,7 +411,7 @@ struct dev_rtc {
 /* A=0x26 (32.768 kHz, 1024 Hz), B=0x02 (BCD, 24 h), the guest's clock at
  * host UTC, century 20, and the RAM-size-free bytes QEMU's guests find. */
 void dev_rtc_init(struct dev_rtc *rtc, const struct dev_clock *clock,
-		  struct dev_pic *pic);
+		  struct dev_isa_irqs *irqs);
 
 /* Latch the periodic, update-ended and alarm flags that fell due and drive
  * IRQ 8 from IRQF. */
@@ -217,18 +442,18 @@ struct dev_uart {
 	uint8_t rx[DEV_UART_FIFO_SIZE];
 	unsigned rx_head;
 	unsigned rx_count;
-	struct dev_pic *pic; /* where the interrupt line goes (NULL: nowhere) */
+	struct dev_isa_irqs *irqs; /* where the interrupt line goes (NULL: nowhere) */
 	unsigned irq;
 };
 
 /* Put `u` in the power-on state QEMU's guests find after SeaBIOS. */
 void dev_uart_init(struct dev_uart *u, const struct dev_serial_sink *sink);
 
-/* Wire the UART's interrupt output to `irq` of `pic`. From then on every
+/* Wire the UART's interrupt output to ISA IRQ `irq`. From then on every
  * register access and every received byte drives the line to
  * dev_uart_irq_pending(): a level, which the edge-triggered PIC turns into
  * one request per rising edge. */
-void dev_uart_connect_irq(struct dev_uart *u, struct dev_pic *pic,
+void dev_uart_connect_irq(struct dev_uart *u, struct dev_isa_irqs *irqs,
 			  unsigned irq);
 
 /* Drive the interrupt line from the current state (no-op if unwired). */
@@ -251,16 +476,16 @@ struct dev_i8042 {
 	uint8_t queue[DEV_I8042_QUEUE_SIZE]; /* output buffer bytes, oldest first */
 	bool queue_aux[DEV_I8042_QUEUE_SIZE]; /* the byte came from the AUX port */
 	unsigned queue_count;
-	struct dev_pic *pic;  /* where IRQ 1 and 12 go (NULL: nowhere) */
+	struct dev_isa_irqs *irqs; /* where IRQ 1 and 12 go (NULL: nowhere) */
 };
 
 void dev_i8042_init(struct dev_i8042 *kbc, struct dev_stop *stop);
 
-/* Wire the controller's interrupt outputs to IRQ 1 and IRQ 12 of `pic`.
+/* Wire the controller's interrupt outputs to ISA IRQ 1 and IRQ 12.
  * From then on every change of the output buffer or the command byte
  * drives both lines to their level, which the edge-triggered PIC turns
  * into one request per rising edge. */
-void dev_i8042_connect_irq(struct dev_i8042 *kbc, struct dev_pic *pic);
+void dev_i8042_connect_irq(struct dev_i8042 *kbc, struct dev_isa_irqs *irqs);
 extern const struct dev_pio_ops dev_i8042_ops;
 
 /* ---- isa-debug-exit (debug_exit.c) and the POST port (port80.c) ---- */

@@ -83,10 +83,10 @@ static uint8_t kbc_status(const struct dev_i8042 *kbc)
 
 static void kbc_set_lines(struct dev_i8042 *kbc, bool kbd, bool aux)
 {
-	if (!kbc->pic)
+	if (!kbc->irqs)
 		return;
-	dev_pic_set_irq(kbc->pic, DEV_I8042_IRQ_KBD, kbd);
-	dev_pic_set_irq(kbc->pic, DEV_I8042_IRQ_AUX, aux);
+	dev_isa_set_irq(kbc->irqs, DEV_I8042_IRQ_KBD, kbd);
+	dev_isa_set_irq(kbc->irqs, DEV_I8042_IRQ_AUX, aux);
 }
 
 /* Drive IRQ 1 and 12 from the head byte and the command byte. The PIC
@@ -104,9 +104,9 @@ static void kbc_update_irq(struct dev_i8042 *kbc)
 	kbc_set_lines(kbc, kbd, aux);
 }
 
-void dev_i8042_connect_irq(struct dev_i8042 *kbc, struct dev_pic *pic)
+void dev_i8042_connect_irq(struct dev_i8042 *kbc, struct dev_isa_irqs *irqs)
 {
-	kbc->pic = pic;
+	kbc->irqs = irqs;
 	kbc_update_irq(kbc);
 }
 

@@ -1,4 +1,4 @@
-/* devices: PCI configuration mechanism #1 with one device, a host bridge, and nothing else. */
+/* devices: PCI configuration mechanism #1 with one device, a host bridge, and the PIIX reset control register. */
 #include <string.h>
 
 #include "devices_internal.h"
@@ -10,7 +10,16 @@
  * host bridge on bus 0 before it trusts the mechanism; so 00:00.0 answers
  * as an Intel 440FX host bridge (QEMU's) and every other function reads as
  * absent (all ones). Its configuration space is read-only.
+ *
+ * 0xcf9 is also the PIIX reset control register, for byte accesses only
+ * (QEMU's RCR region overlaps CONFIG_ADDRESS the same way): bit 2 written
+ * as 1 resets the machine (bit 1, hard or soft, makes no difference here),
+ * and reads give back bit 1. A 32-bit access at 0xcf8 is CONFIG_ADDRESS.
  */
+
+#define RCR_PORT      0xcf9u
+#define RCR_RESET     0x04u
+#define RCR_HARD      0x02u
 
 static uint32_t bridge_dword(unsigned reg)
 {
@@ -26,6 +35,8 @@ static uint32_t bridge_dword(unsigned reg)
 static uint32_t conf1_read(void *dev, uint16_t port, unsigned size)
 {
 	struct dev_pci *pci = dev;
+	if (port == RCR_PORT && size == 1)
+		return pci->rcr;
 	if (port == 0xcf8)
 		return size == 4 ? pci->address : 0xffffffffu;
 	uint32_t a = pci->address;
@@ -39,6 +50,13 @@ static uint32_t conf1_read(void *dev, uint16_t port, unsigned size)
 static void conf1_write(void *dev, uint16_t port, unsigned size, uint32_t value)
 {
 	struct dev_pci *pci = dev;
+	if (port == RCR_PORT && size == 1) {
+		if (value & RCR_RESET)
+			dev_stop_request(pci->stop, DEV_STOP_RESET, 0);
+		else
+			pci->rcr = value & RCR_HARD;
+		return;
+	}
 	if (port == 0xcf8 && size == 4)
 		pci->address = value & 0x80fffffcu;
 	/* CONFIG_DATA writes: nothing is writable. */

@@ -197,8 +197,8 @@ static void pit_sync_irq(struct dev_pit *pit, uint64_t now)
 		return;
 	/* A pulse: the PIC latches the rising edge; lowering the line again
 	 * lets the next period's edge be seen. */
-	dev_pic_set_irq(pit->pic, 0, true);
-	dev_pic_set_irq(pit->pic, 0, false);
+	dev_isa_set_irq(pit->irqs, 0, true);
+	dev_isa_set_irq(pit->irqs, 0, false);
 	if (c->mode == 2 || c->mode == 3) {
 		/* Periods that went by unseen (the guest had interrupts off,
 		 * or the host was slow) are owed, not merged: Linux counts
@@ -214,15 +214,15 @@ static void pit_sync_irq(struct dev_pit *pit, uint64_t now)
 }
 
 /* Re-raise one owed IRQ 0 edge once the last one has been taken and
- * finished (neither requested nor in service at the master PIC). */
+ * finished (neither requested nor in service at the controller that
+ * delivers it: the master PIC, or the I/O APIC and local APIC). */
 static void pit_pay_backlog(struct dev_pit *pit)
 {
-	const struct dev_pic_chip *m = &pit->pic->chip[0];
-	if (!pit->backlog || (m->irr & 1) || (m->isr & 1))
+	if (!pit->backlog || dev_isa_irq_busy(pit->irqs, 0))
 		return;
 	pit->backlog--;
-	dev_pic_set_irq(pit->pic, 0, true);
-	dev_pic_set_irq(pit->pic, 0, false);
+	dev_isa_set_irq(pit->irqs, 0, true);
+	dev_isa_set_irq(pit->irqs, 0, false);
 }
 
 /* A gate level change (only channel 2's gate moves). */
@@ -368,13 +368,13 @@ static void pit_read_back(struct dev_pit *pit, uint8_t value, uint64_t now)
 }
 
 void dev_pit_init(struct dev_pit *pit, const struct dev_clock *clock,
-		  struct dev_pic *pic)
+		  struct dev_isa_irqs *irqs)
 {
 	uint64_t now;
 
 	memset(pit, 0, sizeof(*pit));
 	pit->clock = clock;
-	pit->pic = pic;
+	pit->irqs = irqs;
 	now = pit_now_tick(pit);
 	for (unsigned i = 0; i < PIT_CHANNELS; i++) {
 		struct dev_pit_channel *c = &pit->ch[i];

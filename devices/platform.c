@@ -1,4 +1,4 @@
-/* devices: the PC platform, every standard device registered from one table. */
+/* devices: the PC platform, every standard device registered from one table (ports) or two (MMIO). */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,12 +9,19 @@ struct dev_platform {
 	struct dev_bus *bus;
 	struct dev_clock clock; /* the embedder's; the timers point here */
 	struct dev_stop stop;   /* also the isa-debug-exit device state */
+	bool trace_mmio;
 	struct dev_uart com1;
 	struct dev_i8042 i8042;
 	struct dev_pic pic;
+	struct dev_isa_irqs isa_irqs; /* every ISA IRQ: 8259 and I/O APIC */
 	struct dev_pit pit;     /* also port 0x61's state */
 	struct dev_rtc rtc;
-	struct dev_pci pci;
+	struct dev_pci pci;     /* also 0xcf9, the PIIX reset control */
+	struct dev_port92 port92;
+	struct dev_acpi_pm acpi_pm;
+	struct dev_lapic lapic;
+	struct dev_ioapic ioapic;
+	struct dev_hpet hpet;
 };
 
 /* The ISA IRQ lines the platform's devices drive. */
@@ -55,6 +62,8 @@ static const struct platform_port_row {
 	{ 0x0070, 2, &dev_rtc_ops, offsetof(struct dev_platform, rtc) },
 	/* POST codes, and Linux's I/O delay. */
 	{ 0x0080, 1, &dev_port80_ops, SIZE_MAX },
+	/* System control port A: fast reset, A20. */
+	{ PC_PORT92, 1, &dev_port92_ops, offsetof(struct dev_platform, port92) },
 	/* Slave 8259A (IRQ 8-15, cascaded on the master's IR2). */
 	{ 0x00a0, 2, &dev_pic_ops, offsetof(struct dev_platform, pic) },
 	/* isa-debug-exit where QEMU's test setup puts it (iobase 0xf4, 4). */
@@ -63,8 +72,29 @@ static const struct platform_port_row {
 	{ 0x03f8, 8, &dev_uart_ops, offsetof(struct dev_platform, com1) },
 	/* PIIX edge/level control for IRQ 0-7 and 8-15. */
 	{ 0x04d0, 2, &dev_elcr_ops, offsetof(struct dev_platform, pic) },
-	/* PCI configuration mechanism #1: CONFIG_ADDRESS and CONFIG_DATA. */
+	/* ACPI PM1a event block (status, enable) and control, PM timer. */
+	{ PC_ACPI_PM1A_EVT, 4, &dev_acpi_pm_ops, offsetof(struct dev_platform, acpi_pm) },
+	{ PC_ACPI_PM1A_CNT, 2, &dev_acpi_pm_ops, offsetof(struct dev_platform, acpi_pm) },
+	{ PC_ACPI_PM_TMR, 4, &dev_acpi_pm_ops, offsetof(struct dev_platform, acpi_pm) },
+	/* PCI configuration mechanism #1: CONFIG_ADDRESS and CONFIG_DATA,
+	 * with the reset control register at 0xcf9. */
 	{ 0x0cf8, 8, &dev_pci_conf1_ops, offsetof(struct dev_platform, pci) },
+};
+
+/*
+ * The memory-mapped devices at fixed addresses. The local APIC is not
+ * here: its page moves with IA32_APIC_BASE (platform_mmio_find).
+ */
+static const struct platform_mmio_row {
+	uint32_t base;
+	uint32_t size;
+	const struct dev_mmio_ops *ops;
+	size_t state; /* offsetof(struct dev_platform, ...) */
+} platform_mmio[] = {
+	/* I/O APIC: IOREGSEL, IOWIN (QEMU decodes the whole page). */
+	{ PC_IOAPIC_BASE, PC_MMIO_PAGE, &dev_ioapic_ops, offsetof(struct dev_platform, ioapic) },
+	/* HPET: 1 KiB of registers. */
+	{ PC_HPET_BASE, DEV_HPET_MMIO, &dev_hpet_ops, offsetof(struct dev_platform, hpet) },
 };
 
 struct dev_platform *dev_platform_create(const struct dev_platform_config *cfg)
@@ -80,13 +110,21 @@ struct dev_platform *dev_platform_create(const struct dev_platform_config *cfg)
 	}
 	dev_bus_set_trace(p->bus, cfg->trace_io);
 	p->clock = cfg->clock;
+	p->trace_mmio = cfg->trace_io;
 	dev_pic_init(&p->pic);
+	dev_lapic_init(&p->lapic, &p->clock, &p->ioapic);
+	dev_ioapic_init(&p->ioapic, &p->lapic, &p->pic);
+	p->isa_irqs = (struct dev_isa_irqs){ .pic = &p->pic, .ioapic = &p->ioapic };
 	dev_uart_init(&p->com1, &cfg->serial);
-	dev_uart_connect_irq(&p->com1, &p->pic, IRQ_COM1);
+	dev_uart_connect_irq(&p->com1, &p->isa_irqs, IRQ_COM1);
 	dev_i8042_init(&p->i8042, &p->stop);
-	dev_i8042_connect_irq(&p->i8042, &p->pic);
-	dev_pit_init(&p->pit, &p->clock, &p->pic);
-	dev_rtc_init(&p->rtc, &p->clock, &p->pic);
+	dev_i8042_connect_irq(&p->i8042, &p->isa_irqs);
+	dev_pit_init(&p->pit, &p->clock, &p->isa_irqs);
+	dev_rtc_init(&p->rtc, &p->clock, &p->isa_irqs);
+	dev_hpet_init(&p->hpet, &p->clock, &p->isa_irqs, &p->ioapic);
+	dev_acpi_pm_init(&p->acpi_pm, &p->clock, &p->isa_irqs, &p->stop);
+	dev_port92_init(&p->port92, &p->stop);
+	p->pci.stop = &p->stop;
 	for (size_t i = 0; i < sizeof(platform_ports) / sizeof(platform_ports[0]); i++) {
 		const struct platform_port_row *row = &platform_ports[i];
 		void *state = row->state == SIZE_MAX ? NULL : (char *)p + row->state;
@@ -139,28 +177,46 @@ void dev_platform_update(struct dev_platform *p)
 {
 	dev_pit_update(&p->pit);
 	dev_rtc_update(&p->rtc);
+	dev_hpet_update(&p->hpet);
+	dev_lapic_update(&p->lapic);
+	dev_acpi_pm_update(&p->acpi_pm);
 	/* The UART drives its line on every access already; received bytes
 	 * arrive through dev_uart_receive, which does too. This is the
 	 * safety net the contract promises. */
 	dev_uart_update_irq(&p->com1);
 }
 
+/* The 8259's INTR as the CPU sees it: through the local APIC's LINT0. */
+static bool platform_pic_intr(struct dev_platform *p)
+{
+	return dev_lapic_accepts_pic(&p->lapic) && dev_pic_intr(&p->pic);
+}
+
 bool dev_platform_intr(struct dev_platform *p)
 {
-	return dev_pic_intr(&p->pic);
+	return platform_pic_intr(p) || dev_lapic_pending(&p->lapic) >= 0;
 }
 
 uint8_t dev_platform_inta(struct dev_platform *p)
 {
-	return dev_pic_inta(&p->pic);
+	if (platform_pic_intr(p) || !dev_lapic_enabled(&p->lapic))
+		return dev_pic_inta(&p->pic);
+	return dev_lapic_acknowledge(&p->lapic);
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
 }
 
 uint64_t dev_platform_next_event(struct dev_platform *p)
 {
-	uint64_t pit = dev_pit_next_event(&p->pit);
-	uint64_t rtc = dev_rtc_next_event(&p->rtc);
+	uint64_t next = min_u64(dev_pit_next_event(&p->pit),
+				dev_rtc_next_event(&p->rtc));
 
-	return pit < rtc ? pit : rtc;
+	next = min_u64(next, dev_hpet_next_event(&p->hpet));
+	next = min_u64(next, dev_lapic_next_event(&p->lapic));
+	return min_u64(next, dev_acpi_pm_next_event(&p->acpi_pm));
 }
 
 bool dev_platform_nmi_masked(const struct dev_platform *p)
@@ -168,17 +224,88 @@ bool dev_platform_nmi_masked(const struct dev_platform *p)
 	return p->rtc.nmi_masked;
 }
 
-/* No memory-mapped device yet: the bus is empty everywhere. */
+/* ---- Memory-mapped devices ---- */
+
+/* The device claiming `phys`, its state and the offset into its window;
+ * NULL for open bus. The local APIC's page hides whatever is under it
+ * (it sits between the CPU and the bus), but only while enabled. */
+static const struct dev_mmio_ops *platform_mmio_find(struct dev_platform *p,
+						     uint64_t phys, void **state,
+						     uint32_t *offset)
+{
+	uint64_t apic_page = dev_platform_apic_base(p) & ~(uint64_t)(PC_MMIO_PAGE - 1);
+
+	if (dev_lapic_enabled(&p->lapic) && phys - apic_page < PC_MMIO_PAGE) {
+		*state = &p->lapic;
+		*offset = (uint32_t)(phys - apic_page);
+		return &dev_lapic_ops;
+	}
+	for (size_t i = 0; i < sizeof(platform_mmio) / sizeof(platform_mmio[0]); i++) {
+		const struct platform_mmio_row *row = &platform_mmio[i];
+
+		if (phys - row->base < row->size) {
+			*state = (char *)p + row->state;
+			*offset = (uint32_t)(phys - row->base);
+			return row->ops;
+		}
+	}
+	return NULL;
+}
+
+static void mmio_trace(const char *dir, uint64_t phys, unsigned size,
+		       uint32_t value, const struct dev_mmio_ops *ops)
+{
+	fprintf(stderr, "mmio: %s 0x%llx %u 0x%x %s\n", dir,
+		(unsigned long long)phys, size, value, ops ? ops->name : "(open bus)");
+}
+
 bool dev_mmio_read(struct dev_platform *p, uint64_t phys, unsigned size,
 		   uint32_t *value)
 {
-	(void)p, (void)phys, (void)size, (void)value;
-	return false;
+	void *state;
+	uint32_t offset;
+	const struct dev_mmio_ops *ops = platform_mmio_find(p, phys, &state, &offset);
+
+	if (ops)
+		*value = ops->read(state, offset, size) & dev_all_ones(size);
+	if (p->trace_mmio)
+		mmio_trace("read", phys, size, ops ? *value : dev_all_ones(size), ops);
+	return ops != NULL;
 }
 
 bool dev_mmio_write(struct dev_platform *p, uint64_t phys, unsigned size,
 		    uint32_t value)
 {
-	(void)p, (void)phys, (void)size, (void)value;
-	return false;
+	void *state;
+	uint32_t offset;
+	const struct dev_mmio_ops *ops = platform_mmio_find(p, phys, &state, &offset);
+
+	value &= dev_all_ones(size);
+	if (p->trace_mmio)
+		mmio_trace("write", phys, size, value, ops);
+	if (ops)
+		ops->write(state, offset, size, value);
+	return ops != NULL;
+}
+
+/* ---- The local APIC's MSRs ---- */
+
+uint64_t dev_platform_apic_base(const struct dev_platform *p)
+{
+	return p->lapic.base_msr;
+}
+
+bool dev_platform_set_apic_base(struct dev_platform *p, uint64_t value)
+{
+	return dev_lapic_set_base(&p->lapic, value);
+}
+
+uint64_t dev_platform_tsc_deadline(const struct dev_platform *p)
+{
+	return dev_lapic_tsc_deadline(&p->lapic);
+}
+
+void dev_platform_set_tsc_deadline(struct dev_platform *p, uint64_t tsc)
+{
+	dev_lapic_set_tsc_deadline(&p->lapic, tsc);
 }

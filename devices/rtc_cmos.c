@@ -309,8 +309,8 @@ static void rtc_drive_irq(struct dev_rtc *r)
 {
 	bool level = rtc_irqf(r);
 
-	if (level != r->irq_level && r->pic)
-		dev_pic_set_irq(r->pic, 8, level);
+	if (level != r->irq_level && r->irqs)
+		dev_isa_set_irq(r->irqs, 8, level);
 	r->irq_level = level;
 }
 
@@ -342,11 +342,11 @@ static void rtc_resync(struct dev_rtc *r, uint64_t mono_ns, uint64_t real_ns)
 }
 
 void dev_rtc_init(struct dev_rtc *rtc, const struct dev_clock *clock,
-		  struct dev_pic *pic)
+		  struct dev_isa_irqs *irqs)
 {
 	memset(rtc, 0, sizeof(*rtc));
 	rtc->clock = clock;
-	rtc->pic = pic;
+	rtc->irqs = irqs;
 	rtc->cmos[REG_A] = 0x26;
 	rtc->cmos[REG_B] = B_24H;
 	/* What QEMU's guests read after SeaBIOS that does not depend on the

@@ -130,18 +130,18 @@ bool dev_uart_irq_pending(const struct dev_uart *u)
 	return (uart_iir(u) & IIR_NONE) == 0;
 }
 
-void dev_uart_connect_irq(struct dev_uart *u, struct dev_pic *pic,
+void dev_uart_connect_irq(struct dev_uart *u, struct dev_isa_irqs *irqs,
 			  unsigned irq)
 {
-	u->pic = pic;
+	u->irqs = irqs;
 	u->irq = irq;
 	dev_uart_update_irq(u);
 }
 
 void dev_uart_update_irq(struct dev_uart *u)
 {
-	if (u->pic)
-		dev_pic_set_irq(u->pic, u->irq, dev_uart_irq_pending(u));
+	if (u->irqs)
+		dev_isa_set_irq(u->irqs, u->irq, dev_uart_irq_pending(u));
 }
 
 /* In loopback the modem outputs feed the inputs: RTS->CTS, DTR->DSR,

@@ -73,3 +73,38 @@ uint64_t hd_realtime_ns(void)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
+
+/* A (TSC, CLOCK_MONOTONIC) pair read as close together as possible: the
+ * clock read between two TSC reads, from the try with the shortest gap (a
+ * preemption inside one try only makes that try lose). */
+static void tsc_and_clock(uint64_t *tsc, uint64_t *ns)
+{
+	uint64_t best = UINT64_MAX;
+	for (int i = 0; i < 5; i++) {
+		uint64_t t0 = __builtin_ia32_rdtsc();
+		uint64_t now = hd_now_ns();
+		uint64_t t1 = __builtin_ia32_rdtsc();
+		if (t1 - t0 < best) {
+			best = t1 - t0;
+			*tsc = t0 + (t1 - t0) / 2;
+			*ns = now;
+		}
+	}
+}
+
+uint64_t hd_tsc_hz(void)
+{
+	static uint64_t hz;
+	if (!hz) {
+		uint64_t tsc0 = 0, ns0 = 0, tsc1 = 0, ns1 = 0;
+		tsc_and_clock(&tsc0, &ns0);
+		hd_sleep_until(ns0 + 10000000);
+		/* The sleep may end early on a signal: any interval of a
+		 * millisecond or more still gives the rate to 0.1%. */
+		do
+			tsc_and_clock(&tsc1, &ns1);
+		while (ns1 - ns0 < 1000000);
+		hz = (uint64_t)((unsigned __int128)(tsc1 - tsc0) * 1000000000u / (ns1 - ns0));
+	}
+	return hz;
+}

@@ -30,8 +30,9 @@
 
 /*
  * Leaf 1 EDX, one row per claimed feature with what makes the claim true.
- * Never claimed: VME, DE, PAE, MCE, APIC, MTRR, MCA, PSE-36, PSN, DS, ACPI,
- * SS, HTT, TM, PBE: btvmm does not virtualize them.
+ * APIC (bit 9) follows IA32_APIC_BASE's global enable, as on hardware.
+ * Never claimed: VME, DE, PAE, MCE, MTRR, MCA, PSE-36, PSN, DS, ACPI, SS,
+ * HTT, TM, PBE: btvmm does not virtualize them.
  */
 static const uint32_t cpuid_1_edx =
 	(1u << 0) |  /* FPU: x87 code runs natively in translated blocks */
@@ -53,7 +54,9 @@ static const uint32_t cpuid_1_edx =
  * code executes it natively. Never claimed: MONITOR, VMX, SSSE3 and later,
  * XSAVE/OSXSAVE, AVX (no XSAVE state is virtualized). */
 #define CPUID_1_ECX_SSE3 (1u << 0)
+#define CPUID_1_ECX_TSC_DEADLINE (1u << 24) /* the LAPIC timer's third mode */
 #define CPUID_1_ECX_HYPERVISOR (1u << 31) /* honest, and guests cope */
+#define CPUID_1_EDX_APIC (1u << 9)
 
 /* The brand string of leaves 0x80000002-0x80000004: 48 bytes, NUL-padded. */
 static const char cpuid_brand[48] = "btvmm virtual CPU";
@@ -61,6 +64,9 @@ static const char cpuid_brand[48] = "btvmm virtual CPU";
 /* MSR numbers (SDM vol. 4). */
 #define MSR_IA32_TSC 0x10u
 #define MSR_IA32_PLATFORM_ID 0x17u
+#define MSR_IA32_APIC_BASE 0x1bu
+#define MSR_IA32_TSC_DEADLINE 0x6e0u
+#define APIC_BASE_ENABLE (1ull << 11)
 #define MSR_IA32_BIOS_SIGN_ID 0x8bu
 #define MSR_IA32_SYSENTER_CS 0x174u
 #define MSR_IA32_SYSENTER_ESP 0x175u
@@ -124,9 +130,11 @@ void mon_cpuid(struct mon_vm *vm, uint32_t leaf, uint32_t subleaf, uint32_t out[
 	case 1:
 		out[0] = CPUID_SIGNATURE;
 		out[1] = CPUID_1_EBX;
-		out[2] = CPUID_1_ECX_HYPERVISOR |
+		out[2] = CPUID_1_ECX_HYPERVISOR | CPUID_1_ECX_TSC_DEADLINE |
 			 (host_has_sse3() ? CPUID_1_ECX_SSE3 : 0);
 		out[3] = cpuid_1_edx;
+		if (dev_platform_apic_base(vm->plat) & APIC_BASE_ENABLE)
+			out[3] |= CPUID_1_EDX_APIC;
 		break;
 	case 2:
 		/* AL = 1: one call is enough; every other byte is the null
@@ -175,6 +183,12 @@ bool mon_rdmsr(struct mon_vm *vm, uint32_t msr, uint64_t *value)
 	case MSR_IA32_BIOS_SIGN_ID: /* no microcode update loaded */
 		*value = 0;
 		return true;
+	case MSR_IA32_APIC_BASE:
+		*value = dev_platform_apic_base(vm->plat);
+		return true;
+	case MSR_IA32_TSC_DEADLINE:
+		*value = dev_platform_tsc_deadline(vm->plat);
+		return true;
 	case MSR_IA32_SYSENTER_CS:
 		*value = v->sysenter_cs;
 		return true;
@@ -209,6 +223,11 @@ bool mon_wrmsr(struct mon_vm *vm, uint32_t msr, uint64_t value)
 		/* Later reads continue from `value`; unsigned wrap-around
 		 * makes any value reachable. */
 		v->tsc_offset = value - __builtin_ia32_rdtsc();
+		return true;
+	case MSR_IA32_APIC_BASE:
+		return dev_platform_set_apic_base(vm->plat, value);
+	case MSR_IA32_TSC_DEADLINE:
+		dev_platform_set_tsc_deadline(vm->plat, value);
 		return true;
 	case MSR_IA32_BIOS_SIGN_ID:
 		/* Writing 0 before CPUID(1) is how the microcode revision is

@@ -234,6 +234,11 @@ static uint64_t clock_monotonic(void *ctx)
 	return vm->clock_now ? vm->clock_now : hd_now_ns();
 }
 
+static uint64_t clock_guest_tsc(void *ctx)
+{
+	return mon_guest_tsc(ctx);
+}
+
 static uint64_t clock_realtime(void *ctx)
 {
 	(void)ctx;
@@ -555,6 +560,7 @@ int main(int argc, char **argv)
 		.serial = { .write = serial_write, .ctx = &vm },
 		.trace_io = o->trace_io,
 		.clock = { .monotonic_ns = clock_monotonic, .realtime_ns = clock_realtime,
+			   .tsc = clock_guest_tsc, .tsc_hz = hd_tsc_hz(),
 			   .ctx = &vm },
 	};
 	vm.plat = dev_platform_create(&pc);

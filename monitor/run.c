@@ -462,7 +462,10 @@ static void check_devices(struct mon_vm *vm)
 		mon_stop(vm, status, NULL);
 		break;
 	case DEV_STOP_RESET:
-		mon_stop(vm, MON_EXIT_RESET, "guest reset (i8042 reset line)");
+		mon_stop(vm, MON_EXIT_RESET, "guest reset");
+		break;
+	case DEV_STOP_POWEROFF:
+		mon_stop(vm, MON_EXIT_RESET, "guest powered off (ACPI S5)");
 		break;
 	default:
 		break;

@@ -88,7 +88,8 @@ enum smm_result {
 /*
  * Translate `linear` for an access by the monitor on the guest's behalf
  * (emulated instructions, code fetch), setting A/D as the CPU would.
- * Return SMM_OK with *phys, SMM_PAGE_FAULT with *pf_error, or SMM_UNBACKED.
+ * Return SMM_OK with *phys, SMM_PAGE_FAULT with *pf_error, or SMM_UNBACKED
+ * with *phys (no RAM there: a device or nothing).
  */
 enum smm_result smm_translate(struct smm *smm, uint32_t linear,
 			      enum smm_access access, bool user,

@@ -539,11 +539,11 @@ enum smm_result smm_translate(struct smm *smm, uint32_t linear,
 		frame = w.frame;
 		global = w.global;
 	}
+	*phys = (uint64_t)frame << 12 | (linear & 0xfff);
 	if (!backed(smm, frame))
-		return SMM_UNBACKED;
+		return SMM_UNBACKED; /* *phys says where: a device, or nothing */
 	if (access == SMM_FETCH)
 		code_note(smm, linear >> 12, frame, global);
-	*phys = (uint64_t)frame << 12 | (linear & 0xfff);
 	return SMM_OK;
 }
 

@@ -17,11 +17,15 @@ static struct mon_vm vm;
 
 static void setup(void)
 {
+	static const struct dev_platform_config no_devices_used;
 	memset(&vm, 0, sizeof(vm));
+	vm.plat = dev_platform_create(&no_devices_used); /* the local APIC */
+	ck_assert_ptr_nonnull(vm.plat);
 }
 
 static void teardown(void)
 {
+	dev_platform_destroy(vm.plat);
 }
 
 enum { EAX, EBX, ECX, EDX };
@@ -31,16 +35,17 @@ static void cpuid(uint32_t leaf, uint32_t subleaf, uint32_t r[4])
 	mon_cpuid(&vm, leaf, subleaf, r);
 }
 
-/* CPUID.1:EDX bits the virtual CPU may claim: FPU PSE TSC MSR CX8 SEP PGE
- * CMOV PAT CLFSH MMX FXSR SSE SSE2. */
+/* CPUID.1:EDX bits the virtual CPU may claim: FPU PSE TSC MSR CX8 APIC SEP
+ * PGE CMOV PAT CLFSH MMX FXSR SSE SSE2. */
 #define ALLOWED_1_EDX ((1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | \
-		       (1u << 8) | (1u << 11) | (1u << 13) | (1u << 15) | \
+		       (1u << 8) | (1u << 9) | (1u << 11) | (1u << 13) | (1u << 15) | \
 		       (1u << 16) | (1u << 19) | (1u << 23) | (1u << 24) | \
 		       (1u << 25) | (1u << 26))
 /* ... and must: what a Debian 686 kernel and our test guests rely on. */
 #define REQUIRED_1_EDX ((1u << 0) | (1u << 4) | (1u << 5) | (1u << 8) | \
 			(1u << 11) | (1u << 15))
 #define ECX_SSE3 (1u << 0)
+#define ECX_TSC_DEADLINE (1u << 24)
 #define ECX_HYPERVISOR (1u << 31)
 
 START_TEST(vendor_and_max_leaf)
@@ -82,7 +87,7 @@ START_TEST(leaf1_features_are_conservative)
 	cpuid(1, 0, r);
 	ck_assert_uint_eq(r[EDX] & ~ALLOWED_1_EDX, 0);
 	ck_assert_uint_eq(r[EDX] & REQUIRED_1_EDX, REQUIRED_1_EDX);
-	ck_assert_uint_eq(r[ECX] & ~(ECX_SSE3 | ECX_HYPERVISOR), 0);
+	ck_assert_uint_eq(r[ECX] & ~(ECX_SSE3 | ECX_TSC_DEADLINE | ECX_HYPERVISOR), 0);
 	ck_assert(r[ECX] & ECX_HYPERVISOR);
 	/* SSE3 exactly when the host has it. */
 	ck_assert(__get_cpuid(1, &a, &b, &c, &d));
@@ -249,7 +254,7 @@ END_TEST
 START_TEST(unknown_msrs_refused)
 {
 	static const uint32_t unknown[] = {
-		0x0, 0x1b /* APIC_BASE */, 0x3a /* FEATURE_CONTROL */,
+		0x0, 0x3a /* FEATURE_CONTROL */,
 		0xfe /* MTRRCAP */, 0x179 /* MCG_CAP */, 0x2ff /* MTRR_DEF_TYPE */,
 		0x278, 0x40000000u, 0xc0000080u /* EFER */,
 		0xc0000100u /* FS_BASE */, 0xffffffffu,
@@ -264,6 +269,28 @@ START_TEST(unknown_msrs_refused)
 	struct mon_vm zero;
 	memset(&zero, 0, sizeof(zero));
 	ck_assert_mem_eq(&vm.vcpu, &zero.vcpu, sizeof(vm.vcpu));
+}
+END_TEST
+
+/* IA32_APIC_BASE: the reset value of a boot CPU's enabled xAPIC, and
+ * CPUID.1:EDX.APIC follows its global enable; relocation reads back;
+ * reserved bits and addresses above 4 GiB are refused. */
+START_TEST(apic_base_and_cpuid)
+{
+	uint32_t r[4];
+	ck_assert_uint_eq(rdmsr(0x1b), 0xfee00900u);
+	cpuid(1, 0, r);
+	ck_assert(r[EDX] & (1u << 9));
+	ck_assert(mon_wrmsr(&vm, 0x1b, 0xfee00100u)); /* globally disabled */
+	cpuid(1, 0, r);
+	ck_assert(!(r[EDX] & (1u << 9)));
+	ck_assert(mon_wrmsr(&vm, 0x1b, 0xfed00900u));
+	ck_assert_uint_eq(rdmsr(0x1b), 0xfed00900u);
+	cpuid(1, 0, r);
+	ck_assert(r[EDX] & (1u << 9));
+	ck_assert(!mon_wrmsr(&vm, 0x1b, 0xfee00901u));
+	ck_assert(!mon_wrmsr(&vm, 0x1b, 0x1fee00900ull));
+	ck_assert_uint_eq(rdmsr(0x1b), 0xfed00900u);
 }
 END_TEST
 
@@ -330,6 +357,7 @@ static Suite *cpuid_suite(void)
 	tcase_add_test(tc, misc_enable);
 	tcase_add_test(tc, identification_msrs);
 	tcase_add_test(tc, unknown_msrs_refused);
+	tcase_add_test(tc, apic_base_and_cpuid);
 	tcase_add_test(tc, tsc_write_sets_the_count);
 	tcase_add_test(tc, tsc_follows_the_host);
 	suite_add_tcase(s, tc);

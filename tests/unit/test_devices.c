@@ -496,14 +496,16 @@ END_TEST
 
 static struct dev_i8042 kbc;
 static struct dev_pic kbc_pic;
+static struct dev_isa_irqs kbc_irqs = { .pic = &kbc_pic };
 static struct dev_stop kbc_stop;
 
 static void kbc_setup(void)
 {
 	memset(&kbc_stop, 0, sizeof(kbc_stop));
 	dev_pic_init(&kbc_pic);
+	kbc_irqs = (struct dev_isa_irqs){ .pic = &kbc_pic };
 	dev_i8042_init(&kbc, &kbc_stop);
-	dev_i8042_connect_irq(&kbc, &kbc_pic);
+	dev_i8042_connect_irq(&kbc, &kbc_irqs);
 	bus = dev_bus_create();
 	ck_assert_ptr_nonnull(bus);
 	ck_assert_int_eq(dev_bus_register(bus, 0x20, 2, &dev_pic_ops, &kbc_pic), 0);
