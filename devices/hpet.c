@@ -24,10 +24,12 @@
  *
  * Only timer 0 is periodic-capable, as on the ICH chipsets Linux knows
  * (QEMU offers it on all three). As in QEMU a timer runs only while the
- * HPET and its interrupt are enabled; a comparator found behind the counter
- * (by less than half its width) fires at once; a 32-bit one-shot timer does
- * not fire again when the counter wraps past it (QEMU fires once at the
- * wrap, the hardware every 2^32 ticks).
+ * HPET and its interrupt are enabled. A match is the hardware's: the
+ * counter (its low 32 bits in 32-bit mode) reaching the comparator, so a
+ * comparator just behind the counter matches only after the counter wraps
+ * (QEMU fires at once when it is behind by less than half the width; Linux
+ * checks for a missed comparator itself and does not need that), and a
+ * 32-bit one-shot timer matches again every 2^32 ticks.
  */
 
 #define HPET_NS_PER_TICK  10u
@@ -103,23 +105,19 @@ static void timer_raise(struct dev_hpet *h, unsigned n)
 	}
 }
 
-/* The main-counter value of timer n's next match from counter value c. */
+/* The main-counter value of timer n's next match at or after counter
+ * value c (NOT_RUNNING: none before the 64-bit counter wraps). */
 static void timer_arm(struct dev_hpet *h, unsigned n, uint64_t c)
 {
 	struct dev_hpet_timer *t = &h->timer[n];
-	uint64_t diff;
 
 	t->next = NOT_RUNNING;
 	if (!hpet_enabled(h) || !(t->config & TN_INT_ENABLE))
 		return;
-	if (t->config & TN_32BIT) {
-		uint32_t d32 = (uint32_t)t->cmp - (uint32_t)c;
-
-		diff = (int32_t)d32 > 0 ? d32 : 0;
-	} else {
-		diff = (int64_t)(t->cmp - c) > 0 ? t->cmp - c : 0;
-	}
-	t->next = c + diff;
+	if (t->config & TN_32BIT)
+		t->next = c + (uint32_t)((uint32_t)t->cmp - (uint32_t)c);
+	else if (t->cmp >= c)
+		t->next = t->cmp;
 }
 
 /* A periodic comparator moves on by whole periods past c. */
@@ -145,12 +143,9 @@ static void hpet_sync(struct dev_hpet *h, uint64_t c)
 		if (t->next == NOT_RUNNING || c < t->next)
 			continue;
 		timer_raise(h, n);
-		if (timer_periodic(t)) {
+		if (timer_periodic(t))
 			timer_advance(t, c);
-			timer_arm(h, n, c);
-		} else {
-			t->next = NOT_RUNNING;
-		}
+		timer_arm(h, n, c + 1);
 	}
 }
 
