@@ -113,6 +113,12 @@ struct dev_platform *dev_platform_create(const struct dev_platform_config *cfg)
 	p->trace_mmio = cfg->trace_io;
 	dev_pic_init(&p->pic);
 	dev_lapic_init(&p->lapic, &p->clock, &p->ioapic);
+	/* What SeaBIOS leaves for the OS under QEMU: the APIC software-
+	 * enabled with spurious vector 0xff, LINT0 ExtINT (virtual wire) and
+	 * LINT1 NMI, both level-triggered. */
+	dev_lapic_ops.write(&p->lapic, 0xf0, 4, 0x1ff);
+	dev_lapic_ops.write(&p->lapic, 0x350, 4, 0x8700);
+	dev_lapic_ops.write(&p->lapic, 0x360, 4, 0x8400);
 	dev_ioapic_init(&p->ioapic, &p->lapic, &p->pic);
 	p->isa_irqs = (struct dev_isa_irqs){ .pic = &p->pic, .ioapic = &p->ioapic };
 	dev_uart_init(&p->com1, &cfg->serial);
