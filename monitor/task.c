@@ -107,11 +107,64 @@ static bool old_task_supported(struct mon_vm *vm)
 	return true;
 }
 
+/*
+ * The old task's side of a switch (its TSS `ot` as read): its busy bit,
+ * then its state, NT cleared by IRET only (a JMP leaves it, as QEMU and
+ * the SDM's step 7 do); a nested task links back to it.
+ */
+static bool leave_old_task(struct mon_vm *vm, enum mon_task_reason why, uint32_t next_eip,
+			   struct tss32 *ot, uint32_t new_base, struct mon_fault *f)
+{
+	struct vcpu *v = &vm->vcpu;
+	struct bt_cpu *cpu = v->cpu;
+	if ((why == MON_TASK_JMP || why == MON_TASK_IRET) && !set_busy(vm, v->tr.sel, false, f))
+		return false;
+	ot->eip = next_eip;
+	ot->eflags = why == MON_TASK_IRET ? cpu->eflags & ~BT_FL_NT : cpu->eflags;
+	memcpy(ot->gpr, cpu->gpr, sizeof ot->gpr);
+	for (int s = 0; s < SEG_COUNT; s++)
+		ot->seg[s] = (ot->seg[s] & 0xffff0000u) | v->seg[s].sel;
+	if (!mon_write_sys(vm, v->tr.base + TSS_STATE_AT, (uint8_t *)ot + TSS_STATE_AT,
+			   TSS_STATE_LEN, f))
+		return false;
+	return !(why == MON_TASK_CALL || why == MON_TASK_INT) ||
+	       mon_write_sys(vm, new_base, &v->tr.sel, 2, f);
+}
+
+/* The new task's state from its TSS `nt`. A fault here belongs to the
+ * new task (SDM §7.3 step 13): cpu->eip is already its EIP. */
+static bool enter_new_task(struct mon_vm *vm, const struct mon_seg *tr, const struct tss32 *nt,
+			   struct mon_fault *f)
+{
+	struct vcpu *v = &vm->vcpu;
+	struct bt_cpu *cpu = v->cpu;
+	v->tr = *tr;
+	v->cr0 |= CR0_TS;
+	if (v->cr0 & CR0_PG)
+		v->cr3 = nt->cr3;
+	mon_sync_mode(vm); /* CR3 and CR0.TS, as MOV CR3 and MOV CR0 */
+	mon_segc_flush(vm); /* the LDT and maybe the GDT's mapping change */
+	cpu->eip = nt->eip;
+	cpu->eflags = (nt->eflags & FL_FROM_TSS) | 2;
+	memcpy(cpu->gpr, nt->gpr, sizeof cpu->gpr);
+	/* The selectors first, with empty caches: a fault while loading one
+	 * finds the others already the new task's, as QEMU leaves them. */
+	for (int s = 0; s < SEG_COUNT; s++)
+		v->seg[s] = (struct mon_seg){ .sel = (uint16_t)nt->seg[s] };
+	mon_sync_seg_bases(vm);
+	if (!load_task_ldt(vm, (uint16_t)nt->ldt, f) || !load_task_segments(vm, nt->seg, f))
+		return false;
+	if (cpu->eip > v->seg[SEG_CS].limit) {
+		mon_fault_set(f, EXC_GP, true, 0);
+		return false;
+	}
+	return true;
+}
+
 bool mon_task_switch(struct mon_vm *vm, uint16_t sel, uint64_t desc,
 		     enum mon_task_reason why, uint32_t next_eip, struct mon_fault *f)
 {
 	struct vcpu *v = &vm->vcpu;
-	struct bt_cpu *cpu = v->cpu;
 	*f = mon_tss_check(desc, sel, why);
 	if (f->raised)
 		return false;
@@ -129,55 +182,18 @@ bool mon_task_switch(struct mon_vm *vm, uint16_t sel, uint64_t desc,
 	if (!mon_read_sys(vm, new_tr.base, &nt, sizeof nt, f) ||
 	    !mon_read_sys(vm, v->tr.base, &ot, sizeof ot, f))
 		return false;
-
-	/* The old task: its busy bit, then its state (NT cleared by IRET
-	 * only: a JMP leaves it, as QEMU and the SDM's step 7 do). */
-	if ((why == MON_TASK_JMP || why == MON_TASK_IRET) && !set_busy(vm, v->tr.sel, false, f))
-		return false;
-	ot.eip = next_eip;
-	ot.eflags = why == MON_TASK_IRET ? cpu->eflags & ~BT_FL_NT : cpu->eflags;
-	memcpy(ot.gpr, cpu->gpr, sizeof ot.gpr);
-	for (int s = 0; s < SEG_COUNT; s++)
-		ot.seg[s] = (ot.seg[s] & 0xffff0000u) | v->seg[s].sel;
-	if (!mon_write_sys(vm, v->tr.base + TSS_STATE_AT, (uint8_t *)&ot + TSS_STATE_AT,
-			   TSS_STATE_LEN, f))
-		return false;
-	/* A nested task: it links back to the old one and returns by IRET. */
-	if (why == MON_TASK_CALL || why == MON_TASK_INT) {
-		if (!mon_write_sys(vm, new_tr.base, &v->tr.sel, 2, f))
-			return false;
-		nt.eflags |= BT_FL_NT;
-	}
-	if (why != MON_TASK_IRET && !set_busy(vm, sel, true, f))
-		return false;
-
-	/* The new task. From here a fault belongs to it (SDM §7.3 step 13). */
-	v->tr = new_tr;
-	v->cr0 |= CR0_TS;
-	if (v->cr0 & CR0_PG)
-		v->cr3 = nt.cr3;
-	mon_sync_mode(vm); /* CR3 and CR0.TS, as MOV CR3 and MOV CR0 */
-	mon_segc_flush(vm); /* the LDT and maybe the GDT's mapping change */
 	if (nt.eflags & BT_FL_VM) {
 		mon_stop(vm, MON_EXIT_UNSUPPORTED,
 			 "unsupported: task switch to virtual-8086 mode (TSS %#x)", sel);
 		return false;
 	}
-	cpu->eip = nt.eip;
-	cpu->eflags = (nt.eflags & FL_FROM_TSS) | 2;
-	memcpy(cpu->gpr, nt.gpr, sizeof cpu->gpr);
-	/* The selectors first, with empty caches: a fault while loading one
-	 * finds the others already the new task's, as QEMU leaves them. */
-	for (int s = 0; s < SEG_COUNT; s++)
-		v->seg[s] = (struct mon_seg){ .sel = (uint16_t)nt.seg[s] };
-	mon_sync_seg_bases(vm);
-	if (!load_task_ldt(vm, (uint16_t)nt.ldt, f) || !load_task_segments(vm, nt.seg, f))
+	if (!leave_old_task(vm, why, next_eip, &ot, new_tr.base, f) ||
+	    (why != MON_TASK_IRET && !set_busy(vm, sel, true, f)))
 		return false;
-	if (cpu->eip > v->seg[SEG_CS].limit) {
-		mon_fault_set(f, EXC_GP, true, 0);
-		return false;
-	}
-	return true;
+	/* A nested task returns by IRET: NT says so. */
+	if (why == MON_TASK_CALL || why == MON_TASK_INT)
+		nt.eflags |= BT_FL_NT;
+	return enter_new_task(vm, &new_tr, &nt, f);
 }
 
 /* The TSS a task gate names (gate error code `gate_error`), and its descriptor. */
