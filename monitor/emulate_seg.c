@@ -271,12 +271,22 @@ static enum emu_result emu_far_jmp_call(struct mon_vm *vm, const struct emu_insn
 	}
 	if (size == 2)
 		off &= 0xffff;
-	/* A call gate (system descriptor type 0xC) in protected mode. */
+	/* A call gate (system descriptor type 0xC), an available TSS (1, 9)
+	 * or a task gate (5) in protected mode. */
 	uint64_t gd;
 	struct mon_fault probe = { 0 };
 	if ((v->cr0 & CR0_PE) && (sel & ~3u) && mon_read_descriptor(vm, sel, &gd, &probe) &&
-	    ((gd >> 40) & 0x1f) == 0x0c)
-		return size == 4 ? far_through_gate(vm, in, sel, gd, f) : EMU_UNHANDLED;
+	    !DESC_S(gd)) {
+		unsigned type = DESC_TYPE(gd);
+		if (type == 0xc)
+			return size == 4 ? far_through_gate(vm, in, sel, gd, f) : EMU_UNHANDLED;
+		if (type == 0x1 || type == 0x9 || type == 0x5) {
+			bool call = in->zi.mnemonic == ZYDIS_MNEMONIC_CALL;
+			if (mon_task_far(vm, sel, gd, call, in->next_eip, f))
+				return EMU_JUMPED;
+			return vm->stop ? EMU_STOPPED : EMU_FAULT;
+		}
+	}
 	uint32_t saved_esp = cpu->gpr[BT_ESP];
 	uint16_t old_cs = v->seg[SEG_CS].sel;
 	struct mon_seg saved = v->seg[SEG_CS];
@@ -344,33 +354,29 @@ fault:
 	return vm->stop ? EMU_STOPPED : EMU_FAULT;
 }
 
-/* IRET of `size` bytes at `at`, in protected mode. */
-static enum emu_result iret(struct mon_vm *vm, unsigned size, uint32_t at,
+/* IRET of `size` bytes at `at` (the next instruction at `next`), in
+ * protected mode. */
+static enum emu_result iret(struct mon_vm *vm, unsigned size, uint32_t at, uint32_t next,
 			    struct mon_fault *f)
 {
 	struct vcpu *v = &vm->vcpu;
 	struct bt_cpu *cpu = v->cpu;
 	uint32_t saved_esp = cpu->gpr[BT_ESP], eip, cs, fl;
 	if (cpu->eflags & BT_FL_NT) {
-		/* A task return (SDM vol. 2, IRET): the current TSS's link must
-		 * name a busy TSS in the GDT, else #TS(link). Ring 3 can set NT
-		 * with POPF, so this is the usual outcome; a real nested task
-		 * is the guest kernel's doing, and task switches are not
-		 * implemented. */
+		/* A task return (SDM vol. 2, IRET): the current TSS's link
+		 * must name a busy TSS in the GDT, else #TS(link). Ring 3 can
+		 * set NT with POPF, so ring-3 code gets here too. */
 		uint32_t link = 0;
-		uint64_t d = 0;
-		struct mon_fault ignore = { 0 };
-		bool busy_tss = mon_read(vm, v->tr.base, &link, 2, &ignore) && !(link & 4) &&
-				mon_read_descriptor(vm, (uint16_t)link, &d, &ignore) &&
-				((d >> 40) & 0x1d) == 0x01 && ((d >> 40) & 2); /* type 3 or B */
-		if (!busy_tss) {
+		uint64_t d;
+		if (!mon_read_sys(vm, v->tr.base, &link, 2, f))
+			return EMU_FAULT;
+		if ((link & 4) || !mon_read_descriptor(vm, (uint16_t)link, &d, f)) {
 			mon_fault_set(f, EXC_TS, true, link & 0xfffc);
 			return EMU_FAULT;
 		}
-		mon_stop(vm, MON_EXIT_UNSUPPORTED,
-			 "unsupported: IRET with NT set returns to the task in TSS %#x at EIP %#x "
-			 "(task switches are not implemented)", link, at);
-		return EMU_STOPPED;
+		if (mon_task_switch(vm, (uint16_t)link, d, MON_TASK_IRET, next, f))
+			return EMU_JUMPED;
+		return vm->stop ? EMU_STOPPED : EMU_FAULT;
 	}
 	if (!mon_pop(vm, &eip, size, f) || !mon_pop(vm, &cs, size, f) ||
 	    !mon_pop(vm, &fl, size, f))
@@ -427,7 +433,7 @@ fault:
 static enum emu_result emu_iret(struct mon_vm *vm, const struct emu_insn *in,
 				struct mon_fault *f)
 {
-	return iret(vm, in->zi.operand_width / 8, in->eip, f);
+	return iret(vm, in->zi.operand_width / 8, in->eip, in->next_eip, f);
 }
 
 bool mon_iretd_inline(struct mon_vm *vm, uint32_t at)
@@ -435,7 +441,7 @@ bool mon_iretd_inline(struct mon_vm *vm, uint32_t at)
 	struct mon_fault f = { 0 };
 	if (vm->vcpu.cpu->eflags & (BT_FL_NT | BT_FL_VM))
 		return false;
-	return iret(vm, 4, at, &f) == EMU_JUMPED;
+	return iret(vm, 4, at, 0, &f) == EMU_JUMPED; /* NT is clear: no next */
 }
 
 /* MOV Sreg, POP Sreg, PUSH Sreg, LDS/LES/LFS/LGS/LSS. */

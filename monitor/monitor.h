@@ -39,6 +39,26 @@ struct mon_seg {
 	uint32_t limit; /* expanded byte limit */
 };
 
+/*
+ * Segment descriptor (8 bytes, little-endian u64):
+ *
+ *   63      56 55 52 51   48 47 46 45 44 43  40 39          16 15          0
+ *  +----------+-----+-------+--+-----+--+------+--------------+-------------+
+ *  |base 31:24|G DB | lim   |P | DPL |S | type | base 23:0    | limit 15:0  |
+ *  |          |L AVL| 19:16 |  |     |  |      |              |             |
+ *  +----------+-----+-------+--+-----+--+------+--------------+-------------+
+ */
+#define DESC_BASE(d) ((uint32_t)((((d) >> 16) & 0xffffff) | (((d) >> 32) & 0xff000000u)))
+#define DESC_LIMIT(d) ((uint32_t)(((d) & 0xffff) | (((d) >> 32) & 0xf0000)))
+#define DESC_ACCESS(d) ((unsigned)(((d) >> 40) & 0xff))
+#define DESC_TYPE(d) ((unsigned)(((d) >> 40) & 0xf))
+#define DESC_S(d) ((unsigned)(((d) >> 44) & 1))
+#define DESC_DPL(d) ((unsigned)(((d) >> 45) & 3))
+#define DESC_P(d) ((unsigned)(((d) >> 47) & 1))
+#define DESC_FLAGS(d) ((unsigned)(((d) >> 52) & 0xf))
+/* The limit in bytes (G: in 4 KiB units). */
+#define DESC_BYTE_LIMIT(d) (DESC_FLAGS(d) & 0x8 ? DESC_LIMIT(d) << 12 | 0xfff : DESC_LIMIT(d))
+
 #define SEG_ATTR_TYPE(a) ((a) & 0xf)
 #define SEG_ATTR_S(a) (((a) >> 4) & 1)
 #define SEG_ATTR_DPL(a) (((a) >> 5) & 3)
@@ -304,6 +324,10 @@ void mon_deliver(struct mon_vm *vm, uint8_t v, bool has_error, uint32_t error,
 		 uint32_t next_eip, bool soft);
 /* Deliver a fault raised while emulating the instruction at cpu->eip. */
 void mon_deliver_fault(struct mon_vm *vm, const struct mon_fault *f);
+/* Is IDT vector v a task gate? (Read without faulting: false if unreadable.)
+ * The callout that delivers INT n inside translated code leaves those
+ * to the emulator: a task switch changes CR3 and may flush translations. */
+bool mon_idt_task_gate(struct mon_vm *vm, uint8_t v);
 
 /* ---- segments.c: descriptors and segment loads ---- */
 /* Read the 8-byte descriptor for `sel` from the GDT or LDT; false with *f
@@ -331,6 +355,39 @@ void mon_segc_note(struct mon_vm *vm, uint16_t sel);
 void mon_segc_flush(struct mon_vm *vm);
 /* Set the guest FS/GS bases the translated code sees from the caches. */
 void mon_sync_seg_bases(struct mon_vm *vm);
+
+/* ---- task.c, task_check.c: hardware task switches (SDM vol. 3 §7.3) ---- */
+/* What starts a task switch: it decides the busy bits, the back-link and NT. */
+enum mon_task_reason { MON_TASK_JMP, MON_TASK_CALL, MON_TASK_IRET, MON_TASK_INT };
+/*
+ * The checks on the new task's TSS descriptor `desc` (selector `sel`), in
+ * the order QEMU makes them: an available 32- or 16-bit TSS for JMP, CALL
+ * and INT (else #GP(sel)), a busy one for IRET (else #TS(sel)); present
+ * (else #NP(sel)); in the GDT with a limit of at least 0x67, 0x2b for a
+ * 16-bit TSS (else #TS(sel)). Returns the fault, `raised` false if none.
+ */
+struct mon_fault mon_tss_check(uint64_t desc, uint16_t sel, enum mon_task_reason why);
+/*
+ * Switch to the task of TSS selector `sel`, whose descriptor `desc` the
+ * caller read. `next_eip` is the EIP saved in the old task (where it
+ * resumes). True when the new task is loaded. False with *f set: a fault
+ * found before the switch (nothing changed, cpu->eip still the old
+ * task's) or while loading the new task's segments (then in the new
+ * task's context: cpu->eip is its EIP). False with vm->stop set: 16-bit
+ * TSSes and virtual-8086 tasks are not supported.
+ */
+bool mon_task_switch(struct mon_vm *vm, uint16_t sel, uint64_t desc,
+		     enum mon_task_reason why, uint32_t next_eip, struct mon_fault *f);
+/* Far JMP or CALL to `sel`, whose descriptor `desc` is an available TSS
+ * or a task gate (privilege checks included); as mon_task_switch. */
+bool mon_task_far(struct mon_vm *vm, uint16_t sel, uint64_t desc, bool call,
+		  uint32_t next_eip, struct mon_fault *f);
+/* Deliver through IDT task gate `gate` (type, DPL and P checked by the
+ * caller, `gate_error` its selector error code): switch, then push the
+ * error code on the new task's stack if there is one. As mon_task_switch. */
+bool mon_task_gate_deliver(struct mon_vm *vm, uint64_t gate, uint32_t gate_error,
+			   bool has_error, uint32_t error, uint32_t next_eip,
+			   struct mon_fault *f);
 
 /* ---- run.c: adaptive translation ---- */
 /* True if eip was retranslated as a callout (it writes page tables). */

@@ -410,6 +410,8 @@ enum bt_tr_result mon_transition(struct mon_vm *vm, enum bt_transition kind, uin
 		vm->fast_sys[2]++;
 		break;
 	case BT_TR_INT:
+		if (mon_idt_task_gate(vm, vector))
+			return BT_TR_REFUSED;
 		cpu->eip = cpu->callout_eip; /* where a fault of the delivery points */
 		mon_deliver(vm, vector, false, 0, cpu->callout_eip + 2, true);
 		vm->fast_sys[3]++;

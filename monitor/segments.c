@@ -3,19 +3,6 @@
 
 #include "monitor.h"
 
-/*
- * Segment descriptor (8 bytes, little-endian u64):
- *
- *   63      56 55 52 51   48 47 46 45 44 43  40 39          16 15          0
- *  +----------+-----+-------+--+-----+--+------+--------------+-------------+
- *  |base 31:24|G DB | lim   |P | DPL |S | type | base 23:0    | limit 15:0  |
- *  |          |L AVL| 19:16 |  |     |  |      |              |             |
- *  +----------+-----+-------+--+-----+--+------+--------------+-------------+
- */
-#define DESC_BASE(d) ((uint32_t)((((d) >> 16) & 0xffffff) | (((d) >> 32) & 0xff000000u)))
-#define DESC_LIMIT(d) ((uint32_t)(((d) & 0xffff) | (((d) >> 32) & 0xf0000)))
-#define DESC_ACCESS(d) ((unsigned)(((d) >> 40) & 0xff))
-#define DESC_FLAGS(d) ((unsigned)(((d) >> 52) & 0xf))
 #define DESC_ACCESSED (1ull << 40)
 
 /* Type field of code/data descriptors (S = 1). */

@@ -1,0 +1,243 @@
+/* monitor: hardware task switches (SDM vol. 3 §7.3): far JMP/CALL to a TSS or task gate, IDT task gates, IRET with NT. */
+#include <stddef.h>
+#include <string.h>
+
+#include "monitor.h"
+
+/*
+ * The 32-bit TSS (the I/O bitmap may follow within its limit). Selectors
+ * and the link take the low 16 bits of their dword; the CPU writes only
+ * those, so the reserved halves keep what the guest put there.
+ *
+ *   0x00 link     0x04 ESP0  0x08 SS0  0x0c ESP1  0x10 SS1  0x14 ESP2  0x18 SS2
+ *   0x1c CR3      0x20 EIP   0x24 EFLAGS
+ *   0x28 EAX ECX EDX EBX ESP EBP ESI EDI        (bt_cpu.gpr's order)
+ *   0x48 ES CS SS DS FS GS                      (the SEG_* order)
+ *   0x60 LDT      0x64 T (bit 0), I/O map base (bits 31:16)
+ */
+struct tss32 {
+	uint32_t link, esp0, ss0, esp1, ss1, esp2, ss2, cr3;
+	uint32_t eip, eflags, gpr[8], seg[SEG_COUNT];
+	uint32_t ldt, trap_iomap;
+};
+_Static_assert(sizeof(struct tss32) == 0x68, "the 32-bit TSS is 104 bytes");
+_Static_assert(offsetof(struct tss32, eip) == 0x20 && offsetof(struct tss32, gpr) == 0x28 &&
+	       offsetof(struct tss32, seg) == 0x48 && offsetof(struct tss32, ldt) == 0x60,
+	       "TSS field offsets (SDM vol. 3 figure 7-2)");
+/* What a task switch saves of the old task: EIP through GS. */
+#define TSS_STATE_AT offsetof(struct tss32, eip)
+#define TSS_STATE_LEN (offsetof(struct tss32, ldt) - TSS_STATE_AT)
+
+#define DESC_TSS_BUSY (2ull << 40)
+#define GATE_TSS_SEL(g) ((uint16_t)((g) >> 16))
+
+/* EFLAGS bits a task switch loads from the new TSS (VM is refused). */
+#define FL_FROM_TSS (BT_FL_LIVE | BT_FL_TF | BT_FL_IF | BT_FL_IOPL | BT_FL_NT | BT_FL_RF | \
+		     BT_FL_AC | BT_FL_ID)
+
+static bool set_busy(struct mon_vm *vm, uint16_t sel, bool busy, struct mon_fault *f)
+{
+	uint32_t at = vm->vcpu.gdtr.base + (sel & ~7u) + 5; /* the access byte */
+	uint8_t access;
+	if (!mon_read_sys(vm, at, &access, 1, f))
+		return false;
+	access = (uint8_t)(busy ? access | 2 : access & ~2);
+	return mon_write_sys(vm, at, &access, 1, f);
+}
+
+/* The new task's LDT: a present LDT descriptor in the GDT, else #TS(sel). */
+static bool load_task_ldt(struct mon_vm *vm, uint16_t sel, struct mon_fault *f)
+{
+	struct vcpu *v = &vm->vcpu;
+	uint64_t d;
+	v->ldtr = (struct mon_seg){ .sel = (uint16_t)(sel & ~4u) };
+	if (!(sel & ~3u))
+		return true;
+	if ((sel & 4) || (uint32_t)(sel & ~7u) + 7 > v->gdtr.limit)
+		goto ts;
+	if (!mon_read_sys(vm, v->gdtr.base + (sel & ~7u), &d, 8, f))
+		return false;
+	if (DESC_S(d) || DESC_TYPE(d) != 0x2 || !DESC_P(d))
+		goto ts;
+	mon_desc_to_seg(d, sel, &v->ldtr);
+	return true;
+ts:
+	mon_fault_set(f, EXC_TS, true, sel & 0xfffc);
+	return false;
+}
+
+/*
+ * The new task's segment registers, in QEMU's order, with the checks of
+ * ordinary loads at the privilege of the new CS's RPL: what would be a
+ * #GP there is #TS(selector) here (SDM vol. 3 table 7-1); not present
+ * stays #NP, or #SS for the stack.
+ */
+static bool load_task_segments(struct mon_vm *vm, const uint32_t seg[SEG_COUNT],
+			       struct mon_fault *f)
+{
+	static const int order[] = { SEG_CS, SEG_SS, SEG_ES, SEG_DS, SEG_FS, SEG_GS };
+	for (unsigned i = 0; i < SEG_COUNT; i++) {
+		int s = order[i];
+		uint16_t sel = (uint16_t)seg[s];
+		bool ok = s == SEG_CS ? mon_load_cs_at(vm, sel, sel & 3u, f)
+				      : mon_load_seg(vm, s, sel, f);
+		if (!ok) {
+			if (f->raised && f->vector == EXC_GP)
+				f->vector = EXC_TS;
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Where the old task is written: its TSS must be a 32-bit one. */
+static bool old_task_supported(struct mon_vm *vm)
+{
+	const struct mon_seg *tr = &vm->vcpu.tr;
+	if (!(tr->sel & ~3u)) {
+		mon_stop(vm, MON_EXIT_UNSUPPORTED,
+			 "unsupported: task switch with no current task (TR is null)");
+		return false;
+	}
+	if (!(SEG_ATTR_TYPE(tr->attr) & 0x8)) {
+		mon_stop(vm, MON_EXIT_UNSUPPORTED, "unsupported: 16-bit task switch (from TSS %#x)",
+			 tr->sel);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * The old task's side of a switch (its TSS `ot` as read): its busy bit,
+ * then its state, NT cleared by IRET only (a JMP leaves it, as QEMU and
+ * the SDM's step 7 do); a nested task links back to it.
+ */
+static bool leave_old_task(struct mon_vm *vm, enum mon_task_reason why, uint32_t next_eip,
+			   struct tss32 *ot, uint32_t new_base, struct mon_fault *f)
+{
+	struct vcpu *v = &vm->vcpu;
+	struct bt_cpu *cpu = v->cpu;
+	if ((why == MON_TASK_JMP || why == MON_TASK_IRET) && !set_busy(vm, v->tr.sel, false, f))
+		return false;
+	ot->eip = next_eip;
+	ot->eflags = why == MON_TASK_IRET ? cpu->eflags & ~BT_FL_NT : cpu->eflags;
+	memcpy(ot->gpr, cpu->gpr, sizeof ot->gpr);
+	for (int s = 0; s < SEG_COUNT; s++)
+		ot->seg[s] = (ot->seg[s] & 0xffff0000u) | v->seg[s].sel;
+	if (!mon_write_sys(vm, v->tr.base + TSS_STATE_AT, (uint8_t *)ot + TSS_STATE_AT,
+			   TSS_STATE_LEN, f))
+		return false;
+	return !(why == MON_TASK_CALL || why == MON_TASK_INT) ||
+	       mon_write_sys(vm, new_base, &v->tr.sel, 2, f);
+}
+
+/* The new task's state from its TSS `nt`. A fault here belongs to the
+ * new task (SDM §7.3 step 13): cpu->eip is already its EIP. */
+static bool enter_new_task(struct mon_vm *vm, const struct mon_seg *tr, const struct tss32 *nt,
+			   struct mon_fault *f)
+{
+	struct vcpu *v = &vm->vcpu;
+	struct bt_cpu *cpu = v->cpu;
+	v->tr = *tr;
+	v->cr0 |= CR0_TS;
+	if (v->cr0 & CR0_PG)
+		v->cr3 = nt->cr3;
+	mon_sync_mode(vm); /* CR3 and CR0.TS, as MOV CR3 and MOV CR0 */
+	mon_segc_flush(vm); /* the LDT and maybe the GDT's mapping change */
+	cpu->eip = nt->eip;
+	cpu->eflags = (nt->eflags & FL_FROM_TSS) | 2;
+	memcpy(cpu->gpr, nt->gpr, sizeof cpu->gpr);
+	/* The selectors first, with empty caches: a fault while loading one
+	 * finds the others already the new task's, as QEMU leaves them. */
+	for (int s = 0; s < SEG_COUNT; s++)
+		v->seg[s] = (struct mon_seg){ .sel = (uint16_t)nt->seg[s] };
+	mon_sync_seg_bases(vm);
+	if (!load_task_ldt(vm, (uint16_t)nt->ldt, f) || !load_task_segments(vm, nt->seg, f))
+		return false;
+	if (cpu->eip > v->seg[SEG_CS].limit) {
+		mon_fault_set(f, EXC_GP, true, 0);
+		return false;
+	}
+	return true;
+}
+
+bool mon_task_switch(struct mon_vm *vm, uint16_t sel, uint64_t desc,
+		     enum mon_task_reason why, uint32_t next_eip, struct mon_fault *f)
+{
+	struct vcpu *v = &vm->vcpu;
+	*f = mon_tss_check(desc, sel, why);
+	if (f->raised)
+		return false;
+	if (!(DESC_TYPE(desc) & 0x8)) {
+		mon_stop(vm, MON_EXIT_UNSUPPORTED, "unsupported: 16-bit task switch (to TSS %#x)", sel);
+		return false;
+	}
+	if (!old_task_supported(vm))
+		return false;
+	/* Both TSSes are read before anything changes, so a #PF on either
+	 * leaves the old task as it was (SDM §7.3 step 5). */
+	struct mon_seg new_tr;
+	mon_desc_to_seg(desc | DESC_TSS_BUSY, sel, &new_tr);
+	struct tss32 nt, ot;
+	if (!mon_read_sys(vm, new_tr.base, &nt, sizeof nt, f) ||
+	    !mon_read_sys(vm, v->tr.base, &ot, sizeof ot, f))
+		return false;
+	if (nt.eflags & BT_FL_VM) {
+		mon_stop(vm, MON_EXIT_UNSUPPORTED,
+			 "unsupported: task switch to virtual-8086 mode (TSS %#x)", sel);
+		return false;
+	}
+	if (!leave_old_task(vm, why, next_eip, &ot, new_tr.base, f) ||
+	    (why != MON_TASK_IRET && !set_busy(vm, sel, true, f)))
+		return false;
+	/* A nested task returns by IRET: NT says so. */
+	if (why == MON_TASK_CALL || why == MON_TASK_INT)
+		nt.eflags |= BT_FL_NT;
+	return enter_new_task(vm, &new_tr, &nt, f);
+}
+
+/* The TSS a task gate names (gate error code `gate_error`), and its descriptor. */
+static bool gate_target(struct mon_vm *vm, uint64_t gate, uint32_t gate_error,
+			uint16_t *sel, uint64_t *desc, struct mon_fault *f)
+{
+	if (!DESC_P(gate)) {
+		mon_fault_set(f, EXC_NP, true, gate_error);
+		return false;
+	}
+	*sel = GATE_TSS_SEL(gate);
+	if (*sel & 4) {
+		mon_fault_set(f, EXC_TS, true, *sel & 0xfffc);
+		return false;
+	}
+	return mon_read_descriptor(vm, *sel, desc, f);
+}
+
+bool mon_task_far(struct mon_vm *vm, uint16_t sel, uint64_t desc, bool call,
+		  uint32_t next_eip, struct mon_fault *f)
+{
+	unsigned dpl = DESC_DPL(desc), cpl = mon_cpl(&vm->vcpu);
+	if (dpl < cpl || dpl < (sel & 3u)) {
+		mon_fault_set(f, EXC_GP, true, sel & 0xfffc);
+		return false;
+	}
+	uint16_t tss = sel;
+	uint64_t tss_desc = desc;
+	if (DESC_TYPE(desc) == 0x5 && !gate_target(vm, desc, sel & 0xfffc, &tss, &tss_desc, f))
+		return false;
+	return mon_task_switch(vm, tss, tss_desc, call ? MON_TASK_CALL : MON_TASK_JMP,
+			       next_eip, f);
+}
+
+bool mon_task_gate_deliver(struct mon_vm *vm, uint64_t gate, uint32_t gate_error,
+			   bool has_error, uint32_t error, uint32_t next_eip,
+			   struct mon_fault *f)
+{
+	uint16_t tss;
+	uint64_t desc;
+	if (!gate_target(vm, gate, gate_error, &tss, &desc, f) ||
+	    !mon_task_switch(vm, tss, desc, MON_TASK_INT, next_eip, f))
+		return false;
+	vm->vcpu.halted = false;
+	/* A 32-bit TSS: the error code is a dword on the new task's stack. */
+	return !has_error || mon_push(vm, error, 4, f);
+}
