@@ -207,4 +207,30 @@ bool dev_platform_set_apic_base(struct dev_platform *p, uint64_t value);
 uint64_t dev_platform_tsc_deadline(const struct dev_platform *p);
 void dev_platform_set_tsc_deadline(struct dev_platform *p, uint64_t tsc);
 
+/* ---- Firmware tables: what a PC BIOS leaves in RAM (firmware.c) ---- */
+
+/* What the tables describe beyond devices/pc_map.h's fixed platform. */
+struct dev_firmware_config {
+	uint64_t ram_size;      /* bytes of guest RAM from physical 0 */
+	unsigned ioapic_pins;   /* the I/O APIC's pins: GSIs 0..pins-1 */
+	bool hpet;              /* an HPET at PC_HPET_BASE (the ACPI HPET table) */
+	uint32_t cpu_signature; /* CPUID.1:EAX, for the MP processor entry */
+	uint32_t cpu_features;  /* CPUID.1:EDX, likewise */
+};
+
+/*
+ * Write into `ram` (the guest's RAM image, cfg->ram_size bytes from guest
+ * physical 0) what SeaBIOS leaves for an OS: the BIOS data area at 0x400
+ * (COM1, equipment word, base memory size, EBDA segment), the 1 KiB EBDA at
+ * PC_EBDA, and in [PC_BIOS_TABLES, PC_BIOS_TABLES_END) an Intel MP 1.4
+ * floating pointer and configuration table and the ACPI tables (RSDP
+ * revision 2, RSDT, XSDT, FADT, FACS, DSDT with \_S5 and \_SB.PCI0._PRT,
+ * MADT, HPET when cfg->hpet). Those three areas are zeroed first; nothing
+ * else is touched, so the loaders may write their structures before or
+ * after. The memory map must keep the EBDA and the BIOS area reserved.
+ * Return 0, or -EINVAL when the RAM does not reach PC_BIOS_TABLES_END or
+ * the I/O APIC has fewer than 16 pins (the ISA IRQs need them).
+ */
+int dev_firmware_build(uint8_t *ram, const struct dev_firmware_config *cfg);
+
 #endif

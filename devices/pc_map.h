@@ -18,12 +18,27 @@
 #define PC_LAPIC_ID          0u  /* the one CPU's APIC ID (CPUID.1:EBX[31:24]) */
 #define PC_IOAPIC_ID         1u  /* distinct from every local APIC ID (MP 1.4) */
 #define PC_IOAPIC_PINS       24u /* GSI 0-23 */
+#define PC_LAPIC_VERSION     0x14u /* local APIC version register [7:0], QEMU's */
+#define PC_IOAPIC_VERSION    0x11u /* I/O APIC version register [7:0], QEMU's */
+#define PC_HPET_BLOCK_ID     0x8086a201u /* HPET GCAP_ID[31:0], QEMU's: vendor
+                                            8086, legacy route, 64-bit counter,
+                                            3 timers, revision 1 */
 
 /* ---- ISA interrupts as routed to the I/O APIC ---- */
 /* The PIT's IRQ 0 arrives on pin 2 (an interrupt source override in the
  * MADT and an MP I/O interrupt entry); every other ISA IRQ n on pin n. */
 #define PC_GSI_OF_IRQ(irq)   ((irq) == 0u ? 2u : (irq))
 #define PC_IRQ_SCI           9u  /* ACPI SCI: level, active high, as QEMU */
+
+/* ---- PCI interrupts (bus 0) ---- */
+/* Pin `pin` (0-3: INTA-D) of the device in `slot` (1-31) interrupts on GSI
+ * 10 or 11, level, active low: QEMU's PIIX swizzle (PIRQ (slot - 1 + pin)
+ * mod 4) with SeaBIOS's PIRQA-D -> IRQ 10, 10, 11, 11, so a device gets the
+ * IRQ it gets under QEMU. The DSDT's _PRT, the MP table's PCI entries and
+ * the MADT's overrides for IRQ 10 and 11 all say so. */
+#define PC_PCI_GSI_FIRST     10u /* PCI interrupts are GSI 10 and 11 */
+#define PC_PCI_GSI(slot, pin) (PC_PCI_GSI_FIRST + ((((slot) - 1u + (pin)) >> 1) & 1u))
+#define PC_PCI_SLOTS         32u
 
 /* ---- ACPI fixed hardware (PIIX4 power management, QEMU's addresses) ---- */
 #define PC_ACPI_PM_BASE      0x0600u

@@ -9,6 +9,7 @@
 #include "layout.h"
 #include "loader.h"
 #include "monitor.h"
+#include "pc_map.h"
 
 #define MAX_RAM_MIB 3584u   /* leave the top 512 MiB of the 4 GiB for devices */
 #define MIN_RAM_MIB 2u
@@ -567,6 +568,16 @@ int main(int argc, char **argv)
 	if (!vm.plat)
 		die_host("cannot create devices", "out of memory");
 	vm.bus = dev_platform_bus(vm.plat);
+	/* What the BIOS would have left: the data area, MP and ACPI tables
+	 * (after the platform exists: CPUID's APIC bit reads its MSR). */
+	uint32_t id[4];
+	mon_cpuid(&vm, 1, 0, id);
+	struct dev_firmware_config fw = {
+		.ram_size = vm.ram_size, .ioapic_pins = PC_IOAPIC_PINS, .hpet = true,
+		.cpu_signature = id[0], .cpu_features = id[3],
+	};
+	if (dev_firmware_build(vm.ram, &fw))
+		die_host("cannot write the firmware tables", "guest RAM too small");
 	struct bt_env env = { .ctx = &vm, .fetch = fetch_code, .protect_code = protect_code,
 			      .force_emulate = force_emulate, .pt_store = pt_store, .inline_port = inline_port,
 			      .port_in = port_in, .port_out = port_out,
