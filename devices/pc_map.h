@@ -25,6 +25,24 @@
 #define PC_GSI_OF_IRQ(irq)   ((irq) == 0u ? 2u : (irq))
 #define PC_IRQ_SCI           9u  /* ACPI SCI: level, active high, as QEMU */
 
+/* ---- PCI interrupt routing (bus 0) ---- */
+/* PIIX's swizzle: INTx pin `pin` (1 = INTA .. 4 = INTD) of slot `slot`
+ * drives PIRQ (slot + pin - 1) mod 4, and PIRQA-D are routed to ISA IRQ
+ * 10, 10, 11, 11 as SeaBIOS leaves them on QEMU's pc machine. The lines
+ * are level-triggered, active low on the wire (active high at the PIC
+ * through the ELCR); the IRQ doubles as the GSI on the I/O APIC. */
+#define PC_PCI_IRQ(slot, pin) ((((slot) + (pin) - 1u) & 3u) < 2u ? 10u : 11u)
+#define PC_PCI_IRQ_MASK       ((1u << 10) | (1u << 11)) /* ELCR bits to set */
+
+/* ---- Legacy IDE (ISA ports of the PIIX3 IDE function) ---- */
+#define PC_IDE0_BASE         0x01f0u /* primary command block, 8 ports */
+#define PC_IDE0_CTRL         0x03f6u /* primary control block, 1 port */
+#define PC_IDE0_IRQ          14u
+#define PC_IDE1_BASE         0x0170u /* secondary */
+#define PC_IDE1_CTRL         0x0376u
+#define PC_IDE1_IRQ          15u
+#define PC_VIRTIO_FIRST_SLOT 3u      /* virtio-blk functions: slot 3 up */
+
 /* ---- ACPI fixed hardware (PIIX4 power management, QEMU's addresses) ---- */
 #define PC_ACPI_PM_BASE      0x0600u
 #define PC_ACPI_PM1A_EVT     (PC_ACPI_PM_BASE + 0x00) /* PM1 status, enable: 2+2 */
