@@ -47,14 +47,33 @@ int dev_bus_register(struct dev_bus *bus, uint16_t first, uint32_t count,
 	for (uint32_t i = 0; i < count; i++)
 		if (bus->owner[first + i] != 0)
 			return -EBUSY;
-	if (bus->nranges == BUS_MAX_RANGE)
+	/* A released claim leaves a hole (ops NULL) that the next claim reuses. */
+	unsigned slot = 0;
+	while (slot < bus->nranges && bus->ranges[slot].ops)
+		slot++;
+	if (slot == BUS_MAX_RANGE)
 		return -ENOSPC;
-	bus->ranges[bus->nranges] = (struct bus_range){
+	bus->ranges[slot] = (struct bus_range){
 		.first = first, .count = count, .ops = ops, .dev = dev,
 	};
-	bus->nranges++;
+	if (slot == bus->nranges)
+		bus->nranges++;
 	for (uint32_t i = 0; i < count; i++)
-		bus->owner[first + i] = (uint8_t)bus->nranges;
+		bus->owner[first + i] = (uint8_t)(slot + 1);
+	return 0;
+}
+
+int dev_bus_unregister(struct dev_bus *bus, uint16_t first,
+		       const struct dev_pio_ops *ops, void *dev)
+{
+	uint8_t idx = bus->owner[first];
+	struct bus_range *r = idx ? &bus->ranges[idx - 1] : NULL;
+
+	if (!r || r->first != first || r->ops != ops || r->dev != dev)
+		return -ENOENT;
+	for (uint32_t i = 0; i < r->count; i++)
+		bus->owner[first + i] = 0;
+	r->ops = NULL;
 	return 0;
 }
 

@@ -36,6 +36,11 @@ void dev_bus_destroy(struct dev_bus *bus);
 int dev_bus_register(struct dev_bus *bus, uint16_t first, uint32_t count,
 		     const struct dev_pio_ops *ops, void *dev);
 
+/* Release the claim made at `first` for `ops`/`dev` (a PCI BAR the guest
+ * moves). Return 0, or -ENOENT when no such claim starts there. */
+int dev_bus_unregister(struct dev_bus *bus, uint16_t first,
+		       const struct dev_pio_ops *ops, void *dev);
+
 /*
  * Perform a guest IN / OUT. Unclaimed ports read as all ones (0xff, 0xffff,
  * 0xffffffff by size) and ignore writes, as on a PC's ISA bus.
@@ -92,6 +97,15 @@ struct dev_platform_config {
 	struct dev_serial_sink serial; /* COM1 output */
 	bool trace_io;                 /* print each port and MMIO access to stderr */
 	struct dev_clock clock;
+	/* Guest RAM, for devices that read and write it (virtio-blk's rings
+	 * and buffers). NULL: no such devices can be added. */
+	uint8_t *ram;
+	uint64_t ram_size;
+	/* Called after every device write of [phys, phys + len) in RAM, so
+	 * translated code and shadow page tables built from the old bytes
+	 * can go. NULL: nobody cares. */
+	void (*ram_written)(void *ctx, uint64_t phys, uint64_t len);
+	void *ram_ctx;
 };
 
 struct dev_platform;
@@ -110,11 +124,42 @@ struct dev_platform;
  * page, the I/O APIC at PC_IOAPIC_BASE, the HPET at PC_HPET_BASE.
  * Every ISA IRQ line goes both to the 8259 pair and to I/O APIC pin
  * PC_GSI_OF_IRQ(irq).
+ * PCI configuration mechanism #1 at 0xcf8 with a 440FX host bridge at
+ * 00:00.0, and both legacy IDE channels (no drives until
+ * dev_platform_add_drive).
  * Return NULL when out of memory.
  */
 struct dev_platform *dev_platform_create(const struct dev_platform_config *cfg);
 void dev_platform_destroy(struct dev_platform *p);
 struct dev_bus *dev_platform_bus(struct dev_platform *p);
+
+/* ---- Disks: IDE drives and virtio-blk PCI functions ---- */
+
+enum dev_drive_interface {
+	DEV_IF_IDE,    /* legacy IDE: 0x1f0/0x3f6 IRQ 14, 0x170/0x376 IRQ 15 */
+	DEV_IF_VIRTIO, /* virtio-blk (legacy PCI interface), slot 3 up */
+};
+
+struct dev_drive_config {
+	const char *file;  /* raw image, a positive multiple of 512 bytes */
+	enum dev_drive_interface interface;
+	/* IDE: 0-3 = primary master, primary slave, secondary master,
+	 * secondary slave; virtio: 0-3 = PCI slot 3-6. -1: the next free. */
+	int index;
+	bool readonly;     /* writes fail: ATA ABRT, virtio IOERR */
+	bool snapshot;     /* writes go to memory, never to the file */
+};
+
+/*
+ * Attach a drive (after dev_platform_create, before the guest runs; the
+ * image is closed by dev_platform_destroy). Return 0, or -errno with *why
+ * set to a one-line reason ("disk.img: size 1000 is not a positive
+ * multiple of 512"), valid until the next call: -ENOENT and friends from
+ * open, -EINVAL for a bad size or index or a virtio drive without guest
+ * RAM, -EBUSY for a position already taken, -ENOSPC when none is free.
+ */
+int dev_platform_add_drive(struct dev_platform *p,
+			   const struct dev_drive_config *d, const char **why);
 
 /*
  * Return why the platform wants the run to stop (DEV_RUNNING if it does

@@ -3,6 +3,7 @@
 #define BTVMM_DEVICES_INTERNAL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "devices.h"
@@ -126,13 +127,113 @@ void dev_isa_set_hpet_irq(struct dev_isa_irqs *irqs, unsigned irq,
  */
 bool dev_isa_irq_busy(const struct dev_isa_irqs *irqs, unsigned irq);
 
-/* PCI configuration mechanism #1 (pci_conf1.c): a host bridge only, and
- * the PIIX reset control register, a byte port inside CONFIG_ADDRESS. */
-struct dev_pci {
-	uint32_t address; /* CONFIG_ADDRESS */
-	uint8_t rcr;      /* 0xcf9 bit 1: the reset type (bit 2 resets) */
-	struct dev_stop *stop;
+/*
+ * An interrupt line a device drives. Where it goes (the PIC, the I/O APIC)
+ * is the platform's business: the device only calls dev_irq_line_set on
+ * every change of its output. An unwired line (set NULL) goes nowhere.
+ */
+struct dev_irq_line {
+	void (*set)(void *ctx, unsigned irq, bool level);
+	void *ctx;
+	unsigned irq;
 };
+
+static inline void dev_irq_line_set(const struct dev_irq_line *line, bool level)
+{
+	if (line->set)
+		line->set(line->ctx, line->irq, level);
+}
+
+/* ---- PCI: configuration mechanism #1 and the functions on bus 0 (pci_conf1.c) ---- */
+
+#define DEV_PCI_BARS       6u
+#define DEV_PCI_MAX_FUNCS  16u
+#define DEV_PCI_IO_START   0xc000u /* where a BIOS starts assigning I/O BARs */
+
+/* Configuration-space offsets and command bits the devices use. */
+#define PCI_VENDOR_ID      0x00u
+#define PCI_COMMAND        0x04u
+#define PCI_STATUS         0x06u
+#define PCI_REVISION       0x08u
+#define PCI_CLASS_PROG     0x09u
+#define PCI_HEADER_TYPE    0x0eu
+#define PCI_BAR0           0x10u
+#define PCI_SUBSYS_VENDOR  0x2cu
+#define PCI_SUBSYS_ID      0x2eu
+#define PCI_INTERRUPT_LINE 0x3cu
+#define PCI_INTERRUPT_PIN  0x3du
+#define PCI_COMMAND_IO     0x0001u
+#define PCI_COMMAND_MEMORY 0x0002u
+#define PCI_COMMAND_MASTER 0x0004u
+#define PCI_COMMAND_INTX_DISABLE 0x0400u
+#define PCI_STATUS_INTERRUPT 0x0008u
+
+/* An I/O BAR: `size` ports (a power of two, at least 4) answered by
+ * ops/dev wherever the guest puts them. size 0: no BAR in this slot. */
+struct dev_pci_bar {
+	uint32_t size;
+	const struct dev_pio_ops *ops;
+	void *dev;
+	uint16_t mapped_at; /* first port claimed on the bus; 0: not mapped */
+};
+
+/*
+ * One function on bus 0. The device fills `config` (IDs, class, pin) and
+ * its BARs before dev_pci_add; from then on the guest owns the writable
+ * bits (command, BARs, interrupt line, cache line size, latency timer)
+ * and the PCI code keeps the bus claims in step with them.
+ */
+struct dev_pci_function {
+	uint8_t devfn;               /* slot << 3 | function */
+	uint8_t config[256];
+	uint8_t wmask[256];          /* bits the guest may write */
+	struct dev_pci_bar bar[DEV_PCI_BARS];
+	unsigned irq;                /* ISA IRQ its INTx pin is routed to */
+};
+
+struct dev_pci {
+	uint32_t address;            /* CONFIG_ADDRESS */
+	uint8_t rcr;                 /* 0xcf9 bit 1: the reset type (bit 2 resets) */
+	struct dev_stop *stop;       /* where 0xcf9's reset goes */
+	struct dev_bus *bus;         /* where I/O BARs are claimed */
+	struct dev_irq_line irq_out; /* .irq unused: each function has its own */
+	struct dev_pci_function host_bridge;
+	struct dev_pci_function *func[DEV_PCI_MAX_FUNCS];
+	unsigned nfunc;
+	uint32_t next_io;            /* next free port for BIOS-style assignment */
+};
+
+/* Put a 440FX host bridge at 00:00.0; I/O BARs go on `bus`, INTx lines to
+ * `irq_out` (a level per ISA IRQ: the OR of the functions routed there). */
+void dev_pci_init(struct dev_pci *pci, struct dev_bus *bus,
+		  const struct dev_irq_line *irq_out);
+
+/*
+ * Add `f` at its devfn and assign its BARs and interrupt line as a BIOS
+ * does (I/O from DEV_PCI_IO_START up, decoding on; line PC_PCI_GSI of its
+ * slot and pin). Return 0, -EBUSY (devfn taken), -ENOSPC (no room).
+ */
+int dev_pci_add(struct dev_pci *pci, struct dev_pci_function *f);
+
+/* Drive `f`'s INTx output (level-triggered; the command register's
+ * INTX_DISABLE masks it, and the status register shows it). */
+void dev_pci_set_intx(struct dev_pci *pci, struct dev_pci_function *f,
+		      bool level);
+
+/* Little-endian accessors for configuration space. */
+static inline void dev_pci_set16(struct dev_pci_function *f, unsigned off,
+				 uint16_t v)
+{
+	f->config[off] = (uint8_t)v;
+	f->config[off + 1] = (uint8_t)(v >> 8);
+}
+
+static inline uint16_t dev_pci_get16(const struct dev_pci_function *f,
+				     unsigned off)
+{
+	return (uint16_t)(f->config[off] | f->config[off + 1] << 8);
+}
+
 extern const struct dev_pio_ops dev_pci_conf1_ops; /* 0xcf8-0xcff */
 
 /* ---- Memory-mapped device registers ---- */
@@ -319,6 +420,60 @@ struct dev_port92 {
 void dev_port92_init(struct dev_port92 *p92, struct dev_stop *stop);
 extern const struct dev_pio_ops dev_port92_ops;
 
+/* ---- Guest RAM as devices see it (DMA) ---- */
+
+/*
+ * The guest's RAM for bus-mastering devices. Every device write to RAM is
+ * reported through `written`, so the monitor can drop translated code and
+ * shadow page tables built from the old bytes.
+ */
+struct dev_guest_ram {
+	uint8_t *base;
+	uint64_t size;
+	void (*written)(void *ctx, uint64_t phys, uint64_t len);
+	void *ctx;
+};
+
+/* True when [phys, phys + len) lies inside RAM (no wrap-around). */
+static inline bool dev_ram_contains(const struct dev_guest_ram *ram,
+				    uint64_t phys, uint64_t len)
+{
+	return phys <= ram->size && len <= ram->size - phys;
+}
+
+/* Report a device write of [phys, phys + len), already checked in RAM. */
+static inline void dev_ram_written(const struct dev_guest_ram *ram,
+				   uint64_t phys, uint64_t len)
+{
+	if (ram->written && len)
+		ram->written(ram->ctx, phys, len);
+}
+
+/* ---- Disk images (disk.c) ---- */
+
+#define DEV_SECTOR_SIZE 512u
+
+struct dev_disk;
+
+/*
+ * Open the raw image `path` (read-only when `readonly` or `snapshot`).
+ * Return 0 and *out, or -errno with a one-line reason in why[] ("disk.img:
+ * size 1000 is not a positive multiple of 512").
+ */
+int dev_disk_open(struct dev_disk **out, const char *path, bool readonly,
+		  bool snapshot, char *why, size_t why_size);
+void dev_disk_close(struct dev_disk *d);
+uint64_t dev_disk_sectors(const struct dev_disk *d);
+bool dev_disk_readonly(const struct dev_disk *d);
+
+/* Transfer `count` sectors from `sector` on. Return 0 or -errno: -EINVAL
+ * past the end, -EROFS writing a read-only disk, -EIO on a short file. */
+int dev_disk_read(struct dev_disk *d, uint64_t sector, uint32_t count, void *buf);
+int dev_disk_write(struct dev_disk *d, uint64_t sector, uint32_t count,
+		   const void *buf);
+/* Make written sectors durable (fsync); 0 or -errno. */
+int dev_disk_flush(struct dev_disk *d);
+
 /* ---- The 8254 PIT at 0x40-0x43 and system control port B, 0x61 (pit8254.c) ---- */
 
 #define DEV_PIT_HZ 1193182u /* input clock of every channel */
@@ -493,6 +648,89 @@ extern const struct dev_pio_ops dev_i8042_ops;
 /* The device state of isa-debug-exit is where its stop request goes. */
 extern const struct dev_pio_ops dev_debug_exit_ops; /* dev is a struct dev_stop */
 extern const struct dev_pio_ops dev_port80_ops;     /* dev is unused */
+
+/* ---- ATA/IDE: the legacy primary and secondary channels (ide.c) ---- */
+
+#define DEV_IDE_MAX_MULT 16u /* sectors per READ/WRITE MULTIPLE block */
+
+/* What finishes when the guest has moved the last byte of the buffer. */
+enum dev_ide_transfer {
+	IDE_XFER_NONE,     /* no transfer: the data port reads 0 */
+	IDE_XFER_OUT,      /* IDENTIFY: one block to the host, then done */
+	IDE_XFER_READ,     /* READ SECTORS/MULTIPLE: the next block, or done */
+	IDE_XFER_WRITE,    /* WRITE SECTORS/MULTIPLE: write it, next or done */
+};
+
+/*
+ * One drive. As on QEMU, each drive keeps its own copy of the task file;
+ * register writes go to both drives of the channel (they share the
+ * cable), reads come from the selected one.
+ */
+struct dev_ide_drive {
+	struct dev_disk *disk;         /* NULL: no drive at this position */
+	char serial[21];
+	uint16_t cylinders, heads, sectors;   /* default geometry (words 1, 3, 6) */
+	uint16_t cur_cylinders, cur_heads, cur_sectors; /* translation in use */
+	uint8_t mult_sectors;          /* READ/WRITE MULTIPLE block; 0: off */
+	uint8_t feature, error, sector, lcyl, hcyl, select, status;
+	uint8_t hob_feature, hob_nsector, hob_sector, hob_lcyl, hob_hcyl;
+	uint32_t nsector;              /* count register; during a command,
+					* the sectors still to transfer */
+	bool lba48;                    /* the command being run is an EXT one */
+	unsigned block;                /* sectors per DRQ block of the command */
+	enum dev_ide_transfer xfer;
+	uint32_t pos, end;             /* data port cursor in buffer */
+	uint8_t buffer[DEV_IDE_MAX_MULT * DEV_SECTOR_SIZE];
+};
+
+struct dev_ide_channel {
+	struct dev_ide_drive drive[2]; /* master, slave */
+	unsigned unit;                 /* the DEV bit of the last select */
+	uint8_t control;               /* device control: nIEN, SRST, HOB */
+	bool irq_pending;              /* INTRQ as last driven */
+	struct dev_irq_line irq;
+};
+
+/* A channel with no drives, raising `irq` (14 primary, 15 secondary). */
+void dev_ide_init(struct dev_ide_channel *ch, const struct dev_irq_line *irq);
+
+/* Put `disk` at `unit` (0 master, 1 slave); `number` makes its serial. */
+void dev_ide_attach(struct dev_ide_channel *ch, unsigned unit,
+		    struct dev_disk *disk, unsigned number);
+
+extern const struct dev_pio_ops dev_ide_ops;      /* command block, 8 ports */
+extern const struct dev_pio_ops dev_ide_ctrl_ops; /* control block, 1 port */
+
+/* ---- virtio-blk, legacy PCI interface (virtio_blk.c) ---- */
+
+#define DEV_VIRTIO_QUEUE_SIZE 128u
+#define DEV_VIRTIO_BAR_SIZE   64u
+#define DEV_VIRTIO_ID_BYTES   20u /* VIRTIO_BLK_ID_BYTES: GET_ID's answer */
+
+struct dev_virtio_blk {
+	struct dev_pci_function fn;
+	struct dev_pci *pci;
+	struct dev_disk *disk;
+	const struct dev_guest_ram *ram;
+	char serial[DEV_VIRTIO_ID_BYTES + 1];
+	uint32_t guest_features;
+	uint32_t queue_pfn;    /* ring at queue_pfn * 4096; 0: no queue */
+	uint16_t queue_select;
+	uint16_t last_avail;   /* free-running index of the next request */
+	uint16_t used_idx;     /* free-running used->idx, as last published */
+	uint8_t status;        /* device status (driver's bits + NEEDS_RESET) */
+	uint8_t isr;           /* bit 0: used buffers; read clears */
+};
+
+/*
+ * Make `vb` a virtio-blk function at `slot` (function 0) of `pci` over
+ * `disk`, doing DMA into `ram` (both outlive it); `index` numbers the
+ * serial ("BTVMM-VD<index>"). Then add it with dev_pci_add(pci, &vb->fn).
+ */
+void dev_virtio_blk_init(struct dev_virtio_blk *vb, struct dev_pci *pci,
+			 unsigned slot, struct dev_disk *disk,
+			 const struct dev_guest_ram *ram, unsigned index);
+extern const struct dev_pio_ops dev_virtio_blk_ops; /* BAR 0; dev is the vb */
 
 /* All ones for an access of `size` bytes: what an undriven ISA bus reads. */
 static inline uint32_t dev_all_ones(unsigned size)

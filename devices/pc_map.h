@@ -39,6 +39,16 @@
 #define PC_PCI_GSI_FIRST     10u /* PCI interrupts are GSI 10 and 11 */
 #define PC_PCI_GSI(slot, pin) (PC_PCI_GSI_FIRST + ((((slot) - 1u + (pin)) >> 1) & 1u))
 #define PC_PCI_SLOTS         32u
+#define PC_PCI_GSI_MASK      ((1u << 10) | (1u << 11)) /* ELCR bits to set */
+
+/* ---- Legacy IDE (ISA ports of the PIIX3 IDE function) ---- */
+#define PC_IDE0_BASE         0x01f0u /* primary command block, 8 ports */
+#define PC_IDE0_CTRL         0x03f6u /* primary control block, 1 port */
+#define PC_IDE0_IRQ          14u
+#define PC_IDE1_BASE         0x0170u /* secondary */
+#define PC_IDE1_CTRL         0x0376u
+#define PC_IDE1_IRQ          15u
+#define PC_VIRTIO_FIRST_SLOT 3u      /* virtio-blk functions: slot 3 up */
 
 /* ---- ACPI fixed hardware (PIIX4 power management, QEMU's addresses) ---- */
 #define PC_ACPI_PM_BASE      0x0600u

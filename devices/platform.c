@@ -1,9 +1,14 @@
 /* devices: the PC platform, every standard device registered from one table (ports) or two (MMIO). */
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "devices_internal.h"
+#include "pc_map.h"
+
+#define PLATFORM_IDE_DRIVES 4u /* two channels, master and slave each */
+#define PLATFORM_VIRTIO_MAX 4u /* PCI slots PC_VIRTIO_FIRST_SLOT.. */
 
 struct dev_platform {
 	struct dev_bus *bus;
@@ -22,6 +27,13 @@ struct dev_platform {
 	struct dev_lapic lapic;
 	struct dev_ioapic ioapic;
 	struct dev_hpet hpet;
+	struct dev_ide_channel ide[2];  /* primary, secondary */
+	struct dev_virtio_blk virtio[PLATFORM_VIRTIO_MAX];
+	bool virtio_used[PLATFORM_VIRTIO_MAX];
+	struct dev_disk *disks[PLATFORM_IDE_DRIVES + PLATFORM_VIRTIO_MAX];
+	unsigned ndisks;
+	struct dev_guest_ram ram;
+	char why[256];                  /* dev_platform_add_drive's reason */
 };
 
 /* The ISA IRQ lines the platform's devices drive. */
@@ -79,6 +91,12 @@ static const struct platform_port_row {
 	/* PCI configuration mechanism #1: CONFIG_ADDRESS and CONFIG_DATA,
 	 * with the reset control register at 0xcf9. */
 	{ 0x0cf8, 8, &dev_pci_conf1_ops, offsetof(struct dev_platform, pci) },
+	/* Legacy IDE, secondary then primary channel: command and control
+	 * blocks (0x3f7/0x377 are the floppy controller's, not here). */
+	{ PC_IDE1_BASE, 8, &dev_ide_ops, offsetof(struct dev_platform, ide[1]) },
+	{ PC_IDE1_CTRL, 1, &dev_ide_ctrl_ops, offsetof(struct dev_platform, ide[1]) },
+	{ PC_IDE0_BASE, 8, &dev_ide_ops, offsetof(struct dev_platform, ide[0]) },
+	{ PC_IDE0_CTRL, 1, &dev_ide_ctrl_ops, offsetof(struct dev_platform, ide[0]) },
 };
 
 /*
@@ -96,6 +114,17 @@ static const struct platform_mmio_row {
 	/* HPET: 1 KiB of registers. */
 	{ PC_HPET_BASE, DEV_HPET_MMIO, &dev_hpet_ops, offsetof(struct dev_platform, hpet) },
 };
+
+/*
+ * Drive ISA IRQ `irq` to `level` for the IDE channels and PCI INTx: as
+ * every ISA line, to the 8259 pair and the I/O APIC (isa_irq.c).
+ */
+static void platform_isa_irq(void *ctx, unsigned irq, bool level)
+{
+	struct dev_platform *p = ctx;
+
+	dev_isa_set_irq(&p->isa_irqs, irq, level);
+}
 
 struct dev_platform *dev_platform_create(const struct dev_platform_config *cfg)
 {
@@ -130,7 +159,17 @@ struct dev_platform *dev_platform_create(const struct dev_platform_config *cfg)
 	dev_hpet_init(&p->hpet, &p->clock, &p->isa_irqs, &p->ioapic);
 	dev_acpi_pm_init(&p->acpi_pm, &p->clock, &p->isa_irqs, &p->stop);
 	dev_port92_init(&p->port92, &p->stop);
+	p->ram = (struct dev_guest_ram){
+		.base = cfg->ram, .size = cfg->ram_size,
+		.written = cfg->ram_written, .ctx = cfg->ram_ctx,
+	};
+	struct dev_irq_line isa = { .set = platform_isa_irq, .ctx = p };
+	dev_pci_init(&p->pci, p->bus, &isa);
 	p->pci.stop = &p->stop;
+	isa.irq = PC_IDE0_IRQ;
+	dev_ide_init(&p->ide[0], &isa);
+	isa.irq = PC_IDE1_IRQ;
+	dev_ide_init(&p->ide[1], &isa);
 	for (size_t i = 0; i < sizeof(platform_ports) / sizeof(platform_ports[0]); i++) {
 		const struct platform_port_row *row = &platform_ports[i];
 		void *state = row->state == SIZE_MAX ? NULL : (char *)p + row->state;
@@ -151,8 +190,84 @@ void dev_platform_destroy(struct dev_platform *p)
 {
 	if (!p)
 		return;
+	for (unsigned i = 0; i < p->ndisks; i++)
+		dev_disk_close(p->disks[i]);
 	dev_bus_destroy(p->bus);
 	free(p);
+}
+
+/* Pick the IDE position: the requested one if free, else the first free. */
+static int ide_position(struct dev_platform *p, int index)
+{
+	if (index >= (int)PLATFORM_IDE_DRIVES || index < -1)
+		return -EINVAL;
+	if (index >= 0)
+		return p->ide[index / 2].drive[index % 2].disk ? -EBUSY : index;
+	for (unsigned i = 0; i < PLATFORM_IDE_DRIVES; i++)
+		if (!p->ide[i / 2].drive[i % 2].disk)
+			return (int)i;
+	return -ENOSPC;
+}
+
+static int virtio_position(struct dev_platform *p, int index)
+{
+	if (index >= (int)PLATFORM_VIRTIO_MAX || index < -1)
+		return -EINVAL;
+	if (index >= 0)
+		return p->virtio_used[index] ? -EBUSY : index;
+	for (unsigned i = 0; i < PLATFORM_VIRTIO_MAX; i++)
+		if (!p->virtio_used[i])
+			return (int)i;
+	return -ENOSPC;
+}
+
+/* Put a virtio-blk function in slot PC_VIRTIO_FIRST_SLOT + n. Its INTx
+ * line is level-triggered: the ELCR says so, as SeaBIOS sets it. */
+static int attach_virtio(struct dev_platform *p, unsigned n, struct dev_disk *disk)
+{
+	struct dev_virtio_blk *vb = &p->virtio[n];
+
+	dev_virtio_blk_init(vb, &p->pci, PC_VIRTIO_FIRST_SLOT + n, disk, &p->ram, n);
+	int err = dev_pci_add(&p->pci, &vb->fn);
+	if (err)
+		return err;
+	p->virtio_used[n] = true;
+	p->pic.chip[vb->fn.irq >> 3].elcr |= (uint8_t)(1u << (vb->fn.irq & 7));
+	return 0;
+}
+
+int dev_platform_add_drive(struct dev_platform *p,
+			   const struct dev_drive_config *d, const char **why)
+{
+	bool ide = d->interface == DEV_IF_IDE;
+	int pos = ide ? ide_position(p, d->index) : virtio_position(p, d->index);
+	struct dev_disk *disk;
+
+	*why = p->why;
+	if (pos < 0) {
+		snprintf(p->why, sizeof p->why, "%s: %s drive index %d: %s", d->file,
+			 ide ? "IDE" : "virtio", d->index,
+			 pos == -EBUSY ? "already taken" : pos == -ENOSPC ? "no free position"
+							 : "out of range");
+		return pos;
+	}
+	if (!ide && !p->ram.base) {
+		snprintf(p->why, sizeof p->why, "%s: virtio needs guest RAM", d->file);
+		return -EINVAL;
+	}
+	int err = dev_disk_open(&disk, d->file, d->readonly, d->snapshot,
+				p->why, sizeof p->why);
+	if (err)
+		return err;
+	if (ide)
+		dev_ide_attach(&p->ide[pos / 2], (unsigned)pos % 2, disk, (unsigned)pos + 1);
+	else if ((err = attach_virtio(p, (unsigned)pos, disk)) != 0) {
+		snprintf(p->why, sizeof p->why, "%s: no room on the PCI bus", d->file);
+		dev_disk_close(disk);
+		return err;
+	}
+	p->disks[p->ndisks++] = disk;
+	return 0;
 }
 
 struct dev_bus *dev_platform_bus(struct dev_platform *p)

@@ -1,7 +1,10 @@
 #!/bin/sh
 # Differential run of one test guest: QEMU TCG is the reference, btvmm must match it byte for byte.
 #
-# usage: run-guest.sh [--qemu-only] BTVMM GUEST.elf [extra btvmm args...]
+# usage: run-guest.sh [--qemu-only] [--qemu-args "ARGS"] BTVMM GUEST.elf [extra btvmm args...]
+#
+# --qemu-args: more QEMU arguments, split at blanks (e.g. a -drive for a
+# guest that needs a disk; btvmm's own go after GUEST.elf).
 #
 # Passes when: QEMU exits with status 1 (the guest wrote 0 to isa-debug-exit),
 # the serial output has the guest's "ALL OK" line and no "FAIL", and (unless
@@ -13,12 +16,16 @@ TIMEOUT=${GUEST_TIMEOUT:-60}
 SUCCESS_LINE="ALL OK"
 
 qemu_only=0
-if [ "${1:-}" = "--qemu-only" ]; then
-    qemu_only=1
-    shift
-fi
+qemu_args=""
+while :; do
+    case "${1:-}" in
+        --qemu-only) qemu_only=1; shift ;;
+        --qemu-args) qemu_args=${2:-}; shift 2 ;;
+        *) break ;;
+    esac
+done
 if [ $# -lt 2 ]; then
-    echo "usage: $0 [--qemu-only] BTVMM GUEST.elf [extra btvmm args...]" >&2
+    echo "usage: $0 [--qemu-only] [--qemu-args \"ARGS\"] BTVMM GUEST.elf [extra btvmm args...]" >&2
     exit 2
 fi
 btvmm=$1
@@ -68,7 +75,7 @@ check_output() {
 fail=0
 
 timeout "$TIMEOUT" "$QEMU" -accel tcg -display none -nodefaults -no-reboot -m 64 \
-    -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+    -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04 $qemu_args \
     -kernel "$guest" </dev/null >"$work/qemu.out" 2>"$work/qemu.err"
 qemu_status=$?
 if [ "$qemu_status" -ne 1 ]; then
