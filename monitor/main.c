@@ -26,6 +26,14 @@ static const char usage[] =
 	"  -initrd FILE       Linux initrd/initramfs, or multiboot module 0\n"
 	"  -append STR        kernel command line\n"
 	"  -m MiB             guest RAM (default 128; suffixes M and G; max 3584)\n"
+	"  -drive SPEC        a raw disk image: file=PATH[,format=raw][,if=ide|virtio]\n"
+	"                     [,index=N][,media=disk][,readonly=on|off]\n"
+	"                     [,snapshot=on|off] (if=ide by default: index 0-3 is\n"
+	"                     primary master/slave, secondary master/slave;\n"
+	"                     virtio disks are PCI devices from slot 3)\n"
+	"  -hda/-hdb/-hdc/-hdd FILE  IDE disk 0-3 (as -drive file=FILE,index=N)\n"
+	"  -snapshot          writes to every disk stay in memory, never reach\n"
+	"                     the image files\n"
 	"  -serial DEV        COM1: stdio (default: the terminal, raw; Ctrl-A x\n"
 	"                     quits), none, or file:PATH\n"
 	"  --tc-size KiB      translation cache size (default 32768)\n"
@@ -108,6 +116,69 @@ static void parse_trace(struct mon_options *o, const char *list)
 	}
 }
 
+/* Is `v` QEMU's on (on, yes, true) or off (off, no, false)? */
+static bool parse_switch(const char *key, const char *v)
+{
+	if (!strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "true"))
+		return true;
+	if (!strcmp(v, "off") || !strcmp(v, "no") || !strcmp(v, "false"))
+		return false;
+	fprintf(stderr, "btvmm: -drive: %s takes on or off, not '%s' (see btvmm --help)\n", key, v);
+	exit(MON_EXIT_USAGE);
+}
+
+/*
+ * -drive file=PATH,format=raw,if=ide|virtio,index=N,media=disk,
+ * readonly=on|off,snapshot=on|off: QEMU's spelling, for the raw images
+ * btvmm can attach. The strings point into argv (or a copy kept for the
+ * run), so `spec` must live as long as the options.
+ */
+static void parse_drive(struct mon_options *o, char *spec)
+{
+	if (o->ndrives == MON_DRIVES)
+		fail_usage("too many drives (at most %s)", "8");
+	struct dev_drive_config *d = &o->drives[o->ndrives];
+	*d = (struct dev_drive_config){ .interface = DEV_IF_IDE, .index = -1 };
+	for (char *save, *kv = strtok_r(spec, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+		char *v = strchr(kv, '=');
+		if (!v)
+			fail_usage("-drive: '%s' is not key=value", kv);
+		*v++ = 0;
+		if (!strcmp(kv, "file")) {
+			d->file = v;
+		} else if (!strcmp(kv, "format")) {
+			if (strcmp(v, "raw"))
+				fail_usage("-drive: format '%s' is not supported (only raw)", v);
+		} else if (!strcmp(kv, "if")) {
+			if (!strcmp(v, "ide"))
+				d->interface = DEV_IF_IDE;
+			else if (!strcmp(v, "virtio"))
+				d->interface = DEV_IF_VIRTIO;
+			else
+				fail_usage("-drive: interface '%s' is not supported (ide or virtio)", v);
+		} else if (!strcmp(kv, "index")) {
+			char *end;
+			unsigned long n = strtoul(v, &end, 10);
+			if (*end || end == v || n > 3)
+				fail_usage("-drive: index '%s' is not 0 to 3", v);
+			d->index = (int)n;
+		} else if (!strcmp(kv, "media")) {
+			if (strcmp(v, "disk"))
+				fail_usage("-drive: media '%s' is not supported (only disk)", v);
+		} else if (!strcmp(kv, "readonly")) {
+			d->readonly = parse_switch(kv, v);
+		} else if (!strcmp(kv, "snapshot")) {
+			d->snapshot = parse_switch(kv, v);
+		} else {
+			fail_usage("-drive: unknown key '%s' (file, format, if, index, media, "
+				   "readonly, snapshot)", kv);
+		}
+	}
+	if (!d->file || !*d->file)
+		fail_usage("-drive: no file=PATH given%s", "");
+	o->ndrives++;
+}
+
 /* --de: what the user asked for. Unless it is "on", a host that cannot run
  * 32-bit code gets direct execution off, with a note. */
 enum de_request { DE_AUTO, DE_ON, DE_OFF };
@@ -173,6 +244,23 @@ static void parse_args(int argc, char **argv, struct mon_options *o, struct cli_
 		} else if (!strcmp(a, "-m")) {
 			NEEDS_VALUE();
 			o->ram_mib = parse_mib(val);
+		} else if (!strcmp(a, "-drive")) {
+			NEEDS_VALUE();
+			char *spec = strdup(val);
+			if (!spec)
+				fail_usage("out of memory%s", "");
+			parse_drive(o, spec); /* kept: the drive points into it */
+		} else if (!strcmp(a, "-hda") || !strcmp(a, "-hdb") || !strcmp(a, "-hdc") ||
+			   !strcmp(a, "-hdd")) {
+			NEEDS_VALUE();
+			if (o->ndrives == MON_DRIVES)
+				fail_usage("too many drives (at most %s)", "8");
+			o->drives[o->ndrives++] = (struct dev_drive_config){
+				.file = val, .interface = DEV_IF_IDE, .index = a[3] - 'a',
+			};
+		} else if (!strcmp(a, "-snapshot")) {
+			NO_VALUE();
+			o->snapshot = true;
 		} else if (!strcmp(a, "-serial")) {
 			NEEDS_VALUE();
 			if (strcmp(val, "stdio") && strcmp(val, "none") &&
@@ -256,6 +344,20 @@ static void serial_write(void *ctx, const uint8_t *bytes, size_t len)
 	fprintf(stderr, "btvmm: serial output failed (%s); the guest's further output is dropped\n",
 		errno ? strerror(errno) : "nothing written");
 	vm->serial_fd = -1;
+}
+
+/* A device wrote guest RAM (DMA): translations of those pages and shadow
+ * page tables built from them are stale, as after a CPU store. */
+static void ram_written(void *ctx, uint64_t phys, uint64_t len)
+{
+	struct mon_vm *vm = ctx;
+	for (uint64_t at = phys & ~4095ull; at < phys + len; at += 4096) {
+		uint32_t page = (uint32_t)(at >> 12);
+		if (smm_is_code_page(vm->smm, page))
+			bt_invalidate_page(vm->bt, page);
+	}
+	if (smm_phys_written(vm->smm, phys, (size_t)len))
+		vm->pt_written = true;
 }
 
 /* Multiboot machine state (multiboot spec §3.2), with a flat GDT in guest
@@ -559,6 +661,8 @@ int main(int argc, char **argv)
 		die_host("cannot map guest memory", err);
 	struct dev_platform_config pc = {
 		.serial = { .write = serial_write, .ctx = &vm },
+		.ram = vm.ram, .ram_size = vm.ram_size,
+		.ram_written = ram_written, .ram_ctx = &vm,
 		.trace_io = o->trace_io,
 		.clock = { .monotonic_ns = clock_monotonic, .realtime_ns = clock_realtime,
 			   .tsc = clock_guest_tsc, .tsc_hz = hd_tsc_hz(),
@@ -568,6 +672,15 @@ int main(int argc, char **argv)
 	if (!vm.plat)
 		die_host("cannot create devices", "out of memory");
 	vm.bus = dev_platform_bus(vm.plat);
+	for (unsigned i = 0; i < o->ndrives; i++) {
+		struct dev_drive_config d = o->drives[i];
+		const char *why = "";
+		d.snapshot |= o->snapshot;
+		if (dev_platform_add_drive(vm.plat, &d, &why)) {
+			fprintf(stderr, "btvmm: -drive: %s\n", why);
+			return MON_EXIT_USAGE;
+		}
+	}
 	/* What the BIOS would have left: the data area, MP and ACPI tables
 	 * (after the platform exists: CPUID's APIC bit reads its MSR). */
 	uint32_t id[4];

@@ -132,6 +132,8 @@ enum mon_emu_class {
 	EMU_CLASS_COUNT
 };
 
+#define MON_DRIVES 8 /* four IDE drives, four virtio disks */
+
 struct mon_options {
 	const char *kernel, *initrd, *append;
 	uint64_t ram_mib;
@@ -144,6 +146,9 @@ struct mon_options {
 	bool no_de;              /* --de off: ring-3 code is translated too */
 	bool de_adaptive;        /* --de auto: per address space (adapt.h) */
 	unsigned user_worlds;    /* --user-worlds: address spaces kept at once */
+	struct dev_drive_config drives[MON_DRIVES]; /* -drive, -hda..-hdd */
+	unsigned ndrives;
+	bool snapshot;           /* -snapshot: every drive's writes stay in memory */
 };
 
 #define MON_RING 64 /* last exits kept for the crash report */

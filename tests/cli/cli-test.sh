@@ -174,6 +174,25 @@ case $case in
     mem-missing-value)
         need_guest
         expect 2 '-m|mem|argument|value' -kernel "$guest" -m || exit 1 ;;
+    drive-missing-file)
+        need_guest
+        expect 2 'no-such\.img' -kernel "$guest" -drive file="$work/no-such.img",format=raw || exit 1 ;;
+    drive-bad-size)
+        need_guest
+        head -c 1000 /dev/zero >"$work/odd.img"
+        expect 2 'odd\.img.*512' -kernel "$guest" -hda "$work/odd.img" || exit 1 ;;
+    drive-bad-format)
+        need_guest
+        truncate -s 1M "$work/d.img"
+        expect 2 'qcow2' -kernel "$guest" -drive file="$work/d.img",format=qcow2 || exit 1 ;;
+    drive-unknown-key)
+        need_guest
+        truncate -s 1M "$work/d.img"
+        expect 2 'bogus' -kernel "$guest" -drive file="$work/d.img",bogus=1 || exit 1 ;;
+    drive-same-index)
+        need_guest
+        truncate -s 1M "$work/d.img"
+        expect 2 'index|in use|busy' -kernel "$guest" -hda "$work/d.img" -drive file="$work/d.img",index=0 || exit 1 ;;
     unknown-option)
         need_guest
         expect 2 '--bogus' -kernel "$guest" --bogus || exit 1 ;;
