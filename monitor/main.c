@@ -624,6 +624,41 @@ int main(int argc, char **argv)
 	if (vm.ram_fd < 0)
 		die_host("cannot allocate guest RAM", err);
 
+	struct dev_platform_config pc = {
+		.serial = { .write = serial_write, .ctx = &vm },
+		.ram = vm.ram, .ram_size = vm.ram_size,
+		.ram_written = ram_written, .ram_ctx = &vm,
+		.trace_io = o->trace_io,
+		.clock = { .monotonic_ns = clock_monotonic, .realtime_ns = clock_realtime,
+			   .tsc = clock_guest_tsc, .tsc_hz = hd_tsc_hz(),
+			   .ctx = &vm },
+	};
+	vm.plat = dev_platform_create(&pc);
+	if (!vm.plat)
+		die_host("cannot create devices", "out of memory");
+	vm.bus = dev_platform_bus(vm.plat);
+	for (unsigned i = 0; i < o->ndrives; i++) {
+		struct dev_drive_config d = o->drives[i];
+		const char *why = "";
+		d.snapshot |= o->snapshot;
+		if (dev_platform_add_drive(vm.plat, &d, &why)) {
+			fprintf(stderr, "btvmm: -drive: %s\n", why);
+			return MON_EXIT_USAGE;
+		}
+	}
+	/* What the BIOS would have left: the data area, MP and ACPI tables
+	 * (after the platform exists: CPUID's APIC bit reads its MSR; before
+	 * the kernel is loaded: a kernel that loads into the BIOS area wins,
+	 * as it does on QEMU). */
+	uint32_t id[4];
+	mon_cpuid(&vm, 1, 0, id);
+	struct dev_firmware_config fw = {
+		.ram_size = vm.ram_size, .ioapic_pins = PC_IOAPIC_PINS, .hpet = true,
+		.cpu_signature = id[0], .cpu_features = id[3],
+	};
+	if (dev_firmware_build(vm.ram, &fw))
+		die_host("cannot write the firmware tables", "guest RAM too small");
+
 	/* QEMU hands a multiboot kernel "<kernel path> <append>", and a
 	 * Linux kernel just the -append string. */
 	size_t cl = strlen(o->kernel) + (o->append ? strlen(o->append) : 0) + 2;
@@ -659,38 +694,6 @@ int main(int argc, char **argv)
 	vm.smm = smm_create(&sc, err, sizeof err);
 	if (!vm.smm)
 		die_host("cannot map guest memory", err);
-	struct dev_platform_config pc = {
-		.serial = { .write = serial_write, .ctx = &vm },
-		.ram = vm.ram, .ram_size = vm.ram_size,
-		.ram_written = ram_written, .ram_ctx = &vm,
-		.trace_io = o->trace_io,
-		.clock = { .monotonic_ns = clock_monotonic, .realtime_ns = clock_realtime,
-			   .tsc = clock_guest_tsc, .tsc_hz = hd_tsc_hz(),
-			   .ctx = &vm },
-	};
-	vm.plat = dev_platform_create(&pc);
-	if (!vm.plat)
-		die_host("cannot create devices", "out of memory");
-	vm.bus = dev_platform_bus(vm.plat);
-	for (unsigned i = 0; i < o->ndrives; i++) {
-		struct dev_drive_config d = o->drives[i];
-		const char *why = "";
-		d.snapshot |= o->snapshot;
-		if (dev_platform_add_drive(vm.plat, &d, &why)) {
-			fprintf(stderr, "btvmm: -drive: %s\n", why);
-			return MON_EXIT_USAGE;
-		}
-	}
-	/* What the BIOS would have left: the data area, MP and ACPI tables
-	 * (after the platform exists: CPUID's APIC bit reads its MSR). */
-	uint32_t id[4];
-	mon_cpuid(&vm, 1, 0, id);
-	struct dev_firmware_config fw = {
-		.ram_size = vm.ram_size, .ioapic_pins = PC_IOAPIC_PINS, .hpet = true,
-		.cpu_signature = id[0], .cpu_features = id[3],
-	};
-	if (dev_firmware_build(vm.ram, &fw))
-		die_host("cannot write the firmware tables", "guest RAM too small");
 	struct bt_env env = { .ctx = &vm, .fetch = fetch_code, .protect_code = protect_code,
 			      .force_emulate = force_emulate, .pt_store = pt_store, .inline_port = inline_port,
 			      .port_in = port_in, .port_out = port_out,

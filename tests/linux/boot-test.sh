@@ -1,7 +1,7 @@
 #!/bin/bash
 # Boot Debian's i386 kernel with a busybox initramfs under btvmm (and QEMU TCG), drive a shell session, check every answer.
 #
-# usage: boot-test.sh BTVMM GUESTDIR [BTVMM OPTION...]
+# usage: boot-test.sh BTVMM GUESTDIR [--platform pic|apic] [BTVMM OPTION...]
 # GUESTDIR is made by scripts/make-linux-guest.sh (vmlinuz, initrd.gz). The
 # options go to btvmm (--de on|off|auto); --de on on a host that cannot run
 # 32-bit code natively skips the test (status 77).
@@ -9,12 +9,27 @@ set -u
 btvmm=$1 dir=$2
 shift 2
 opts=("$@")
+# --platform pic (the default): Linux told to use the 8259s alone, as
+# before btvmm had APICs and ACPI; --platform apic: the plain command line,
+# so Linux finds the local APIC, I/O APIC, HPET and PM timer through ACPI.
+platform=pic
+if [ "${opts[0]:-}" = "--platform" ]; then
+    platform=${opts[1]:-}
+    opts=("${opts[@]:2}")
+fi
+case $platform in
+    pic) APPEND="console=ttyS0 noapic nolapic acpi=off tsc=reliable"
+         TIMER_IRQ='^ +0: +[0-9]+ +XT-PIC +timer' SERIAL_IRQ='^ +4: +[0-9]+ +XT-PIC +ttyS0' ;;
+    apic) APPEND="console=ttyS0"
+          TIMER_IRQ='^ +0: +[0-9]+ +IO-APIC +2-edge +timer'
+          SERIAL_IRQ='^ +4: +[0-9]+ +IO-APIC +4-edge +ttyS0' ;;
+    *) echo "usage: $0 BTVMM GUESTDIR [--platform pic|apic] [BTVMM OPTION...]" >&2; exit 2 ;;
+esac
 if [ "${opts[*]}" = "--de on" ] &&
    "$btvmm" --check-host 2>/dev/null | grep -Eq '^compat-mode +missing'; then
     echo "skipped: --de on needs a host that runs 32-bit code natively (btvmm --check-host)"
     exit 77
 fi
-APPEND="console=ttyS0 noapic nolapic acpi=off tsc=reliable"
 # Kernel warnings that are not btvmm's doing (each explained):
 #  L1TF    Debian's 686 kernel has no PAE, so no L1TF mitigation (QEMU too)
 #  mce     MCE is not in the virtual CPUID; the mce device still tries (QEMU too)
@@ -50,7 +65,9 @@ session() {
     exec 3> "$work/$name.in"
     wait_for "$name" '/ # ' 120 || { echo "$name: FAIL: no shell prompt" >&2; fail=1; return; }
     local i=0
-    for cmd in "uname -a" "cat /proc/cpuinfo" "cat /proc/interrupts" "ls /" \
+    for cmd in "uname -a" "cat /proc/cpuinfo" "cat /proc/interrupts" \
+               "echo clocksource=\$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)" \
+               "ls /" \
                'i=0; s=0; while [ $i -lt 1000 ]; do s=$((s+i*i)); i=$((i+1)); done; echo sum=$s' \
                "dmesg -r | grep -E '^<[0-4]>' | grep -v -E '$KNOWN' || true" \
                'i=0; while [ $i -lt 100 ]; do /bin/true || break; i=$((i+1)); done; echo forks=$i' \
@@ -113,13 +130,17 @@ check "btvmm: init stopped everything first" grep -aq 'The system is going down 
 check "btvmm: uname -a" grep -aq 'Linux btvmm 6\.1\.0-[0-9]*-686 .* i686 GNU/Linux' "$work/btvmm.out"
 check "btvmm: /proc/cpuinfo: GenuineIntel, family 6, SSE2" \
     sh -c "grep -aq 'vendor_id.*GenuineIntel' '$work/btvmm.out' && grep -aq 'cpu family.*: 6' '$work/btvmm.out' && grep -aE '^flags' '$work/btvmm.out' | grep -q 'sse2'"
-check "btvmm: /proc/interrupts: the timer on the 8259 (XT-PIC)" grep -aqE '^ +0: +[0-9]+ +XT-PIC +timer' "$work/btvmm.out"
-check "btvmm: /proc/interrupts: the serial port (IRQ 4)" grep -aqE '^ +4: +[0-9]+ +XT-PIC +ttyS0' "$work/btvmm.out"
+check "btvmm: /proc/interrupts: the timer ($platform)" grep -aqE "$TIMER_IRQ" "$work/btvmm.out"
+check "btvmm: /proc/interrupts: the serial port, IRQ 4 ($platform)" grep -aqE "$SERIAL_IRQ" "$work/btvmm.out"
+check "btvmm: the TSC is the clocksource" grep -aq '^clocksource=tsc' "$work/btvmm.out"
+if [ "$platform" = apic ]; then
+    check "btvmm: poweroff through ACPI S5" grep -aq 'guest powered off (ACPI S5)' "$work/btvmm.out"
+fi
 check "btvmm: ls /" grep -aqE '^bin +dev +etc +init +proc +root +sys +tmp' "$work/btvmm.out"
 check "btvmm: shell arithmetic" grep -aq '^sum=332833500' "$work/btvmm.out"
 check "btvmm: 100 fork+exec of /bin/true" grep -aq '^forks=100' "$work/btvmm.out"
 check "btvmm: dd through a pipe, 2000 system calls each side" grep -aq '^bytes=1024000' "$work/btvmm.out"
-warnings=$(awk '/@@END5@@/{on=1;next} /@@END6@@/{on=0} on' "$work/btvmm.out" | grep -a '^<' || true)
+warnings=$(awk '/@@END6@@/{on=1;next} /@@END7@@/{on=0} on' "$work/btvmm.out" | grep -a '^<' || true)
 check "btvmm: no kernel warnings or errors in dmesg but the known ones${warnings:+: $warnings}" test -z "$warnings"
 
 if command -v qemu-system-i386 >/dev/null; then
