@@ -251,7 +251,8 @@ static void write_mp(struct fw_area *area, const struct dev_firmware_config *cfg
 
 int dev_firmware_build(uint8_t *ram, const struct dev_firmware_config *cfg)
 {
-	if (cfg->ram_size < PC_BIOS_TABLES_END || cfg->ioapic_pins < 16)
+	if (cfg->ram_size < PC_BIOS_TABLES_END || cfg->ram_size >= PC_IOAPIC_BASE ||
+	    cfg->ioapic_pins < 16)
 		return -EINVAL;
 	write_bda(ram);
 

@@ -433,6 +433,36 @@ START_TEST(dsdt)
 	uint8_t slot3_inta[] = { 0x12, 0x0b, 0x04, 0x0c, 0xff, 0xff, 0x03, 0x00, 0x00, 0x00,
 				 0x0a, (uint8_t)PC_PCI_GSI(3, 0) };
 	ck_assert_uint_ne(find_bytes(q, end, slot3_inta, sizeof(slot3_inta)), 0);
+
+	/* _CRS: a Buffer whose resource template ends in an end tag and
+	 * holds a DWordMemory window from the end of RAM to below the I/O
+	 * APIC and the two I/O windows around the config ports. */
+	static const uint8_t crs[] = { 0x08, '_', 'C', 'R', 'S', 0x11 };
+	uint32_t c = find_bytes(p, end, crs, sizeof(crs));
+	ck_assert_uint_ne(c, 0);
+	c += sizeof(crs);
+	uint32_t buf_end = pkg_length(&c);
+	uint32_t size;
+	if (rd8(c) == 0x0a) {
+		size = rd8(c + 1);
+		c += 2;
+	} else {
+		ck_assert_uint_eq(rd8(c), 0x0b);
+		size = rd16(c + 1);
+		c += 3;
+	}
+	ck_assert_uint_eq(c + size, buf_end);
+	ck_assert_uint_eq(rd8(buf_end - 2), 0x79);
+	const uint8_t window[14] = { 0x87, 23, 0, 0, 0x0c, 0x01, 0, 0, 0, 0,
+				     RAM_SIZE & 0xff, RAM_SIZE >> 8 & 0xff,
+				     RAM_SIZE >> 16 & 0xff, RAM_SIZE >> 24 };
+	ck_assert_uint_ne(find_bytes(c, buf_end, window, sizeof(window)), 0);
+	ck_assert_uint_eq(rd32(find_bytes(c, buf_end, window, sizeof(window)) + 14),
+			  PC_IOAPIC_BASE - 1);
+	static const uint8_t io_low[] = { 0x88, 13, 0, 1, 0x0c, 0x03, 0, 0, 0x00, 0x00, 0xf7, 0x0c };
+	static const uint8_t io_high[] = { 0x88, 13, 0, 1, 0x0c, 0x03, 0, 0, 0x00, 0x0d, 0xff, 0xff };
+	ck_assert_uint_ne(find_bytes(c, buf_end, io_low, sizeof(io_low)), 0);
+	ck_assert_uint_ne(find_bytes(c, buf_end, io_high, sizeof(io_high)), 0);
 }
 END_TEST
 
@@ -534,6 +564,8 @@ START_TEST(refused)
 	c.ram_size = PC_BIOS_TABLES_END - 1;
 	ck_assert_int_eq(dev_firmware_build(ram, &c), -EINVAL);
 	c.ram_size = 640 * 1024;
+	ck_assert_int_eq(dev_firmware_build(ram, &c), -EINVAL);
+	c.ram_size = PC_IOAPIC_BASE; /* RAM over the APICs */
 	ck_assert_int_eq(dev_firmware_build(ram, &c), -EINVAL);
 	c = config;
 	c.ioapic_pins = 15;
