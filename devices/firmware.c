@@ -31,8 +31,9 @@
 
 #define COM1_BASE         0x3f8u
 /* Equipment word (INT 11h): bit 1 math coprocessor, bits 11:9 serial
- * ports; no floppy, no PS/2 mouse (the i8042 has none attached), no
- * video (no VGA). SeaBIOS under QEMU reports the same bits. */
+ * ports; no floppy, no video (no VGA) and no PS/2 mouse (bit 2: the
+ * i8042 has none attached). SeaBIOS under QEMU -nodefaults reports 0x206,
+ * the same plus QEMU's PS/2 mouse. */
 #define EQUIP_FPU         (1u << 1)
 #define EQUIP_SERIAL(n)   ((uint16_t)((n) << 9))
 
