@@ -274,7 +274,9 @@ struct dev_firmware_config {
  * else is touched, so the loaders may write their structures before or
  * after. The memory map must keep the EBDA and the BIOS area reserved.
  * Return 0, or -EINVAL when the RAM does not reach PC_BIOS_TABLES_END or
- * the I/O APIC has fewer than 16 pins (the ISA IRQs need them).
+ * reaches PC_IOAPIC_BASE (the PCI memory window runs from the end of RAM
+ * to the I/O APIC), or the I/O APIC has fewer than 16 pins (the ISA IRQs
+ * need them).
  */
 int dev_firmware_build(uint8_t *ram, const struct dev_firmware_config *cfg);
 

@@ -31,8 +31,9 @@
 
 #define COM1_BASE         0x3f8u
 /* Equipment word (INT 11h): bit 1 math coprocessor, bits 11:9 serial
- * ports; no floppy, no PS/2 mouse (the i8042 has none attached), no
- * video (no VGA). SeaBIOS under QEMU reports the same bits. */
+ * ports; no floppy, no video (no VGA) and no PS/2 mouse (bit 2: the
+ * i8042 has none attached). SeaBIOS under QEMU -nodefaults reports 0x206,
+ * the same plus QEMU's PS/2 mouse. */
 #define EQUIP_FPU         (1u << 1)
 #define EQUIP_SERIAL(n)   ((uint16_t)((n) << 9))
 
@@ -251,7 +252,8 @@ static void write_mp(struct fw_area *area, const struct dev_firmware_config *cfg
 
 int dev_firmware_build(uint8_t *ram, const struct dev_firmware_config *cfg)
 {
-	if (cfg->ram_size < PC_BIOS_TABLES_END || cfg->ioapic_pins < 16)
+	if (cfg->ram_size < PC_BIOS_TABLES_END || cfg->ram_size >= PC_IOAPIC_BASE ||
+	    cfg->ioapic_pins < 16)
 		return -EINVAL;
 	write_bda(ram);
 

@@ -71,11 +71,11 @@ static uint32_t write_facs(struct fw_area *area)
 	return f;
 }
 
-static uint32_t write_dsdt(struct fw_area *area)
+static uint32_t write_dsdt(struct fw_area *area, uint32_t ram_end)
 {
 	uint32_t d = fw_alloc(area, 0, 16);
 	uint32_t len = SDT_HEADER + fw_dsdt_aml(area->ram, d + SDT_HEADER,
-						area->end - d - SDT_HEADER);
+						area->end - d - SDT_HEADER, ram_end);
 	fw_alloc(area, len, 1);
 	/* Revision 1: integers are 32-bit, enough for every value here. */
 	sdt_header(area->ram, d, "DSDT", len, 1);
@@ -304,7 +304,7 @@ void fw_acpi_build(struct fw_area *area, uint32_t rsdp,
 		   const struct dev_firmware_config *cfg)
 {
 	uint32_t facs = write_facs(area);
-	uint32_t dsdt = write_dsdt(area);
+	uint32_t dsdt = write_dsdt(area, (uint32_t)cfg->ram_size);
 	uint32_t tables[3];
 	unsigned n = 0;
 	tables[n++] = write_fadt(area, facs, dsdt);

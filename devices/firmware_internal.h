@@ -65,7 +65,9 @@ void fw_acpi_build(struct fw_area *area, uint32_t rsdp,
 /* ---- AML (firmware_aml.c) ---- */
 
 /* Write the DSDT's AML body (no table header) at guest address `addr`, at
- * most `room` bytes; return its length. */
-uint32_t fw_dsdt_aml(uint8_t *ram, uint32_t addr, uint32_t room);
+ * most `room` bytes; return its length. PCI memory is decoded from
+ * `ram_end` (where RAM ends) up to the I/O APIC. */
+uint32_t fw_dsdt_aml(uint8_t *ram, uint32_t addr, uint32_t room,
+		     uint32_t ram_end);
 
 #endif

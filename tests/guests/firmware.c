@@ -410,6 +410,12 @@ static void check_dsdt(void)
 	/* Name(_HID, EisaId("PNP0A03")): DWordPrefix-less EISA ID 0x030ad041. */
 	static const uint8_t pci_hid[] = { 0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x03 };
 	rt_printf("  pci host bridge PNP0A03 %s\n", dsdt_find(pci_hid, sizeof(pci_hid)) ? "found" : "absent");
+	/* The bridge's windows, Name(_CRS, Buffer), and its interrupt
+	 * routing, _PRT (a Name here, a Method in QEMU's). */
+	static const uint8_t crs[] = { 0x08, '_', 'C', 'R', 'S', 0x11 };
+	static const uint8_t prt[] = { '_', 'P', 'R', 'T' };
+	rt_printf("  _CRS %s, _PRT %s\n", dsdt_find(crs, sizeof(crs)) ? "found" : "absent",
+		  dsdt_find(prt, sizeof(prt)) ? "found" : "absent");
 	rt_section_end();
 }
 
