@@ -734,7 +734,13 @@ static enum emu_result dispatch(struct mon_vm *vm, const struct emu_insn *in,
 		return r;
 	if ((r = emu_segments(vm, in, f)) != EMU_UNHANDLED)
 		return r;
-	return emu_legacy(vm, in, f);
+	if ((r = emu_legacy(vm, in, f)) != EMU_UNHANDLED)
+		return r;
+	/* An ordinary instruction reaches here when its block was translated
+	 * while its last bytes could not be fetched (they lie on a page that
+	 * was not present then): it can be fetched now, so run it natively,
+	 * translated on its own. */
+	return bt_classify_mnemonic(m) == BT_CLASS_EMULATE ? EMU_UNHANDLED : EMU_STEP;
 }
 
 static ZydisDecoder decoder32;
