@@ -234,7 +234,7 @@ case $case in
         expect 2 'trace.*too long' -kernel "$guest" --trace "$(printf 'bt,%.0s' $(seq 1 100))io" || exit 1 ;;
     reset)
         need_guest
-        expect 0 '' -kernel "$guest" || exit 1 ;;
+        expect 0 'guest reset' -kernel "$guest" || exit 1 ;;
     perf-map)
         # --perf-map names each translated block in /tmp/perf-PID.map:
         # "HOST SIZE guest:EIP", the guest being loaded at 1 MiB.

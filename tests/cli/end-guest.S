@@ -1,4 +1,4 @@
-/* CLI test guest that ends its run one way: -DEND_TRIPLE_FAULT, -DEND_HALT or -DEND_RESET. */
+/* CLI test guest that ends its run one way: -DEND_TRIPLE_FAULT, -DEND_HALT, -DEND_RESET (also _PORT92, _CF9). */
 
 /*
  * Deliberately independent of tests/guests/rt: it must end the way its name
@@ -34,10 +34,20 @@ _start:
 	/* i8042 command 0xfe pulses the CPU reset line. */
 	movb $0xfe, %al
 	outb %al, $0x64
+#elif defined(END_RESET_PORT92)
+	/* System control port A: bit 0 from 0 to 1 resets (fast reset). */
+	movb $0x01, %al
+	outb %al, $0x92
+#elif defined(END_RESET_CF9)
+	/* The PIIX reset control register, the FADT's reset register: 6 is
+	   a hard reset. */
+	movb $0x06, %al
+	movw $0xcf9, %dx
+	outb %al, %dx
 	/* Still here: the reset was ignored, fall into the halt below so the
 	   test sees "halted" rather than a hang. */
 #else
-#error "define END_TRIPLE_FAULT, END_SPIN, END_HALT or END_RESET"
+#error "define END_TRIPLE_FAULT, END_SPIN, END_HALT, END_RESET, END_RESET_PORT92 or END_RESET_CF9"
 #endif
 1:	hlt
 	jmp 1b
