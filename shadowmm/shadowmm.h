@@ -75,6 +75,14 @@ void smm_destroy(struct smm *smm);
 bool smm_set_mode(struct smm *smm, uint32_t cr0, uint32_t cr3, uint32_t cr4);
 bool smm_paging(const struct smm *smm);
 
+/*
+ * PAE: read the four PDPTEs at cr3 & ~0x1f from guest RAM (beyond RAM:
+ * not present) into pdpte[]. Return false if a present one has a
+ * reserved bit set (the MOV CR3/CR0/CR4 that loads them raises #GP).
+ */
+bool smm_pae_load_pdptes(const uint8_t *ram, uint64_t ram_size, uint32_t cr3,
+			 uint64_t pdpte[4]);
+
 enum smm_access { SMM_READ = 0, SMM_WRITE = 1, SMM_FETCH = 2 };
 
 enum smm_result {

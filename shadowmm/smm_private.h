@@ -47,16 +47,18 @@ struct smm_pt_users {
 	uint32_t n_pd;
 };
 
-/* What the 2-level walker found. */
+/* What a walker found. */
 struct smm_walk {
 	uint32_t frame;    /* guest-physical frame of the page */
 	bool writable;     /* the access rights allow a write (with CR0.WP) */
 	bool dirty;        /* D is set (after the walk's own update) */
-	bool large;        /* a 4 MiB page */
+	bool large;        /* a 4 MiB page (2 MiB with PAE) */
+	bool no_exec;      /* XD set with EFER.NXE (PAE only) */
 	bool global;       /* G set and CR4.PGE on */
-	uint32_t pd_frame; /* frame of the page directory */
+	uint32_t pd_frame; /* frame of the page directory (with PAE: of the
+			      one the PDPTE names) */
 	uint32_t pt_frame; /* frame of the page table (not for large pages) */
-	uint32_t large_base; /* first frame of a 4 MiB page */
+	uint32_t large_base; /* first frame of a large page */
 };
 
 struct smm {
@@ -64,6 +66,9 @@ struct smm {
 	uint32_t frames;
 	uint32_t cr0, cr3, cr4;
 	bool paging;
+	bool pae;                  /* paging with CR4.PAE: walk_pae */
+	bool nxe;                  /* EFER.NXE */
+	uint64_t pdpte[4];         /* loaded at the last CR3 load (PAE) */
 
 	uint8_t *frame_flags;      /* [frames] */
 	uint32_t *lin_map;         /* [SMM_LPAGES] */
@@ -101,6 +106,22 @@ struct smm {
 enum smm_result smm_walk32(struct smm *smm, uint32_t linear,
 			   enum smm_access access, bool user, bool trace,
 			   struct smm_walk *w, uint32_t *pf_error);
+/* walkpae.c: the same for PAE tables, with smm->pdpte as loaded. With
+ * `trace`, a table's slot is linear >> 21 and a directory's the PDPTE
+ * index. */
+enum smm_result smm_walk_pae(struct smm *smm, uint32_t linear,
+			     enum smm_access access, bool user, bool trace,
+			     struct smm_walk *w, uint32_t *pf_error);
+
+/* The walker of the current paging mode. */
+static inline enum smm_result smm_walk(struct smm *smm, uint32_t linear,
+				       enum smm_access access, bool user, bool trace,
+				       struct smm_walk *w, uint32_t *pf_error)
+{
+	if (smm->pae)
+		return smm_walk_pae(smm, linear, access, user, trace, w, pf_error);
+	return smm_walk32(smm, linear, access, user, trace, w, pf_error);
+}
 
 /* sview.c */
 void smm_drop_all(struct smm *smm);

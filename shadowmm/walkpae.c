@@ -1,0 +1,152 @@
+/* shadowmm: the walker for PAE page tables (3 levels, 64-bit entries, 4 KiB and 2 MiB pages, NX). */
+#include <string.h>
+
+#include "smm_private.h"
+
+/*
+ * Linear address, 4 KiB pages:            2 MiB pages (PDE.PS):
+ *  31 30 29     21 20     12 11      0     31 30 29     21 20            0
+ * +-----+---------+---------+---------+   +-----+---------+---------------+
+ * |pdpt | dir     | table   | offset  |   |pdpt | dir     | offset        |
+ * +-----+---------+---------+---------+   +-----+---------+---------------+
+ *
+ * The four PDPTEs are loaded (and checked) at CR3 loads, not read by the
+ * walk (smm_pae_load_pdptes). PDE/PTE, 64 bits:
+ *
+ *   63  62      36 35                12 11   9 8 7  6 5 4 3 2   1   0
+ *  +--+----------+--------------------+------+-+--+-+-+---+-+---+---+---+
+ *  |XD| reserved | frame (MAXPHYADDR  |avail |G|PS|D|A|   |U/S|R/W| P |
+ *  |  | (must 0) |  = 36 bits)        |      | |  | | |   |   |   |   |
+ *  +--+----------+--------------------+------+-+--+-+-+---+-+---+---+---+
+ * XD (execute disable) means something only with EFER.NXE; without it
+ * bit 63 is reserved. A 2 MiB PDE's bits 20:13 are reserved (bit 12 is
+ * PAT). A reserved bit set in a present entry is a #PF with error bits
+ * P and RSVD; a fetch with EFER.NXE adds the I/D bit to any #PF.
+ */
+#define PTE_P 0x001u
+#define PTE_W 0x002u
+#define PTE_U 0x004u
+#define PTE_A 0x020u
+#define PTE_D 0x040u
+#define PDE_PS 0x080u
+#define PTE_G 0x100u
+#define PTE_XD (1ull << 63)
+#define PAE_FRAME_MASK 0x0000000ffffff000ull /* bits 35:12 */
+#define PAE_RSVD_HIGH 0x7ffffff000000000ull  /* bits 62:36 */
+#define PDE2M_RSVD 0x00000000001fe000ull     /* bits 20:13 */
+#define PDPTE_RSVD (0xfffffff000000000ull | 0x1e6ull) /* 63:36, 8:5, 2:1 */
+#define CR0_WP 0x00010000u
+#define CR4_PGE 0x00000080u
+
+#define PF_P 0x01u
+#define PF_RSVD 0x08u
+#define PF_ID 0x10u
+
+_Static_assert(PAE_FRAME_MASK >> 12 <= 0xffffffu, "a PAE frame number fits the walk's 32 bits");
+
+static bool read_entry(const struct smm *smm, uint64_t phys, uint64_t *e)
+{
+	if (phys + 8 > smm->cfg.ram_size)
+		return false; /* tables outside RAM read as not present */
+	memcpy(e, smm->cfg.ram + phys, 8);
+	return true;
+}
+
+static uint64_t reserved_bits(const struct smm *smm)
+{
+	return PAE_RSVD_HIGH | (smm->nxe ? 0 : PTE_XD);
+}
+
+bool smm_pae_load_pdptes(const uint8_t *ram, uint64_t ram_size, uint32_t cr3,
+			 uint64_t pdpte[4])
+{
+	uint64_t at = cr3 & ~0x1fu;
+	for (unsigned i = 0; i < 4; i++) {
+		pdpte[i] = 0;
+		if (at + 8 * i + 8 <= ram_size)
+			memcpy(&pdpte[i], ram + at + 8 * i, 8);
+		if ((pdpte[i] & PTE_P) && (pdpte[i] & PDPTE_RSVD))
+			return false;
+	}
+	return true;
+}
+
+enum smm_result smm_walk_pae(struct smm *smm, uint32_t linear,
+			     enum smm_access access, bool user, bool trace,
+			     struct smm_walk *w, uint32_t *pf_error)
+{
+	bool write = access == SMM_WRITE;
+	uint32_t err = (write ? 2u : 0u) | (user ? 4u : 0u) |
+		       (access == SMM_FETCH && smm->nxe ? PF_ID : 0u);
+	uint32_t pdpti = linear >> 30, pdi = (linear >> 21) & 0x1ff;
+	uint32_t pti = (linear >> 12) & 0x1ff;
+	uint64_t pdpte = smm->pdpte[pdpti], pde, pte = 0, rsvd = reserved_bits(smm);
+
+	memset(w, 0, sizeof *w);
+	*pf_error = err;
+	if (!(pdpte & PTE_P))
+		return SMM_PAGE_FAULT;
+	w->pd_frame = (uint32_t)((pdpte & PAE_FRAME_MASK) >> 12);
+	uint64_t pde_addr = (pdpte & PAE_FRAME_MASK) + pdi * 8;
+	if (!read_entry(smm, pde_addr, &pde) || !(pde & PTE_P))
+		return SMM_PAGE_FAULT;
+	bool large = pde & PDE_PS;
+	if (pde & (rsvd | (large ? PDE2M_RSVD : 0))) {
+		*pf_error = err | PF_P | PF_RSVD;
+		return SMM_PAGE_FAULT;
+	}
+	uint64_t pte_addr = 0, rights = pde, xd = pde & PTE_XD;
+	if (!large) {
+		/* The directory entry is used to find the table: A is set
+		 * in it whatever the table entry then says (as QEMU does;
+		 * the SDM: A is set in each entry the walk uses). */
+		if (!(pde & PTE_A)) {
+			pde |= PTE_A;
+			smm_write_entry(smm, pde_addr, (uint32_t)pde);
+		}
+		pte_addr = (pde & PAE_FRAME_MASK) + pti * 8;
+		if (!read_entry(smm, pte_addr, &pte) || !(pte & PTE_P))
+			return SMM_PAGE_FAULT;
+		if (pte & rsvd) {
+			*pf_error = err | PF_P | PF_RSVD;
+			return SMM_PAGE_FAULT;
+		}
+		rights &= pte;
+		xd |= pte & PTE_XD;
+	}
+	bool can_write = (rights & PTE_W) || (!user && !(smm->cr0 & CR0_WP));
+	if ((user && !(rights & PTE_U)) || (write && !can_write) ||
+	    (access == SMM_FETCH && xd && smm->nxe)) {
+		*pf_error = err | PF_P;
+		return SMM_PAGE_FAULT;
+	}
+	if (can_write && !(rights & PTE_W))
+		smm->wp_lenient = true;
+
+	/* A (and D on a write) in the entry that maps the page: only its
+	 * low half changes. */
+	uint64_t leaf = large ? pde : pte, leaf_addr = large ? pde_addr : pte_addr;
+	if (!(leaf & PTE_A) || (write && !(leaf & PTE_D))) {
+		leaf |= PTE_A | (write ? PTE_D : 0);
+		smm_write_entry(smm, leaf_addr, (uint32_t)leaf);
+	}
+
+	w->large = large;
+	w->writable = can_write;
+	w->global = (smm->cr4 & CR4_PGE) && (leaf & PTE_G);
+	w->dirty = leaf & PTE_D;
+	w->no_exec = xd && smm->nxe;
+	if (large) {
+		w->large_base = (uint32_t)((pde & PAE_FRAME_MASK) >> 12) & ~0x1ffu;
+		w->frame = w->large_base + pti;
+	} else {
+		w->pt_frame = (uint32_t)((pde & PAE_FRAME_MASK) >> 12);
+		w->frame = (uint32_t)((pte & PAE_FRAME_MASK) >> 12);
+	}
+	if (trace) {
+		smm_trace(smm, w->pd_frame, FRAME_PD, pdpti, w->pd_frame);
+		if (!large)
+			smm_trace(smm, w->pt_frame, FRAME_PT, linear >> 21, w->pd_frame);
+	}
+	return SMM_OK;
+}
