@@ -31,7 +31,7 @@
 /*
  * Leaf 1 EDX, one row per claimed feature with what makes the claim true.
  * APIC (bit 9) follows IA32_APIC_BASE's global enable, as on hardware.
- * Never claimed: VME, DE, PAE, MCE, MTRR, MCA, PSE-36, PSN, DS, ACPI, SS,
+ * Never claimed: VME, DE, MCE, MTRR, MCA, PSE-36, PSN, DS, ACPI, SS,
  * HTT, TM, PBE: btvmm does not virtualize them.
  */
 static const uint32_t cpuid_1_edx =
@@ -39,6 +39,7 @@ static const uint32_t cpuid_1_edx =
 	(1u << 3) |  /* PSE: the shadow MMU walks 4 MiB pages */
 	(1u << 4) |  /* TSC: RDTSC is emulated as host TSC + offset */
 	(1u << 5) |  /* MSR: RDMSR/WRMSR on the MSRs of mon_rdmsr */
+	(1u << 6) |  /* PAE: the shadow MMU walks PAE tables (walkpae.c) */
 	(1u << 8) |  /* CX8: CMPXCHG8B runs natively */
 	(1u << 11) | /* SEP: SYSENTER/SYSEXIT are emulated */
 	(1u << 13) | /* PGE: the shadow MMU honours CR4.PGE and G pages */
@@ -57,6 +58,9 @@ static const uint32_t cpuid_1_edx =
 #define CPUID_1_ECX_TSC_DEADLINE (1u << 24) /* the LAPIC timer's third mode */
 #define CPUID_1_ECX_HYPERVISOR (1u << 31) /* honest, and guests cope */
 #define CPUID_1_EDX_APIC (1u << 9)
+/* Leaf 0x80000001 EDX: NX, the only extended feature (EFER.NXE; no
+ * SYSCALL, no long mode). */
+#define CPUID_80000001_EDX_NX (1u << 20)
 
 /* The brand string of leaves 0x80000002-0x80000004: 48 bytes, NUL-padded. */
 static const char cpuid_brand[48] = "btvmm virtual CPU";
@@ -73,6 +77,7 @@ static const char cpuid_brand[48] = "btvmm virtual CPU";
 #define MSR_IA32_SYSENTER_EIP 0x176u
 #define MSR_IA32_MISC_ENABLE 0x1a0u
 #define MSR_IA32_PAT 0x277u
+#define MSR_IA32_EFER 0xc0000080u
 
 /*
  * IA32_MISC_ENABLE. vcpu.misc_enable holds only the guest-writable bits, so
@@ -144,14 +149,16 @@ void mon_cpuid(struct mon_vm *vm, uint32_t leaf, uint32_t subleaf, uint32_t out[
 	case CPUID_EXTENDED:
 		out[0] = CPUID_MAX_EXTENDED;
 		break;
+	case 0x80000001u:
+		out[3] = CPUID_80000001_EDX_NX;
+		break;
 	case 0x80000002u:
 	case 0x80000003u:
 	case 0x80000004u:
 		memcpy(out, cpuid_brand + 16 * (leaf - 0x80000002u), 16);
 		break;
 	default:
-		/* 3 (no serial number), 4 (no cache described), 0x80000001
-		 * (no LAHF-LM, SYSCALL, NX or LM): zeros. */
+		/* 3 (no serial number), 4 (no cache described): zeros. */
 		break;
 	}
 }
@@ -203,6 +210,9 @@ bool mon_rdmsr(struct mon_vm *vm, uint32_t msr, uint64_t *value)
 		return true;
 	case MSR_IA32_PAT:
 		*value = v->pat;
+		return true;
+	case MSR_IA32_EFER:
+		*value = v->efer;
 		return true;
 	default:
 		return false;
@@ -256,6 +266,14 @@ bool mon_wrmsr(struct mon_vm *vm, uint32_t msr, uint64_t value)
 		if (!pat_valid(value))
 			return false;
 		v->pat = value;
+		return true;
+	case MSR_IA32_EFER:
+		/* SCE, LME and LMA are reserved on a CPU without SYSCALL
+		 * or long mode. NXE changes what the page walk allows. */
+		if (value & ~(uint64_t)EFER_NXE)
+			return false;
+		v->efer = value;
+		mon_sync_mode(vm);
 		return true;
 	default:
 		/* IA32_PLATFORM_ID is read-only; the rest do not exist. */

@@ -39,7 +39,7 @@ bool mon_de_possible(struct mon_vm *vm)
 
 bool mon_de_wanted(struct mon_vm *vm)
 {
-	return vm->uw && (!vm->opt.de_adaptive || adapt_de(&vm->adapt, vm->vcpu.cr3 & ~0xfffu));
+	return vm->uw && (!vm->opt.de_adaptive || adapt_de(&vm->adapt, mon_space_key(&vm->vcpu)));
 }
 
 /* --de auto: the TSC's rate, once enough time has passed to tell it. */
@@ -188,7 +188,7 @@ static void remember_writable(struct mon_world *w, uint32_t lpage, uint32_t fram
  * or the least recently used one, emptied and given to this CR3. */
 static struct mon_world *current_world(struct mon_vm *vm)
 {
-	uint32_t cr3 = vm->vcpu.cr3 & ~0xfffu;
+	uint32_t cr3 = mon_space_key(&vm->vcpu);
 	struct mon_world *lru = NULL, *empty = NULL, *unused = NULL;
 	for (unsigned i = 0; i < vm->opt.user_worlds; i++) {
 		struct mon_world *w = &vm->worlds[i];
@@ -429,7 +429,7 @@ void mon_de_run(struct mon_vm *vm)
 	if (vm->opt.de_adaptive) {
 		if (!vm->adapt.ticks_per_us)
 			adapt_learn_rate(vm);
-		adapt_de_ran(&vm->adapt, v->cr3 & ~0xfffu, ran, res != HD_UW_PREEMPT);
+		adapt_de_ran(&vm->adapt, mon_space_key(v), ran, res != HD_UW_PREEMPT);
 	}
 	/* Only guest-visible state comes back; the virtual flags stay. */
 	memcpy(cpu->gpr, r.gpr, sizeof r.gpr);
@@ -508,7 +508,7 @@ void mon_de_run(struct mon_vm *vm)
  */
 static struct mon_world *current_view(struct mon_vm *vm)
 {
-	uint32_t cr3 = vm->vcpu.cr3 & ~0xfffu;
+	uint32_t cr3 = mon_space_key(&vm->vcpu);
 	struct mon_world *lru = NULL;
 	for (unsigned i = 0; i < vm->opt.user_worlds; i++) {
 		struct mon_world *w = &vm->views[i];
@@ -586,7 +586,7 @@ static void view_map_around(struct mon_vm *vm, struct mon_world *w, uint32_t lin
 void mon_user_view_retry(struct mon_vm *vm)
 {
 	struct mon_world *w = vm->view_cur;
-	if (!w || !w->valid || w->cr3 != (vm->vcpu.cr3 & ~0xfffu)) {
+	if (!w || !w->valid || w->cr3 != (mon_space_key(&vm->vcpu))) {
 		vm->de_retry.valid = false;
 		return;
 	}
@@ -601,7 +601,7 @@ void mon_user_view_retry(struct mon_vm *vm)
 void mon_user_view_map(struct mon_vm *vm, uint32_t linear, uint32_t frame, bool writable)
 {
 	struct mon_world *w = vm->view_cur;
-	if (!w || !w->valid || w->cr3 != (vm->vcpu.cr3 & ~0xfffu))
+	if (!w || !w->valid || w->cr3 != (mon_space_key(&vm->vcpu)))
 		return; /* the access faults again, in the right view */
 	world_map(vm, w, linear, frame, writable);
 	vm->de_hidden_faults--; /* world_map counts DE fills; this is a view fill */

@@ -305,9 +305,34 @@ static enum emu_result emu_io(struct mon_vm *vm, const struct emu_insn *in,
 
 /* ---- control registers, CPU identification, MSRs ---- */
 
-/* CR4 bits the virtual CPU accepts: TSD DE PSE MCE PGE PCE OSFXSR
- * OSXMMEXCPT. VME, PVI and PAE are not virtualized and raise #GP. */
-#define CR4_KNOWN 0x000007dcu
+/* CR4 bits the virtual CPU accepts: TSD DE PSE PAE MCE PGE PCE OSFXSR
+ * OSXMMEXCPT. VME and PVI are not virtualized and raise #GP. */
+#define CR4_KNOWN 0x000007fcu
+
+bool mon_load_pdptes(struct mon_vm *vm, uint32_t cr0, uint32_t cr3, uint32_t cr4)
+{
+	uint64_t pdpte[4];
+	if (!(cr0 & CR0_PG) || !(cr4 & CR4_PAE))
+		return true;
+	if (!smm_pae_load_pdptes(vm->ram, vm->ram_size, cr3, pdpte))
+		return false;
+	memcpy(vm->vcpu.pdpte, pdpte, sizeof pdpte);
+	return true;
+}
+
+/* A MOV to CR0/CR3/CR4 that leaves PAE paging on loads the PDPTEs when it
+ * writes CR3, or changes CR0.PG/CD/NW or CR4.PAE/PGE/PSE; a bad one is #GP. */
+static bool mov_cr_pdptes(struct mon_vm *vm, uint32_t cr0, uint32_t cr3, uint32_t cr4,
+			  bool cr3_written, struct mon_fault *f)
+{
+	const struct vcpu *v = &vm->vcpu;
+	bool reload = cr3_written || ((cr0 ^ v->cr0) & (CR0_PG | CR0_CD | CR0_NW)) ||
+		      ((cr4 ^ v->cr4) & (CR4_PAE | CR4_PGE | CR4_PSE));
+	if (!reload || mon_load_pdptes(vm, cr0, cr3, cr4))
+		return true;
+	mon_fault_set(f, EXC_GP, true, 0);
+	return false;
+}
 
 static enum emu_result emu_mov_cr(struct mon_vm *vm, const struct emu_insn *in,
 				  struct mon_fault *f)
@@ -348,6 +373,8 @@ static enum emu_result emu_mov_cr(struct mon_vm *vm, const struct emu_insn *in,
 				 in->eip);
 			return EMU_STOPPED;
 		}
+		if (!mov_cr_pdptes(vm, val | CR0_ET, v->cr3, v->cr4, false, f))
+			return EMU_FAULT;
 		v->cr0 = val | CR0_ET;
 		mon_sync_mode(vm);
 		return EMU_NEXT;
@@ -355,6 +382,8 @@ static enum emu_result emu_mov_cr(struct mon_vm *vm, const struct emu_insn *in,
 		v->cr2 = val;
 		return EMU_NEXT;
 	case 3:
+		if (!mov_cr_pdptes(vm, v->cr0, val, v->cr4, true, f))
+			return EMU_FAULT;
 		v->cr3 = val;
 		mon_sync_mode(vm);
 		return EMU_NEXT;
@@ -363,6 +392,8 @@ static enum emu_result emu_mov_cr(struct mon_vm *vm, const struct emu_insn *in,
 			mon_fault_set(f, EXC_GP, true, 0);
 			return EMU_FAULT;
 		}
+		if (!mov_cr_pdptes(vm, v->cr0, v->cr3, val, false, f))
+			return EMU_FAULT;
 		v->cr4 = val;
 		mon_sync_mode(vm);
 		return EMU_NEXT;
@@ -645,7 +676,7 @@ void mon_sync_mode(struct mon_vm *vm)
 	bt_set_native_tsc(vm->bt, v->tsc_offset == 0 && !(v->cr4 & 0x4));
 	/* Translations are keyed by linear address: a new address space
 	 * makes them stale. */
-	if (smm_set_mode(vm->smm, v->cr0, v->cr3, v->cr4))
+	if (smm_set_mode(vm->smm, v->cr0, v->cr3, v->cr4, v->efer & EFER_NXE, v->pdpte))
 		bt_flush(vm->bt);
 }
 

@@ -84,7 +84,12 @@ struct mon_dtr {
 #define CR0_CD 0x40000000u
 #define CR0_PG 0x80000000u
 /* CR4 bits the emulator itself reads. */
+#define CR4_PSE 0x00000010u
+#define CR4_PAE 0x00000020u
+#define CR4_PGE 0x00000080u
 #define CR4_OSFXSR 0x00000200u
+/* IA32_EFER: only NXE exists on this CPU (no long mode, no SYSCALL). */
+#define EFER_NXE 0x800u
 
 /* Architectural exception vectors. */
 enum {
@@ -105,8 +110,18 @@ struct vcpu {
 	uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
 	uint64_t tsc_offset;   /* guest TSC = host TSC + offset */
 	uint64_t misc_enable, pat, apic_base;
+	uint64_t efer;
+	uint64_t pdpte[4];     /* PAE: loaded at the last CR3 load */
 	bool halted;
 };
+
+/* What names the guest's current address space (worlds, --de auto):
+ * CR3's directory frame; with PAE, its 32-byte PDPT (Linux packs several
+ * in one page). */
+static inline uint32_t mon_space_key(const struct vcpu *v)
+{
+	return v->cr3 & ((v->cr4 & CR4_PAE) ? ~0x1fu : ~0xfffu);
+}
 
 /* A guest fault raised by an emulated access: delivered, never a host error. */
 struct mon_fault {
@@ -447,6 +462,11 @@ void mon_emulate(struct mon_vm *vm);
  * FP instructions trap (CR0.TS/EM) and whether RDTSC may run natively,
  * and the S-view about paging. */
 void mon_sync_mode(struct mon_vm *vm);
+/* Control registers about to become cr0/cr3/cr4: if that is PAE paging,
+ * load the PDPTEs at cr3 into the vCPU (SDM vol. 3 4.4.1). Return false,
+ * leaving the vCPU as it was, if a present one has a reserved bit set
+ * (the instruction raises #GP(0)). */
+bool mon_load_pdptes(struct mon_vm *vm, uint32_t cr0, uint32_t cr3, uint32_t cr4);
 /* Set *f to the #PF for `linear` with error code `error`. */
 void mon_page_fault(struct mon_fault *f, uint32_t linear, uint32_t error);
 

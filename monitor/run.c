@@ -392,7 +392,7 @@ enum bt_tr_result mon_transition(struct mon_vm *vm, enum bt_transition kind, uin
 	case BT_TR_SYSEXIT: {
 		struct mon_world *w = vm->view_cur;
 		if (!(v->sysenter_cs & 0xfffc) || cpu->irq_waiting || vm->de_retry.valid ||
-		    mon_de_wanted(vm) || !w || !w->valid || w->cr3 != (v->cr3 & ~0xfffu) ||
+		    mon_de_wanted(vm) || !w || !w->valid || w->cr3 != mon_space_key(v) ||
 		    hd_uworld_base(w->uw) != vm->host_gs)
 			return BT_TR_REFUSED;
 		hd_uworld_flush(w->uw);
@@ -663,7 +663,7 @@ int mon_run(struct mon_vm *vm)
 		}
 		cpu->ring0 = cpl == 0 && (vm->vcpu.cr0 & CR0_PE) && !(cpu->eflags & BT_FL_VM);
 		uint64_t started = t;
-		uint32_t space = vm->vcpu.cr3 & ~0xfffu;
+		uint32_t space = mon_space_key(&vm->vcpu);
 		enum bt_exit r = bt_run(vm->bt);
 		mon_ring_record(vm, cpu->eip, r, (unsigned)cpu->exit_signo);
 		charge(vm, ACT_TRANSLATED, &t);

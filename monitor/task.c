@@ -140,9 +140,16 @@ static bool enter_new_task(struct mon_vm *vm, const struct mon_seg *tr, const st
 	struct bt_cpu *cpu = v->cpu;
 	v->tr = *tr;
 	v->cr0 |= CR0_TS;
-	if (v->cr0 & CR0_PG)
+	/* With PAE paging the new CR3's PDPTEs are loaded; a bad one is a
+	 * #GP in the new task, which then runs with the old CR3. */
+	bool pdptes_ok = mon_load_pdptes(vm, v->cr0, nt->cr3, v->cr4);
+	if (v->cr0 & CR0_PG && pdptes_ok)
 		v->cr3 = nt->cr3;
 	mon_sync_mode(vm); /* CR3 and CR0.TS, as MOV CR3 and MOV CR0 */
+	if (!pdptes_ok) {
+		mon_fault_set(f, EXC_GP, true, 0);
+		return false;
+	}
 	mon_segc_flush(vm); /* the LDT and maybe the GDT's mapping change */
 	cpu->eip = nt->eip;
 	cpu->eflags = (nt->eflags & FL_FROM_TSS) | 2;

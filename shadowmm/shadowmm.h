@@ -31,8 +31,11 @@
  *     PGE changes                 call) and refilled lazily
  *   INVLPG                        that page's mapping is dropped
  *
- * Only the 2-level 32-bit format exists so far; the walker (walk32.c) is
- * the one place that knows it, so PAE can slot in as a second walker.
+ * Two formats: 2-level 32-bit (walk32.c) and PAE (walkpae.c; a page
+ * table's entries are 8 bytes, 512 to a frame). A 32-bit guest writes a
+ * PAE entry in two 4-byte halves: each half's traced write drops what
+ * the entry mapped, and a mapping is only made by a walk, so the S-view
+ * shows a torn entry only between the two writes, as a TLB could.
  */
 struct smm;
 
@@ -70,9 +73,12 @@ struct smm_config {
 struct smm *smm_create(const struct smm_config *cfg, char *err, size_t errlen);
 void smm_destroy(struct smm *smm);
 
-/* Follow the guest's CR0, CR3 and CR4. Return true if the S-view was
- * dropped (the caller's linear-keyed caches are stale too). */
-bool smm_set_mode(struct smm *smm, uint32_t cr0, uint32_t cr3, uint32_t cr4);
+/* Follow the guest's CR0, CR3, CR4, EFER.NXE and, with PAE paging, the
+ * PDPTEs loaded at its last CR3 load (smm_pae_load_pdptes; ignored
+ * otherwise). Return true if the S-view was dropped (the caller's
+ * linear-keyed caches are stale too). */
+bool smm_set_mode(struct smm *smm, uint32_t cr0, uint32_t cr3, uint32_t cr4, bool nxe,
+		  const uint64_t pdpte[4]);
 bool smm_paging(const struct smm *smm);
 
 /*

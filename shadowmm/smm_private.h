@@ -38,8 +38,12 @@
  * never forgotten while the table is traced; a stale one costs only a
  * needless drop. */
 #define SMM_PT_SPACES 4
+#define SMM_PT_SLOTS 2048 /* 1024 directory slots; 2048 PAE (linear >> 21) */
 struct smm_pt_users {
-	uint32_t slots[1024 / 32];
+	uint32_t slots[SMM_PT_SLOTS / 32];
+	/* PAE: the PDPTE indices a directory was found at (bit q: linear
+	 * [q << 30, (q + 1) << 30)). */
+	uint8_t quarters;
 	/* The directories whose walks went through the table (the address
 	 * spaces whose views may map through it); more than SMM_PT_SPACES:
 	 * any. */
@@ -102,6 +106,21 @@ struct smm {
 	struct smm_stats stats;
 };
 
+/*
+ * PAE entries (walkpae.c draws them). With PAE, the views of other
+ * address spaces are told of every change (SMM_ANY_SPACE): a PDPT is 32
+ * bytes and several share a page, so no frame names one address space.
+ */
+#define PAE_FRAME_MASK 0x0000000ffffff000ull /* bits 35:12 */
+#define PAE_FRAME(e) ((uint32_t)(((e) & PAE_FRAME_MASK) >> 12))
+#define PAE_ENTRIES 512u
+
+/* The reserved bits of a PAE PDE or PTE: 62:36, and 63 without NXE. */
+static inline uint64_t smm_pae_reserved(const struct smm *smm)
+{
+	return 0x7ffffff000000000ull | (smm->nxe ? 0 : 1ull << 63);
+}
+
 /* walk32.c */
 enum smm_result smm_walk32(struct smm *smm, uint32_t linear,
 			   enum smm_access access, bool user, bool trace,
@@ -112,6 +131,16 @@ enum smm_result smm_walk32(struct smm *smm, uint32_t linear,
 enum smm_result smm_walk_pae(struct smm *smm, uint32_t linear,
 			     enum smm_access access, bool user, bool trace,
 			     struct smm_walk *w, uint32_t *pf_error);
+
+/* The current PAE directory entry for slot (linear >> 21), or 0 if its
+ * PDPTE is not present or it lies beyond RAM: no A/D update, no trace. */
+uint64_t smm_pae_pde(const struct smm *smm, uint32_t slot);
+/* Is linear page lpage present in the current PAE tables, with no
+ * reserved bit set? Then *leaf is the entry mapping it (its PDE for a
+ * 2 MiB page) and *frame its frame; *pde is its PDE either way. Reads
+ * only. */
+bool smm_pae_leaf(const struct smm *smm, uint32_t lpage, uint64_t *pde, uint64_t *leaf,
+		  uint32_t *frame);
 
 /* The walker of the current paging mode. */
 static inline enum smm_result smm_walk(struct smm *smm, uint32_t linear,

@@ -11,6 +11,7 @@
 #define CR0_WP 0x00010000u
 #define CR4_PSE 0x00000010u
 #define CR4_PGE 0x00000080u
+#define CR4_PAE 0x00000020u
 #define MAX_SNAPS 8192u /* traced frames before everything is dropped */
 
 static void *alloc_zero(size_t n)
@@ -197,8 +198,8 @@ static void code_recheck(struct smm *smm, bool keep_global)
 		}
 		struct smm_walk w;
 		uint32_t err;
-		if (smm_walk32(smm, smm->code_pages[i].lpage << 12, SMM_FETCH, false,
-			       false, &w, &err) == SMM_OK &&
+		if (smm_walk(smm, smm->code_pages[i].lpage << 12, SMM_FETCH, false,
+			     false, &w, &err) == SMM_OK &&
 		    w.frame == smm->code_pages[i].frame) {
 			i++;
 			continue;
@@ -240,6 +241,7 @@ static void map_identity(struct smm *smm)
 }
 
 static void drop_nonglobal(struct smm *smm);
+static bool pae_no_exec(const struct smm *smm, uint32_t lpage);
 
 /* While no global page is mapped, every live mapping made since the last
  * drop is in nonglobal[]: a drop of at most this many turns them into
@@ -329,8 +331,20 @@ void smm_drop_view(struct smm *smm)
  * global. Every change to a traced entry drops the mappings made from it
  * at once, so only a global page kept from another directory can differ.
  */
+static bool mapping_current_pae(const struct smm *smm, uint32_t lpage)
+{
+	uint32_t e = smm->lin_map[lpage], frame;
+	uint64_t pde, entry;
+	return (e & LIN_MAPPED) && smm_pae_leaf(smm, lpage, &pde, &entry, &frame) &&
+	       (entry & 0x21) == 0x21 && frame == LIN_FRAME(e) &&
+	       (!(e & LIN_GLOBAL) || (entry & 0x100)) &&
+	       (!(e & LIN_WRITABLE) || ((entry & 0x42) == 0x42 && (pde & 2)));
+}
+
 static bool mapping_current(const struct smm *smm, uint32_t lpage)
 {
+	if (smm->pae)
+		return mapping_current_pae(smm, lpage);
 	uint32_t e = smm->lin_map[lpage], pde = 0, entry, frame;
 	uint64_t at = (uint64_t)(smm->cr3 & ~0xfffu) + (lpage >> 10) * 4;
 	if (at + 4 > smm->cfg.ram_size)
@@ -367,25 +381,40 @@ static void drop_stale_globals(struct smm *smm)
 	}
 }
 
-bool smm_set_mode(struct smm *smm, uint32_t cr0, uint32_t cr3, uint32_t cr4)
+/* Does the new CR3 (and with PAE, the PDPTEs it loaded) name another
+ * address space than the S-view shows? */
+static bool new_space(const struct smm *smm, uint32_t cr3, const uint64_t *pdpte)
+{
+	if (!smm->pae)
+		return (cr3 ^ smm->cr3) & ~0xfffu;
+	return ((cr3 ^ smm->cr3) & ~0x1fu) || memcmp(pdpte, smm->pdpte, sizeof smm->pdpte);
+}
+
+bool smm_set_mode(struct smm *smm, uint32_t cr0, uint32_t cr3, uint32_t cr4, bool nxe,
+		  const uint64_t pdpte[4])
 {
 	bool paging = cr0 & CR0_PG;
-	bool mode = paging != smm->paging || (paging && ((cr4 ^ smm->cr4) & CR4_PSE));
+	bool pae = paging && (cr4 & CR4_PAE);
+	bool mode = paging != smm->paging || pae != smm->pae || (pae && nxe != smm->nxe) ||
+		    (paging && ((cr4 ^ smm->cr4) & CR4_PSE));
+	bool space = paging && !mode && new_space(smm, cr3, pdpte);
+	smm->nxe = nxe;
+	if (pae)
+		memcpy(smm->pdpte, pdpte, sizeof smm->pdpte);
 	bool only_cr3 = paging && smm->paging && !((cr0 ^ smm->cr0) & CR0_WP) &&
 			!((cr4 ^ smm->cr4) & (CR4_PGE | CR4_PSE));
-	bool changed = mode ||
-		       (paging && ((cr3 ^ smm->cr3) & ~0xfffu)) ||
+	bool changed = mode || space ||
 		       (paging && ((cr0 ^ smm->cr0) & CR0_WP)) ||
 		       (paging && ((cr4 ^ smm->cr4) & CR4_PGE));
 	/* Only CR4.PGE toggled (Linux's global TLB flush). */
-	bool pge_only = only_cr3 == false && !mode && paging &&
-			!((cr3 ^ smm->cr3) & ~0xfffu) && !((cr0 ^ smm->cr0) & CR0_WP);
+	bool pge_only = only_cr3 == false && !mode && paging && !space &&
+			!((cr0 ^ smm->cr0) & CR0_WP);
 	/* Only CR0.WP toggled. Clearing it takes no right away (a write to
 	 * a page mapped read-only faults and is looked at with WP clear);
 	 * setting it takes away only what a walk allowed because WP was
 	 * clear, and none may have. */
 	bool wp_only = !mode && paging && smm->paging && ((cr0 ^ smm->cr0) & CR0_WP) &&
-		       !((cr3 ^ smm->cr3) & ~0xfffu) && !((cr4 ^ smm->cr4) & CR4_PGE);
+		       !space && !((cr4 ^ smm->cr4) & CR4_PGE);
 	if (wp_only) {
 		smm->cr0 = cr0;
 		smm->cr3 = cr3;
@@ -403,6 +432,7 @@ bool smm_set_mode(struct smm *smm, uint32_t cr0, uint32_t cr3, uint32_t cr4)
 	if (!changed)
 		return false;
 	smm->paging = paging;
+	smm->pae = pae;
 	/*
 	 * A TLB flush, global pages included: the S-view has almost nothing
 	 * stale to drop. Every mapping in it came through a traced page
@@ -531,7 +561,7 @@ enum smm_result smm_translate(struct smm *smm, uint32_t linear,
 	bool global = false;
 	if (smm->paging) {
 		struct smm_walk w;
-		enum smm_result r = smm_walk32(smm, linear, access, user, false, &w, pf_error);
+		enum smm_result r = smm_walk(smm, linear, access, user, false, &w, pf_error);
 		if (r != SMM_OK) {
 			smm->stats.guest_faults += r == SMM_PAGE_FAULT;
 			return r;
@@ -555,14 +585,26 @@ enum smm_result smm_translate(struct smm *smm, uint32_t linear,
  * needs no protection of its own.
  */
 #define RUN_MAX 32u
-static bool run_member(const struct smm *smm, uint32_t l, const uint32_t *pt,
+static bool run_member(const struct smm *smm, uint32_t l, const uint8_t *pt,
 		       uint32_t frame, bool writable, bool global)
 {
-	uint32_t pte = pt[l & 0x3ff];
+	uint64_t pte;
+	uint32_t pte_frame;
+	if (smm->pae) {
+		memcpy(&pte, pt + (l & 0x1ff) * 8, 8);
+		pte_frame = PAE_FRAME(pte);
+		if (pte & smm_pae_reserved(smm))
+			return false; /* the walk would fault */
+	} else {
+		uint32_t pte32;
+		memcpy(&pte32, pt + (l & 0x3ff) * 4, 4);
+		pte = pte32;
+		pte_frame = pte32 >> 12;
+	}
 	uint32_t need = 0x21u | (writable ? 0x42u : 0); /* P A (+ W D) */
 	bool can_write = (pte & 2) || !(smm->cr0 & CR0_WP);
 	bool g = (smm->cr4 & CR4_PGE) && (pte & 0x100);
-	return (pte & need) == need && (pte >> 12) == frame && g == global &&
+	return (pte & need) == need && pte_frame == frame && g == global &&
 	       (!writable || can_write) && (writable || !(pte & 0x40) || !can_write) &&
 	       frame < smm->frames &&
 	       !(smm->frame_flags[frame] & (FRAME_CODE | FRAME_TRACED)) &&
@@ -579,13 +621,13 @@ static bool map_run(struct smm *smm, uint32_t lpage, const struct smm_walk *w,
 	    (smm->lin_map[lpage] & (LIN_MAPPED | LIN_GHOST)) ||
 	    (uint64_t)w->pt_frame * HD_PAGE_SIZE + HD_PAGE_SIZE > smm->cfg.ram_size)
 		return false;
-	const uint32_t *pt = (const uint32_t *)(smm->cfg.ram + (uint64_t)w->pt_frame * HD_PAGE_SIZE);
-	uint32_t first = lpage, last = lpage;
-	while (last - first + 1 < RUN_MAX && ((last + 1) & 0x3ff) &&
+	const uint8_t *pt = smm->cfg.ram + (uint64_t)w->pt_frame * HD_PAGE_SIZE;
+	uint32_t first = lpage, last = lpage, in_table = smm->pae ? 0x1ff : 0x3ff;
+	while (last - first + 1 < RUN_MAX && ((last + 1) & in_table) &&
 	       run_member(smm, last + 1, pt, w->frame + (last + 1 - lpage), writable,
 			  w->global))
 		last++;
-	while (last - first + 1 < RUN_MAX && (first & 0x3ff) &&
+	while (last - first + 1 < RUN_MAX && (first & in_table) &&
 	       run_member(smm, first - 1, pt, w->frame - (lpage - first + 1), writable,
 			  w->global))
 		first--;
@@ -622,8 +664,8 @@ enum smm_result smm_host_fault(struct smm *smm, uint32_t linear, bool write,
 		return SMM_UNBACKED;
 	}
 	struct smm_walk w;
-	enum smm_result r = smm_walk32(smm, linear, write ? SMM_WRITE : SMM_READ,
-				       user, true, &w, pf_error);
+	enum smm_result r = smm_walk(smm, linear, write ? SMM_WRITE : SMM_READ,
+				     user, true, &w, pf_error);
 	if (r != SMM_OK) {
 		smm->stats.guest_faults++;
 		return r;
@@ -653,18 +695,19 @@ enum smm_result smm_host_fault(struct smm *smm, uint32_t linear, bool write,
 		return SMM_PT_WRITE;
 	}
 	smm->stats.hidden_faults++;
-	if (w.large && writable && (uint64_t)(w.large_base + 1024) <= smm->frames &&
-	    (linear >> 22) << 22 >= hd_mmap_min_addr()) {
-		/* A dirty 4 MiB page: map all of it with one host call, then
+	uint32_t pages = smm->pae ? PAE_ENTRIES : 1024; /* in a large page */
+	uint32_t first = lpage & ~(pages - 1);
+	if (w.large && writable && (uint64_t)w.large_base + pages <= smm->frames &&
+	    (uint64_t)first * HD_PAGE_SIZE >= hd_mmap_min_addr()) {
+		/* A dirty large page: map all of it with one host call, then
 		 * fix up the frames that must stay read-only. */
-		uint32_t first = lpage & ~0x3ffu;
 		if (smm->n_mapped >= SMM_LPAGES - 1024)
 			smm_drop_all(smm);
-		smm_unmap_range(smm, first, 1024);
+		smm_unmap_range(smm, first, pages);
 		if (hd_view_map(smm->cfg.fd, (uint64_t)w.large_base * HD_PAGE_SIZE,
-				(uint64_t)first * HD_PAGE_SIZE, 1024ull * HD_PAGE_SIZE,
+				(uint64_t)first * HD_PAGE_SIZE, (uint64_t)pages * HD_PAGE_SIZE,
 				HD_PROT_RW) == 0) {
-			for (uint32_t i = 0; i < 1024; i++) {
+			for (uint32_t i = 0; i < pages; i++) {
 				uint32_t l = first + i, f = w.large_base + i;
 				smm->lin_map[l] = f << 12 | LIN_MAPPED | LIN_WRITABLE |
 						  (w.global ? LIN_GLOBAL : 0);
@@ -675,7 +718,7 @@ enum smm_result smm_host_fault(struct smm *smm, uint32_t linear, bool write,
 					hd_view_protect((uint64_t)l * HD_PAGE_SIZE,
 							HD_PAGE_SIZE, HD_PROT_READ);
 			}
-			smm->stats.pages_mapped += 1024;
+			smm->stats.pages_mapped += pages;
 			return SMM_OK;
 		}
 	}
@@ -699,7 +742,7 @@ void smm_premap(struct smm *smm, uint32_t lpage)
 		return;
 	struct smm_walk w;
 	uint32_t err;
-	if (smm_walk32(smm, linear, SMM_READ, false, true, &w, &err) != SMM_OK ||
+	if (smm_walk(smm, linear, SMM_READ, false, true, &w, &err) != SMM_OK ||
 	    w.large || !backed(smm, w.frame) || (smm->lin_map[lpage] & LIN_MAPPED))
 		return;
 	map_page(smm, lpage, w.frame, w.writable && w.dirty, w.global);
@@ -714,8 +757,8 @@ enum smm_result smm_user_fault(struct smm *smm, uint32_t linear, bool write,
 		*pf_error = 0;
 		return SMM_UNBACKED; /* ring 3 without paging: not direct-executed */
 	}
-	enum smm_result r = smm_walk32(smm, linear, write ? SMM_WRITE : SMM_READ,
-				       true, true, &w, pf_error);
+	enum smm_result r = smm_walk(smm, linear, write ? SMM_WRITE : SMM_READ,
+				     true, true, &w, pf_error);
 	if (r != SMM_OK) {
 		smm->stats.guest_faults++;
 		return r;
@@ -733,10 +776,24 @@ enum smm_result smm_user_fault(struct smm *smm, uint32_t linear, bool write,
 	return SMM_OK;
 }
 
+static bool user_ready_pae(struct smm *smm, uint32_t lpage, uint32_t *frame)
+{
+	const uint64_t need = 0x25; /* P U A */
+	uint64_t pde, pte;
+	uint32_t f;
+	if (!smm_pae_leaf(smm, lpage, &pde, &pte, &f) || (pde & 0x80) ||
+	    (pde & need) != need || (pte & need) != need || !backed(smm, f))
+		return false; /* 2 MiB pages: left to their faults */
+	*frame = f;
+	return true;
+}
+
 bool smm_user_ready(struct smm *smm, uint32_t lpage, uint32_t *frame)
 {
 	if (!smm->paging)
 		return false;
+	if (smm->pae)
+		return user_ready_pae(smm, lpage, frame);
 	const uint32_t need = 0x25; /* P U A */
 	uint64_t pde_addr = (uint64_t)(smm->cr3 & ~0xfffu) + (lpage >> 10) * 4;
 	uint32_t pde, pte;
@@ -776,14 +833,15 @@ bool smm_phys_written(struct smm *smm, uint64_t phys, unsigned len)
 	 * the snapshot, not the whole table (a PTE store is 4 bytes). */
 	uint64_t end = phys + len;
 	bool traced = false;
+	unsigned entry_size = smm->pae ? 8 : 4;
 	for (uint64_t f = phys >> 12; f <= (end - 1) >> 12; f++) {
 		if (f >= smm->frames || !(smm->frame_flags[f] & FRAME_TRACED))
 			continue;
 		traced = true;
 		uint64_t lo = phys > f << 12 ? phys : f << 12;
 		uint64_t hi = end < (f + 1) << 12 ? end : (f + 1) << 12;
-		smm_apply_entries(smm, (uint32_t)f, (uint32_t)(lo & 4095) / 4,
-				  (uint32_t)((hi - 1) & 4095) / 4 + 1);
+		smm_apply_entries(smm, (uint32_t)f, (uint32_t)(lo & 4095) / entry_size,
+				  (uint32_t)((hi - 1) & 4095) / entry_size + 1);
 		if (++smm->flood[f] >= FLOOD_WRITES)
 			smm_flooded(smm, (uint32_t)f);
 	}
@@ -794,13 +852,22 @@ void smm_invlpg(struct smm *smm, uint32_t linear)
 {
 	if (!smm->paging)
 		return;
-	uint32_t pde = 0;
-	uint64_t pde_addr = (uint64_t)(smm->cr3 & ~0xfffu) + (linear >> 22) * 4;
-	if (pde_addr + 4 <= smm->cfg.ram_size)
-		memcpy(&pde, smm->cfg.ram + pde_addr, 4);
-	bool large = (pde & 0x81) == 0x81 && (smm->cr4 & CR4_PSE);
-	uint32_t first = large ? (linear >> 22) << 10 : linear >> 12;
-	uint32_t count = large ? 1024 : 1;
+	bool large;
+	uint32_t count;
+	if (smm->pae) {
+		large = (smm_pae_pde(smm, linear >> 21) & 0x81) == 0x81;
+		count = PAE_ENTRIES;
+	} else {
+		uint32_t pde = 0;
+		uint64_t pde_addr = (uint64_t)(smm->cr3 & ~0xfffu) + (linear >> 22) * 4;
+		if (pde_addr + 4 <= smm->cfg.ram_size)
+			memcpy(&pde, smm->cfg.ram + pde_addr, 4);
+		large = (pde & 0x81) == 0x81 && (smm->cr4 & CR4_PSE);
+		count = 1024;
+	}
+	uint32_t first = large ? (linear >> 12) & ~(count - 1) : linear >> 12;
+	if (!large)
+		count = 1;
 	/* A mapping that already shows the current entry stays (Linux's
 	 * kmap flushes right after it sets the entry); the other views are
 	 * as coherent with traced tables as the S-view. */
@@ -809,6 +876,9 @@ void smm_invlpg(struct smm *smm, uint32_t linear)
 		smm_unmap_range(smm, first, count);
 	else
 		smm->stats.invlpg_kept++;
+	/* A page made no-execute keeps its mapping, not its translations. */
+	if (keep != ~0u && smm->pae && smm->nxe && pae_no_exec(smm, first))
+		keep = ~0u;
 	/* The TLB entry goes: translations of code on that page too, unless
 	 * they came from the frame it still maps. */
 	bool code = false;
@@ -827,6 +897,14 @@ void smm_invlpg(struct smm *smm, uint32_t linear)
 		else
 			i++;
 	}
+}
+
+/* Is linear page lpage, present in the current PAE tables, no-execute? */
+static bool pae_no_exec(const struct smm *smm, uint32_t lpage)
+{
+	uint64_t pde, leaf;
+	uint32_t frame;
+	return smm_pae_leaf(smm, lpage, &pde, &leaf, &frame) && ((pde | leaf) >> 63);
 }
 
 void smm_protect_code(struct smm *smm, uint32_t frame, bool on)

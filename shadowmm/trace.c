@@ -15,6 +15,14 @@
  *   directory slot d       -> linear page (d << 10) | i
  * The walker's own A/D updates go to both the frame and its copy, so they
  * are not mistaken for the guest's.
+ *
+ * With PAE the entries are 8 bytes, 512 to a frame, and the linear pages
+ * they name are
+ *   directory entry i, found
+ *   at PDPTE q             -> linear [(q << 30) | (i << 21), + 2 MiB)
+ *   table entry i, used by
+ *   directory slot d       -> linear page (d << 9) | i  (d = linear >> 21)
+ * The PDPT itself is not traced: the CPU reads it only at CR3 loads.
  */
 
 void smm_trace(struct smm *smm, uint32_t frame, uint8_t kind, uint32_t pdi, uint32_t pd_frame)
@@ -39,9 +47,11 @@ void smm_trace(struct smm *smm, uint32_t frame, uint8_t kind, uint32_t pdi, uint
 	uint8_t before = smm->frame_flags[frame];
 	smm->frame_flags[frame] |= kind;
 	smm->flood[frame] = 0; /* a walk went through it: in use as a table */
+	if (kind == FRAME_PD && smm->pae)
+		smm->users[idx - 1].quarters |= (uint8_t)(1u << (pdi & 3));
 	if (kind == FRAME_PT) {
 		struct smm_pt_users *u = &smm->users[idx - 1];
-		u->slots[(pdi & 1023) / 32] |= 1u << (pdi % 32);
+		u->slots[(pdi % SMM_PT_SLOTS) / 32] |= 1u << (pdi % 32);
 		bool known = false;
 		for (uint32_t i = 0; i < u->n_pd && i < SMM_PT_SPACES && !known; i++)
 			known = u->pd[i] == pd_frame;
@@ -67,7 +77,7 @@ void smm_trace_reset(struct smm *smm)
 
 void smm_apply_changes(struct smm *smm, uint32_t frame)
 {
-	smm_apply_entries(smm, frame, 0, 1024);
+	smm_apply_entries(smm, frame, 0, smm->pae ? PAE_ENTRIES : 1024);
 }
 
 /*
@@ -88,7 +98,7 @@ static void entries_changed(struct smm *smm, uint32_t first, uint32_t count, boo
 		smm->stats.other_space_changes++;
 	if (!smm->cfg.linear_dropped)
 		return;
-	if (n > SMM_PT_SPACES) {
+	if (n > SMM_PT_SPACES || smm->pae) {
 		smm->cfg.linear_dropped(smm->cfg.ctx, first, count, SMM_ANY_SPACE);
 		return;
 	}
@@ -96,20 +106,71 @@ static void entries_changed(struct smm *smm, uint32_t first, uint32_t count, boo
 		smm->cfg.linear_dropped(smm->cfg.ctx, first, count, pd[i]);
 }
 
-/* The current directory's entry for slot (0 without paging). */
-static uint32_t current_pde(const struct smm *smm, uint32_t slot)
+/* Does the current directory's entry for slot name table `frame`? */
+static bool current_table(const struct smm *smm, uint32_t slot, uint32_t frame)
 {
+	if (!smm->paging)
+		return false;
+	if (smm->pae) {
+		uint64_t pde = smm_pae_pde(smm, slot);
+		return (pde & 0x81) == 0x01 && PAE_FRAME(pde) == frame;
+	}
 	uint64_t at = (uint64_t)(smm->cr3 & ~0xfffu) + slot * 4;
 	uint32_t pde = 0;
-	if (smm->paging && at + 4 <= smm->cfg.ram_size)
+	if (at + 4 <= smm->cfg.ram_size)
 		memcpy(&pde, smm->cfg.ram + at, 4);
-	return pde;
+	return (pde & 0x81) == 0x01 && pde >> 12 == frame;
+}
+
+/* Is frame one of the current PAE directories (a PDPTE names it)? */
+static bool current_pae_directory(const struct smm *smm, uint32_t frame, unsigned q)
+{
+	return smm->paging && (smm->pdpte[q] & 1) && PAE_FRAME(smm->pdpte[q]) == frame;
+}
+
+/* smm_apply_entries for PAE tables: entries [first, end) of 512. */
+static void apply_entries_pae(struct smm *smm, uint32_t frame, uint32_t first, uint32_t end)
+{
+	uint32_t idx = smm->snap_of[frame] - 1;
+	uint64_t *snap = (uint64_t *)(smm->snaps + (size_t)idx * HD_PAGE_SIZE);
+	const uint64_t *now = (const uint64_t *)(smm->cfg.ram + (uint64_t)frame * HD_PAGE_SIZE);
+	uint8_t flags = smm->frame_flags[frame];
+	const struct smm_pt_users *users = &smm->users[idx];
+
+	for (uint32_t i = first; i < end && i < PAE_ENTRIES; i++) {
+		if (now[i] == snap[i])
+			continue;
+		bool made_present = !(snap[i] & 1) && (now[i] & 1);
+		snap[i] = now[i];
+		for (unsigned q = 0; q < 4 && (flags & FRAME_PD); q++)
+			if (users->quarters & (1u << q))
+				entries_changed(smm, q << 18 | i << 9, PAE_ENTRIES,
+						current_pae_directory(smm, frame, q), NULL,
+						SMM_PT_SPACES + 1);
+		if (flags & FRAME_PT) {
+			for (uint32_t k = 0; k < SMM_PT_SLOTS / 32; k++)
+				for (uint32_t bits = users->slots[k]; bits; bits &= bits - 1) {
+					uint32_t slot = k * 32 + (uint32_t)__builtin_ctz(bits);
+					bool current = current_table(smm, slot, frame);
+					entries_changed(smm, slot << 9 | i, 1, current, NULL,
+							SMM_PT_SPACES + 1);
+					if (current && made_present && !(now[i] & 4))
+						smm_premap(smm, slot << 9 | i);
+				}
+		}
+		if (!smm->snap_of[frame])
+			return;
+	}
 }
 
 void smm_apply_entries(struct smm *smm, uint32_t frame, uint32_t first, uint32_t end)
 {
 	if (frame >= smm->frames || !smm->snap_of[frame])
 		return;
+	if (smm->pae) {
+		apply_entries_pae(smm, frame, first, end);
+		return;
+	}
 	uint32_t idx = smm->snap_of[frame] - 1;
 	uint32_t *snap = (uint32_t *)(smm->snaps + (size_t)idx * HD_PAGE_SIZE);
 	const uint32_t *now = (const uint32_t *)(smm->cfg.ram + (uint64_t)frame * HD_PAGE_SIZE);
@@ -131,8 +192,7 @@ void smm_apply_entries(struct smm *smm, uint32_t frame, uint32_t first, uint32_t
 			for (uint32_t k = 0; k < 1024 / 32; k++)
 				for (uint32_t bits = users->slots[k]; bits; bits &= bits - 1) {
 					uint32_t slot = k * 32 + (uint32_t)__builtin_ctz(bits);
-					uint32_t pde = current_pde(smm, slot);
-					bool current = (pde & 0x81) == 0x01 && pde >> 12 == frame;
+					bool current = current_table(smm, slot, frame);
 					entries_changed(smm, slot << 10 | i, 1, current,
 							users->pd, users->n_pd);
 					/* A supervisor page made present is used at
@@ -170,32 +230,41 @@ void smm_flooded(struct smm *smm, uint32_t frame)
 	/* The running address space's directory is in use whatever is
 	 * written to it. */
 	bool is_pd = smm->frame_flags[frame] & FRAME_PD;
-	if (is_pd && smm->paging && frame == smm->cr3 >> 12) {
+	bool current_pd = smm->paging && frame == smm->cr3 >> 12 && !smm->pae;
+	for (unsigned q = 0; q < 4 && smm->pae; q++)
+		current_pd |= current_pae_directory(smm, frame, q);
+	if (is_pd && current_pd) {
 		smm->flood[frame] = 0;
 		return;
 	}
 	/* A table of the running address space is in use: its entries are
 	 * being updated (munmap, mprotect), not its frame reused. */
-	for (uint32_t k = 0; k < 1024 / 32; k++)
+	for (uint32_t k = 0; k < SMM_PT_SLOTS / 32; k++)
 		for (uint32_t bits = users.slots[k]; bits; bits &= bits - 1) {
-			uint32_t pde = current_pde(smm, k * 32 + (uint32_t)__builtin_ctz(bits));
-			if ((pde & 0x81) == 0x01 && pde >> 12 == frame) {
+			if (current_table(smm, k * 32 + (uint32_t)__builtin_ctz(bits), frame)) {
 				smm->flood[frame] = 0;
 				return;
 			}
 		}
 	/* Another address space's directory (a dead process's, its frame
 	 * reused): its views are emptied, as they would no longer follow
-	 * its changes. The S-view shows none of its mappings. */
-	if (is_pd && smm->cfg.space_dropped)
+	 * its changes. The S-view shows none of its mappings. A PAE
+	 * directory names no address space: what it mapped goes from all. */
+	if (is_pd && smm->pae)
+		for (unsigned q = 0; q < 4; q++)
+			if (users.quarters & (1u << q))
+				entries_changed(smm, q << 18, 1u << 18, false, NULL,
+						SMM_PT_SPACES + 1);
+	if (is_pd && !smm->pae && smm->cfg.space_dropped)
 		smm->cfg.space_dropped(smm->cfg.ctx, frame);
 	/* Its mappings go from the S-view (which may keep global ones from
 	 * another directory) and from the views of the spaces that walked
 	 * through it: no other view can have one. */
-	for (uint32_t k = 0; k < 1024 / 32; k++)
+	unsigned shift = smm->pae ? 9 : 10;
+	for (uint32_t k = 0; k < SMM_PT_SLOTS / 32; k++)
 		for (uint32_t bits = users.slots[k]; bits; bits &= bits - 1)
-			entries_changed(smm, (k * 32 + (uint32_t)__builtin_ctz(bits)) << 10, 1024,
-					true, users.pd, users.n_pd);
+			entries_changed(smm, (k * 32 + (uint32_t)__builtin_ctz(bits)) << shift,
+					1u << shift, true, users.pd, users.n_pd);
 	if (!smm->snap_of[frame])
 		return; /* a drop above ended all tracing */
 	idx = smm->snap_of[frame] - 1;

@@ -31,8 +31,6 @@
 #define PDE_PS 0x080u
 #define PTE_G 0x100u
 #define PTE_XD (1ull << 63)
-#define PAE_FRAME_MASK 0x0000000ffffff000ull /* bits 35:12 */
-#define PAE_RSVD_HIGH 0x7ffffff000000000ull  /* bits 62:36 */
 #define PDE2M_RSVD 0x00000000001fe000ull     /* bits 20:13 */
 #define PDPTE_RSVD (0xfffffff000000000ull | 0x1e6ull) /* 63:36, 8:5, 2:1 */
 #define CR0_WP 0x00010000u
@@ -50,11 +48,6 @@ static bool read_entry(const struct smm *smm, uint64_t phys, uint64_t *e)
 		return false; /* tables outside RAM read as not present */
 	memcpy(e, smm->cfg.ram + phys, 8);
 	return true;
-}
-
-static uint64_t reserved_bits(const struct smm *smm)
-{
-	return PAE_RSVD_HIGH | (smm->nxe ? 0 : PTE_XD);
 }
 
 bool smm_pae_load_pdptes(const uint8_t *ram, uint64_t ram_size, uint32_t cr3,
@@ -80,13 +73,13 @@ enum smm_result smm_walk_pae(struct smm *smm, uint32_t linear,
 		       (access == SMM_FETCH && smm->nxe ? PF_ID : 0u);
 	uint32_t pdpti = linear >> 30, pdi = (linear >> 21) & 0x1ff;
 	uint32_t pti = (linear >> 12) & 0x1ff;
-	uint64_t pdpte = smm->pdpte[pdpti], pde, pte = 0, rsvd = reserved_bits(smm);
+	uint64_t pdpte = smm->pdpte[pdpti], pde, pte = 0, rsvd = smm_pae_reserved(smm);
 
 	memset(w, 0, sizeof *w);
 	*pf_error = err;
 	if (!(pdpte & PTE_P))
 		return SMM_PAGE_FAULT;
-	w->pd_frame = (uint32_t)((pdpte & PAE_FRAME_MASK) >> 12);
+	w->pd_frame = PAE_FRAME(pdpte);
 	uint64_t pde_addr = (pdpte & PAE_FRAME_MASK) + pdi * 8;
 	if (!read_entry(smm, pde_addr, &pde) || !(pde & PTE_P))
 		return SMM_PAGE_FAULT;
@@ -137,11 +130,11 @@ enum smm_result smm_walk_pae(struct smm *smm, uint32_t linear,
 	w->dirty = leaf & PTE_D;
 	w->no_exec = xd && smm->nxe;
 	if (large) {
-		w->large_base = (uint32_t)((pde & PAE_FRAME_MASK) >> 12) & ~0x1ffu;
+		w->large_base = PAE_FRAME(pde) & ~0x1ffu;
 		w->frame = w->large_base + pti;
 	} else {
-		w->pt_frame = (uint32_t)((pde & PAE_FRAME_MASK) >> 12);
-		w->frame = (uint32_t)((pte & PAE_FRAME_MASK) >> 12);
+		w->pt_frame = PAE_FRAME(pde);
+		w->frame = PAE_FRAME(pte);
 	}
 	if (trace) {
 		smm_trace(smm, w->pd_frame, FRAME_PD, pdpti, w->pd_frame);
@@ -149,4 +142,32 @@ enum smm_result smm_walk_pae(struct smm *smm, uint32_t linear,
 			smm_trace(smm, w->pt_frame, FRAME_PT, linear >> 21, w->pd_frame);
 	}
 	return SMM_OK;
+}
+
+uint64_t smm_pae_pde(const struct smm *smm, uint32_t slot)
+{
+	uint64_t pdpte = smm->pdpte[(slot >> 9) & 3], pde = 0;
+	if (pdpte & PTE_P)
+		read_entry(smm, (pdpte & PAE_FRAME_MASK) + (slot & 0x1ff) * 8, &pde);
+	return pde;
+}
+
+bool smm_pae_leaf(const struct smm *smm, uint32_t lpage, uint64_t *pde, uint64_t *leaf,
+		  uint32_t *frame)
+{
+	uint64_t rsvd = smm_pae_reserved(smm);
+	*pde = smm_pae_pde(smm, lpage >> 9);
+	*leaf = 0;
+	if (!(*pde & PTE_P) || (*pde & rsvd))
+		return false;
+	if (*pde & PDE_PS) {
+		*leaf = *pde;
+		*frame = (PAE_FRAME(*pde) & ~0x1ffu) + (lpage & 0x1ff);
+		return !(*pde & PDE2M_RSVD);
+	}
+	if (!read_entry(smm, (*pde & PAE_FRAME_MASK) + (lpage & 0x1ff) * 8, leaf) ||
+	    !(*leaf & PTE_P) || (*leaf & rsvd))
+		return false;
+	*frame = PAE_FRAME(*leaf);
+	return true;
 }

@@ -8,17 +8,26 @@
 #include "monitor.h"
 
 /*
- * cpuid.c only reads and writes struct vcpu, so the tests need no fakes:
- * a zeroed VM is the reset state. The allowed feature sets below are
+ * cpuid.c reads and writes struct vcpu, and tells the S-view of an EFER
+ * write (mon_sync_mode, counted by the fake below); a zeroed VM is the
+ * reset state. The allowed feature sets below are
  * written from the project's brief, independently of cpuid.c's table.
  */
 
 static struct mon_vm vm;
+static unsigned mode_syncs;
+
+void mon_sync_mode(struct mon_vm *m)
+{
+	ck_assert_ptr_eq(m, &vm);
+	mode_syncs++;
+}
 
 static void setup(void)
 {
 	static const struct dev_platform_config no_devices_used;
 	memset(&vm, 0, sizeof(vm));
+	mode_syncs = 0;
 	vm.plat = dev_platform_create(&no_devices_used); /* the local APIC */
 	ck_assert_ptr_nonnull(vm.plat);
 }
@@ -35,14 +44,15 @@ static void cpuid(uint32_t leaf, uint32_t subleaf, uint32_t r[4])
 	mon_cpuid(&vm, leaf, subleaf, r);
 }
 
-/* CPUID.1:EDX bits the virtual CPU may claim: FPU PSE TSC MSR CX8 APIC SEP
- * PGE CMOV PAT CLFSH MMX FXSR SSE SSE2. */
-#define ALLOWED_1_EDX ((1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | \
+/* CPUID.1:EDX bits the virtual CPU may claim: FPU PSE TSC MSR PAE CX8 APIC
+ * SEP PGE CMOV PAT CLFSH MMX FXSR SSE SSE2. */
+#define ALLOWED_1_EDX ((1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | \
 		       (1u << 8) | (1u << 9) | (1u << 11) | (1u << 13) | (1u << 15) | \
 		       (1u << 16) | (1u << 19) | (1u << 23) | (1u << 24) | \
 		       (1u << 25) | (1u << 26))
-/* ... and must: what a Debian 686 kernel and our test guests rely on. */
-#define REQUIRED_1_EDX ((1u << 0) | (1u << 4) | (1u << 5) | (1u << 8) | \
+/* ... and must: what Debian's 686 and 686-pae kernels and our test guests
+ * rely on. */
+#define REQUIRED_1_EDX ((1u << 0) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) | \
 			(1u << 11) | (1u << 15))
 #define ECX_SSE3 (1u << 0)
 #define ECX_TSC_DEADLINE (1u << 24)
@@ -118,8 +128,8 @@ START_TEST(extended_leaves)
 	ck_assert_uint_eq(r[EAX], 0x80000004u);
 	cpuid(0x80000001u, 0, r);
 	ck_assert_uint_eq(r[EDX] & (1u << 29), 0); /* LM */
-	ck_assert_uint_eq(r[EDX] & (1u << 20), 0); /* NX */
 	ck_assert_uint_eq(r[EDX] & (1u << 11), 0); /* SYSCALL */
+	ck_assert_uint_eq(r[EDX], 1u << 20);       /* NX and nothing else */
 	ck_assert_uint_eq(r[ECX], 0);
 }
 END_TEST
@@ -256,7 +266,7 @@ START_TEST(unknown_msrs_refused)
 	static const uint32_t unknown[] = {
 		0x0, 0x3a /* FEATURE_CONTROL */,
 		0xfe /* MTRRCAP */, 0x179 /* MCG_CAP */, 0x2ff /* MTRR_DEF_TYPE */,
-		0x278, 0x40000000u, 0xc0000080u /* EFER */,
+		0x278, 0x40000000u, 0xc0000081u /* STAR */,
 		0xc0000100u /* FS_BASE */, 0xffffffffu,
 	};
 	uint64_t v = 0x1234;
@@ -269,6 +279,27 @@ START_TEST(unknown_msrs_refused)
 	struct mon_vm zero;
 	memset(&zero, 0, sizeof(zero));
 	ck_assert_mem_eq(&vm.vcpu, &zero.vcpu, sizeof(vm.vcpu));
+}
+END_TEST
+
+/* IA32_EFER: zero at reset; NXE (bit 11) is the only writable bit (no
+ * SYSCALL, no long mode: SCE, LME, LMA and the rest are reserved), and a
+ * write reaches the S-view. */
+START_TEST(efer_only_nxe)
+{
+	ck_assert_uint_eq(rdmsr(0xc0000080u), 0);
+	ck_assert(mon_wrmsr(&vm, 0xc0000080u, 0x800));
+	ck_assert_uint_eq(rdmsr(0xc0000080u), 0x800);
+	ck_assert_uint_eq(mode_syncs, 1);
+	static const uint64_t refused[] = { 0x1 /* SCE */, 0x100 /* LME */,
+					    0x400 /* LMA */, 0x801, 1ull << 32 };
+	for (unsigned i = 0; i < sizeof refused / sizeof refused[0]; i++)
+		ck_assert_msg(!mon_wrmsr(&vm, 0xc0000080u, refused[i]), "%#llx",
+			      (unsigned long long)refused[i]);
+	ck_assert_uint_eq(rdmsr(0xc0000080u), 0x800);
+	ck_assert_uint_eq(mode_syncs, 1);
+	ck_assert(mon_wrmsr(&vm, 0xc0000080u, 0));
+	ck_assert_uint_eq(rdmsr(0xc0000080u), 0);
 }
 END_TEST
 
@@ -346,6 +377,7 @@ static Suite *cpuid_suite(void)
 	tcase_add_test(tc, leaf1_features_are_conservative);
 	tcase_add_test(tc, answers_are_stable);
 	tcase_add_test(tc, extended_leaves);
+	tcase_add_test(tc, efer_only_nxe);
 	tcase_add_test(tc, brand_string);
 	tcase_add_test(tc, leaves_above_max_return_highest_basic);
 	suite_add_tcase(s, tc);
