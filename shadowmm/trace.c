@@ -137,10 +137,13 @@ static void apply_entries_pae(struct smm *smm, uint32_t frame, uint32_t first, u
 	uint8_t flags = smm->frame_flags[frame];
 	const struct smm_pt_users *users = &smm->users[idx];
 
+	/* No page is mapped ahead of its use here (smm_premap): a PTE made
+	 * present by its low half may get its high half (frame bits 35:32,
+	 * XD) from the next store, and the walk's A update would outlive the
+	 * torn entry. */
 	for (uint32_t i = first; i < end && i < PAE_ENTRIES; i++) {
 		if (now[i] == snap[i])
 			continue;
-		bool made_present = !(snap[i] & 1) && (now[i] & 1);
 		snap[i] = now[i];
 		for (unsigned q = 0; q < 4 && (flags & FRAME_PD); q++)
 			if (users->quarters & (1u << q))
@@ -154,8 +157,6 @@ static void apply_entries_pae(struct smm *smm, uint32_t frame, uint32_t first, u
 					bool current = current_table(smm, slot, frame);
 					entries_changed(smm, slot << 9 | i, 1, current, NULL,
 							SMM_PT_SPACES + 1);
-					if (current && made_present && !(now[i] & 4))
-						smm_premap(smm, slot << 9 | i);
 				}
 		}
 		if (!smm->snap_of[frame])
