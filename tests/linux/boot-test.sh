@@ -132,8 +132,11 @@ check "btvmm: /proc/cpuinfo: GenuineIntel, family 6, SSE2" \
     sh -c "grep -aq 'vendor_id.*GenuineIntel' '$work/btvmm.out' && grep -aq 'cpu family.*: 6' '$work/btvmm.out' && grep -aE '^flags' '$work/btvmm.out' | grep -q 'sse2'"
 check "btvmm: /proc/interrupts: the timer ($platform)" grep -aqE "$TIMER_IRQ" "$work/btvmm.out"
 check "btvmm: /proc/interrupts: the serial port, IRQ 4 ($platform)" grep -aqE "$SERIAL_IRQ" "$work/btvmm.out"
-check "btvmm: the TSC is the clocksource" grep -aq '^clocksource=tsc' "$work/btvmm.out"
 if [ "$platform" = apic ]; then
+    # Calibrated against the HPET/PM timer. (With the 8259 alone Linux
+    # calibrates against the PIT, whose port reads are too slow under
+    # translation for its variance limits: it may fall back to the PIT.)
+    check "btvmm: the TSC is the clocksource" grep -aq '^clocksource=tsc' "$work/btvmm.out"
     check "btvmm: poweroff through ACPI S5" grep -aq 'guest powered off (ACPI S5)' "$work/btvmm.out"
 fi
 check "btvmm: ls /" grep -aqE '^bin +dev +etc +init +proc +root +sys +tmp' "$work/btvmm.out"
