@@ -3,7 +3,8 @@
 # Idempotent and quiet when everything is already present.
 set -e
 PKGS="cmake gcc make pkg-config libzydis-dev libzycore-dev libelf-dev check \
-qemu-system-x86 nasm gcc-multilib binutils cpio gzip bc"
+qemu-system-x86 nasm gcc-multilib binutils cpio gzip bc \
+debootstrap e2fsprogs"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -44,6 +44,9 @@ run_unprivileged() {
     tar --exclude='./build*' --exclude=./.git -cf - . | tar -C "$tmp/src" -xf -
     # The Linux guest's packages, as downloaded by the root pass.
     cp -r "${BTVMM_CACHE:-${HOME:-/root}/.cache/btvmm}/debs" "$tmp/cache/" 2>/dev/null || true
+    # The Debian disk image the root pass built (debootstrap needs root).
+    cp -r --sparse=always "${BTVMM_CACHE:-${HOME:-/root}/.cache/btvmm}/debian" "$tmp/cache/" \
+        2>/dev/null || true
     chown -R "$user:$group" "$tmp"
     status=0
     setpriv --reuid="$user" --regid="$group" --clear-groups --reset-env \
