@@ -699,11 +699,10 @@ static enum emu_result emu_fp_trap(struct mon_vm *vm, const struct emu_insn *in,
 	} else if (cr0 & (CR0_EM | CR0_TS)) {
 		mon_fault_set(f, EXC_NM, false, 0);
 	} else {
-		/* Translated while CR0 trapped, run after it stopped: the
-		 * flush in bt_set_fp_trap makes this unreachable. */
-		mon_stop(vm, MON_EXIT_UNSUPPORTED,
-			 "internal: stale FP trap translation at EIP %#x", in->eip);
-		return EMU_STOPPED;
+		/* Nothing traps: the instruction came here because its block
+		 * was translated while its last bytes lay on a page not yet
+		 * present (see dispatch). Run it natively. */
+		return EMU_STEP;
 	}
 	return EMU_FAULT;
 }
