@@ -20,6 +20,9 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$btvmm" ] && [ -n "$dir" ] || { echo "usage: $0 --btvmm PATH --guest DIR" >&2; exit 2; }
 APPEND="console=ttyS0 noapic nolapic acpi=off tsc=reliable"
+# QEMU's CPU is qemu32 with NX, as btvmm's has: the 686-pae kernel
+# (make-linux-guest.sh --pae) then runs with NX under both; the 686 one
+# cannot use it.
 work=$(mktemp -d)
 trap 'rm -rf "$work"; kill $vm 2>/dev/null || true' EXIT
 
@@ -34,7 +37,7 @@ boot() {
         "$btvmm" -kernel "$dir/vmlinuz" -initrd "$dir/initrd.gz" -m 256 -append "$APPEND" \
             < "$work/in" > "$work/out" 2>&1 &
     else
-        qemu-system-i386 -accel tcg -display none -nodefaults -no-reboot -m 256 -serial stdio \
+        qemu-system-i386 -accel tcg -cpu qemu32,+nx -display none -nodefaults -no-reboot -m 256 -serial stdio \
             -kernel "$dir/vmlinuz" -initrd "$dir/initrd.gz" -append "$APPEND" \
             < "$work/in" > "$work/out" 2>&1 &
     fi

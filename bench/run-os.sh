@@ -32,6 +32,9 @@ done
 [ -n "$btvmm" ] && [ -n "$dir" ] || { echo "usage: $0 --btvmm PATH --guest DIR [--reps R] [--scale S]" >&2; exit 2; }
 case $scale in ''|*[!0-9]*|0) echo "run-os.sh: --scale takes a positive integer" >&2; exit 2 ;; esac
 APPEND="console=ttyS0 noapic nolapic acpi=off tsc=reliable quiet"
+# QEMU's CPU is qemu32 with NX, as btvmm's has: the 686-pae kernel
+# (make-linux-guest.sh --pae) then runs with NX under both; the 686 one
+# cannot use it.
 work=$(mktemp -d)
 vm="" hog_pids=""
 stop_hogs() { [ -n "$hog_pids" ] && kill $hog_pids 2>/dev/null; wait $hog_pids 2>/dev/null || true; hog_pids=""; }
@@ -58,7 +61,7 @@ session() {
     rm -f "$work/in" "$work/out"
     mkfifo "$work/in"
     case $runner in
-    qemu) timeout 900 "$qemu" -accel tcg -display none -nodefaults -no-reboot -m 256 -serial stdio \
+    qemu) timeout 900 "$qemu" -accel tcg -cpu qemu32,+nx -display none -nodefaults -no-reboot -m 256 -serial stdio \
               -kernel "$dir/vmlinuz" -initrd "$dir/initrd.gz" -append "$APPEND" \
               < "$work/in" > "$work/out" 2>&1 & ;;
     default) timeout 900 "$btvmm" -kernel "$dir/vmlinuz" -initrd "$dir/initrd.gz" -m 256 \

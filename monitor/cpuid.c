@@ -13,11 +13,24 @@
  * because of an erratum of those parts; other guests may use it.)
  *
  * Leaves above the maximum, basic or extended, return the highest basic
- * leaf, as Intel CPUs do. The highest basic leaf (4, deterministic cache
- * parameters) is all zeros: "no caches described".
+ * leaf, as Intel CPUs do. Leaf 4 (deterministic cache parameters) is all
+ * zeros: "no caches described"; 5 and 6 (MONITOR, power management) are
+ * zeros too; leaf 7 claims only IA32_ARCH_CAPABILITIES.
+ *
+ * IA32_ARCH_CAPABILITIES says RDCL_NO, "not vulnerable to Meltdown", and
+ * that is true of the virtual CPU whatever the host: guest ring-3 code,
+ * translated or run natively, reaches guest memory only through a view
+ * that maps the guest's user pages alone (its user view or user world),
+ * so no load of ring-3 code, speculative or not, can reach a supervisor
+ * page. Linux then leaves out page-table isolation (PTI), which on
+ * 32-bit PAE kernels makes every system call and interrupt from ring 3
+ * switch CR3 and drop the kernel's non-global mappings twice -- under a
+ * shadow MMU that is a refill of the S-view each time (a boot of
+ * Debian's 686-pae kernel: 60 s with PTI, 3 s without). The other bits
+ * would vouch for the host's hardware, which btvmm cannot.
  */
 
-#define CPUID_MAX_BASIC 4u
+#define CPUID_MAX_BASIC 7u
 #define CPUID_MAX_BASIC_LIMITED 2u /* with IA32_MISC_ENABLE.LIMIT_CPUID set */
 #define CPUID_EXTENDED 0x80000000u
 #define CPUID_MAX_EXTENDED 0x80000004u
@@ -61,6 +74,8 @@ static const uint32_t cpuid_1_edx =
 /* Leaf 0x80000001 EDX: NX, the only extended feature (EFER.NXE; no
  * SYSCALL, no long mode). */
 #define CPUID_80000001_EDX_NX (1u << 20)
+/* Leaf 7 (subleaf 0) EDX: IA32_ARCH_CAPABILITIES is readable. */
+#define CPUID_7_EDX_ARCH_CAPABILITIES (1u << 29)
 
 /* The brand string of leaves 0x80000002-0x80000004: 48 bytes, NUL-padded. */
 static const char cpuid_brand[48] = "btvmm virtual CPU";
@@ -78,6 +93,8 @@ static const char cpuid_brand[48] = "btvmm virtual CPU";
 #define MSR_IA32_MISC_ENABLE 0x1a0u
 #define MSR_IA32_PAT 0x277u
 #define MSR_IA32_EFER 0xc0000080u
+#define MSR_IA32_ARCH_CAPABILITIES 0x10au
+#define ARCH_CAP_RDCL_NO (1ull << 0)
 
 /*
  * IA32_MISC_ENABLE. vcpu.misc_enable holds only the guest-writable bits, so
@@ -121,7 +138,6 @@ void mon_cpuid(struct mon_vm *vm, uint32_t leaf, uint32_t subleaf, uint32_t out[
 {
 	uint32_t max_basic = max_basic_leaf(&vm->vcpu);
 
-	(void)subleaf; /* leaf 4, the only indexed leaf, is zeros throughout */
 	if (leaf < CPUID_EXTENDED ? leaf > max_basic : leaf > CPUID_MAX_EXTENDED)
 		leaf = max_basic;
 	out[0] = out[1] = out[2] = out[3] = 0;
@@ -146,6 +162,11 @@ void mon_cpuid(struct mon_vm *vm, uint32_t leaf, uint32_t subleaf, uint32_t out[
 		 * descriptor. */
 		out[0] = 1;
 		break;
+	case 7:
+		/* Subleaf 0: EAX = 0, the highest subleaf; no other subleaf. */
+		if (subleaf == 0)
+			out[3] = CPUID_7_EDX_ARCH_CAPABILITIES;
+		break;
 	case CPUID_EXTENDED:
 		out[0] = CPUID_MAX_EXTENDED;
 		break;
@@ -158,7 +179,8 @@ void mon_cpuid(struct mon_vm *vm, uint32_t leaf, uint32_t subleaf, uint32_t out[
 		memcpy(out, cpuid_brand + 16 * (leaf - 0x80000002u), 16);
 		break;
 	default:
-		/* 3 (no serial number), 4 (no cache described): zeros. */
+		/* 3 (no serial number), 4 (no cache described; its subleaves
+		 * too), 5, 6: zeros. */
 		break;
 	}
 }
@@ -213,6 +235,9 @@ bool mon_rdmsr(struct mon_vm *vm, uint32_t msr, uint64_t *value)
 		return true;
 	case MSR_IA32_EFER:
 		*value = v->efer;
+		return true;
+	case MSR_IA32_ARCH_CAPABILITIES:
+		*value = ARCH_CAP_RDCL_NO;
 		return true;
 	default:
 		return false;
@@ -276,7 +301,8 @@ bool mon_wrmsr(struct mon_vm *vm, uint32_t msr, uint64_t value)
 		mon_sync_mode(vm);
 		return true;
 	default:
-		/* IA32_PLATFORM_ID is read-only; the rest do not exist. */
+		/* IA32_PLATFORM_ID and IA32_ARCH_CAPABILITIES are
+		 * read-only; the rest do not exist. */
 		return false;
 	}
 }

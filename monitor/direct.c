@@ -63,11 +63,6 @@ static bool world_has(const struct mon_world *w, uint32_t lpage)
  * those it maps cost it anything (each is a host call in that process). */
 static void world_drop(struct mon_world *w, uint32_t first, uint32_t count)
 {
-	/* Nothing mapped, nothing to do; but a view emptied whole with
-	 * unmaps still queued (a dead process's, given to another) makes
-	 * them one host call. */
-	if (!w->n_mapped && !(count > 1024 && hd_uworld_unmaps_queued(w->uw)))
-		return;
 	uint32_t lowest = hd_uworld_base(w->uw) ? 0 : FIRST_LPAGE; /* windows map all */
 	if (first < lowest) {
 		if (first + count <= lowest)
@@ -79,8 +74,17 @@ static void world_drop(struct mon_world *w, uint32_t first, uint32_t count)
 		return;
 	if (first + count > (1u << 20))
 		count = (1u << 20) - first;
+	/* The whole U-view (not just a large range: with PAE a directory
+	 * dropped from its PDPTE is a quarter of the space, and the bitmap
+	 * outside it still describes live host mappings). */
+	bool all = first == lowest && count == (1u << 20) - lowest;
+	/* Nothing mapped, nothing to do; but a view emptied whole with
+	 * unmaps still queued (a dead process's, given to another) makes
+	 * them one host call. */
+	if (!w->n_mapped && !(all && hd_uworld_unmaps_queued(w->uw)))
+		return;
 	bool dropped = false;
-	if (count > 1024) { /* everything: one call, and a clean slate */
+	if (all) { /* one call, and a clean slate */
 		hd_uworld_map(w->uw, first << 12, 0, count, HD_PROT_NONE);
 		for (uint32_t b = 0; b < (1u << 20) / 8; b++)
 			if (w->mapped[b])

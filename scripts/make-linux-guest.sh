@@ -1,22 +1,33 @@
 #!/bin/sh
-# Assemble the Linux guest: Debian's i386 686 kernel and busybox-static from
+# Assemble the Linux guest: Debian's i386 kernel and busybox-static from
 # Debian's package registry, and an initramfs whose /init starts a shell.
 #
-# usage: scripts/make-linux-guest.sh OUTDIR
-# Writes OUTDIR/vmlinuz and OUTDIR/initrd.gz. Downloads are kept in
+# usage: scripts/make-linux-guest.sh [--pae] OUTDIR
+# Writes OUTDIR/vmlinuz and OUTDIR/initrd.gz: the 686 kernel flavour, or
+# with --pae the 686-pae one (PAE paging and NX; Debian's default i386
+# kernel), and OUTDIR/kernel, the package it came from. Downloads are kept in
 # ${BTVMM_CACHE:-~/.cache/btvmm}/debs and not fetched again; the rest is
 # rebuilt only when missing. Needs root (or sudo) once, to add Debian's
 # i386 architecture to apt.
 set -e
-out=${1:?usage: $0 OUTDIR}
+flavour=686
+if [ "${1:-}" = --pae ]; then
+    flavour=686-pae
+    shift
+fi
+out=${1:?usage: $0 [--pae] OUTDIR}
 cache=${BTVMM_CACHE:-${HOME:-/root}/.cache/btvmm}/debs
 mkdir -p "$out" "$cache"
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 
 have_deb() { ls "$cache"/$1 >/dev/null 2>&1; }
+# The package name ends with the flavour and the version follows it after
+# '_': 'linux-image-*-686_*' cannot match a 686-pae package, nor the
+# reverse.
+kglob="linux-image-*-${flavour}_*_i386.deb"
 
-if ! have_deb 'linux-image-*-686_*_i386.deb' || ! have_deb 'busybox-static_*_i386.deb'; then
+if ! have_deb "$kglob" || ! have_deb 'busybox-static_*_i386.deb'; then
     if ! dpkg --print-foreign-architectures | grep -qx i386; then
         echo "make-linux-guest: adding the i386 architecture to apt" >&2
         $SUDO dpkg --add-architecture i386
@@ -24,10 +35,10 @@ if ! have_deb 'linux-image-*-686_*_i386.deb' || ! have_deb 'busybox-static_*_i38
     # An index that fails to download is not fatal: the packages may
     # still be found in the ones that did.
     $SUDO apt-get update -qq >/dev/null 2>&1 || true
-    kernel=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-686$' |
+    kernel=$(apt-cache search --names-only "^linux-image-6\\.1\\.0-[0-9]+-$flavour\$" |
              awk '{print $1}' | sort -V | tail -1)
     if [ -z "$kernel" ]; then
-        echo "make-linux-guest: no linux-image-6.1.*-686 package found in apt's lists" >&2
+        echo "make-linux-guest: no linux-image-6.1.*-$flavour package found in apt's lists" >&2
         exit 1
     fi
     echo "make-linux-guest: downloading $kernel and busybox-static:i386" >&2
@@ -35,14 +46,17 @@ if ! have_deb 'linux-image-*-686_*_i386.deb' || ! have_deb 'busybox-static_*_i38
         (cd "$cache" && $SUDO apt-get download -q=2 "$kernel" busybox-static:i386)
 fi
 
-kdeb=$(ls "$cache"/linux-image-*-686_*_i386.deb | sort -V | tail -1)
+kdeb=$(ls "$cache"/$kglob | sort -V | tail -1)
 bdeb=$(ls "$cache"/busybox-static_*_i386.deb | sort -V | tail -1)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-if [ ! -s "$out/vmlinuz" ] || [ "$kdeb" -nt "$out/vmlinuz" ]; then
+# Another package than last time (a newer one, or the other flavour in
+# the same OUTDIR) replaces the kernel.
+if [ ! -s "$out/vmlinuz" ] || [ "$(cat "$out/kernel" 2>/dev/null)" != "$(basename "$kdeb")" ]; then
     dpkg-deb -x "$kdeb" "$work/k"
     cp "$work"/k/boot/vmlinuz-* "$out/vmlinuz"
+    basename "$kdeb" > "$out/kernel"
 fi
 
 if [ ! -s "$out/initrd.gz" ] || [ "$bdeb" -nt "$out/initrd.gz" ] || [ "$0" -nt "$out/initrd.gz" ]; then

@@ -1,14 +1,21 @@
 #!/bin/bash
 # Boot Debian's i386 kernel with a busybox initramfs under btvmm (and QEMU TCG), drive a shell session, check every answer.
 #
-# usage: boot-test.sh BTVMM GUESTDIR [--platform pic|apic] [BTVMM OPTION...]
+# usage: boot-test.sh BTVMM GUESTDIR [--expect-pae] [--platform pic|apic] [BTVMM OPTION...]
 # GUESTDIR is made by scripts/make-linux-guest.sh (vmlinuz, initrd.gz). The
 # options go to btvmm (--de on|off|auto); --de on on a host that cannot run
-# 32-bit code natively skips the test (status 77).
+# 32-bit code natively skips the test (status 77). --expect-pae: the guest
+# is the 686-pae kernel (make-linux-guest.sh --pae), and Linux must run
+# with PAE paging and NX.
 set -u
 btvmm=$1 dir=$2
 shift 2
 opts=("$@")
+pae=0
+if [ "${opts[0]:-}" = "--expect-pae" ]; then
+    pae=1
+    opts=("${opts[@]:1}")
+fi
 # --platform pic (the default): Linux told to use the 8259s alone, as
 # before btvmm had APICs and ACPI; --platform apic: the plain command line,
 # so Linux finds the local APIC, I/O APIC, HPET and PM timer through ACPI.
@@ -23,7 +30,7 @@ case $platform in
     apic) APPEND="console=ttyS0"
           TIMER_IRQ='^ +0: +[0-9]+ +IO-APIC +2-edge +timer'
           SERIAL_IRQ='^ +4: +[0-9]+ +IO-APIC +4-edge +ttyS0' ;;
-    *) echo "usage: $0 BTVMM GUESTDIR [--platform pic|apic] [BTVMM OPTION...]" >&2; exit 2 ;;
+    *) echo "usage: $0 BTVMM GUESTDIR [--expect-pae] [--platform pic|apic] [BTVMM OPTION...]" >&2; exit 2 ;;
 esac
 if [ "${opts[*]}" = "--de on" ] &&
    "$btvmm" --check-host 2>/dev/null | grep -Eq '^compat-mode +missing'; then
@@ -71,7 +78,8 @@ session() {
                'i=0; s=0; while [ $i -lt 1000 ]; do s=$((s+i*i)); i=$((i+1)); done; echo sum=$s' \
                "dmesg -r | grep -E '^<[0-4]>' | grep -v -E '$KNOWN' || true" \
                'i=0; while [ $i -lt 100 ]; do /bin/true || break; i=$((i+1)); done; echo forks=$i' \
-               'echo bytes=$(dd if=/dev/zero bs=512 count=2000 2>/dev/null | wc -c)'; do
+               'echo bytes=$(dd if=/dev/zero bs=512 count=2000 2>/dev/null | wc -c)' \
+               "echo nx=\$(dmesg | grep -m1 -o 'NX (Execute Disable) protection: active')"; do
         i=$((i + 1))
         printf '%s; echo "@@END%d@@"\n' "$cmd" "$i" >&3
         wait_for "$name" "^@@END$i@@" 60 || { echo "$name: FAIL: no answer to: $cmd" >&2; fail=1; return; }
@@ -127,7 +135,15 @@ session btvmm "$btvmm" "${opts[@]}" -kernel "$dir/vmlinuz" -initrd "$dir/initrd.
 status=$(cat "$work/btvmm.status" 2>/dev/null || echo none)
 check "btvmm: poweroff ends btvmm with status 0 (got $status)" test "$status" = 0
 check "btvmm: init stopped everything first" grep -aq 'The system is going down NOW' "$work/btvmm.out"
-check "btvmm: uname -a" grep -aq 'Linux btvmm 6\.1\.0-[0-9]*-686 .* i686 GNU/Linux' "$work/btvmm.out"
+flavour=686
+[ $pae = 1 ] && flavour=686-pae
+check "btvmm: uname -a ($flavour)" grep -aq "Linux btvmm 6\.1\.0-[0-9]*-$flavour .* i686 GNU/Linux" "$work/btvmm.out"
+if [ $pae = 1 ]; then
+    check "btvmm: /proc/cpuinfo: pae and nx" \
+        sh -c "grep -aE '^flags' '$work/btvmm.out' | grep -qw pae && grep -aE '^flags' '$work/btvmm.out' | grep -qw nx"
+    check "btvmm: dmesg: NX (Execute Disable) protection: active" \
+        grep -aq '^nx=NX (Execute Disable) protection: active' "$work/btvmm.out"
+fi
 check "btvmm: /proc/cpuinfo: GenuineIntel, family 6, SSE2" \
     sh -c "grep -aq 'vendor_id.*GenuineIntel' '$work/btvmm.out' && grep -aq 'cpu family.*: 6' '$work/btvmm.out' && grep -aE '^flags' '$work/btvmm.out' | grep -q 'sse2'"
 check "btvmm: /proc/interrupts: the timer ($platform)" grep -aqE "$TIMER_IRQ" "$work/btvmm.out"
@@ -147,7 +163,10 @@ warnings=$(awk '/@@END6@@/{on=1;next} /@@END7@@/{on=0} on' "$work/btvmm.out" | g
 check "btvmm: no kernel warnings or errors in dmesg but the known ones${warnings:+: $warnings}" test -z "$warnings"
 
 if command -v qemu-system-i386 >/dev/null; then
-    session qemu qemu-system-i386 -accel tcg -display none -nodefaults -no-reboot -m 256 \
+    # qemu32 has PAE but not NX unless asked.
+    qcpu=qemu32
+    [ $pae = 1 ] && qcpu=qemu32,+nx
+    session qemu qemu-system-i386 -accel tcg -cpu "$qcpu" -display none -nodefaults -no-reboot -m 256 \
         -serial stdio -kernel "$dir/vmlinuz" -initrd "$dir/initrd.gz" -append "$APPEND"
     for pat in '^Linux btvmm .* i686 GNU/Linux' '^bin +dev +etc +init +proc +root +sys +tmp' \
                '^sum=332833500' '^forks=' '^bytes='; do

@@ -251,6 +251,27 @@ START_TEST(misc_enable)
 }
 END_TEST
 
+/* Leaf 7 claims IA32_ARCH_CAPABILITIES alone, and the MSR says RDCL_NO
+ * only (ring-3 code never reaches supervisor pages); it is read-only. */
+START_TEST(arch_capabilities)
+{
+	uint32_t r[4];
+	uint64_t v = 0;
+
+	cpuid(7, 0, r);
+	ck_assert_uint_eq(r[EAX], 0);
+	ck_assert_uint_eq(r[EBX], 0);
+	ck_assert_uint_eq(r[ECX], 0);
+	ck_assert_uint_eq(r[EDX], 1u << 29);
+	cpuid(7, 1, r);
+	ck_assert_uint_eq(r[EDX], 0);
+	ck_assert_uint_eq(rdmsr(0x10a), 1);
+	ck_assert(!mon_wrmsr(&vm, 0x10a, 0));
+	ck_assert(mon_rdmsr(&vm, 0x10a, &v));
+	ck_assert_uint_eq(v, 1);
+}
+END_TEST
+
 START_TEST(identification_msrs)
 {
 	ck_assert_uint_eq(rdmsr(MSR_PLATFORM_ID), 0);
@@ -388,6 +409,7 @@ static Suite *cpuid_suite(void)
 	tcase_add_test(tc, pat_round_trip_and_reserved_types);
 	tcase_add_test(tc, misc_enable);
 	tcase_add_test(tc, identification_msrs);
+	tcase_add_test(tc, arch_capabilities);
 	tcase_add_test(tc, unknown_msrs_refused);
 	tcase_add_test(tc, apic_base_and_cpuid);
 	tcase_add_test(tc, tsc_write_sets_the_count);
