@@ -17,4 +17,4 @@ cmake --build build -j "$(nproc 2>/dev/null || echo 2)" --target btvmm >/dev/nul
 sh scripts/make-linux-guest.sh $pae "$guest" >/dev/null
 exec build/monitor/btvmm -kernel "$guest/vmlinuz" \
     -initrd "$guest/initrd.gz" -m 256 \
-    -append "console=ttyS0 noapic nolapic acpi=off tsc=reliable quiet" "$@"
+    -append "console=ttyS0 quiet" "$@"
