@@ -76,6 +76,10 @@ static bool try_deliver(struct mon_vm *vm, uint8_t v, bool has_error,
 		mon_fault_set(f, EXC_NP, true, idx_err);
 		return false;
 	}
+	if (type == 0x5 && vm->refuse_task_gate) {
+		vm->task_gate_refused = true; /* nothing has changed yet */
+		return true;
+	}
 	if (type == 0x5)
 		return mon_task_gate_deliver(vm, g, idx_err, has_error, error, next_eip, f) ||
 		       vm->stop;
@@ -216,16 +220,6 @@ void mon_deliver(struct mon_vm *vm, uint8_t v, bool has_error, uint32_t error,
 		mon_deliver(vm, f.vector, f.has_error, f.error,
 			    vm->vcpu.cpu->eip, false);
 	vm->delivering--;
-}
-
-bool mon_idt_task_gate(struct mon_vm *vm, uint8_t v)
-{
-	struct vcpu *vc = &vm->vcpu;
-	struct mon_fault ignored = { 0 };
-	uint64_t g;
-	return (vc->cr0 & CR0_PE) && (uint32_t)v * 8 + 7 <= vc->idtr.limit &&
-	       mon_read_sys(vm, vc->idtr.base + (uint32_t)v * 8, &g, 8, &ignored) &&
-	       GATE_TYPE(g) == 0x5;
 }
 
 void mon_deliver_fault(struct mon_vm *vm, const struct mon_fault *f)

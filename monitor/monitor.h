@@ -248,6 +248,10 @@ struct mon_vm {
 	struct mon_exit_record ring[MON_RING];
 	unsigned ring_next;
 	unsigned delivering;   /* nesting of exception delivery */
+	/* Set while the INT n callout of translated code delivers: a task
+	 * gate (which switches CR3 and CR0.TS under that callout) is left
+	 * to the emulator, and task_gate_refused says so. */
+	bool refuse_task_gate, task_gate_refused;
 	/* The exceptions of the delivery in progress, outermost first: the
 	 * triple-fault message names them. */
 	struct mon_exc_link {
@@ -344,10 +348,6 @@ void mon_deliver(struct mon_vm *vm, uint8_t v, bool has_error, uint32_t error,
 		 uint32_t next_eip, bool soft);
 /* Deliver a fault raised while emulating the instruction at cpu->eip. */
 void mon_deliver_fault(struct mon_vm *vm, const struct mon_fault *f);
-/* Is IDT vector v a task gate? (Read without faulting: false if unreadable.)
- * The callout that delivers INT n inside translated code leaves those
- * to the emulator: a task switch changes CR3 and may flush translations. */
-bool mon_idt_task_gate(struct mon_vm *vm, uint8_t v);
 
 /* ---- segments.c: descriptors and segment loads ---- */
 /* Read the 8-byte descriptor for `sel` from the GDT or LDT; false with *f

@@ -409,13 +409,21 @@ enum bt_tr_result mon_transition(struct mon_vm *vm, enum bt_transition kind, uin
 			return BT_TR_REFUSED;
 		vm->fast_sys[2]++;
 		break;
-	case BT_TR_INT:
-		if (mon_idt_task_gate(vm, vector))
-			return BT_TR_REFUSED;
+	case BT_TR_INT: {
+		uint32_t eip = cpu->eip;
 		cpu->eip = cpu->callout_eip; /* where a fault of the delivery points */
+		vm->refuse_task_gate = true;
 		mon_deliver(vm, vector, false, 0, cpu->callout_eip + 2, true);
+		vm->refuse_task_gate = false;
+		if (vm->task_gate_refused) { /* the emulator switches tasks */
+			vm->task_gate_refused = false;
+			vm->events--;
+			cpu->eip = eip;
+			return BT_TR_REFUSED;
+		}
 		vm->fast_sys[3]++;
 		break;
+	}
 	}
 	/* Where the IRET or the INT went: the run loop's own checks. */
 	unsigned cpl = mon_cpl(v);
