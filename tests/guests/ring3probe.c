@@ -34,43 +34,7 @@ struct attempt {
 };
 extern const struct attempt attempts[], attempts_end[];
 
-uint32_t k_saved_esp, ustack_top;
-void run_attempt(const char *code);
-void resume_kernel(void);
-__asm__(".text\n"
-	".globl run_attempt\n"
-	"run_attempt:\n"
-	"	pushal\n"
-	"	movl %esp, k_saved_esp\n"
-	"	movl 36(%esp), %eax\n"
-	"	pushl $0x23\n"
-	"	pushl ustack_top\n"
-	"	pushl $0x2\n"
-	"	pushl $0x1b\n"
-	"	pushl %eax\n"
-	"	movw $0x23, %bx\n"
-	"	movw %bx, %ds\n"
-	"	movw %bx, %es\n"
-	"	movw %bx, %fs\n"
-	"	movw %bx, %gs\n"
-	"	xorl %eax, %eax\n"
-	"	xorl %ebx, %ebx\n"
-	"	xorl %ecx, %ecx\n"
-	"	xorl %edx, %edx\n"
-	"	xorl %esi, %esi\n"
-	"	xorl %edi, %edi\n"
-	"	xorl %ebp, %ebp\n"
-	"	iret\n"
-	".globl resume_kernel\n"
-	"resume_kernel:\n"
-	"	movl k_saved_esp, %esp\n"
-	"	movw $0x10, %ax\n"
-	"	movw %ax, %ds\n"
-	"	movw %ax, %es\n"
-	"	movw %ax, %fs\n"
-	"	movw %ax, %gs\n"
-	"	popal\n"
-	"	ret\n");
+static uint32_t ustack_top;
 
 /* The attempts: code in .text, a table of (name, code) in .rodata. */
 #define ATTEMPT_BEGIN(name)                                  \
@@ -226,7 +190,7 @@ static void hook(struct rt_frame *f)
 		rt_printf("FAIL: vector %u in ring 0 at %x\n", f->vector, f->eip);
 		rt_exit(3);
 	}
-	f->eip = (uint32_t)resume_kernel;
+	f->eip = (uint32_t)rt_resume_kernel;
 	f->cs = RT_CS;
 	f->eflags = 0x2;
 }
@@ -261,7 +225,7 @@ void guest_main(uint32_t magic, uint32_t info)
 	unsigned n = 0;
 	for (const struct attempt *a = attempts; a < attempts_end; a++, n++) {
 		got.vector = 0xff;
-		run_attempt(a->code);
+		rt_run_user(a->code, ustack_top);
 		rt_printf("%s: v=%x e=%x at=+%x cr2=%x eax=%08x edx=%08x\n", a->name,
 			  got.vector, got.error, got.eip - (uint32_t)a->code, got.cr2, got.eax,
 			  got.edx);

@@ -180,35 +180,7 @@ __asm__(ROUTINE("far_call", "	lcall *far_ptr")
 	ROUTINE("int41", "	int $0x41")
 	ROUTINE("load_bad_ds", "	movw %dx, %ds"));
 
-/* Ring 3: run `code` there (flat segments 0x1b/0x23); it ends with INT
- * 0x80 or a fault, and the hook returns to the caller of run_user. */
-uint32_t k_saved_esp, ustack_top;
-void run_user(const void *code), resume_kernel(void);
-__asm__(".text\n"
-	"run_user:\n"
-	"	pushal\n"
-	"	movl %esp, k_saved_esp\n"
-	"	movl 36(%esp), %eax\n"
-	"	pushl $0x23\n"
-	"	pushl ustack_top\n"
-	"	pushl $0x2\n"
-	"	pushl $0x1b\n"
-	"	pushl %eax\n"
-	"	movw $0x23, %bx\n"
-	"	movw %bx, %ds\n"
-	"	movw %bx, %es\n"
-	"	movw %bx, %fs\n"
-	"	movw %bx, %gs\n"
-	"	iret\n"
-	"resume_kernel:\n"
-	"	movl k_saved_esp, %esp\n"
-	"	movw $0x10, %ax\n"
-	"	movw %ax, %ds\n"
-	"	movw %ax, %es\n"
-	"	movw %ax, %fs\n"
-	"	movw %ax, %gs\n"
-	"	popal\n"
-	"	ret\n");
+static uint32_t ustack_top;
 extern const char user_gate_dpl0[], user_int41[], user_int42[], user_int42_ret[],
 	user_gate_dpl3[], user_gate_dpl3_ret[];
 __asm__(".text\n"
@@ -244,7 +216,7 @@ static void hook(struct rt_frame *f)
 		return;
 	}
 	if (in_user) {
-		f->eip = (uint32_t)resume_kernel;
+		f->eip = (uint32_t)rt_resume_kernel;
 		f->cs = RT_CS;
 		f->eflags = 0x2;
 		return;
@@ -482,23 +454,23 @@ static void user_tests(void)
 {
 	rt_section("task gates from ring 3");
 	in_user = true;
-	run_user(user_gate_dpl0);
+	rt_run_user(user_gate_dpl0, ustack_top);
 	RT_CHECK_EQ(ex.vector, 13);
 	RT_CHECK_EQ(ex.error, SEL_GATE_A);
 	RT_CHECK_EQ(ex.eip, (uint32_t)user_gate_dpl0);
-	run_user(user_int41);
+	rt_run_user(user_int41, ustack_top);
 	RT_CHECK_EQ(ex.vector, 13);
 	RT_CHECK_EQ(ex.error, 0x41 * 8 + 2);
 	RT_CHECK_EQ(ex.eip, (uint32_t)user_int41);
 	RT_CHECK_EQ(a_runs, 0);
 	/* Through DPL-3 gates to the ring-0 task A and back to ring 3. */
-	run_user(user_int42);
+	rt_run_user(user_int42, ustack_top);
 	RT_CHECK_EQ(ex.vector, 0x80);
 	RT_CHECK_EQ(ex.cs & 3, 3);
 	RT_CHECK_EQ(ex.eax, 0x12345678);
 	clts();
 	check_task_a_entry((uint32_t)user_int42_ret, 0x1b);
-	run_user(user_gate_dpl3);
+	rt_run_user(user_gate_dpl3, ustack_top);
 	RT_CHECK_EQ(ex.vector, 0x80);
 	RT_CHECK_EQ(ex.eax, 0x9abcdef0);
 	clts();

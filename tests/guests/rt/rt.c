@@ -383,6 +383,45 @@ int rt_strcmp(const char *a, const char *b)
 	return (unsigned char)*a - (unsigned char)*b;
 }
 
+/* rt_run_user: the caller's registers saved on its stack, an IRET frame
+ * to CPL 3; rt_resume_kernel drops back to that stack. */
+uint32_t rt_user_saved_esp;
+__asm__(".text\n"
+	".globl rt_run_user\n"
+	"rt_run_user:\n"
+	"	pushal\n"
+	"	movl %esp, rt_user_saved_esp\n"
+	"	movl 36(%esp), %eax\n"
+	"	movl 40(%esp), %ecx\n"
+	"	pushl $0x23\n"
+	"	pushl %ecx\n"
+	"	pushl $0x2\n"
+	"	pushl $0x1b\n"
+	"	pushl %eax\n"
+	"	movw $0x23, %bx\n"
+	"	movw %bx, %ds\n"
+	"	movw %bx, %es\n"
+	"	movw %bx, %fs\n"
+	"	movw %bx, %gs\n"
+	"	xorl %eax, %eax\n"
+	"	xorl %ebx, %ebx\n"
+	"	xorl %ecx, %ecx\n"
+	"	xorl %edx, %edx\n"
+	"	xorl %esi, %esi\n"
+	"	xorl %edi, %edi\n"
+	"	xorl %ebp, %ebp\n"
+	"	iret\n"
+	".globl rt_resume_kernel\n"
+	"rt_resume_kernel:\n"
+	"	movl rt_user_saved_esp, %esp\n"
+	"	movw $0x10, %ax\n"
+	"	movw %ax, %ds\n"
+	"	movw %ax, %es\n"
+	"	movw %ax, %fs\n"
+	"	movw %ax, %gs\n"
+	"	popal\n"
+	"	ret\n");
+
 void *memset(void *d, int c, size_t n) { return rt_memset(d, c, n); }
 void *memcpy(void *d, const void *s, size_t n) { return rt_memcpy(d, s, n); }
 int memcmp(const void *a, const void *b, size_t n) { return rt_memcmp(a, b, n); }

@@ -89,6 +89,12 @@ void rt_lidt(void);
  */
 extern uint32_t rt_tss[26];
 void rt_ring3_init(void *kstack_top);
+/* Run `code` at CPL 3 (flat 0x1b/0x23, ESP ustack_top, IF clear, the
+ * general registers zeroed); it ends with INT 0x80 or a fault, whose
+ * handler returns to rt_run_user's caller by setting its frame's EIP to
+ * rt_resume_kernel (ring 0 state as at the call). */
+void rt_run_user(const void *code, uint32_t ustack_top);
+void rt_resume_kernel(void);
 /* Paging on, the first 16 MiB identity-mapped read/write for ring 3
  * through pd and the four tables pt (the caller may change entries of pt
  * before: they are filled first, then CR3 and CR0.PG|WP are set). */
