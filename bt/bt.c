@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "invariant.h"
 #include "hostdriver.h"
 
 #define BT_DEFAULT_TC (32u << 20)
@@ -113,9 +114,13 @@ const struct bt_stats *bt_get_stats(const struct bt *bt)
 	return &bt->stats;
 }
 
+/* From a signal handler: a refused mprotect is only noted here, and
+ * reported by the next return from translated code. */
 void bt_request_exit(struct bt *bt)
 {
-	hd_page_set_readable(bt->cpu_mem, false);
+	int r = hd_page_set_readable(bt->cpu_mem, false);
+	if (r)
+		bt->kick_error = -r;
 }
 
 /* Find or translate the block at eip; NULL if eip cannot be fetched. */
@@ -153,8 +158,13 @@ static enum bt_exit enter(struct bt *bt, const struct bt_block *b)
 	cpu->eflags = (cpu->eflags & ~BT_FL_LIVE) | ((uint32_t)cpu->rflags & BT_FL_LIVE);
 	if (r < BT_EXIT_COUNT)
 		bt->stats.exits[r]++;
-	if (r == BT_EXIT_POLL)
-		hd_page_set_readable(bt->cpu_mem, true);
+	if (r == BT_EXIT_POLL) {
+		int e = hd_page_set_readable(bt->cpu_mem, true);
+		if (e)
+			hd_host_failed("cannot make the CPU state page readable again", -e);
+	}
+	if (bt->kick_error)
+		hd_host_failed("cannot make translated code leave", bt->kick_error);
 	return r;
 }
 

@@ -55,6 +55,7 @@ struct bt {
 	struct bt_cpu *cpu;
 	void *cpu_mem;             /* poll page + cpu block */
 	size_t cpu_mem_len;
+	volatile int kick_error;   /* errno of a failed bt_request_exit */
 	struct bt_env env;
 	FILE *trace;
 	FILE *perf_map;

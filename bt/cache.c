@@ -1,7 +1,6 @@
 /* bt: the translation cache: block lookup, chaining, invalidation and flushes. */
 #include "bt_private.h"
 
-#include <assert.h>
 #include <string.h>
 
 /*

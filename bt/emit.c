@@ -1,7 +1,7 @@
 /* bt: low-level emitters: bytes, memory operands, exits and chainable stubs. */
 #include "bt_private.h"
 
-#include <assert.h>
+#include "invariant.h"
 #include <string.h>
 
 void emit_u8(struct bt_emit *e, uint8_t b)
@@ -84,7 +84,7 @@ void emit_mem_access(struct bt_emit *e, const struct bt_insn *in, bool size16,
 		emit_u8(e, (uint8_t)((reg & 7) << 3 | 3)); /* [r11] */
 		return;
 	}
-	assert(adjust == 0);
+	BTVMM_CHECK(adjust == 0);
 	emit_u8(e, 0x67);
 	if (reg >= 8)
 		emit_u8(e, 0x44);
@@ -107,7 +107,7 @@ void emit_modrm_mem(struct bt_emit *e, const struct bt_insn *in, unsigned reg)
 	const ZydisDecodedInstruction *zi = &in->zi;
 	unsigned mod = zi->raw.modrm.mod, rm = zi->raw.modrm.rm;
 	const uint8_t *m = in->bytes + zi->raw.modrm.offset;
-	assert(mod != 3);
+	BTVMM_CHECK(mod != 3);
 	if (mod == 0 && rm == 5) {
 		emit_u8(e, (uint8_t)((reg & 7) << 3 | 4));
 		emit_u8(e, 0x25);
@@ -222,7 +222,7 @@ void emit_exit(struct bt_tx *tx, uint32_t eip, enum bt_exit reason)
 
 static void add_stub(struct bt_tx *tx, uint8_t *rel32, uint32_t target)
 {
-	assert(tx->n_stubs < (int)(sizeof tx->stubs / sizeof tx->stubs[0]));
+	BTVMM_CHECK(tx->n_stubs < (int)(sizeof tx->stubs / sizeof tx->stubs[0]));
 	tx->stubs[tx->n_stubs].rel32 = rel32;
 	tx->stubs[tx->n_stubs].target = target;
 	tx->n_stubs++;

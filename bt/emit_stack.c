@@ -1,7 +1,7 @@
 /* bt: PUSH, POP and LEAVE rewritten to 32-bit stack operations. */
 #include "bt_private.h"
 
-#include <assert.h>
+#include "invariant.h"
 
 /*
  * In 64-bit mode PUSH/POP move 8 bytes through RSP. The guest's are 4 (or
@@ -27,7 +27,7 @@ static void emit_adjust_esp(struct bt_emit *e, int32_t d)
 /* [esp + d] as ModRM (mod 00 or 01, rm 100) + SIB 0x24 (+ disp8), reg field r */
 static void emit_esp_operand(struct bt_emit *e, unsigned r, int32_t d)
 {
-	assert(d >= -128 && d <= 127);
+	BTVMM_CHECK(d >= -128 && d <= 127);
 	emit_u8(e, (uint8_t)((d ? 0x44 : 0x04) | (r & 7) << 3));
 	emit_u8(e, 0x24);
 	if (d)
@@ -131,7 +131,7 @@ static bool emit_pop(struct bt_tx *tx, const struct bt_insn *in)
 				return false; /* pop sp: emulated */
 			/* pop esp: ESP = [ESP], the increment is overwritten
 			 * (the translator settled the lag before: ESP is read) */
-			assert(e->esp_lag == 0);
+			BTVMM_CHECK(e->esp_lag == 0);
 			emit_view(e);
 			emit_bytes(e, (const uint8_t[]){ 0x67, 0x8b, 0x24, 0x24 }, 4);
 			return true;
@@ -152,7 +152,7 @@ static bool emit_pop(struct bt_tx *tx, const struct bt_insn *in)
 	 * increment, and the store comes before it here, so such a
 	 * displacement grows by `size`. (No lag here: the translator settles
 	 * it before a POP to memory.) */
-	assert(e->esp_lag == 0);
+	BTVMM_CHECK(e->esp_lag == 0);
 	if (size == 2)
 		emit_u8(e, 0x66);
 	emit_view(e);

@@ -1,7 +1,7 @@
 /* bt: the block translator: guest ring-0 code into 64-bit host code. */
 #include "bt_private.h"
 
-#include <assert.h>
+#include "invariant.h"
 #include <string.h>
 
 /*
@@ -253,7 +253,7 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 	emit_exit(&tx, eip, BT_EXIT_AWAY);
 
 	size_t host_len = (size_t)(tx.e.p - start);
-	assert(host_len < 4096);
+	BTVMM_CHECK(host_len < 4096);
 	struct bt_block *b = bt_meta_alloc(bt, sizeof *b);
 	uint16_t *offs = bt_meta_alloc(bt, 5u * n);
 	if (!b || !offs) {

@@ -1,5 +1,5 @@
 /* devices: the port-I/O bus: range claims, dispatch of IN/OUT, counters. */
-#include <assert.h>
+#include "invariant.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,7 +113,7 @@ uint32_t dev_pio_in(struct dev_bus *bus, uint16_t port, unsigned size)
 	}
 	uint32_t value;
 
-	assert(size == 1 || size == 2 || size == 4);
+	BTVMM_CHECK(size == 1 || size == 2 || size == 4);
 	bus->stats.reads++;
 	if (r && r->ops->read) {
 		/* Mask so a sloppy device cannot leak bits above the access. */
@@ -138,7 +138,7 @@ void dev_pio_out(struct dev_bus *bus, uint16_t port, unsigned size,
 		return;
 	}
 
-	assert(size == 1 || size == 2 || size == 4);
+	BTVMM_CHECK(size == 1 || size == 2 || size == 4);
 	value &= dev_all_ones(size);
 	bus->stats.writes++;
 	if (!r)

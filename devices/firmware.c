@@ -1,5 +1,5 @@
 /* devices: what a PC BIOS leaves in RAM for the OS — the BIOS data area, the EBDA and the Intel MP 1.4 tables (the ACPI tables are in firmware_acpi.c). */
-#include <assert.h>
+#include "invariant.h"
 #include <errno.h>
 #include <string.h>
 
@@ -57,7 +57,7 @@ void fw_checksum(uint8_t *ram, uint32_t addr, uint32_t len, uint32_t sum_at)
 uint32_t fw_alloc(struct fw_area *area, uint32_t size, uint32_t align)
 {
 	uint32_t at = (area->next + align - 1) & ~(align - 1);
-	assert(at + size <= area->end && "firmware tables overflow the BIOS area");
+	BTVMM_CHECK(at + size <= area->end && "firmware tables overflow the BIOS area");
 	area->next = at + size;
 	return at;
 }
@@ -232,7 +232,7 @@ static void write_mp(struct fw_area *area, const struct dev_firmware_config *cfg
 	mp_add_bus(&t, MP_BUS_ISA, "ISA   ");
 	mp_add_ioapic(&t);
 	mp_add_interrupts(&t);
-	assert(t.next == ct + size);
+	BTVMM_CHECK(t.next == ct + size);
 
 	fw_put_chars(ram, ct, "PCMP", 4);
 	fw_put16(ram, ct + 4, (uint16_t)size);

@@ -1,5 +1,5 @@
 /* devices: the ACPI 2.0 tables a BIOS leaves (RSDP, RSDT, XSDT, FADT, FACS, DSDT, MADT, HPET), as QEMU's describe its "pc" machine. */
-#include <assert.h>
+#include "invariant.h"
 #include <string.h>
 
 #include "firmware_internal.h"
@@ -240,7 +240,7 @@ static uint32_t write_madt(struct fw_area *area)
 	fw_put16(ram, e + 3, INTI_CONFORMING);
 	fw_put8(ram, e + 5, 1);
 	e += MADT_NMI_SIZE;
-	assert(e == m + len);
+	BTVMM_CHECK(e == m + len);
 	sdt_finish(ram, m, len);
 	return m;
 }

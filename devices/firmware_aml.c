@@ -1,5 +1,5 @@
 /* devices: the DSDT's AML, assembled by a few emitters: \_S5 for power-off and \_SB.PCI0 with the PCI interrupt routing. */
-#include <assert.h>
+#include "invariant.h"
 #include <string.h>
 
 #include "firmware_internal.h"
@@ -58,7 +58,7 @@ struct aml {
 
 static void aml_byte(struct aml *a, uint8_t b)
 {
-	assert(a->at < a->end && "DSDT overflows the BIOS area");
+	BTVMM_CHECK(a->at < a->end && "DSDT overflows the BIOS area");
 	a->ram[a->at++] = b;
 }
 
@@ -126,7 +126,7 @@ static void aml_close(struct aml *a, uint32_t body)
 	uint32_t n = a->at - body;
 	unsigned k = n + 1 < 64 ? 1 : n + 2 < (1u << 12) ? 2 : n + 3 < (1u << 20) ? 3 : 4;
 	uint32_t total = n + k;
-	assert(a->at + k <= a->end && "DSDT overflows the BIOS area");
+	BTVMM_CHECK(a->at + k <= a->end && "DSDT overflows the BIOS area");
 	memmove(a->ram + body + k, a->ram + body, n);
 	if (k == 1) {
 		a->ram[body] = (uint8_t)total;

@@ -1,5 +1,5 @@
 /* devices: the ISA IRQ lines, each fanned out to the 8259 pair and an I/O APIC pin. */
-#include <assert.h>
+#include "invariant.h"
 
 #include "devices_internal.h"
 
@@ -35,7 +35,7 @@ static void set_bit16(uint16_t *bits, unsigned irq, bool on)
 
 void dev_isa_set_irq(struct dev_isa_irqs *irqs, unsigned irq, bool level)
 {
-	assert(irq < 16 && irq != 2);
+	BTVMM_CHECK(irq < 16 && irq != 2);
 	set_bit16(&irqs->device_levels, irq, level);
 	if (!(irqs->hpet_owned & (1u << irq)))
 		isa_drive(irqs, irq, level);
@@ -44,7 +44,7 @@ void dev_isa_set_irq(struct dev_isa_irqs *irqs, unsigned irq, bool level)
 void dev_isa_set_hpet_irq(struct dev_isa_irqs *irqs, unsigned irq,
 			  bool level)
 {
-	assert(HPET_LEGACY_IRQS & (1u << irq));
+	BTVMM_CHECK(HPET_LEGACY_IRQS & (1u << irq));
 	set_bit16(&irqs->hpet_levels, irq, level);
 	if (irqs->hpet_owned & (1u << irq))
 		isa_drive(irqs, irq, level);

@@ -1,5 +1,5 @@
 /* devices: the two cascaded 8259A interrupt controllers and the PIIX ELCR. */
-#include <assert.h>
+#include "invariant.h"
 #include <string.h>
 
 #include "devices_internal.h"
@@ -271,7 +271,7 @@ void dev_pic_init(struct dev_pic *pic)
 void dev_pic_set_irq(struct dev_pic *pic, unsigned irq, bool level)
 {
 	/* IR2 belongs to the cascade; an ISA card's IRQ 2 is wired to IRQ 9. */
-	assert(irq < 16 && irq != CASCADE_IR);
+	BTVMM_CHECK(irq < 16 && irq != CASCADE_IR);
 	chip_set_line(&pic->chip[irq >> 3], irq & 7u, level);
 	pic_cascade(pic);
 }

@@ -424,8 +424,7 @@ void mon_de_run(struct mon_vm *vm)
 			 ev.syscall_nr, cpu->eip);
 		return;
 	case HD_UW_BAD_STATE:
-		mon_stop(vm, MON_EXIT_UNSUPPORTED,
-			 "internal: the user world refused the state at EIP %#x", cpu->eip);
+		MON_BUG(vm, "the user world refused the state at EIP %#x", cpu->eip);
 		return;
 	default:
 		break;

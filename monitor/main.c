@@ -747,8 +747,7 @@ int main(int argc, char **argv)
 	hd_term_restore();
 	if (vm.stop_message[0])
 		fprintf(stderr, "btvmm: %s\n", vm.stop_message);
-	if (status == MON_EXIT_UNSUPPORTED && vm.stop_message[0] &&
-	    !strncmp(vm.stop_message, "internal", 8))
+	if (status == MON_EXIT_BUG)
 		mon_print_ring(&vm, stderr);
 	if (o->stats)
 		mon_print_stats(&vm, stderr);

@@ -8,6 +8,7 @@
 
 #include "adapt.h"
 #include "bt.h"
+#include "invariant.h"
 #include "hostdriver.h"
 #include "devices.h"
 #include "shadowmm.h"
@@ -19,9 +20,10 @@ enum mon_status {
 	MON_EXIT_TRIPLE = 4,      /* guest triple fault */
 	MON_EXIT_HALTED = 6,      /* HLT with nothing that can wake the CPU */
 	MON_EXIT_UNSUPPORTED = 8, /* the guest did something btvmm cannot do yet */
-	MON_EXIT_HOST = 10,       /* a host resource failed */
+	MON_EXIT_HOST = HD_EXIT_HOST, /* a host resource failed */
 	MON_EXIT_SIGNAL = 12,     /* stopped by SIGINT/SIGTERM/SIGHUP */
 	MON_EXIT_ESCAPE = 14,     /* guest ring-3 code tried to leave its sandbox */
+	MON_EXIT_BUG = HD_EXIT_BUG, /* a monitor invariant failed (BTVMM_CHECK, MON_BUG) */
 };
 
 /* Segment registers in the x86 encoding order. */
@@ -311,6 +313,10 @@ void mon_hot_writer_done(struct mon_vm *vm, uint32_t eip, bool emulated, bool wr
 void mon_describe_insn(struct mon_vm *vm, char *text, size_t size);
 void mon_stop(struct mon_vm *vm, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* A monitor bug found where the run can still end cleanly (devices
+ * flushed, statistics printed): status MON_EXIT_BUG, the message, then the
+ * recent exits. Where it cannot, BTVMM_CHECK. */
+#define MON_BUG(vm, ...) mon_stop((vm), MON_EXIT_BUG, "internal error: " __VA_ARGS__)
 int mon_run(struct mon_vm *vm);
 
 /* ---- memory.c: guest memory as the virtual CPU sees it ---- */

@@ -35,6 +35,15 @@ static enum hd_fault_action on_fault(int signo, siginfo_t *si, ucontext_t *uc)
 	return HD_FAULT_FATAL;
 }
 
+/* After a monitor bug's first line: where the guest was, and the exits
+ * that led there. */
+static void report_guest(void *ctx)
+{
+	struct mon_vm *vm = ctx;
+	fprintf(stderr, "btvmm: guest EIP %#x, CPL %u\n", vm->vcpu.cpu->eip, mon_cpl(&vm->vcpu));
+	mon_print_ring(vm, stderr);
+}
+
 static void on_crash(int signo, const siginfo_t *si, const ucontext_t *uc)
 {
 	hd_term_restore();
@@ -42,10 +51,8 @@ static void on_crash(int signo, const siginfo_t *si, const ucontext_t *uc)
 		"btvmm: internal error: signal %d (%s) at host pc %#llx, address %p\n",
 		signo, strsignal(signo),
 		(unsigned long long)uc->uc_mcontext.gregs[REG_RIP], si->si_addr);
-	if (the_vm) {
-		fprintf(stderr, "btvmm: guest EIP %#x\n", the_vm->vcpu.cpu->eip);
-		mon_print_ring(the_vm, stderr);
-	}
+	if (the_vm)
+		report_guest(the_vm);
 }
 
 /*
@@ -80,6 +87,7 @@ int mon_install_handlers(struct mon_vm *vm);
 int mon_install_handlers(struct mon_vm *vm)
 {
 	the_vm = vm;
+	hd_set_failure_report(report_guest, vm);
 	int r = hd_faults_install(on_fault, on_crash);
 	if (!r)
 		r = hd_stop_signals_install(on_stop_signal);
@@ -106,7 +114,7 @@ static void complete_step(struct mon_vm *vm, enum bt_exit r, unsigned depth)
 		handle_fault(vm, depth + 1);
 		break;
 	default:
-		mon_stop(vm, MON_EXIT_UNSUPPORTED, "internal: unexpected step exit %d", r);
+		MON_BUG(vm, "unexpected step exit %d", r);
 	}
 }
 
@@ -210,8 +218,7 @@ static void handle_view_fault(struct mon_vm *vm, uint32_t linear, bool write,
 	uint32_t frame = 0, err = 0;
 	bool writable = false;
 	if (depth > 8) {
-		mon_stop(vm, MON_EXIT_UNSUPPORTED,
-			 "internal: user-view faults do not settle at EIP %#x", cpu->eip);
+		MON_BUG(vm, "user-view faults do not settle at EIP %#x", cpu->eip);
 		return;
 	}
 	vm->view_faults++;
@@ -271,9 +278,7 @@ static void handle_segv(struct mon_vm *vm, unsigned depth)
 	uint32_t frame, err;
 	bool write = cpu->fault_err & 2;
 	if (depth > 8) {
-		mon_stop(vm, MON_EXIT_UNSUPPORTED,
-			 "internal: faults on writes to traced pages do not settle at EIP %#x",
-			 cpu->eip);
+		MON_BUG(vm, "faults on writes to traced pages do not settle at EIP %#x", cpu->eip);
 		return;
 	}
 	switch (smm_host_fault(vm->smm, (uint32_t)addr, write,
@@ -395,7 +400,8 @@ enum bt_tr_result mon_transition(struct mon_vm *vm, enum bt_transition kind, uin
 		    mon_de_wanted(vm) || !w || !w->valid || w->cr3 != mon_space_key(v) ||
 		    hd_uworld_base(w->uw) != vm->host_gs)
 			return BT_TR_REFUSED;
-		hd_uworld_flush(w->uw);
+		if (!hd_uworld_flush(w->uw))
+			return BT_TR_REFUSED; /* the world is gone: the slow path says so */
 		mon_sysexit_state(v, ecx, edx);
 		w->last_use = ++vm->world_clock;
 		cpu->ring0 = 0;
@@ -691,8 +697,7 @@ int mon_run(struct mon_vm *vm)
 		case BT_EXIT_RUNLOOP:
 			break;
 		default:
-			mon_stop(vm, MON_EXIT_UNSUPPORTED,
-				 "internal: unexpected exit %d at EIP %#x", r, cpu->eip);
+			MON_BUG(vm, "unexpected exit %d at EIP %#x", r, cpu->eip);
 		}
 		check_devices(vm);
 	}

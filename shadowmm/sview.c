@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "invariant.h"
 #include "hostdriver.h"
 #include "smm_private.h"
 
@@ -208,6 +209,36 @@ static void code_recheck(struct smm *smm, bool keep_global)
 	}
 }
 
+/*
+ * Change the protection of S-view pages [first, first + count). The host
+ * may refuse (ENOMEM: splitting a mapping would pass vm.max_map_count),
+ * and a refused change that should have taken rights away must not leave
+ * them: the whole S-view then starts over, unmapped (one mapping, fewer
+ * rights than anything wanted), and the caller must stop using what it
+ * knew of it. Return true if the change was made. Paging off, the
+ * identity map cannot start over: the host has failed us.
+ */
+static bool view_protect(struct smm *smm, uint32_t first, uint32_t count, enum hd_prot prot)
+{
+	int r = hd_view_protect((uint64_t)first * HD_PAGE_SIZE, (uint64_t)count * HD_PAGE_SIZE, prot);
+	if (r == 0)
+		return true;
+	if (r != -ENOMEM || !smm->paging)
+		hd_host_failed("cannot change the protection of the guest view", -r);
+	smm->stats.map_evictions++;
+	smm->stats.map_evicted_pages += smm->n_mapped;
+	smm_drop_all(smm);
+	return false;
+}
+
+/* Replace a range of the view; nothing sensible is left if that fails. */
+static void view_map_or_die(struct smm *smm, uint64_t offset, uint64_t len, enum hd_prot prot)
+{
+	int r = hd_view_map(smm->cfg.fd, offset, offset, len, prot);
+	if (r)
+		hd_host_failed("cannot map the guest view", -r);
+}
+
 void smm_unmap_range(struct smm *smm, uint32_t first, uint32_t count)
 {
 	if (smm->cfg.linear_dropped)
@@ -226,18 +257,16 @@ void smm_sview_unmap(struct smm *smm, uint32_t first, uint32_t count)
 	/* mprotect, not a new mapping: the pages stay ghosts of their
 	 * frames (cheaper here than mmap, and no first-touch fault later). */
 	if (any)
-		hd_view_protect((uint64_t)first * HD_PAGE_SIZE,
-				(uint64_t)count * HD_PAGE_SIZE, HD_PROT_NONE);
+		view_protect(smm, first, count, HD_PROT_NONE);
 }
 
 /* Paging off: the identity map, with code frames read-only. */
 static void map_identity(struct smm *smm)
 {
-	hd_view_map(smm->cfg.fd, 0, 0, smm->cfg.ram_size, HD_PROT_RW);
+	view_map_or_die(smm, 0, smm->cfg.ram_size, HD_PROT_RW);
 	for (uint32_t f = 0; f < smm->frames; f++)
 		if (smm->frame_flags[f] & FRAME_CODE)
-			hd_view_protect((uint64_t)f * HD_PAGE_SIZE, HD_PAGE_SIZE,
-					HD_PROT_READ);
+			view_protect(smm, f, 1, HD_PROT_READ);
 }
 
 static void drop_nonglobal(struct smm *smm);
@@ -274,7 +303,7 @@ static void drop_sview(struct smm *smm, bool ghosts)
 	smm->n_mapped = 0;
 	smm->n_nonglobal = 0;
 	smm->globals_mapped = false;
-	hd_view_map(smm->cfg.fd, 0, 0, HD_GUEST_SPACE, HD_PROT_NONE);
+	view_map_or_die(smm, 0, HD_GUEST_SPACE, HD_PROT_NONE);
 	if (!smm->paging)
 		map_identity(smm);
 	smm->stats.flushes++;
@@ -303,8 +332,8 @@ static void drop_nonglobal(struct smm *smm)
 		uint32_t j = i + 1;
 		while (j < n && smm->nonglobal[j] == smm->nonglobal[j - 1] + 1)
 			j++;
-		hd_view_protect((uint64_t)smm->nonglobal[i] * HD_PAGE_SIZE,
-				(uint64_t)(j - i) * HD_PAGE_SIZE, HD_PROT_NONE);
+		if (!view_protect(smm, smm->nonglobal[i], j - i, HD_PROT_NONE))
+			return; /* everything went */
 		i = j;
 	}
 	smm->n_nonglobal = 0;
@@ -490,8 +519,7 @@ static void map_page(struct smm *smm, uint32_t lpage, uint32_t frame, bool writa
 	uint32_t e = frame << 12 | LIN_MAPPED | (writable ? LIN_WRITABLE : 0) |
 		     (global ? LIN_GLOBAL : 0);
 	if ((old & (LIN_MAPPED | LIN_GHOST)) && LIN_FRAME(old) == frame &&
-	    hd_view_protect((uint64_t)lpage * HD_PAGE_SIZE, HD_PAGE_SIZE,
-			    lin_prot(smm, e)) == 0) {
+	    view_protect(smm, lpage, 1, lin_prot(smm, e))) {
 		smm->lin_map[lpage] = e; /* already in the mapped list */
 		if (!global)
 			smm->nonglobal[smm->n_nonglobal++] = lpage;
@@ -530,13 +558,12 @@ void smm_update_frame_prot(struct smm *smm, uint32_t frame)
 		smm->cfg.frame_protected(smm->cfg.ctx, frame);
 	if (!smm->paging) {
 		bool ro = smm->frame_flags[frame] & FRAME_CODE;
-		hd_view_protect((uint64_t)frame * HD_PAGE_SIZE, HD_PAGE_SIZE,
-				ro ? HD_PROT_READ : HD_PROT_RW);
+		view_protect(smm, frame, 1, ro ? HD_PROT_READ : HD_PROT_RW);
 		return;
 	}
 	for (uint32_t a = smm->frame_alias[frame]; a; a = smm->alias_next[a - 1])
-		hd_view_protect((uint64_t)(a - 1) * HD_PAGE_SIZE, HD_PAGE_SIZE,
-				lin_prot(smm, smm->lin_map[a - 1]));
+		if (!view_protect(smm, a - 1, 1, lin_prot(smm, smm->lin_map[a - 1])))
+			return;
 }
 
 void smm_write_entry(struct smm *smm, uint64_t phys, uint32_t value)
@@ -714,9 +741,9 @@ enum smm_result smm_host_fault(struct smm *smm, uint32_t linear, bool write,
 				smm->alias_next[l] = smm->frame_alias[f];
 				smm->frame_alias[f] = l + 1;
 				note_mapped(smm, l, w.global);
-				if (smm->frame_flags[f] & (FRAME_CODE | FRAME_TRACED))
-					hd_view_protect((uint64_t)l * HD_PAGE_SIZE,
-							HD_PAGE_SIZE, HD_PROT_READ);
+				if ((smm->frame_flags[f] & (FRAME_CODE | FRAME_TRACED)) &&
+				    !view_protect(smm, l, 1, HD_PROT_READ))
+					return SMM_OK; /* the access faults again */
 			}
 			smm->stats.pages_mapped += pages;
 			return SMM_OK;
@@ -814,8 +841,7 @@ bool smm_user_ready(struct smm *smm, uint32_t lpage, uint32_t *frame)
 
 void smm_pt_write_begin(struct smm *smm, uint32_t linear)
 {
-	hd_view_protect((uint64_t)(linear >> 12) * HD_PAGE_SIZE, HD_PAGE_SIZE,
-			HD_PROT_RW);
+	view_protect(smm, linear >> 12, 1, HD_PROT_RW);
 }
 
 void smm_pt_write_end(struct smm *smm, uint32_t linear)
@@ -823,8 +849,8 @@ void smm_pt_write_end(struct smm *smm, uint32_t linear)
 	uint32_t lpage = linear >> 12, e = smm->lin_map[lpage];
 	if (!(e & LIN_MAPPED))
 		return; /* the write itself dropped the mapping */
-	hd_view_protect((uint64_t)lpage * HD_PAGE_SIZE, HD_PAGE_SIZE, lin_prot(smm, e));
-	smm_apply_changes(smm, LIN_FRAME(e));
+	if (view_protect(smm, lpage, 1, lin_prot(smm, e)))
+		smm_apply_changes(smm, LIN_FRAME(e));
 }
 
 bool smm_phys_written(struct smm *smm, uint64_t phys, unsigned len)
