@@ -10,7 +10,6 @@
 #define BT_DEFAULT_TC (32u << 20)
 #define BT_MIN_TC (16u << 10)
 
-_Static_assert(BT_EXIT_RUNLOOP == 8, "bt_callout_runloop (entry.S) stores it");
 
 const char *bt_exit_name(enum bt_exit e)
 {

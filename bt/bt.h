@@ -11,6 +11,8 @@
 
 #include <Zydis/Zydis.h>
 
+#include "bt_abi.h"
+
 /* Guest general registers, in the x86 encoding order. */
 enum { BT_EAX, BT_ECX, BT_EDX, BT_EBX, BT_ESP, BT_EBP, BT_ESI, BT_EDI };
 
@@ -32,7 +34,7 @@ enum { BT_EAX, BT_ECX, BT_EDX, BT_EBX, BT_ESP, BT_EBP, BT_ESI, BT_EDI };
 #define BT_FL_VM 0x00020000u
 #define BT_FL_AC 0x00040000u
 #define BT_FL_ID 0x00200000u
-#define BT_FL_LIVE 0x00000cd5u /* CF PF AF ZF SF DF OF */
+/* BT_FL_LIVE (CF PF AF ZF SF DF OF): bt_abi.h */
 
 /* Why translated code returned to the monitor. */
 enum bt_exit {
@@ -48,6 +50,22 @@ enum bt_exit {
 			    and the run loop must look before EIP runs */
 	BT_EXIT_COUNT
 };
+
+/*
+ * A segment register as the monitor keeps it, which translated code reads
+ * (PUSH Sreg, MOV r/m, Sreg) and writes (the inline loads copy a cached
+ * image over it: 8 bytes, then the limit). The monitor's own type for it
+ * (struct mon_seg) is pinned to this layout.
+ */
+struct bt_seg_image {
+	uint16_t sel;   /* +0 */
+	uint16_t attr;  /* +2 descriptor bits 40-47 (type, S, DPL, P) and 52-55 */
+	uint32_t base;  /* +4 */
+	uint32_t limit; /* +8 the byte limit, granularity applied */
+};
+_Static_assert(offsetof(struct bt_seg_image, base) == 4 &&
+	       offsetof(struct bt_seg_image, limit) == 8 && sizeof(struct bt_seg_image) == 12,
+	       "bt/emit_seg.c copies an image as 8 + 4 bytes and reads the base at +4");
 
 /*
  * The register block translated code reads and writes through host R15.
@@ -106,8 +124,7 @@ struct bt_cpu {
 		uint64_t desc_host; /* +8  where it is (in the monitor's view of RAM) */
 		uint32_t sel;       /* +16 the selector (0: empty) */
 		uint32_t flags;     /* +20 BT_SEGC_* */
-		uint8_t image[12];  /* +24 the segment register after a load
-				       (bt_env.seg_regs layout) */
+		struct bt_seg_image image; /* +24 the segment register after a load */
 		uint32_t pad;
 	} segc[8];
 };
@@ -123,35 +140,8 @@ struct bt_cpu {
 #define BT_SEGC_DSES 1u /* may be loaded into DS or ES at CPL 0 (flat) */
 #define BT_SEGC_FSGS 2u /* may be loaded into FS or GS at CPL 0 */
 #define BT_SEGC_VERW 4u /* VERW at CPL 0 sets ZF */
-#define BT_CPU_SEGC 0x580
-#define BT_SEGC_SIZE 40
 
-#define BT_CPU_GPR 0x00
-#define BT_CPU_EIP 0x20
-#define BT_CPU_EFLAGS 0x24
-#define BT_CPU_HOST_RSP 0x28
-#define BT_CPU_FSBASE 0x38
-#define BT_CPU_GSBASE 0x40
-#define BT_CPU_EXIT_REASON 0x48
-#define BT_CPU_EXIT_SITE 0x50
-#define BT_CPU_EXIT_COMMON 0x58
-#define BT_CPU_IBL 0x60
-#define BT_CPU_IBL_TABLE 0x68
-#define BT_CPU_RFLAGS 0x78
-#define BT_CPU_CALLOUT_ADDR 0x30
-#define BT_CPU_CALLOUT_ARG 0x98
-#define BT_CPU_RING0 0x9c
-#define BT_CPU_IRQ_WAITING 0x9d
-#define BT_CPU_VIEW_BASE 0x90
-#define BT_CPU_FLAG_STACK 0x100
-#define BT_CPU_CALLOUT_PORT 0xa0
-#define BT_CPU_CALLOUT_BACK 0xb0
-#define BT_CPU_CALLOUT_EIP 0xc0
-#define BT_CPU_SCRATCH 0xc4
-#define BT_CPU_GUEST_FX 0x100
-#define BT_CPU_HOST_FX 0x300
-/* The poll page is the page just below the bt_cpu block (see bt_create). */
-#define BT_CPU_POLL (-4096)
+/* The offsets (BT_CPU_*): bt_abi.h, pinned here. */
 
 _Static_assert(offsetof(struct bt_cpu, eip) == BT_CPU_EIP, "eip");
 _Static_assert(offsetof(struct bt_cpu, eflags) == BT_CPU_EFLAGS, "eflags");
@@ -167,7 +157,7 @@ _Static_assert(offsetof(struct bt_cpu, rflags) == BT_CPU_RFLAGS, "rfl");
 _Static_assert(offsetof(struct bt_cpu, callout_arg) == BT_CPU_CALLOUT_ARG, "carg");
 _Static_assert(offsetof(struct bt_cpu, callout_addr) == BT_CPU_CALLOUT_ADDR, "caddr");
 _Static_assert(offsetof(struct bt_cpu, callout_in) == BT_CPU_CALLOUT_PORT, "cin");
-_Static_assert(offsetof(struct bt_cpu, xmm_save) == 0x500, "xmm");
+_Static_assert(offsetof(struct bt_cpu, xmm_save) == BT_CPU_XMM_SAVE, "xmm");
 _Static_assert(offsetof(struct bt_cpu, ring0) == BT_CPU_RING0, "ring0");
 _Static_assert(offsetof(struct bt_cpu, segc) == BT_CPU_SEGC, "segc");
 _Static_assert(sizeof(struct bt_seg_cache) == BT_SEGC_SIZE, "segc size");
@@ -180,6 +170,16 @@ _Static_assert(offsetof(struct bt_cpu, callout_eip) == BT_CPU_CALLOUT_EIP, "ceip
 _Static_assert(offsetof(struct bt_cpu, scratch) == BT_CPU_SCRATCH, "scratch");
 _Static_assert(offsetof(struct bt_cpu, guest_fx) == BT_CPU_GUEST_FX, "gfx");
 _Static_assert(offsetof(struct bt_cpu, host_fx) == BT_CPU_HOST_FX, "hfx");
+_Static_assert(offsetof(struct bt_cpu, gpr) == BT_CPU_GPR &&
+	       offsetof(struct bt_cpu, gpr[BT_ECX]) == BT_CPU_ECX &&
+	       offsetof(struct bt_cpu, gpr[BT_EDX]) == BT_CPU_EDX &&
+	       offsetof(struct bt_cpu, gpr[BT_EBX]) == BT_CPU_EBX &&
+	       offsetof(struct bt_cpu, gpr[BT_ESP]) == BT_CPU_ESP &&
+	       offsetof(struct bt_cpu, gpr[BT_EBP]) == BT_CPU_EBP &&
+	       offsetof(struct bt_cpu, gpr[BT_ESI]) == BT_CPU_ESI &&
+	       offsetof(struct bt_cpu, gpr[BT_EDI]) == BT_CPU_EDI, "gpr");
+_Static_assert(BT_EXIT_LOOKUP == BT_ABI_EXIT_LOOKUP && BT_EXIT_EMULATE == BT_ABI_EXIT_EMULATE &&
+	       BT_EXIT_RUNLOOP == BT_ABI_EXIT_RUNLOOP, "exit codes bt/entry.S stores");
 
 enum bt_transition { BT_TR_SYSENTER, BT_TR_SYSEXIT, BT_TR_IRET, BT_TR_INT };
 enum bt_tr_result { BT_TR_REFUSED, BT_TR_DONE, BT_TR_DONE_EXIT };
@@ -226,11 +226,10 @@ struct bt_env {
 	bool (*pt_store)(void *ctx, uint32_t eip, uint32_t linear, uint32_t value);
 	/*
 	 * The monitor's segment registers, which translated code reads for
-	 * PUSH Sreg and writes for the inline loads: six 12-byte images
-	 * {u16 selector, u16 attributes, u32 base, u32 limit} in the order
-	 * ES CS SS DS FS GS. NULL: segment instructions are all emulated.
+	 * PUSH Sreg and writes for the inline loads, in the order ES CS SS
+	 * DS FS GS. NULL: segment instructions are all emulated.
 	 */
-	void *seg_regs;
+	struct bt_seg_image *seg_regs;
 	/* The guest's CR2, which MOV r32, CR2 at CPL 0 reads inline (a page
 	 * fault handler's first act). NULL: emulated. */
 	const uint32_t *cr2;

@@ -9,7 +9,6 @@
 #define BT_MAX_BLOCK_INSNS 32   /* guest instructions per block */
 #define BT_MAX_INSN_HOST 256    /* worst-case host bytes per guest instruction */
 #define BT_MAX_BLOCK_HOST 3072  /* a block ends once its code is this long */
-#define BT_IBL_ENTRIES 65536    /* must match bt_ibl in entry.S */
 #define BT_HASH_BUCKETS 65536
 
 /* A patchable direct jump (rel32 at site+1 or site+2) into another block. */
@@ -49,7 +48,7 @@ struct bt_ibl_entry {
 	uint32_t pad;
 	uint64_t host;
 };
-_Static_assert(sizeof(struct bt_ibl_entry) == 16, "bt_ibl entry size");
+_Static_assert(sizeof(struct bt_ibl_entry) == BT_IBL_ENTRY_SIZE, "bt_ibl entry size");
 
 struct bt {
 	struct bt_cpu *cpu;

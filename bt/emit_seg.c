@@ -119,7 +119,7 @@ static bool emit_load(struct bt_tx *tx, const struct bt_insn *in, int sreg,
 		      const ZydisDecodedOperand *src, bool pop)
 {
 	struct bt_emit *e = &tx->e;
-	uint8_t *reg = (uint8_t *)tx->bt->env.seg_regs + 12 * sreg;
+	struct bt_seg_image *reg = &tx->bt->env.seg_regs[sreg];
 	bool fsgs = sreg == 4 || sreg == 5;
 	if (pop) {
 		/* movzx r13d, word [esp] */
@@ -141,12 +141,13 @@ static bool emit_load(struct bt_tx *tx, const struct bt_insn *in, int sreg,
 	emit_bytes(e, (const uint8_t[]){ 0x4d, 0x8b, 0xb3 }, 3); /* mov r14, [r11 + image] */
 	emit_u32(e, SEGC_FIELD(image));
 	emit_bytes(e, (const uint8_t[]){ 0x4d, 0x89, 0x75, 0x00,   /* mov [r13], r14 */
-					 0x45, 0x8b, 0xb3 }, 7);   /* mov r14d, [r11 + image + 8] */
-	emit_u32(e, SEGC_FIELD(image) + 8);
-	emit_bytes(e, (const uint8_t[]){ 0x45, 0x89, 0x75, 0x08 }, 4); /* mov [r13 + 8], r14d */
+					 0x45, 0x8b, 0xb3 }, 7);   /* mov r14d, [r11 + image.limit] */
+	emit_u32(e, SEGC_FIELD(image) + offsetof(struct bt_seg_image, limit));
+	emit_bytes(e, (const uint8_t[]){ 0x45, 0x89, 0x75,
+					 offsetof(struct bt_seg_image, limit) }, 4); /* mov [r13 + 8], r14d */
 	if (fsgs) {
-		emit_bytes(e, (const uint8_t[]){ 0x45, 0x8b, 0xb3 }, 3); /* mov r14d, [r11 + image + 4] */
-		emit_u32(e, SEGC_FIELD(image) + 4);
+		emit_bytes(e, (const uint8_t[]){ 0x45, 0x8b, 0xb3 }, 3); /* mov r14d, [r11 + image.base] */
+		emit_u32(e, SEGC_FIELD(image) + offsetof(struct bt_seg_image, base));
 		set_guest_base(tx, sreg);
 	}
 	uint8_t *done[2];
@@ -217,7 +218,7 @@ static bool emit_store(struct bt_tx *tx, const struct bt_insn *in)
 	if (dst->type == ZYDIS_OPERAND_TYPE_MEMORY) {
 		if (in->zi.address_width != 32)
 			return false;
-		mov_r11_imm64(e, (uint8_t *)tx->bt->env.seg_regs + 12 * sreg);
+		mov_r11_imm64(e, &tx->bt->env.seg_regs[sreg]);
 		emit_bytes(e, (const uint8_t[]){ 0x45, 0x0f, 0xb7, 0x2b }, 4); /* movzx r13d, word [r11] */
 		emit_mem_access(e, in, true, (const uint8_t[]){ 0x89 }, 1, 13, 0); /* mov word [mem], r13w */
 		return true;
@@ -228,7 +229,7 @@ static bool emit_store(struct bt_tx *tx, const struct bt_insn *in)
 	if (c != ZYDIS_REGCLASS_GPR16 && c != ZYDIS_REGCLASS_GPR32)
 		return false;
 	unsigned r = (unsigned)ZydisRegisterGetId(dst->reg.value) & 7;
-	mov_r11_imm64(e, (uint8_t *)tx->bt->env.seg_regs + 12 * sreg);
+	mov_r11_imm64(e, &tx->bt->env.seg_regs[sreg]);
 	if (c == ZYDIS_REGCLASS_GPR32) /* movzx r32, word [r11] */
 		emit_bytes(e, (const uint8_t[]){ 0x41, 0x0f, 0xb7, (uint8_t)(r << 3 | 3) }, 4);
 	else /* mov r16, word [r11] */
@@ -250,7 +251,7 @@ bool emit_seg_inline(struct bt_tx *tx, const struct bt_insn *in)
 		if (!sreg_op || zi->operand_width != 32)
 			return false;
 		struct bt_emit *e = &tx->e;
-		mov_r11_imm64(e, (uint8_t *)tx->bt->env.seg_regs + 12 * sreg);
+		mov_r11_imm64(e, &tx->bt->env.seg_regs[sreg]);
 		emit_bytes(e, (const uint8_t[]){ 0x45, 0x0f, 0xb7, 0x2b }, 4); /* movzx r13d, word [r11] */
 		emit_view(e);
 		emit_bytes(e, (const uint8_t[]){

@@ -11,8 +11,20 @@
  *   gs base     the current view's window (bt_cpu.view_base); the monitor
  *               sets it before entering (the C code never uses GS)
  *   x87/SSE   the guest's
- * Offsets into struct bt_cpu are pinned in bt.h.
+ * Offsets into struct bt_cpu and the exit codes: bt_abi.h (pinned by bt.h).
  */
+#include "bt_abi.h"
+
+#if BT_IBL_ENTRY_SIZE != 16
+#error "bt_ibl scales the index by shifting it left 4"
+#endif
+
+/* The callout frame on the monitor stack (CALLOUT_ENTER's pushes). */
+#define FRAME_RDX 16
+#define FRAME_RCX 24
+#define FRAME_RAX 32
+#define FRAME_FLAGS 40
+
 	.intel_syntax noprefix
 	.text
 
@@ -28,26 +40,26 @@ bt_enter:
 	push r15
 	sub rsp, 8                      /* keep the host stack 16-aligned */
 	mov r15, rdi                    /* r15 = cpu for all translated code */
-	mov [r15 + 0x28], rsp           /* host_rsp: where the exits return */
+	mov [r15 + BT_CPU_HOST_RSP], rsp /* host_rsp: where the exits return */
 	mov r11, rsi                    /* target block */
 	/* The monitor's x87/SSE registers are all caller-saved (SysV ABI):
 	 * only its control words must come back, and the x87 stack empty. */
-	fnstcw [r15 + 0x300]            /* host FCW (host_fx, FXSAVE layout) */
-	stmxcsr [r15 + 0x318]           /* host MXCSR */
-	fxrstor [r15 + 0x100]           /* guest x87/SSE state */
-	mov eax, [r15 + 0x24]
-	and eax, 0xcd5                  /* only the live arithmetic flags + DF */
+	fnstcw [r15 + BT_CPU_HOST_FX + BT_FX_FCW] /* host FCW (host_fx, FXSAVE layout) */
+	stmxcsr [r15 + BT_CPU_HOST_FX + BT_FX_MXCSR] /* host MXCSR */
+	fxrstor [r15 + BT_CPU_GUEST_FX] /* guest x87/SSE state */
+	mov eax, [r15 + BT_CPU_EFLAGS]
+	and eax, BT_FL_LIVE             /* only the live arithmetic flags + DF */
 	or eax, 2
 	push rax
 	popfq
-	mov eax, [r15 + 0x00]
-	mov ecx, [r15 + 0x04]
-	mov edx, [r15 + 0x08]
-	mov ebx, [r15 + 0x0c]
-	mov ebp, [r15 + 0x14]
-	mov esi, [r15 + 0x18]
-	mov edi, [r15 + 0x1c]
-	mov esp, [r15 + 0x10]           /* guest ESP; zero-extends RSP */
+	mov eax, [r15 + BT_CPU_EAX]
+	mov ecx, [r15 + BT_CPU_ECX]
+	mov edx, [r15 + BT_CPU_EDX]
+	mov ebx, [r15 + BT_CPU_EBX]
+	mov ebp, [r15 + BT_CPU_EBP]
+	mov esi, [r15 + BT_CPU_ESI]
+	mov edi, [r15 + BT_CPU_EDI]
+	mov esp, [r15 + BT_CPU_ESP]     /* guest ESP; zero-extends RSP */
 	jmp r11
 	.size bt_enter, . - bt_enter
 
@@ -58,25 +70,25 @@ bt_enter:
 	.globl bt_exit_common
 	.type bt_exit_common, @function
 bt_exit_common:
-	mov [r15 + 0x10], esp
-	mov rsp, [r15 + 0x28]           /* back on the monitor stack */
+	mov [r15 + BT_CPU_ESP], esp
+	mov rsp, [r15 + BT_CPU_HOST_RSP] /* back on the monitor stack */
 	pushfq
-	pop qword ptr [r15 + 0x78]      /* rflags: the live guest flags */
-	mov [r15 + 0x00], eax
-	mov [r15 + 0x04], ecx
-	mov [r15 + 0x08], edx
-	mov [r15 + 0x0c], ebx
-	mov [r15 + 0x14], ebp
-	mov [r15 + 0x18], esi
-	mov [r15 + 0x1c], edi
+	pop qword ptr [r15 + BT_CPU_RFLAGS] /* rflags: the live guest flags */
+	mov [r15 + BT_CPU_EAX], eax
+	mov [r15 + BT_CPU_ECX], ecx
+	mov [r15 + BT_CPU_EDX], edx
+	mov [r15 + BT_CPU_EBX], ebx
+	mov [r15 + BT_CPU_EBP], ebp
+	mov [r15 + BT_CPU_ESI], esi
+	mov [r15 + BT_CPU_EDI], edi
 	/* fall through */
 exit_to_monitor:
-	fxsave [r15 + 0x100]
+	fxsave [r15 + BT_CPU_GUEST_FX]
 	fninit                          /* empty x87 stack, as the ABI wants */
-	fldcw [r15 + 0x300]
-	ldmxcsr [r15 + 0x318]
+	fldcw [r15 + BT_CPU_HOST_FX + BT_FX_FCW]
+	ldmxcsr [r15 + BT_CPU_HOST_FX + BT_FX_MXCSR]
 	cld                             /* the C ABI wants DF clear */
-	mov eax, [r15 + 0x48]
+	mov eax, [r15 + BT_CPU_EXIT_REASON]
 	add rsp, 8
 	pop r15
 	pop r14
@@ -112,12 +124,12 @@ bt_ibl:
 	lahf
 	seto al
 	mov r12d, r14d
-	shl r12d, 4
-	and r12d, 0xffff0
-	mov r11, [r15 + 0x68]
+	shl r12d, 4                     /* * BT_IBL_ENTRY_SIZE */
+	and r12d, BT_IBL_INDEX_MASK
+	mov r11, [r15 + BT_CPU_IBL_TABLE]
 	cmp r14d, [r11 + r12]
 	jne 1f
-	mov r11, [r11 + r12 + 8]
+	mov r11, [r11 + r12 + 8]        /* .host */
 	add al, 0x7f                    /* OF = (al == 1) */
 	sahf
 	mov rax, r13
@@ -129,9 +141,9 @@ bt_ibl:
 	 * empty marker still ends up in the monitor. */
 	.globl bt_ibl_miss
 bt_ibl_miss:
-	mov [r15 + 0x20], r14d          /* eip */
-	mov dword ptr [r15 + 0x48], 1   /* BT_EXIT_LOOKUP */
-	mov qword ptr [r15 + 0x50], 0   /* no site to chain */
+	mov [r15 + BT_CPU_EIP], r14d
+	mov dword ptr [r15 + BT_CPU_EXIT_REASON], BT_ABI_EXIT_LOOKUP
+	mov qword ptr [r15 + BT_CPU_EXIT_SITE], 0 /* no site to chain */
 	jmp bt_exit_common
 	.size bt_ibl, . - bt_ibl
 
@@ -143,43 +155,43 @@ bt_ibl_miss:
  * (0: back into the block, 1: bt_callout_refused).
  */
 .macro CALLOUT_ENTER
-	mov [r15 + 0x10], esp           /* guest ESP */
-	mov rsp, [r15 + 0x28]           /* monitor stack, 16-aligned */
+	mov [r15 + BT_CPU_ESP], esp
+	mov rsp, [r15 + BT_CPU_HOST_RSP] /* monitor stack, 16-aligned */
 	pushfq
 	push rax
 	push rcx
 	push rdx
 	push rsi
 	push rdi                        /* six pushes: still 16-aligned */
-	movdqa [r15 + 0x500], xmm0
-	movdqa [r15 + 0x510], xmm1
-	movdqa [r15 + 0x520], xmm2
-	movdqa [r15 + 0x530], xmm3
-	movdqa [r15 + 0x540], xmm4
-	movdqa [r15 + 0x550], xmm5
-	movdqa [r15 + 0x560], xmm6
-	movdqa [r15 + 0x570], xmm7
+	movdqa [r15 + BT_CPU_XMM_SAVE + 0], xmm0
+	movdqa [r15 + BT_CPU_XMM_SAVE + 16], xmm1
+	movdqa [r15 + BT_CPU_XMM_SAVE + 32], xmm2
+	movdqa [r15 + BT_CPU_XMM_SAVE + 48], xmm3
+	movdqa [r15 + BT_CPU_XMM_SAVE + 64], xmm4
+	movdqa [r15 + BT_CPU_XMM_SAVE + 80], xmm5
+	movdqa [r15 + BT_CPU_XMM_SAVE + 96], xmm6
+	movdqa [r15 + BT_CPU_XMM_SAVE + 112], xmm7
 	cld
 	mov rdi, r15
 .endm
 
 .macro CALLOUT_LEAVE
-	movdqa xmm0, [r15 + 0x500]
-	movdqa xmm1, [r15 + 0x510]
-	movdqa xmm2, [r15 + 0x520]
-	movdqa xmm3, [r15 + 0x530]
-	movdqa xmm4, [r15 + 0x540]
-	movdqa xmm5, [r15 + 0x550]
-	movdqa xmm6, [r15 + 0x560]
-	movdqa xmm7, [r15 + 0x570]
+	movdqa xmm0, [r15 + BT_CPU_XMM_SAVE + 0]
+	movdqa xmm1, [r15 + BT_CPU_XMM_SAVE + 16]
+	movdqa xmm2, [r15 + BT_CPU_XMM_SAVE + 32]
+	movdqa xmm3, [r15 + BT_CPU_XMM_SAVE + 48]
+	movdqa xmm4, [r15 + BT_CPU_XMM_SAVE + 64]
+	movdqa xmm5, [r15 + BT_CPU_XMM_SAVE + 80]
+	movdqa xmm6, [r15 + BT_CPU_XMM_SAVE + 96]
+	movdqa xmm7, [r15 + BT_CPU_XMM_SAVE + 112]
 	pop rdi
 	pop rsi
 	pop rdx
 	pop rcx
 	pop rax
 	popfq                           /* guest flags, DF included */
-	mov esp, [r15 + 0x10]
-	jmp [r15 + 0xb0 + r12 * 8]      /* no flags touched */
+	mov esp, [r15 + BT_CPU_ESP]
+	jmp [r15 + BT_CPU_CALLOUT_BACK + r12 * 8] /* no flags touched */
 .endm
 
 /*
@@ -196,10 +208,10 @@ bt_ibl_miss:
 	.type bt_callout_port, @function
 bt_callout_port:
 	CALLOUT_ENTER
-	mov esi, [r15 + 0x98]           /* port | size << 16 | out << 24 */
-	mov edx, [rsp + 32]             /* guest EAX */
+	mov esi, [r15 + BT_CPU_CALLOUT_ARG] /* port | size << 16 | out << 24 */
+	mov edx, [rsp + FRAME_RAX]      /* guest EAX */
 	call bt_port_callout            /* new guest EAX; bit 32: refused */
-	mov [rsp + 32], eax
+	mov [rsp + FRAME_RAX], eax
 	shr rax, 32
 	mov r12, rax                    /* 0: back into the block, 1: exit */
 	CALLOUT_LEAVE
@@ -215,8 +227,8 @@ bt_callout_port:
 	.type bt_callout_store, @function
 bt_callout_store:
 	CALLOUT_ENTER
-	mov esi, [r15 + 0x30]           /* linear address */
-	mov edx, [r15 + 0x98]           /* value */
+	mov esi, [r15 + BT_CPU_CALLOUT_ADDR] /* linear address */
+	mov edx, [r15 + BT_CPU_CALLOUT_ARG] /* value */
 	call bt_store_callout
 	mov r12d, eax                   /* 0: back into the block, 1: exit */
 	CALLOUT_LEAVE
@@ -236,10 +248,10 @@ bt_callout_store:
 	.type bt_callout_sys, @function
 bt_callout_sys:
 	CALLOUT_ENTER
-	mov esi, [r15 + 0x98]           /* enum bt_transition | vector << 8 */
-	mov edx, [rsp + 24]             /* guest ECX */
-	mov ecx, [rsp + 16]             /* guest EDX */
-	lea r8, [rsp + 40]              /* guest flags, for popfq */
+	mov esi, [r15 + BT_CPU_CALLOUT_ARG] /* enum bt_transition | vector << 8 */
+	mov edx, [rsp + FRAME_RCX]      /* guest ECX */
+	mov ecx, [rsp + FRAME_RDX]      /* guest EDX */
+	lea r8, [rsp + FRAME_FLAGS]     /* guest flags, for popfq */
 	call bt_sys_callout
 	mov r12d, eax
 	CALLOUT_LEAVE
@@ -250,8 +262,8 @@ bt_callout_sys:
 	.globl bt_callout_runloop
 	.type bt_callout_runloop, @function
 bt_callout_runloop:
-	mov dword ptr [r15 + 0x48], 8   /* BT_EXIT_RUNLOOP */
-	mov qword ptr [r15 + 0x50], 0
+	mov dword ptr [r15 + BT_CPU_EXIT_REASON], BT_ABI_EXIT_RUNLOOP
+	mov qword ptr [r15 + BT_CPU_EXIT_SITE], 0
 	jmp bt_exit_common
 	.size bt_callout_runloop, . - bt_callout_runloop
 
@@ -260,10 +272,10 @@ bt_callout_runloop:
 	.globl bt_callout_refused
 	.type bt_callout_refused, @function
 bt_callout_refused:
-	mov r11d, [r15 + 0xc0]
-	mov [r15 + 0x20], r11d          /* eip */
-	mov dword ptr [r15 + 0x48], 2   /* BT_EXIT_EMULATE */
-	mov qword ptr [r15 + 0x50], 0
+	mov r11d, [r15 + BT_CPU_CALLOUT_EIP]
+	mov [r15 + BT_CPU_EIP], r11d
+	mov dword ptr [r15 + BT_CPU_EXIT_REASON], BT_ABI_EXIT_EMULATE
+	mov qword ptr [r15 + BT_CPU_EXIT_SITE], 0
 	jmp bt_exit_common
 	.size bt_callout_refused, . - bt_callout_refused
 

@@ -697,7 +697,8 @@ int main(int argc, char **argv)
 	struct bt_env env = { .ctx = &vm, .fetch = fetch_code, .protect_code = protect_code,
 			      .force_emulate = force_emulate, .pt_store = pt_store, .inline_port = inline_port,
 			      .port_in = port_in, .port_out = port_out,
-			      .io_allowed = io_allowed, .seg_regs = vm.vcpu.seg,
+			      .io_allowed = io_allowed,
+			      .seg_regs = (struct bt_seg_image *)vm.vcpu.seg,
 			      .cr2 = &vm.vcpu.cr2, .transition = transition };
 	FILE *perf_map = NULL;
 	if (o->perf_map) {

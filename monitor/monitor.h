@@ -40,6 +40,13 @@ struct mon_seg {
 	uint32_t base;
 	uint32_t limit; /* expanded byte limit */
 };
+/* Translated code reads and writes vcpu.seg[] as struct bt_seg_image. */
+_Static_assert(sizeof(struct mon_seg) == sizeof(struct bt_seg_image) &&
+	       offsetof(struct mon_seg, sel) == offsetof(struct bt_seg_image, sel) &&
+	       offsetof(struct mon_seg, attr) == offsetof(struct bt_seg_image, attr) &&
+	       offsetof(struct mon_seg, base) == offsetof(struct bt_seg_image, base) &&
+	       offsetof(struct mon_seg, limit) == offsetof(struct bt_seg_image, limit),
+	       "struct mon_seg is a struct bt_seg_image");
 
 /*
  * Segment descriptor (8 bytes, little-endian u64):

@@ -266,6 +266,5 @@ void mon_segc_note(struct mon_vm *vm, uint16_t sel)
 	c->desc_host = (uint64_t)(vm->ram + phys);
 	c->sel = sel;
 	c->flags = flags;
-	_Static_assert(sizeof s == sizeof c->image, "the register image bt_env.seg_regs describes");
-	memcpy(c->image, &s, sizeof s);
+	memcpy(&c->image, &s, sizeof s);
 }

@@ -269,7 +269,7 @@ END_TEST
 
 /* Sensitive reads of monitor state done inline: MOV from a segment
  * register (any CPL) and MOV from CR2 (ring 0, else the monitor's). */
-static uint8_t fake_segs[6 * 12];
+static struct bt_seg_image fake_segs[6];
 static uint32_t fake_cr2;
 
 static size_t emit_read(const uint8_t *code, size_t len, bool (*fn)(struct bt_tx *,
@@ -292,7 +292,7 @@ static size_t emit_read(const uint8_t *code, size_t len, bool (*fn)(struct bt_tx
 
 START_TEST(sensitive_reads_inline)
 {
-	uint64_t ss = (uint64_t)(fake_segs + 12 * 2), ds = (uint64_t)(fake_segs + 12 * 3);
+	uint64_t ss = (uint64_t)&fake_segs[2], ds = (uint64_t)&fake_segs[3];
 	uint8_t want[32] = { 0x49, 0xbb };
 	/* mov eax, ss: movzx eax, word [r11] */
 	ck_assert_uint_eq(emit_read(B(0x8c, 0xd0), emit_seg_inline), 14);
