@@ -75,8 +75,12 @@ void smm_destroy(struct smm *smm);
 
 /* Follow the guest's CR0, CR3, CR4, EFER.NXE and, with PAE paging, the
  * PDPTEs loaded at its last CR3 load (smm_pae_load_pdptes; ignored
- * otherwise). Return true if the S-view was dropped (the caller's
- * linear-keyed caches are stale too). */
+ * otherwise). A new address space or new supervisor rights (CR3, CR0.WP,
+ * CR4.PGE) drop the S-view's mappings (with PGE, the non-global ones) and
+ * recheck the pages code was fetched from (code_frame_dropped for those
+ * that changed); the page tables stay traced. Return true only when the
+ * paging mode changed (PG, PAE, PSE, NXE): then everything was dropped,
+ * tracing included, and the caller's linear-keyed caches are stale too. */
 bool smm_set_mode(struct smm *smm, uint32_t cr0, uint32_t cr3, uint32_t cr4, bool nxe,
 		  const uint64_t pdpte[4]);
 bool smm_paging(const struct smm *smm);
