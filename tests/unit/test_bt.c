@@ -605,6 +605,99 @@ START_TEST(a_block_across_pages_needs_both)
 }
 END_TEST
 
+static int32_t rel32_at(const uint8_t *p)
+{
+	int32_t rel;
+	memcpy(&rel, p, 4);
+	return rel;
+}
+
+/* A direct jump chained to its target block goes straight there; when the
+ * target's page is written, the jump is pointed back at its exit stub and
+ * the target is gone from the hash and the indirect-branch table, while
+ * the jumping block (another page) stays. */
+START_TEST(chains_are_undone_when_their_target_goes)
+{
+	struct bt *bt = cache_bt();
+	/* page 5 (frame 2): jmp 0x6000; page 6 (frame 3): nops ... */
+	static const uint8_t jmp[] = { 0xe9, 0xfb, 0x0f, 0x00, 0x00 };
+	memcpy(&fake_ram[2][0], jmp, sizeof jmp);
+	lin_to_frame[5] = 2 + 1;
+	lin_to_frame[6] = 3 + 1;
+	struct bt_block *a = translate(bt, 0x5000);
+	struct bt_block *b = translate(bt, 0x6000);
+	/* A block that is one direct jump: the poll check (no 0xe9 byte in
+	 * it), then the patchable jmp rel32 to its exit stub. */
+	uint8_t *jmp_op = memchr(a->host, 0xe9, a->host_len);
+	ck_assert_ptr_nonnull(jmp_op);
+	uint8_t *site = jmp_op + 1;
+	const uint8_t *stub = site + 4 + rel32_at(site);
+	ck_assert_ptr_ne(stub, b->host);
+	bt_chain(bt, site, b);
+	ck_assert_ptr_eq(site + 4 + rel32_at(site), b->host);
+	ck_assert_ptr_eq(b->incoming->rel32, site);
+	bt_ibl_insert(bt, b);
+	ck_assert_uint_eq(bt_ibl_table(bt, b->user)[0x6000 & (BT_IBL_ENTRIES - 1)].host,
+			  (uint64_t)b->host);
+	bt_invalidate_page(bt, 3);
+	ck_assert(!protected_pages[3]);
+	ck_assert(protected_pages[2]);
+	ck_assert_ptr_eq(site + 4 + rel32_at(site), stub);
+	ck_assert_ptr_null(bt_lookup(bt, 0x6000));
+	ck_assert_uint_eq(bt_ibl_table(bt, b->user)[0x6000 & (BT_IBL_ENTRIES - 1)].host,
+			  (uint64_t)bt_ibl_miss);
+	ck_assert_ptr_eq(bt_lookup(bt, 0x5000), a);
+	bt_destroy(bt);
+}
+END_TEST
+
+/* One instruction rewritten: only the blocks holding it go; the page stays
+ * protected for the others. */
+START_TEST(an_instruction_write_drops_only_its_blocks)
+{
+	struct bt *bt = cache_bt();
+	fake_ram[2][0x100] = 0xc3; /* 0x5000: nops up to a ret at 0x5100 */
+	fake_ram[2][0x200] = 0xc3; /* 0x5180: nops up to a ret at 0x5200 */
+	lin_to_frame[5] = 2 + 1;
+	struct bt_block *a = translate(bt, 0x50f0);
+	struct bt_block *b = translate(bt, 0x51f0);
+	bt_invalidate_insn(bt, 2, 0x51f8);
+	ck_assert_ptr_eq(bt_lookup(bt, 0x50f0), a);
+	ck_assert_ptr_null(bt_lookup(bt, 0x51f0));
+	ck_assert(!b->valid);
+	ck_assert(protected_pages[2]);
+	bt_destroy(bt);
+}
+END_TEST
+
+/* A flush forgets every block, releases every code page and starts the
+ * cache over from its beginning. */
+START_TEST(a_flush_starts_over)
+{
+	struct bt *bt = cache_bt();
+	fake_ram[2][0x10] = 0xc3;
+	fake_ram[3][0x10] = 0xc3;
+	lin_to_frame[5] = 2 + 1;
+	lin_to_frame[6] = 3 + 1;
+	struct bt_block *a = translate(bt, 0x5000);
+	uint8_t *first = a->host;
+	struct bt_block *b = translate(bt, 0x6000);
+	bt_ibl_insert(bt, b);
+	uint64_t epoch = bt_code_epoch(bt);
+	bt_flush(bt);
+	ck_assert(!protected_pages[2] && !protected_pages[3]);
+	ck_assert_ptr_null(bt_lookup(bt, 0x5000));
+	ck_assert_ptr_null(bt_lookup(bt, 0x6000));
+	ck_assert_uint_eq(bt_ibl_table(bt, b->user)[0x6000 & (BT_IBL_ENTRIES - 1)].host,
+			  (uint64_t)bt_ibl_miss);
+	ck_assert_uint_gt(bt_code_epoch(bt), epoch);
+	ck_assert_uint_eq(bt_get_stats(bt)->flushes, 1);
+	ck_assert_ptr_eq(translate(bt, 0x6000)->host, first);
+	ck_assert(protected_pages[3]);
+	bt_destroy(bt);
+}
+END_TEST
+
 /*
  * The lagging stack pointer: a run of PUSH, POP and ESP-based operands
  * moves no ESP until something reads it; each instruction's lag is kept,
@@ -842,6 +935,9 @@ static Suite *suite(void)
 	t = tcase_create("cache");
 	tcase_add_test(t, detached_blocks_come_back_through_their_page);
 	tcase_add_test(t, a_block_across_pages_needs_both);
+	tcase_add_test(t, chains_are_undone_when_their_target_goes);
+	tcase_add_test(t, an_instruction_write_drops_only_its_blocks);
+	tcase_add_test(t, a_flush_starts_over);
 	tcase_add_test(t, user_and_kernel_blocks_apart);
 	tcase_add_test(t, one_instruction_retranslated);
 	tcase_add_test(t, detached_blocks_exit_at_their_entry);
