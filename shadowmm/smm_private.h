@@ -2,9 +2,17 @@
 #ifndef BTVMM_SMM_PRIVATE_H
 #define BTVMM_SMM_PRIVATE_H
 
+#include "hostdriver.h"
 #include "shadowmm.h"
 
 #define SMM_LPAGES (1u << 20) /* 4 KiB linear pages in 4 GiB */
+
+/* The control-register bits the S-view follows. */
+#define CR0_PG 0x80000000u
+#define CR0_WP 0x00010000u
+#define CR4_PSE 0x00000010u
+#define CR4_PAE 0x00000020u
+#define CR4_PGE 0x00000080u
 #define SMM_MAX_CODE_PAGES 8192u
 
 /* Guest-physical frame flags. */
@@ -173,5 +181,13 @@ void smm_trace_reset(struct smm *smm);
 void smm_apply_changes(struct smm *smm, uint32_t frame);
 /* The same for entries [first, end) only (a write known to touch no other). */
 void smm_apply_entries(struct smm *smm, uint32_t frame, uint32_t first, uint32_t end);
+
+/* sview.c: forget the mapping of lpage (it becomes a ghost); change the
+ * protection of S-view pages (false: the host refused and the whole view
+ * was dropped, see there). */
+void smm_forget(struct smm *smm, uint32_t lpage);
+bool smm_view_protect(struct smm *smm, uint32_t first, uint32_t count, enum hd_prot prot);
+/* sview_flush.c: code was fetched through lpage from frame. */
+void smm_code_note(struct smm *smm, uint32_t lpage, uint32_t frame, bool global);
 
 #endif
