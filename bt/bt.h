@@ -1,4 +1,4 @@
-/* bt: the binary translator for guest ring-0 code (public header). */
+/* bt: the binary translator for guest ring-0 code, and for ring-3 code where it is not executed directly (public header). */
 #ifndef BTVMM_BT_H
 #define BTVMM_BT_H
 
@@ -289,8 +289,10 @@ void bt_destroy(struct bt *bt);
 
 /*
  * Run guest code from cpu->eip until something needs the monitor: return
- * BT_EXIT_EMULATE, BT_EXIT_FAULT or BT_EXIT_POLL with precise guest state
- * in the bt_cpu block (eip at the instruction concerned). Lookups and
+ * BT_EXIT_EMULATE, BT_EXIT_FAULT, BT_EXIT_POLL, BT_EXIT_IRQ (an inline
+ * STI/POPF set IF with an interrupt waiting) or BT_EXIT_RUNLOOP (a
+ * callout's transition wants the run loop to look first), with precise
+ * guest state in the bt_cpu block (eip at the instruction concerned). Lookups and
  * chaining are handled inside. Return BT_EXIT_FAULT with exit_signo 0 and
  * fault_code 1 if eip cannot be fetched (the monitor decides what the guest
  * sees).

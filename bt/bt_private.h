@@ -233,7 +233,8 @@ bool emit_branch(struct bt_tx *tx, const struct bt_insn *in);
 bool emit_inline_io(struct bt_tx *tx, const struct bt_insn *in);
 /* emit_io.c: a page-table MOV through the store callout. */
 bool emit_inline_store(struct bt_tx *tx, const struct bt_insn *in);
-/* emit_io.c: SYSENTER (U blocks) and SYSEXIT (S blocks) through a callout. */
+/* emit_io.c: SYSENTER and INT n (U blocks), SYSEXIT and IRETD (S blocks)
+ * through the transition callout. */
 bool emit_inline_sys(struct bt_tx *tx, const struct bt_insn *in);
 /* CLI, STI, PUSHFD, POPFD on the virtual flags (emit_flags.c); the caller
  * decides whether an STI may be inline, and never asks for bt_step. */

@@ -1,4 +1,4 @@
-/* bt: port I/O answered inline: a callout from translated code, no exit. */
+/* bt: the callouts from translated code, no exit: port I/O, page-table stores, and the SYSENTER/INT n/SYSEXIT/IRETD transitions. */
 #include "bt_private.h"
 
 #include <string.h>

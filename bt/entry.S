@@ -101,8 +101,8 @@ exit_to_monitor:
 
 /*
  * Exit from a host signal handler: the handler stored the guest state from
- * the signal context, set the FS base back to the monitor's, and rewrote the
- * context to resume here with rsp = host_rsp and r15 = cpu. Sigreturn put
+ * the signal context and rewrote the context to resume here with
+ * rsp = host_rsp and r15 = cpu. Sigreturn put
  * the guest's x87/SSE state back, so it is saved here as usual.
  */
 	.globl bt_exit_from_signal
@@ -267,8 +267,9 @@ bt_callout_runloop:
 	jmp bt_exit_common
 	.size bt_callout_runloop, . - bt_callout_runloop
 
-/* The callout refused (I/O not allowed at this CPL): leave translated code
- * with the instruction to be emulated, which raises the guest's #GP. */
+/* A callout refused (I/O not allowed at this CPL; a store or a transition
+ * the monitor will not do inline): leave translated code with the
+ * instruction to be emulated (which raises the guest's #GP for the I/O). */
 	.globl bt_callout_refused
 	.type bt_callout_refused, @function
 bt_callout_refused:

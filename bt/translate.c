@@ -1,4 +1,4 @@
-/* bt: the block translator: guest ring-0 code into 64-bit host code. */
+/* bt: the block translator: guest code (ring 0, and ring 3 in U blocks) into 64-bit host code. */
 #include "bt_private.h"
 
 #include "invariant.h"

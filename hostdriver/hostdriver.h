@@ -79,15 +79,13 @@ int hd_page_set_readable(void *page, bool readable);
 
 /*
  * Host faults and signals. btvmm's handler runs on an alternate stack, since
- * RSP holds the guest's ESP while translated code runs; before it calls the
- * registered function it restores the monitor's FS base (the guest's FS base
- * may be live) from a non-TLS location.
+ * RSP holds the guest's ESP while translated code runs. The FS base is the
+ * monitor's (its TLS) at all times, translated code included, so the
+ * registered function may use libc.
  *
- * The function returns what to do with the guest FS/GS bases:
- *   HD_FAULT_RESUME   resume the interrupted code: restore the FS base that
- *                     was live when the signal arrived
- *   HD_FAULT_REDIRECT the context was rewritten to resume in monitor code:
- *                     keep the monitor's FS base
+ * The function returns:
+ *   HD_FAULT_RESUME   resume the interrupted code as it was
+ *   HD_FAULT_REDIRECT the context was rewritten to resume in monitor code
  *   HD_FAULT_FATAL    not ours: print and die (a monitor bug)
  */
 enum hd_fault_action { HD_FAULT_RESUME, HD_FAULT_REDIRECT, HD_FAULT_FATAL };

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "hostdriver.h"
+#include "invariant.h"
 
 /*
  * One POSIX timer on CLOCK_MONOTONIC, armed for an absolute deadline and
@@ -56,7 +57,8 @@ void hd_timer_arm(uint64_t deadline_ns)
 	memset(&its, 0, sizeof its);
 	if (deadline_ns != UINT64_MAX)
 		its.it_value = to_ts(deadline_ns ? deadline_ns : 1);
-	timer_settime(host_timer, TIMER_ABSTIME, &its, NULL);
+	if (timer_settime(host_timer, TIMER_ABSTIME, &its, NULL))
+		hd_host_failed("cannot arm the device timer", errno);
 }
 
 void hd_sleep_until(uint64_t deadline_ns)

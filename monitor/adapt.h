@@ -24,7 +24,8 @@
 #define ADAPT_MAX_SHIFT 7        /* longest stay: ADAPT_BT_US << 7 */
 
 struct adapt_space {
-	uint32_t cr3;            /* page directory base; 0: free slot */
+	uint32_t cr3;            /* the space's key (mon_space_key: the page
+				    directory, or the PDPT with PAE); 0: free */
 	bool bt;                 /* translated now */
 	uint8_t strikes;         /* windows that sent it to BT, less clean ones */
 	uint64_t last_use;

@@ -1,4 +1,4 @@
-/* monitor: boot loaders (multiboot v1 ELF; Linux bzImage comes later). */
+/* monitor: boot loaders (multiboot v1 ELF32 kernels and Linux bzImages). */
 #ifndef BTVMM_LOADER_H
 #define BTVMM_LOADER_H
 

@@ -64,8 +64,8 @@ static const char usage[] =
 	"off); 2 bad usage or input; 4 guest triple fault; 6 guest waits for an\n"
 	"interrupt no device will raise; 8 guest used something btvmm does not\n"
 	"support yet; 10 host failure (or --de on on a host that cannot run 32-bit\n"
-	"code); 12 stopped by a signal; 14 guest ring-3 code tried to escape its\n"
-	"sandbox.\n";
+	"code); 12 stopped by a signal or Ctrl-A x; 14 guest ring-3 code tried to\n"
+	"escape its sandbox; 16 a btvmm bug (an internal check failed).\n";
 
 static void fail_usage(const char *fmt, const char *arg)
 {
@@ -360,7 +360,9 @@ static void ram_written(void *ctx, uint64_t phys, uint64_t len)
 		vm->pt_written = true;
 }
 
-/* Multiboot machine state (multiboot spec §3.2), with a flat GDT in guest
+/* The boot state both loaders hand over: 32-bit protected mode, paging
+ * off, flat segments (multiboot spec §3.2; Linux's 32-bit boot protocol
+ * wants the same, with ESI at the boot_params), with a flat GDT in guest
  * memory so that a guest reloading a segment register before its own LGDT
  * still finds CS 0x10 and DS 0x18, as QEMU's loader provides. */
 static void reset_vcpu(struct mon_vm *vm, const struct mon_boot *boot)

@@ -310,14 +310,18 @@ struct mon_vm {
 };
 
 /* ---- run.c ---- */
+/* bt_env.transition: SYSENTER, SYSEXIT, IRETD or INT n from translated
+ * code, without leaving it. */
+enum bt_tr_result mon_transition(struct mon_vm *vm, enum bt_transition kind, uint8_t vector,
+				 uint32_t ecx, uint32_t edx);
 /* After emulating an instruction adaptive translation sent to the
  * emulator: `emulated` false if the emulator could not (it was stepped),
  * `wrote_pt` whether it wrote a traced page table. */
 void mon_hot_writer_done(struct mon_vm *vm, uint32_t eip, bool emulated, bool wrote_pt);
-/* End the run with `status` and a one-line message (printf-style). */
 /* The instruction at CS:EIP as text ("rdmsr", with ECX for RDMSR and
  * WRMSR), or "?" when it cannot be read; no fault is raised. */
 void mon_describe_insn(struct mon_vm *vm, char *text, size_t size);
+/* End the run with `status` and a one-line message (printf-style). */
 void mon_stop(struct mon_vm *vm, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* A monitor bug found where the run can still end cleanly (devices
@@ -460,10 +464,6 @@ void mon_sysenter(struct mon_vm *vm);
  * are the caller's; SYSEXIT's new ESP and EIP are the guest's ECX, EDX). */
 void mon_sysenter_state(struct vcpu *v);
 void mon_sysexit_state(struct vcpu *v, uint32_t ecx, uint32_t edx);
-/* bt_env.transition: SYSENTER, SYSEXIT, IRETD or INT n from translated
- * code, without leaving it (run.c). */
-enum bt_tr_result mon_transition(struct mon_vm *vm, enum bt_transition kind, uint8_t vector,
-				 uint32_t ecx, uint32_t edx);
 /* IRETD at `at` in protected mode, as the emulator does it; false, with
  * nothing changed, where it would fault (emulate_seg.c). Not for NT or VM
  * set. */

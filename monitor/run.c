@@ -61,8 +61,9 @@ static void on_crash(int signo, const siginfo_t *si, const ucontext_t *uc)
  * always set). With IF clear nothing is disturbed -- interrupts-off
  * timing loops such as Linux's TSC calibration must not see kicks --
  * but the interrupt is marked as waiting: the inline STI and POPF then
- * leave translated code when they set IF, and IRET and SYSEXIT are
- * emulated, so the run loop takes it as soon as the guest can.
+ * leave translated code when they set IF, and the IRET and SYSEXIT
+ * callouts refuse (they are emulated), so the run loop takes it as soon as
+ * the guest can.
  */
 static void on_timer(void)
 {
@@ -96,9 +97,7 @@ int mon_install_handlers(struct mon_vm *vm)
 	return r;
 }
 
-/* After a write to a page holding translated code: drop its translations
- * and let the writing instruction complete from a throw-away translation
- * (the page stays writable until code on it is translated again). */
+/* A host fault in translated code (below): complete_step may meet one. */
 static void handle_fault(struct mon_vm *vm, unsigned depth);
 
 static void complete_step(struct mon_vm *vm, enum bt_exit r, unsigned depth)
@@ -120,8 +119,9 @@ static void complete_step(struct mon_vm *vm, enum bt_exit r, unsigned depth)
 
 /*
  * Adaptive translation ("innocent until proven guilty", as VMware did): an
- * instruction that takes HOT_AFTER traced-write faults is retranslated as
- * an emulate exit, so its later page-table writes cost no host fault. It
+ * instruction that takes HOT_AFTER traced-write faults is retranslated to
+ * go through the store callout (a 32-bit MOV) or an emulate exit (other
+ * forms), so its later page-table writes cost no host fault. It
  * goes back to running natively once CLEAN_AFTER emulations in a row wrote
  * no page table (Linux's page-clearing and spin-unlock stores write page
  * tables only while a freed table's frame is being reused), and for good
@@ -493,8 +493,9 @@ static void check_devices(struct mon_vm *vm)
  * loop, which every exit from translated code passes. Translated code
  * exits when the host timer fires for the next device deadline with IF
  * set (the poll page), and when IF becomes set while an interrupt waits:
- * IRET and SYSEXIT are emulated, and the inline STI and POPF test
- * irq_waiting, which is kept here.
+ * the IRET and SYSEXIT transition callouts refuse while irq_waiting is set
+ * (they are then emulated), and the inline STI and POPF test it; it is
+ * kept here.
  */
 static bool take_interrupt(struct mon_vm *vm)
 {

@@ -27,9 +27,16 @@
  *                                 the shadow mappings its changed entries
  *                                 produced are dropped
  *   write to a code frame         the caller drops the translations
- *   MOV CR3, CR0.PG/WP, CR4.PSE/  the whole S-view is dropped (one host
- *     PGE changes                 call) and refilled lazily
- *   INVLPG                        that page's mapping is dropped
+ *   MOV CR3                       the S-view's mappings are dropped (with
+ *                                 CR4.PGE only the non-global ones) and
+ *                                 refilled lazily; tables stay traced
+ *   CR4.PGE toggled               only global pages that no longer show
+ *                                 the current tables go
+ *   CR0.WP toggled                nothing, unless setting it takes away a
+ *                                 right a walk gave while it was clear
+ *   CR0.PG, CR4.PAE/PSE, EFER.NXE everything, tracing included
+ *   INVLPG                        that page's mapping, unless it already
+ *                                 shows the current entry
  *
  * Two formats: 2-level 32-bit (walk32.c) and PAE (walkpae.c; a page
  * table's entries are 8 bytes, 512 to a frame). A 32-bit guest writes a

@@ -24,10 +24,10 @@
 /*
  * lin_map entry, one per linear page of the S-view:
  *
- *   31                     12 11          2   1          0
- *  +-------------------------+-------------+----------+--------+
- *  | guest-physical frame    |      0      | WRITABLE | MAPPED |
- *  +-------------------------+-------------+----------+--------+
+ *   31                 12 11     4    3        2        1         0
+ *  +---------------------+--------+--------+-------+----------+--------+
+ *  | guest-physical frame|   0    | GLOBAL | GHOST | WRITABLE | MAPPED |
+ *  +---------------------+--------+--------+-------+----------+--------+
  *  WRITABLE: the guest's tables allow the write and D is set, so the page
  *  may be mapped read-write unless its frame is CODE or traced.
  *  GHOST (bit 2, without MAPPED): dropped, but the host mapping of that
