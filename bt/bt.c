@@ -136,7 +136,7 @@ static struct bt_block *block_for(struct bt *bt, uint32_t eip)
 		bt_flush(bt);
 		b = bt_translate(bt, eip, &full);
 	}
-	if (b)
+	if (b && !b->cut)
 		bt_insert(bt, b);
 	return b;
 }
@@ -185,6 +185,8 @@ enum bt_exit bt_run(struct bt *bt)
 		bt->stats.lookups++;
 		if (r == BT_EXIT_AWAY)
 			bt_take_chains(bt, b);
+		if (b->cut)
+			continue;
 		if (site && gen == bt->generation)
 			bt_chain(bt, site, b);
 		else if (!site) {

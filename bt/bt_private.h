@@ -32,6 +32,10 @@ struct bt_block {
 	bool detached;             /* valid, but not to be run (bt_detach_page) */
 	bool user;                 /* a U block: it reaches guest memory through
 				      the user view's window (bt_set_user_view) */
+	bool cut;                  /* its last instruction was cut short by a
+				      page that could not be fetched: run once,
+				      never looked up, chained or put in the
+				      IBL (the page may be there next time) */
 	uint16_t *guest_off;       /* per instruction: offset from eip */
 	uint16_t *host_off;        /* per instruction: offset from host */
 	int8_t *esp_lag;           /* per instruction: host ESP + lag = guest

@@ -118,6 +118,8 @@ static bool emit_inline(struct bt_tx *tx, const struct bt_insn *in, unsigned n,
 	       emit_cr2_read(tx, in) || emit_inline_sys(tx, in);
 }
 
+#define X86_MAX_INSN 15 /* bytes in the longest x86 instruction */
+
 struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 {
 	uint16_t guest_off[BT_MAX_BLOCK_INSNS], host_off[BT_MAX_BLOCK_INSNS];
@@ -127,6 +129,7 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 	struct bt_tx tx = { .bt = bt };
 	uint32_t page0 = 0, last_page = 0, cur = eip, end = eip;
 	unsigned n = 0;
+	bool cut = false;
 
 	*full = false;
 	if (bt->tc_size - bt->tc_used < 4096 ||
@@ -142,7 +145,7 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 
 	for (;;) {
 		uint32_t pg;
-		unsigned avail = bt->env.fetch(bt->env.ctx, cur, code[n], 15, &pg);
+		unsigned avail = bt->env.fetch(bt->env.ctx, cur, code[n], X86_MAX_INSN, &pg);
 		if (avail == 0) {
 			if (n == 0)
 				return NULL; /* the monitor reports the fetch fault */
@@ -160,6 +163,7 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 		if (!decode(bt, cur, code[n], avail, &in)) {
 			/* Undecodable (or cut short by unfetchable bytes): the
 			 * monitor raises #UD or the fetch fault. */
+			cut = avail < X86_MAX_INSN;
 			lens[n] = (uint8_t)avail;
 			n++;
 			end = cur + 1;
@@ -277,6 +281,7 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 	memcpy(b->esp_lag, esp_lag, n);
 	b->valid = true;
 	b->user = bt->user;
+	b->cut = cut;
 
 	bt->tc_used += (host_len + 15) & ~(size_t)15;
 	if (bt->tc_used > bt->stats.tc_resident)

@@ -590,8 +590,15 @@ START_TEST(a_block_across_pages_needs_both)
 	memcpy(&fake_ram[2][0xffe], code, 2);
 	memcpy(&fake_ram[3][0], code + 2, 4);
 	lin_to_frame[5] = 2 + 1;
+	/* The second page not there yet: a block for this once, marked so
+	 * that it is never looked up again. */
+	bool full;
+	struct bt_block *once = bt_translate(bt, 0x5ffe, &full);
+	ck_assert_ptr_nonnull(once);
+	ck_assert(once->cut);
 	lin_to_frame[6] = 3 + 1;
 	struct bt_block *b = translate(bt, 0x5ffe);
+	ck_assert(!b->cut);
 	ck_assert_uint_eq(b->page[0], 2);
 	ck_assert_uint_eq(b->page[1], 3);
 	/* The second page is remapped: detached from both lists' view. */
