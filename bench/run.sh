@@ -298,7 +298,8 @@ md=$out/report.md
 		echo
 	done
 } >"$work/plot.dat"
-if ! command -v gnuplot >/dev/null; then
+# As run-os.sh does; not for --quick (CI installs nothing).
+if ! command -v gnuplot >/dev/null && ((!quick)); then
 	echo "run.sh: installing gnuplot-nox for the plot" >&2
 	sudo_cmd=""; [[ $(id -u) -eq 0 ]] || sudo_cmd=sudo
 	DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends \
