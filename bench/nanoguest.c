@@ -83,8 +83,8 @@ extern char user_int80[], user_sysenter[], user_pgfault[], user_divzero[];
 
 /*
  * Kernel entries. int $0x80 and SYSENTER are null system calls that count
- * themselves, except EAX = -1: the ring-3 program is done, back to
- * rt_run_user's caller. The timer ISR counts and EOIs the self-IPI.
+ * themselves; int $0x80 with EAX = -1 means the ring-3 program is done:
+ * back to rt_run_user's caller. The timer ISR counts and EOIs the self-IPI.
  */
 __asm__(".text\n"
 	".globl nano_int80\n"
