@@ -96,6 +96,7 @@ __asm__(".text\n"
 	".globl nano_sysenter\n"
 	"nano_sysenter:\n"
 	"\tincl nano_calls\n"
+	"\tsti\n" /* SYSENTER cleared IF, SYSEXIT does not set it */
 	"\tsysexit\n"
 	".globl nano_timer_isr\n"
 	"nano_timer_isr:\n"
@@ -253,6 +254,10 @@ static void setup(void)
 	(void)*(volatile uint32_t *)(SPARE_PDE << 22);
 	lapic_write(APIC_SVR, 0x1ff); /* software-enabled, spurious 0xff */
 	rt_set_exception_hook(on_exception);
+	/* Ring 3 with IF set: btvmm runs ring 3 directly (--de on) only then.
+	 * Nothing interrupts it: the PIC is masked, the LAPIC sends nothing
+	 * unasked. */
+	rt_user_eflags = 0x202;
 }
 
 /* Run one ring-3 program over n iterations; its cycles. */

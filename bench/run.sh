@@ -66,6 +66,7 @@ fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-run.XXXXXX")
 trap 'rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM # through the EXIT trap
 
 # Without --build, a tree of our own, as a fresh clone would make it.
 if [[ -z $build ]]; then
