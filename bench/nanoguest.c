@@ -337,7 +337,7 @@ static uint64_t op_cli_sti(uint32_t n)
 }
 
 /* POPF alternating IF set and clear (an IF change is what a BT VMM must
- * virtualize; the PUSH of an immediate is not sensitive). */
+ * virtualize; the PUSH of a register is not sensitive). */
 static uint64_t op_popf(uint32_t n)
 {
 	uint64_t t0 = rdtsc();
