@@ -386,6 +386,7 @@ int rt_strcmp(const char *a, const char *b)
 /* rt_run_user: the caller's registers saved on its stack, an IRET frame
  * to CPL 3; rt_resume_kernel drops back to that stack. */
 uint32_t rt_user_saved_esp;
+uint32_t rt_user_eflags = 0x2;
 __asm__(".text\n"
 	".globl rt_run_user\n"
 	"rt_run_user:\n"
@@ -395,7 +396,7 @@ __asm__(".text\n"
 	"	movl 40(%esp), %ecx\n"
 	"	pushl $0x23\n"
 	"	pushl %ecx\n"
-	"	pushl $0x2\n"
+	"	pushl rt_user_eflags\n"
 	"	pushl $0x1b\n"
 	"	pushl %eax\n"
 	"	movw $0x23, %bx\n"

@@ -89,10 +89,12 @@ void rt_lidt(void);
  */
 extern uint32_t rt_tss[26];
 void rt_ring3_init(void *kstack_top);
-/* Run `code` at CPL 3 (flat 0x1b/0x23, ESP ustack_top, IF clear, the
- * general registers zeroed); it ends with INT 0x80 or a fault, whose
+/* Run `code` at CPL 3 (flat 0x1b/0x23, ESP ustack_top, EFLAGS
+ * rt_user_eflags: 0x2 unless the guest sets IF there, the general
+ * registers zeroed); it ends with INT 0x80 or a fault, whose
  * handler returns to rt_run_user's caller by setting its frame's EIP to
  * rt_resume_kernel (ring 0 state as at the call). */
+extern uint32_t rt_user_eflags;
 void rt_run_user(const void *code, uint32_t ustack_top);
 void rt_resume_kernel(void);
 /* Paging on, the first 16 MiB identity-mapped read/write for ring 3
