@@ -1,4 +1,5 @@
 /* Test guest: the Popek–Goldberg laboratory — each sensitive IA-32 instruction at CPL 0 and 3, one machine-readable row per case. */
+#include "guestargs.h"
 #include "rt.h"
 
 /*
@@ -25,6 +26,13 @@
  * Paging is on (the first 16 MiB identity-mapped for ring 3 as well), so
  * the same snippet runs at both privilege levels; each run starts with the
  * general registers zeroed and EFLAGS = 2 (IF clear, IOPL 0).
+ *
+ * The command line (-append) may say "from=N": start at case N (after a
+ * monitor stopped the guest in case N - 1, bench/pglab.sh goes on from
+ * there); or "cost [iters=N]": instead of the cases, time a loop of N of
+ * each instruction at CPL 0 against a loop of N NOPs with RDTSC and print
+ * "pgcost insn=NAME tenths=T" (guest TSC ticks per instruction, in
+ * tenths, beyond a NOP) — host-dependent, so only bench/pglab.sh asks.
  */
 
 /* Descriptors this guest adds (rt owns 0..2, rt_ring3_init 3..5). */
@@ -32,7 +40,7 @@
 #define SEL_CODE3   0x3b /* flat code, DPL 3: far-transfer target at CPL 3 */
 #define SEL_BASED   0x43 /* byte-granular data based at based_buf, DPL 3 */
 #define SEL_RODATA  0x4b /* read-only data, DPL 3 */
-#define SEL_LDT     0x50
+#define SEL_LDT     0x60 /* not 0x50, where Linux keeps a process's LDT */
 #define SEL_UDATA   0x23 /* rt_ring3_init's flat ring-3 data */
 #define SEL_TSS     0x28 /* rt_ring3_init's TSS */
 #define VEC_PROBE   0x40 /* INT n probe: a DPL-3 interrupt gate */
@@ -45,7 +53,6 @@ static uint32_t pt[4][1024] __attribute__((aligned(4096)));
 static uint8_t kstack[8192] __attribute__((aligned(16)));
 static uint8_t ustack[4096] __attribute__((aligned(16)));
 static struct rt_desc ldt[1] __attribute__((aligned(8)));
-static struct rt_desc my_idt[256] __attribute__((aligned(8)));
 static volatile uint32_t based_buf[4] = {0x11111111, 0x22222222, 0x33333333, 0x44444444};
 
 /* Shared with the snippets: a scratch descriptor-table register, the far
@@ -253,7 +260,7 @@ static struct outcome expect(const struct pg_case *c)
 	if (!rt_strcmp(n, "sgdt"))
 		e.eax = (uint32_t)rt_gdt, e.edx = sizeof(struct rt_desc[16]) - 1;
 	else if (!rt_strcmp(n, "sidt"))
-		e.eax = (uint32_t)my_idt, e.edx = sizeof my_idt - 1;
+		e.eax = (uint32_t)rt_idt, e.edx = sizeof(struct rt_desc[256]) - 1;
 	else if (!rt_strcmp(n, "sldt"))
 		e.eax = SEL_LDT;
 	else if (!rt_strcmp(n, "str"))
@@ -351,32 +358,121 @@ static void setup(void)
 	pg_gdtr.limit = sizeof(struct rt_desc[16]) - 1;
 	pg_gdtr.base = (uint32_t)rt_gdt;
 	__asm__ volatile("lldt %w0" ::"r"(SEL_LDT));
-	/* The IDT: the runtime's, with the probe gate, copied to a table whose
-	 * address this guest chose (so that SIDT has an expected value). */
+	/* The IDT: the runtime's (SIDT's expected value), with the probe gate.
+	 * Nothing here runs a sensitive instruction to learn what to expect:
+	 * under trap-emulate it would answer with the host's value. */
 	rt_idt_set(VEC_PROBE, pg_int_handler, 0xee);
-	struct __attribute__((packed)) {
-		uint16_t limit;
-		uint32_t base;
-	} idtr;
-	__asm__ volatile("sidt %0" : "=m"(idtr));
-	rt_memcpy(my_idt, (const void *)idtr.base, sizeof my_idt);
-	idtr.limit = sizeof my_idt - 1;
-	idtr.base = (uint32_t)my_idt;
-	__asm__ volatile("lidt %0" ::"m"(idtr) : "memory");
+	rt_lidt();
 	/* Every PIC line masked: STI in a snippet lets nothing in. */
 	outb(0x21, 0xff);
 	outb(0xa1, 0xff);
 	rt_set_exception_hook(hook);
 }
 
+/*
+ * The cost loops: pg_c_NAME(n) runs its body n times at CPL 0 and returns
+ * the TSC ticks it took. The body may use EAX, ECX and EDX; EDI holds
+ * RT_DS, a selector every descriptor instruction accepts.
+ */
+#define COST(name, body)                                                          \
+	".globl pg_c_" #name "\npg_c_" #name ":\n"                                    \
+	"\tpushl %ebx\n\tpushl %esi\n\tpushl %edi\n\tpushl %ebp\n"                   \
+	"\tmovl 20(%esp), %esi\n\tmovl $0x10, %edi\n"                                \
+	"\trdtsc\n\tmovl %eax, %ebx\n\tmovl %edx, %ebp\n"                            \
+	"1:\n" body "\tdecl %esi\n\tjnz 1b\n"                                         \
+	"\trdtsc\n\tsubl %ebx, %eax\n\tsbbl %ebp, %edx\n"                             \
+	"\tpopl %ebp\n\tpopl %edi\n\tpopl %esi\n\tpopl %ebx\n\tret\n"
+__asm__(".text\n"
+	COST(nop, "\tnop\n")
+	COST(sgdt, "\tsgdt pg_buf\n")
+	COST(sidt, "\tsidt pg_buf\n")
+	COST(sldt, "\tsldt %eax\n")
+	COST(str, "\tstr %eax\n")
+	COST(smsw, "\tsmsw %eax\n")
+	COST(pushf, "\tpushfl\n\tpopl %eax\n")
+	COST(popf, "\tpushl $2\n\tpopfl\n")
+	COST(lar, "\tlarl %edi, %eax\n")
+	COST(lsl, "\tlsll %edi, %eax\n")
+	COST(verr, "\tverr %di\n")
+	COST(verw, "\tverw %di\n")
+	COST(push_cs, "\tpushl %cs\n\tpopl %eax\n")
+	COST(pop_seg, "\tpushl %edi\n\tpopl %fs\n")
+	COST(mov_from_seg, "\tmovl %ss, %eax\n")
+	COST(mov_to_seg, "\tmovw %di, %fs\n")
+	COST(far_call, "\tlcall $0x08, $pg_lret\n")
+	COST(far_jmp, "\tljmp $0x08, $2f\n2:\n")
+	COST(far_ret, "\tpushl %cs\n\tpushl $2f\n\tlret\n2:\n")
+	COST(int_n, "\tint $0x40\n")
+	COST(cpuid, "\tpushl %ebx\n\txorl %eax, %eax\n\tcpuid\n\tpopl %ebx\n")
+	COST(rdtsc, "\tpushl %edx\n\trdtsc\n\tpopl %edx\n")
+	COST(cli, "\tcli\n")
+	COST(mov_cr, "\tmovl %cr0, %eax\n")
+	COST(lgdt, "\tlgdt pg_gdtr\n")
+	COST(in_out, "\tinb $0x21, %al\n")
+	"pg_lret:\n\tlret\n");
+
+struct pg_cost {
+	const char *insn;
+	uint64_t (*loop)(uint32_t n);
+};
+#define COSTED(name) uint64_t pg_c_##name(uint32_t n);
+COSTED(nop) COSTED(sgdt) COSTED(sidt) COSTED(sldt) COSTED(str) COSTED(smsw) COSTED(pushf)
+COSTED(popf) COSTED(lar) COSTED(lsl) COSTED(verr) COSTED(verw) COSTED(push_cs) COSTED(pop_seg)
+COSTED(mov_from_seg) COSTED(mov_to_seg) COSTED(far_call) COSTED(far_jmp) COSTED(far_ret)
+COSTED(int_n) COSTED(cpuid) COSTED(rdtsc) COSTED(cli) COSTED(mov_cr) COSTED(lgdt)
+COSTED(in_out)
+/* Names as in the cases; pairs where one instruction alone cannot repeat. */
+static const struct pg_cost costs[] = {
+	{"sgdt", pg_c_sgdt}, {"sidt", pg_c_sidt}, {"sldt", pg_c_sldt}, {"str", pg_c_str},
+	{"smsw", pg_c_smsw}, {"pushf+pop", pg_c_pushf}, {"push+popf", pg_c_popf},
+	{"lar", pg_c_lar}, {"lsl", pg_c_lsl}, {"verr", pg_c_verr}, {"verw", pg_c_verw},
+	{"push-cs+pop", pg_c_push_cs}, {"push+pop-seg", pg_c_pop_seg},
+	{"mov-from-seg", pg_c_mov_from_seg}, {"mov-to-seg", pg_c_mov_to_seg},
+	{"far-call+far-ret", pg_c_far_call}, {"far-jmp", pg_c_far_jmp},
+	{"push+push+far-ret", pg_c_far_ret}, {"int-n+iret", pg_c_int_n}, {"cpuid", pg_c_cpuid},
+	{"rdtsc", pg_c_rdtsc}, {"cli", pg_c_cli}, {"mov-cr(read)", pg_c_mov_cr},
+	{"lgdt", pg_c_lgdt}, {"in-out(inb)", pg_c_in_out},
+};
+
+/* The fastest of a few timed runs after one to warm up (translate): the
+ * host's other work only ever adds. */
+static uint64_t fastest(uint64_t (*loop)(uint32_t n), uint32_t n)
+{
+	loop(n);
+	uint64_t best = loop(n);
+	for (int i = 0; i < 4; i++) {
+		uint64_t t = loop(n);
+		best = t < best ? t : best;
+	}
+	return best;
+}
+
+/* The NOP loop's ticks are subtracted, so what remains is the
+ * instruction's own cost. */
+static void measure(uint32_t n)
+{
+	uint64_t base = fastest(pg_c_nop, n);
+	rt_printf("pgcost insn=nop iters=%u ticks=%u\n", n, (uint32_t)base);
+	for (unsigned i = 0; i < sizeof costs / sizeof costs[0]; i++) {
+		uint64_t t = fastest(costs[i].loop, n);
+		/* 32-bit arithmetic (no libgcc here): n and the ticks stay small. */
+		uint32_t extra = t > base ? (uint32_t)(t - base) : 0;
+		rt_printf("pgcost insn=%s tenths=%u\n", costs[i].insn,
+			  extra / n * 10 + extra % n * 10 / n);
+	}
+}
+
 void guest_main(uint32_t mb_magic, uint32_t mb_info)
 {
-	(void)mb_magic;
-	(void)mb_info;
+	const char *cmd = guestargs_cmdline(mb_magic, mb_info);
 	unsigned wrong = 0;
 	rt_puts("pglab: begin\n");
 	setup();
-	for (unsigned i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+	if (guestargs_after(cmd, "cost")) {
+		measure(guestargs_iters(cmd, 10000));
+		return;
+	}
+	for (unsigned i = guestargs_number(cmd, "from=", 0); i < sizeof cases / sizeof cases[0]; i++) {
 		const struct pg_case *c = &cases[i];
 		prepare(c);
 		struct outcome o = run_at(c->cpl, c->code);
