@@ -200,7 +200,8 @@ csv_table() {
 }
 
 # The translated code of each case's snippet, from --trace bt (the first
-# translation of the block at the snippet's address: the CPL-0 one).
+# translation of the block at the snippet's address: the CPL-0 one), cut
+# after 60 lines (the inline segment loads run to hundreds).
 traces() {
     "$btvmm" -kernel "$guest" -m 64 --de off --trace bt -serial none </dev/null 2>"$work/trace" >/dev/null
     nm "$guest" | sed -n 's/^\([0-9a-f]*\) T pg_s_\(.*\)$/\1 \2/p' | sort >"$work/snippets"
@@ -209,9 +210,10 @@ traces() {
         echo
         echo '```'
         awk -v want="bt: block 0x$addr " '
-            index($0, want) == 1 && !done { on = 1; print; next }
+            index($0, want) == 1 && !done { on = 1; print; n = 1; next }
             on && /^bt: block / { on = 0; done = 1 }
-            on { print }' "$work/trace"
+            on && ++n <= 60 { print }
+            END { if (n > 60) print "      ... (" n - 60 " more lines)" }' "$work/trace"
         echo '```'
         echo
     done <"$work/snippets"
