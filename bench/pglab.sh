@@ -99,7 +99,7 @@ collect() {
         fi
         # Stopped in case number $got: say how, then go on after it.
         local why
-        why=$(sed -n '$s/^btvmm: //p' "$work/err" | tr '|' '/' | cut -c1-120)
+        why=$(sed -n '$s/^btvmm: //p' "$work/err" | tr '|' '/' | tr -d '"' | cut -c1-120)
         echo "$(sed -n "$((got + 1))p" "$work/cases")|-|stopped|stopped: exit $status${why:+ ($why)}||no" \
             >>"$work/$r.rows"
         from=$((got + 1))

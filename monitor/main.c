@@ -69,7 +69,8 @@ static const char usage[] =
 	"off); 2 bad usage or input; 4 guest triple fault; 6 guest waits for an\n"
 	"interrupt no device will raise; 8 guest used something btvmm does not\n"
 	"support yet; 10 host failure (or --de on or --mode=trap-emulate on a host\n"
-	"that cannot run 32-bit code); 12 stopped by a signal; 14 guest ring-3 code tried to escape its\n"
+	"that cannot run 32-bit code); 12 stopped by a signal; 14 guest code run\n"
+	"natively (ring 3, or any under --mode=trap-emulate) tried to escape its\n"
 	"sandbox.\n";
 
 static void fail_usage(const char *fmt, const char *arg)
