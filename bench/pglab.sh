@@ -210,8 +210,8 @@ traces() {
         echo
         echo '```'
         awk -v want="bt: block 0x$addr " '
-            index($0, want) == 1 && !done { on = 1; print; n = 1; next }
             on && /^bt: block / { on = 0; done = 1 }
+            index($0, want) == 1 && !done { on = 1; print; n = 1; next }
             on && ++n <= 60 { print }
             END { if (n > 60) print "      ... (" n - 60 " more lines)" }' "$work/trace"
         echo '```'

@@ -8,7 +8,9 @@
 # below; skipped (77) where the host cannot run 32-bit code.
 # report: bench/pglab.sh prints a Markdown and a CSV table with one row per
 # case of the guest; BT is right on every row and agrees with QEMU; a
-# runner this host lacks says "unavailable:" and why.
+# runner this host lacks says "unavailable:" and why; --doc fills a copy
+# of docs/popek-goldberg.md with the table, a translated block per snippet
+# and a cost per instruction.
 set -u
 [ $# -eq 3 ] || { echo "usage: $0 trap-emulate|report BTVMM PGLAB.elf" >&2; exit 2; }
 mode=$1 btvmm=$2 guest=$3
@@ -97,7 +99,9 @@ report)
     timeout 60 "$btvmm" -kernel "$guest" -m 64 --de off -serial stdio </dev/null 2>/dev/null |
         grep -c '^pg insn=' >"$work/n"
     n=$(cat "$work/n")
-    "$root/bench/pglab.sh" --btvmm "$btvmm" --guest "$guest" --csv "$work/t.csv" >"$work/md"
+    cp "$root/docs/popek-goldberg.md" "$work/doc.md"
+    "$root/bench/pglab.sh" --btvmm "$btvmm" --guest "$guest" --csv "$work/t.csv" \
+        --doc "$work/doc.md" --iters 1000 >"$work/md"
     status=$?
     cat "$work/md"
     fail=0
@@ -134,6 +138,15 @@ report)
             case "$de_obs" in "unavailable: this host cannot run 32-bit code natively"*) ;; *) bad "$insn: DE column '$de_obs', want unavailable and why" ;; esac
         fi
     done < <(csv_rows "$work/t.csv")
+    # The document: its hand-written half kept, the generated half redone.
+    sed -n '/^<!-- BEGIN pglab.sh/,/^<!-- END pglab.sh/p' "$work/doc.md" >"$work/gen"
+    grep -q '^## The three properties' "$work/doc.md" || bad "--doc lost the hand-written part"
+    [ "$(grep -Ec '^\| [a-z-]+ \| [03] \|' "$work/gen")" -eq "$n" ] || bad "--doc: the table lacks rows"
+    snippets=$(nm "$guest" | grep -c ' T pg_s_')
+    blocks=$(grep -c '^bt: block ' "$work/gen")
+    [ "$blocks" -eq "$snippets" ] || bad "--doc: $blocks translated blocks, want one per snippet ($snippets)"
+    costs=$(grep -Ec '^\| [a-z+()-]+ \| [0-9]+\.[0-9] \|' "$work/gen")
+    [ "$costs" -ge 20 ] || bad "--doc: $costs cost rows, want 20 or more"
     [ "$fail" -eq 0 ] && echo "pglab report: PASS ($n rows)"
     exit $fail ;;
 *)
