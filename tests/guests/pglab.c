@@ -45,14 +45,13 @@
 #define SEL_TSS     0x28 /* rt_ring3_init's TSS */
 #define VEC_PROBE   0x40 /* INT n probe: a DPL-3 interrupt gate */
 
-#define EFL_IF   0x200u
 #define EFL_IOPL 0x3000u
 
 static uint32_t pd[1024] __attribute__((aligned(4096)));
 static uint32_t pt[4][1024] __attribute__((aligned(4096)));
 static uint8_t kstack[8192] __attribute__((aligned(16)));
 static uint8_t ustack[4096] __attribute__((aligned(16)));
-static struct rt_desc ldt[1] __attribute__((aligned(8)));
+static struct rt_desc ldt[1] __attribute__((aligned(8))); /* null: only SLDT looks */
 static volatile uint32_t based_buf[4] = {0x11111111, 0x22222222, 0x33333333, 0x44444444};
 
 /* Shared with the snippets: a scratch descriptor-table register, the far
@@ -352,8 +351,6 @@ static void setup(void)
 	rt_gdt_set(SEL_BASED >> 3, (uint32_t)based_buf, sizeof based_buf - 1, 0xf2, 0x4);
 	rt_gdt_set(SEL_RODATA >> 3, 0, 0xfffff, 0xf0, 0xc);
 	rt_gdt_set(SEL_LDT >> 3, (uint32_t)ldt, sizeof ldt - 1, 0x82, 0x0);
-	ldt[0].lo = 0;
-	ldt[0].hi = 0;
 	rt_lgdt();
 	pg_gdtr.limit = sizeof(struct rt_desc[16]) - 1;
 	pg_gdtr.base = (uint32_t)rt_gdt;
