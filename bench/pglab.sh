@@ -25,7 +25,7 @@ set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 btvmm=$root/build/monitor/btvmm
 guest=$root/build/tests/guests/pglab.elf
-qemu=qemu-system-i386
+qemu="qemu-system-i386"
 runners="te bt de qemu"
 csv="" doc="" iters=10000
 while [ $# -gt 0 ]; do
@@ -90,6 +90,7 @@ collect() {
     while :; do
         out=$(run_guest "$r" "from=$from")
         status=$?
+        printf '%s\n' "$out" >"$work/$r.out"
         printf '%s\n' "$out" | sed -n 's/^pg insn=\([^ ]*\) cpl=\([0-3]\) class=\([^ ]*\) fault=\([^ ]*\) observed=\([^ ]*\) expected=\([^ ]*\) ok=\([a-z]*\)$/\1 \2|\3|\4|\5|\6|\7/p' \
             >>"$work/$r.rows"
         local got
@@ -106,12 +107,14 @@ collect() {
     done
 }
 
-# The BT run defines the cases (it must give them all).
+# The BT run defines the cases (it must give them all: the guest's last
+# line says how many there are).
 collect bt
 total=$(wc -l <"$work/bt.rows")
 cut -d'|' -f1 "$work/bt.rows" >"$work/cases"
-if [ "$total" -eq 0 ] || ! grep -q . "$work/bt.rows"; then
-    echo "pglab.sh: the BT run printed no rows (status of $btvmm --de off?)" >&2
+cases=$(sed -n 's/^pglab: \([0-9]*\) cases, .*/\1/p' "$work/bt.out")
+if [ "$total" -eq 0 ] || [ "$total" != "$cases" ]; then
+    echo "pglab.sh: the BT run ($btvmm --de off) gave $total rows of ${cases:-?} cases" >&2
     exit 1
 fi
 declare -A why_not
@@ -128,7 +131,7 @@ classify() {
     pushf) m=PUSHFD ;; popf-*) m=POPFD ;; push-cs) m=PUSH ;; pop-seg) m=POP ;;
     mov-from-seg|mov-to-seg|mov-cr) m=MOV ;; far-call) m=CALL ;; far-jmp) m=JMP ;;
     far-ret) m=RET ;; int-n) m=INT ;; cpuid-lm) m=CPUID ;; in-out) m=IN ;;
-    *) m=$(echo "$1" | tr a-z A-Z) ;;
+    *) m=$(echo "$1" | tr "[:lower:]" "[:upper:]") ;;
     esac
     local c
     c=$(grep -o "BT_INSN($m, [A-Z]*)" "$root/bt/classify.def" | sed 's/.*, //; s/)//')
