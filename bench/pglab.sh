@@ -209,17 +209,76 @@ traces() {
     "$btvmm" -kernel "$guest" -m 64 --de off --trace bt -serial none </dev/null 2>"$work/trace" >/dev/null
     nm "$guest" | sed -n 's/^\([0-9a-f]*\) T pg_s_\(.*\)$/\1 \2/p' | sort >"$work/snippets"
     while read -r addr name; do
+        awk -v want="bt: block 0x$addr " '
+            on && /^bt: block / { on = 0; done = 1 }
+            index($0, want) == 1 && !done { on = 1 }
+            on { print }' "$work/trace" >"$work/block.$name"
+    done <"$work/snippets"
+    forms
+    while read -r addr name; do
         echo "#### $name"
         echo
         echo '```'
-        awk -v want="bt: block 0x$addr " '
-            on && /^bt: block / { on = 0; done = 1 }
-            index($0, want) == 1 && !done { on = 1; print; n = 1; next }
-            on && ++n <= 60 { print }
-            END { if (n > 60) print "      ... (" n - 60 " more lines)" }' "$work/trace"
+        head -60 "$work/block.$name"
+        local n
+        n=$(wc -l <"$work/block.$name")
+        [ "$n" -gt 60 ] && echo "      ... ($((n - 60)) more lines)"
         echo '```'
         echo
     done <"$work/snippets"
+}
+
+# The form each case's instruction took in its snippet's block: "exit to
+# the emulator" when the host code at the instruction's offset (after the
+# block's first line) is the exit stub that stores its EIP, else "inline".
+forms() {
+    echo "| case | guest instruction (CPL 0) | translated form |"
+    echo "|---|---|---|"
+    local insn snippet pattern
+    while read -r insn snippet pattern; do
+        [ -f "$work/block.$snippet" ] || continue
+        awk -v insn="$insn" -v pat="$pattern" '
+            /^  [0-9a-f]+  / && !found && index($0, pat) {
+                found = 1; eip = toupper($1); sub(/^0+/, "", eip); off = substr($NF, 2) + 0
+                text = $0; sub(/^  [0-9a-f]+  /, "", text); sub(/ +[+][0-9]+$/, "", text)
+                next
+            }
+            found && !form && $1 == "host" && substr($2, 2) + 0 >= off &&
+            index($0, "mov r11d, [r15-0x1000]") == 0 {
+                form = index($0, "[r15+0x20], 0x" eip) ? "exit to the emulator" : "inline"
+            }
+            END { if (found) printf "| %s | `%s` | %s |\n", insn, text, form ? form : "?" }
+        ' "$work/block.$snippet"
+    done <<'EOF2'
+sgdt sgdt sgdt
+sidt sidt sidt
+sldt sldt sldt
+str str str eax
+smsw smsw smsw
+pushf pushf pushfd
+popf-if popf_if0 popfd
+popf-iopl popf_iopl popfd
+lar lar lar
+lsl lsl lsl
+verr verr verr
+verw verw verw
+push-cs push_cs push cs
+pop-seg pop_seg pop fs
+mov-from-seg mov_from_seg mov eax, ss
+mov-to-seg mov_to_seg mov gs, cx
+far-call far_call call far
+far-jmp far_jmp jmp far
+far-ret far_ret ret far
+int-n int_n int 0x40
+cpuid-lm cpuid_lm cpuid
+rdtsc rdtsc rdtsc
+cli cli cli
+hlt hlt hlt
+mov-cr mov_cr cr0
+lgdt lgdt lgdt
+in-out in_out out dx
+EOF2
+    echo
 }
 
 # The cost of each instruction under each runner that can run here.

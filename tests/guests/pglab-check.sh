@@ -145,6 +145,8 @@ report)
     snippets=$(nm "$guest" | grep -c ' T pg_s_')
     blocks=$(grep -c '^bt: block ' "$work/gen")
     [ "$blocks" -eq "$snippets" ] || bad "--doc: $blocks translated blocks, want one per snippet ($snippets)"
+    forms=$(grep -Ec '^\| [a-z-]+ \| `.+` \| (inline|exit to the emulator) \|$' "$work/gen")
+    [ "$forms" -eq 27 ] || bad "--doc: $forms instructions with a translated form, want 27"
     costs=$(grep -Ec '^\| [a-z+()-]+ \| [0-9]+\.[0-9] \|' "$work/gen")
     [ "$costs" -ge 20 ] || bad "--doc: $costs cost rows, want 20 or more"
     [ "$fail" -eq 0 ] && echo "pglab report: PASS ($n rows)"
