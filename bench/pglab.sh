@@ -273,7 +273,7 @@ int-n int_n int 0x40
 cpuid-lm cpuid_lm cpuid
 rdtsc rdtsc rdtsc
 cli cli cli
-hlt hlt hlt
+hlt hlt0 hlt
 mov-cr mov_cr cr0
 lgdt lgdt lgdt
 in-out in_out out dx

@@ -19,7 +19,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/pglab-check.XXXXXX") || exit 2
 trap 'rm -rf "$work"' EXIT INT TERM
 
 # What naive trap-and-emulate must get wrong ("insn cpl"), and why. Every
-# other row (privileged instructions, which trap; INT n, whose gate the
+# other row (privileged instructions, which trap, HLT at CPL 0 among them,
+# woken by the PIT as the monitor delivers the interrupt; INT n, whose gate the
 # monitor delivers; RDTSC; VERW, false on the host's descriptor as on the
 # guest's; POPF's IOPL at CPL 3, ignored on both) must be right.
 WRONG_UNDER_TE="

@@ -62,7 +62,7 @@ struct __attribute__((packed)) pg_farptr {
 };
 volatile uint8_t pg_buf[8];
 volatile struct pg_farptr pg_far, pg_back;
-volatile uint32_t pg_int_cs, pg_int_count;
+volatile uint32_t pg_int_cs, pg_int_count, pg_irq_count;
 struct __attribute__((packed)) {
 	uint16_t limit;
 	uint32_t base;
@@ -112,6 +112,8 @@ __asm__(".text\n"
 		       "\txorl %edx, %edx\n")
 	SNIPPET(cli, "\tcli\n\tmovl $1, %eax\n")
 	SNIPPET(hlt, "\thlt\n\tmovl $1, %eax\n")
+	/* CPL 0: HLT with interrupts on, woken by the PIT (arm_wakeup) */
+	SNIPPET(hlt0, "\tsti\n\thlt\n\tcli\n\tmovl pg_irq_count, %eax\n")
 	/* toggle CR0.TS and read it back: EAX = what changed */
 	SNIPPET(mov_cr, "\tmovl %cr0, %ecx\n\tmovl %ecx, %edx\n\txorl $8, %edx\n\tmovl %edx, %cr0\n"
 			"\tmovl %cr0, %eax\n\tmovl %ecx, %cr0\n\txorl %ecx, %eax\n\txorl %edx, %edx\n")
@@ -123,6 +125,9 @@ __asm__(".text\n"
 	".globl pg_far_target\npg_far_target:\n\tmovl %cs, %eax\n\tlret\n"
 	/* far JMP/RET landing: its CS in EAX, then back to the snippet's CS */
 	".globl pg_far_landing\npg_far_landing:\n\tmovl %cs, %eax\n\tljmp *pg_back\n"
+	/* IRQ 0 handler: counts, and acknowledges at the master 8259 */
+	".globl pg_irq_handler\npg_irq_handler:\n\tpushl %eax\n\tmovb $0x20, %al\n\toutb %al, $0x20\n"
+	"\tincl pg_irq_count\n\tpopl %eax\n\tiret\n"
 	/* INT n handler: the CS the CPU pushed */
 	".globl pg_int_handler\npg_int_handler:\n\tpushl %eax\n\tmovl 8(%esp), %eax\n"
 	"\tmovl %eax, pg_int_cs\n\tincl pg_int_count\n\tpopl %eax\n\tiret\n");
@@ -132,12 +137,13 @@ DECLARE(sgdt) DECLARE(sidt) DECLARE(sldt) DECLARE(str) DECLARE(smsw) DECLARE(pus
 DECLARE(popf_if0) DECLARE(popf_if3) DECLARE(popf_iopl) DECLARE(lar) DECLARE(lsl)
 DECLARE(verr) DECLARE(verw) DECLARE(push_cs) DECLARE(pop_seg) DECLARE(mov_from_seg)
 DECLARE(mov_to_seg) DECLARE(far_call) DECLARE(far_jmp) DECLARE(far_ret) DECLARE(int_n)
-DECLARE(cpuid_lm) DECLARE(rdtsc) DECLARE(cli) DECLARE(hlt) DECLARE(mov_cr) DECLARE(lgdt)
+DECLARE(cpuid_lm) DECLARE(rdtsc) DECLARE(cli) DECLARE(hlt) DECLARE(hlt0) DECLARE(mov_cr) DECLARE(lgdt)
 DECLARE(in_out)
 void pg_far_target(void);
 void pg_far_landing(void);
 void pg_far_back(void);
 void pg_int_handler(void);
+void pg_irq_handler(void);
 
 /* What a run left: the exception it ended with (0x80: none) and EAX, EDX. */
 struct outcome {
@@ -292,6 +298,8 @@ static struct outcome expect(const struct pg_case *c)
 		e.eax = 0; /* a 32-bit CPU: no long mode to show */
 	else if (!rt_strcmp(n, "rdtsc") || !rt_strcmp(n, "cli") || !rt_strcmp(n, "lgdt"))
 		e.eax = 1;
+	else if (!rt_strcmp(n, "hlt"))
+		e.eax = 1; /* one timer interrupt, which ended the HLT */
 	else if (!rt_strcmp(n, "mov-cr"))
 		e.eax = 8; /* CR0.TS changed, and only it */
 	else if (!rt_strcmp(n, "in-out"))
@@ -326,15 +334,40 @@ static const struct pg_case cases[] = {
 	BOTH("cpuid-lm", PG_REVEAL, pg_s_cpuid_lm, "lm", NULL),
 	BOTH("rdtsc", PG_REVEAL, pg_s_rdtsc, "advances", NULL),
 	BOTH("cli", PG_PRIVILEGED, pg_s_cli, "ran", NULL),
-	{"hlt", 3, PG_PRIVILEGED, pg_s_hlt, {"ran", NULL}}, /* at CPL 0 it would stop the CPU */
+	{"hlt", 0, PG_PRIVILEGED, pg_s_hlt0, {"woke", NULL}},
+	{"hlt", 3, PG_PRIVILEGED, pg_s_hlt, {"ran", NULL}},
 	BOTH("mov-cr", PG_PRIVILEGED, pg_s_mov_cr, "changed", NULL),
 	BOTH("lgdt", PG_PRIVILEGED, pg_s_lgdt, "ran", NULL),
 	BOTH("in-out", PG_PRIVILEGED, pg_s_in_out, "value", NULL),
 };
 
+/*
+ * HLT at CPL 0 needs something to wake it: PIT channel 0, one shot (mode
+ * 0, 4096 ticks: about 3.4 ms), on the master 8259's IRQ 0 at vector
+ * 0x20, every other line masked. "STI; HLT" takes the interrupt only once
+ * HLT has begun, even if it is already pending. The PIT first: mode 0
+ * holds its output low until the count runs out, so whatever the firmware
+ * left it doing raises no edge once IRQ 0 is unmasked.
+ */
+static void arm_wakeup(void)
+{
+	pg_irq_count = 0;
+	outb(0x43, 0x30); /* channel 0, lobyte/hibyte, mode 0, binary */
+	outb(0x40, 0x00);
+	outb(0x40, 0x10);
+	outb(0x20, 0x11); /* ICW1: edge, cascade, ICW4 follows */
+	outb(0x21, 0x20); /* ICW2: vectors 0x20.. */
+	outb(0x21, 0x04); /* ICW3: the slave on IRQ 2 */
+	outb(0x21, 0x01); /* ICW4: 8086 mode */
+	outb(0x21, 0xfe); /* OCW1: IRQ 0 only */
+}
+
 /* Per-case state the snippet relies on. */
 static void prepare(const struct pg_case *c)
 {
+	outb(0x21, 0xff); /* every PIC line masked again */
+	if (c->code == pg_s_hlt0)
+		arm_wakeup();
 	if (c->code == pg_s_far_call)
 		aim_far(c->cpl, pg_far_target);
 	else if (c->code == pg_s_far_jmp || c->code == pg_s_far_ret)
@@ -359,6 +392,7 @@ static void setup(void)
 	 * Nothing here runs a sensitive instruction to learn what to expect:
 	 * under trap-emulate it would answer with the host's value. */
 	rt_idt_set(VEC_PROBE, pg_int_handler, 0xee);
+	rt_idt_set(0x20, pg_irq_handler, 0x8e);
 	rt_lidt();
 	/* Every PIC line masked: STI in a snippet lets nothing in. */
 	outb(0x21, 0xff);
