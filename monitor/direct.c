@@ -30,6 +30,8 @@
 
 bool mon_de_possible(struct mon_vm *vm)
 {
+	if (vm->opt.trap_emulate)
+		return mon_te_possible(vm);
 	const struct vcpu *v = &vm->vcpu;
 	uint32_t fl = v->cpu->eflags;
 	return (v->cr0 & CR0_PE) && mon_cpl(v) == 3 && (fl & BT_FL_IF) &&
@@ -283,7 +285,8 @@ static bool retry_map(struct mon_vm *vm, struct mon_world *w)
 	vm->de_retry.valid = false;
 	if (!t.valid || t.cr3 != vm->vcpu.cr3 || t.eip != vm->vcpu.cpu->eip ||
 	    world_has(w, t.addr >> 12) ||
-	    smm_user_fault(vm->smm, t.addr, t.write, &frame, &writable, &err) != SMM_OK)
+	    smm_world_fault(vm->smm, t.addr, t.write, mon_cpl(&vm->vcpu) == 3, &frame, &writable,
+			    &err) != SMM_OK)
 		return false;
 	world_map(vm, w, t.addr, frame, writable);
 	return true;
@@ -294,7 +297,13 @@ static void user_page_fault(struct mon_vm *vm, struct mon_world *w,
 {
 	uint32_t frame = 0, err = 0;
 	bool writable = false;
-	switch (smm_user_fault(vm->smm, addr, write, &frame, &writable, &err)) {
+	enum smm_result r = smm_world_fault(vm->smm, addr, write, mon_cpl(&vm->vcpu) == 3,
+					    &frame, &writable, &err);
+	/* Guest kernel code (trap-emulate) writing its page tables or device
+	 * memory: the monitor makes the access for it. */
+	if ((r == SMM_PT_WRITE || r == SMM_UNBACKED) && mon_te_emulate(vm))
+		return;
+	switch (r) {
 	case SMM_OK:
 		world_map(vm, w, addr, frame, writable);
 		break;
@@ -351,9 +360,11 @@ static void user_fault(struct mon_vm *vm, struct mon_world *w,
 			mon_deliver(vm, (uint8_t)(ev->err >> 3), false, 0, cpu->eip + 2, true);
 			break;
 		}
-		/* Privileged or I/O instructions: the guest's #GP(0). Host
-		 * selector errors mean nothing to the guest. */
-		mon_deliver(vm, EXC_GP, true, 0, cpu->eip, false);
+		/* Privileged or I/O instructions: at CPL 0 (trap-emulate)
+		 * the guest may run them, emulated; at CPL 3 the guest's
+		 * #GP(0). Host selector errors mean nothing to the guest. */
+		if (!mon_te_emulate(vm))
+			mon_deliver(vm, EXC_GP, true, 0, cpu->eip, false);
 		break;
 	case 4: /* INTO with OF set: a trap, EIP already after it */
 		mon_deliver(vm, EXC_OF, false, 0, cpu->eip, true);

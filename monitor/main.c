@@ -42,6 +42,11 @@ static const char usage[] =
 	"                     default: per guest address space, native unless it\n"
 	"                     exits too often (--stats shows the choices), where\n"
 	"                     the host runs 32-bit code; off with a note otherwise\n"
+	"  --mode bt|trap-emulate  bt (default): binary translation; trap-emulate:\n"
+	"                     run guest kernel code natively, deprivileged, emulating\n"
+	"                     only what traps (unfaithful by design: the Popek-\n"
+	"                     Goldberg laboratory, docs/popek-goldberg.md; needs a\n"
+	"                     host that runs 32-bit code, else exits 10)\n"
 	"  --user-worlds N    guest address spaces whose user world is kept (1-8,\n"
 	"                     default 4)\n"
 	"  --adaptive on|off  retranslate instructions that keep writing page\n"
@@ -63,8 +68,9 @@ static const char usage[] =
 	"(isa-debug-exit); 0 guest reset or powered off (halted with interrupts\n"
 	"off); 2 bad usage or input; 4 guest triple fault; 6 guest waits for an\n"
 	"interrupt no device will raise; 8 guest used something btvmm does not\n"
-	"support yet; 10 host failure (or --de on on a host that cannot run 32-bit\n"
-	"code); 12 stopped by a signal or Ctrl-A x; 14 guest ring-3 code tried to\n"
+	"support yet; 10 host failure (or --de on or --mode=trap-emulate on a host\n"
+	"that cannot run 32-bit code); 12 stopped by a signal or Ctrl-A x; 14 guest\n"
+	"code run natively (ring 3, or any under --mode=trap-emulate) tried to\n"
 	"escape its sandbox; 16 a btvmm bug (an internal check failed).\n";
 
 static void fail_usage(const char *fmt, const char *arg)
@@ -291,6 +297,11 @@ static void parse_args(int argc, char **argv, struct mon_options *o, struct cli_
 			if (strcmp(val, "auto") && strcmp(val, "on") && strcmp(val, "off"))
 				fail_usage("--de takes auto, on or off, not '%s'", val);
 			req->de = !strcmp(val, "off") ? DE_OFF : !strcmp(val, "on") ? DE_ON : DE_AUTO;
+		} else if (!strcmp(a, "-mode")) {
+			NEEDS_VALUE();
+			if (strcmp(val, "bt") && strcmp(val, "trap-emulate"))
+				fail_usage("--mode takes bt or trap-emulate, not '%s'", val);
+			o->trap_emulate = !strcmp(val, "trap-emulate");
 		} else if (!strcmp(a, "-stats")) {
 			NO_VALUE();
 			o->stats = true;
@@ -309,8 +320,10 @@ static void parse_args(int argc, char **argv, struct mon_options *o, struct cli_
 #undef NEEDS_VALUE
 #undef NO_VALUE
 	}
+	if (o->trap_emulate && req->de == DE_OFF)
+		fail_usage("%s--mode=trap-emulate runs guest code natively: not with --de off", "");
 	o->no_de = req->de == DE_OFF;
-	o->de_adaptive = req->de == DE_AUTO;
+	o->de_adaptive = req->de == DE_AUTO && !o->trap_emulate;
 	if (req->check_host)
 		return; /* needs no kernel */
 	if (!o->kernel)
@@ -576,6 +589,11 @@ static void choose_direct_execution(struct mon_options *o, enum de_request de)
 	char why[256];
 	if (de == DE_OFF || hd_compat_mode_works(why, sizeof why))
 		return;
+	if (o->trap_emulate) {
+		fprintf(stderr, "btvmm: --mode=trap-emulate: this host cannot run 32-bit code "
+				"natively (%s), so guest code cannot run deprivileged here\n", why);
+		exit(MON_EXIT_HOST);
+	}
 	if (de == DE_ON) {
 		fprintf(stderr, "btvmm: --de on: this host cannot run 32-bit code natively "
 				"(%s); use --de off\n", why);
@@ -616,6 +634,10 @@ int main(int argc, char **argv)
 	vm.serial_fd = open_serial(o->serial);
 
 	choose_direct_execution(o, req.de);
+	if (o->trap_emulate)
+		fputs("btvmm: --mode=trap-emulate: guest kernel code runs deprivileged and only "
+		      "what traps is emulated: unfaithful by design (docs/popek-goldberg.md)\n",
+		      stderr);
 	/* vm.max_map_count is the host's: btvmm lives within it, dropping
 	 * shadow mappings when it is reached (--stats counts them). */
 	if (hd_reserve_guest_space(err, sizeof err) ||

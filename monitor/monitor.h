@@ -169,6 +169,7 @@ struct mon_options {
 	bool no_adaptive;        /* --adaptive off: page-table writes always trap */
 	bool no_de;              /* --de off: ring-3 code is translated too */
 	bool de_adaptive;        /* --de auto: per address space (adapt.h) */
+	bool trap_emulate;       /* --mode=trap-emulate (trapemu.c) */
 	unsigned user_worlds;    /* --user-worlds: address spaces kept at once */
 	struct dev_drive_config drives[MON_DRIVES]; /* -drive, -hda..-hdd */
 	unsigned ndrives;
@@ -293,6 +294,7 @@ struct mon_vm {
 	uint64_t de_tsc, de_entries, de_syscalls, de_preempts, de_hidden_faults;
 	uint64_t de_vendor_insns; /* SYSENTER/SYSEXIT/SYSCALL/SYSRET, trapped the host's way */
 	uint64_t de_prefaults; /* U-view fills made before the retried access */
+	uint64_t te_emulated;  /* --mode=trap-emulate: guest CPL-0 traps emulated */
 	struct mon_de_retry {  /* the last ring-3 #PF handed to the guest */
 		bool valid, write;
 		uint32_t addr, cr3, eip;
@@ -432,6 +434,14 @@ bool mon_is_hot_writer(struct mon_vm *vm, uint32_t eip);
 /* Run the instruction at cpu->eip natively, once, from a throw-away
  * translation (faults on the way are handled as usual). */
 void mon_step_native(struct mon_vm *vm);
+
+/* ---- trapemu.c ---- */
+/* --mode=trap-emulate: may the vCPU's code, at either CPL, run in a user world? */
+bool mon_te_possible(struct mon_vm *vm);
+/* A trap out of the user world at guest CPL 0 (only trap-emulate runs
+ * that there): emulate the instruction at EIP and return true; at CPL 3
+ * return false (the guest's own fault). */
+bool mon_te_emulate(struct mon_vm *vm);
 
 /* ---- direct.c ---- */
 bool mon_de_possible(struct mon_vm *vm);

@@ -177,6 +177,9 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 		(unsigned long long)vm->de_entries, (unsigned long long)vm->de_syscalls,
 		(unsigned long long)vm->de_preempts, (unsigned long long)vm->de_hidden_faults,
 		(unsigned long long)vm->de_prefaults);
+	if (vm->opt.trap_emulate)
+		fprintf(out, "  --mode=trap-emulate: %llu guest kernel traps emulated\n",
+			(unsigned long long)vm->te_emulated);
 	if (vm->uw && vm->opt.de_adaptive)
 		fprintf(out, "  --de auto: %llu address spaces measured; %llu times one went to the "
 			     "translator (under %d us of ring 3 between exits), %llu times back to "

@@ -159,6 +159,10 @@ bool smm_user_ready(struct smm *smm, uint32_t lpage, uint32_t *frame);
  */
 enum smm_result smm_user_fault(struct smm *smm, uint32_t linear, bool write,
 			       uint32_t *frame, bool *writable, uint32_t *pf_error);
+/* The same for either privilege: `user` false walks as a supervisor
+ * access (guest CPL 0 run in a user world by --mode=trap-emulate). */
+enum smm_result smm_world_fault(struct smm *smm, uint32_t linear, bool write, bool user,
+				uint32_t *frame, bool *writable, uint32_t *pf_error);
 
 /* Drop every S-view mapping (not the translations' bookkeeping): the
  * view will be refilled for a different privilege level. */

@@ -440,13 +440,19 @@ void smm_premap(struct smm *smm, uint32_t lpage)
 enum smm_result smm_user_fault(struct smm *smm, uint32_t linear, bool write,
 			       uint32_t *frame, bool *writable, uint32_t *pf_error)
 {
+	return smm_world_fault(smm, linear, write, true, frame, writable, pf_error);
+}
+
+enum smm_result smm_world_fault(struct smm *smm, uint32_t linear, bool write, bool user,
+				uint32_t *frame, bool *writable, uint32_t *pf_error)
+{
 	struct smm_walk w;
 	if (!smm->paging) {
 		*pf_error = 0;
-		return SMM_UNBACKED; /* ring 3 without paging: not direct-executed */
+		return SMM_UNBACKED; /* no paging: never direct-executed */
 	}
 	enum smm_result r = smm_walk(smm, linear, write ? SMM_WRITE : SMM_READ,
-				     true, true, &w, pf_error);
+				     user, true, &w, pf_error);
 	if (r != SMM_OK) {
 		smm->stats.guest_faults++;
 		return r;

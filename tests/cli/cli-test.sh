@@ -333,6 +333,26 @@ case $case in
             echo "$case: FAIL: fallback note despite --de on" >&2
             exit 1
         fi ;;
+    trap-emulate)
+        # --mode=trap-emulate needs a host that runs 32-bit code: status
+        # 10 and one line elsewhere; where it runs, it says first that it
+        # is unfaithful by design. It cannot be had without direct
+        # execution, and --mode takes nothing else.
+        need_guest
+        check_host
+        if compat_missing; then
+            expect 10 'trap-emulate.*cannot run 32-bit code' --mode=trap-emulate -kernel "$guest" || exit 1
+        else
+            expect 0 '' --mode=trap-emulate -kernel "$guest" || exit 1
+            if ! head -1 "$work/stderr" | grep -q '^btvmm: --mode=trap-emulate: .*unfaithful by design'; then
+                echo "$case: FAIL: no 'unfaithful by design' line first on stderr" >&2
+                exit 1
+            fi
+        fi
+        expect 2 "trap-emulate runs guest code natively: not with --de off" \
+            --mode trap-emulate --de off -kernel "$guest" || exit 1
+        expect 2 "--mode takes bt or trap-emulate, not 'naive'" --mode naive -kernel "$guest" || exit 1
+        expect 0 '' --mode=bt --de off -kernel "$guest" || exit 1 ;;
     de-fallback)
         # By default a host without compat mode gets one note and the
         # guest still runs; a host with it gets no note.

@@ -16,7 +16,7 @@ struct rt_desc rt_gdt[16] = {
 	[2] = { 0x0000ffff, 0x00cf9200 },	/* 0x10: data, DPL 0, 32-bit, 4 KiB gran */
 };
 
-static struct rt_desc rt_idt[256];
+struct rt_desc rt_idt[256];
 static rt_exception_hook rt_hook;
 static int rt_section_start_failures;
 static const char *rt_section_name;

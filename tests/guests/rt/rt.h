@@ -79,7 +79,8 @@ void rt_set_exception_hook(rt_exception_hook hook);  /* NULL removes it */
    a bare type means present, DPL 0, a full attribute byte (0x8E, 0xEF) is
    used as given. The selector is RT_CS. */
 void rt_idt_set(int v, void (*handler)(void), uint8_t type_attr);
-void rt_lidt(void);
+void rt_lidt(void);                  /* IDTR: rt_idt, all 256 vectors */
+extern struct rt_desc rt_idt[256];   /* what SIDT shows after rt_lidt */
 
 /*
  * Ring 3 for a test guest: GDT 0x1b/0x23 flat ring-3 code and data, the
