@@ -728,7 +728,8 @@ static enum emu_result dispatch(struct mon_vm *vm, const struct emu_insn *in,
 		return r;
 	}
 	/* 16-bit addressing (0x67 in 32-bit code) has no translation; the
-	 * data-movement forms are emulated. */
+	 * forms with general-register operands are emulated (a near CALL or
+	 * JMP through memory, PUSH and POP included). */
 	bool fsgs = in->zi.attributes & (ZYDIS_ATTRIB_HAS_SEGMENT_FS |
 					 ZYDIS_ATTRIB_HAS_SEGMENT_GS);
 	if (fsgs && ((r = emu_string(vm, in, f)) != EMU_UNHANDLED ||
@@ -738,7 +739,7 @@ static enum emu_result dispatch(struct mon_vm *vm, const struct emu_insn *in,
 		if ((r = emu_loop16(vm, in)) != EMU_UNHANDLED ||
 		    (r = emu_string(vm, in, f)) != EMU_UNHANDLED)
 			return r;
-		if (bt_classify_mnemonic(m) == BT_CLASS_IDENT &&
+		if (bt_classify_mnemonic(m) != BT_CLASS_EMULATE &&
 		    (r = emu_memory(vm, in, f)) != EMU_UNHANDLED)
 			return r;
 	}
