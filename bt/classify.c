@@ -29,10 +29,8 @@ void bt_decoder_init(ZydisDecoder *d)
 }
 
 /* x87/MMX/SSE-family instructions are innocuous: the guest's FP state is
- * live in the host's registers while translated code runs. Only the
- * extensions the virtual CPUID claims (cpuid.c: SSE3 where the host has
- * it, which is then the host's to refuse): SSSE3 and SSE4 raise #UD
- * through the monitor, as on a CPU without them. */
+ * live in the host's registers while translated code runs. (Those of
+ * extensions the virtual CPUID does not claim never run: isa.c.) */
 bool bt_fp_family(const ZydisDecodedInstruction *zi)
 {
 	if (zi->encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY)

@@ -674,6 +674,9 @@ void mon_sync_mode(struct mon_vm *vm)
 	struct vcpu *v = &vm->vcpu;
 	bt_set_fp_trap(vm->bt, v->cr0 & (CR0_TS | CR0_EM), !(v->cr4 & CR4_OSFXSR));
 	bt_set_native_tsc(vm->bt, v->tsc_offset == 0 && !(v->cr4 & 0x4));
+	struct bt_isa isa;
+	mon_isa(vm, &isa);
+	bt_set_isa(vm->bt, &isa);
 	/* Translations are keyed by linear address: a new address space
 	 * makes them stale. */
 	if (smm_set_mode(vm->smm, v->cr0, v->cr3, v->cr4, v->efer & EFER_NXE, v->pdpte))
@@ -712,6 +715,15 @@ static enum emu_result dispatch(struct mon_vm *vm, const struct emu_insn *in,
 {
 	enum emu_result r;
 	ZydisMnemonic m = in->zi.mnemonic;
+	switch (bt_isa_check(bt_get_isa(vm->bt), &in->zi)) {
+	case BT_ISA_UD:
+		mon_fault_set(f, EXC_UD, false, 0);
+		return EMU_FAULT;
+	case BT_ISA_NOP:
+		return EMU_NEXT;
+	default:
+		break;
+	}
 	if (memory_fault)
 		return emu_memory(vm, in, f);
 	/* Adaptive translation sent an ordinary instruction here because it
@@ -751,9 +763,7 @@ static enum emu_result dispatch(struct mon_vm *vm, const struct emu_insn *in,
 		return emu_mov_dr(vm, in, f);
 	if (m == ZYDIS_MNEMONIC_SYSENTER)
 		return emu_sysenter(vm, f);
-	if (m == ZYDIS_MNEMONIC_UD0 || m == ZYDIS_MNEMONIC_UD1 ||
-	    m == ZYDIS_MNEMONIC_UD2 || m == ZYDIS_MNEMONIC_SYSCALL ||
-	    m == ZYDIS_MNEMONIC_SYSRET) {
+	if (m == ZYDIS_MNEMONIC_UD0 || m == ZYDIS_MNEMONIC_UD1 || m == ZYDIS_MNEMONIC_UD2) {
 		mon_fault_set(f, EXC_UD, false, 0);
 		return EMU_FAULT;
 	}
@@ -900,13 +910,6 @@ static void finish(struct mon_vm *vm, const struct emu_insn *in,
 	case EMU_UNHANDLED: {
 		char text[96];
 		format_insn(in, text, sizeof text);
-		/* Instructions of ISA extensions the virtual CPU does not
-		 * claim raise #UD, as on a CPU without them. */
-		if (in->zi.meta.isa_ext != ZYDIS_ISA_EXT_BASE &&
-		    in->zi.meta.isa_ext != ZYDIS_ISA_EXT_X87) {
-			mon_deliver(vm, EXC_UD, false, 0, cpu->eip, false);
-			break;
-		}
 		/* FS/GS-relative shapes the translator cannot rewrite run
 		 * with the host's segment bases, which need FSGSBASE. */
 		bool fsgs = in->zi.attributes & (ZYDIS_ATTRIB_HAS_SEGMENT_FS |

@@ -472,6 +472,9 @@ void mon_page_fault(struct mon_fault *f, uint32_t linear, uint32_t error);
 
 /* ---- cpuid.c ---- */
 void mon_cpuid(struct mon_vm *vm, uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
+/* The instruction set that CPUID claims (the words of leaves 1, 7 and
+ * 0x80000001 it answers), for bt_isa_check. */
+void mon_isa(struct mon_vm *vm, struct bt_isa *isa);
 /* Return true and the value, or false for an MSR that raises #GP. */
 bool mon_rdmsr(struct mon_vm *vm, uint32_t msr, uint64_t *value);
 bool mon_wrmsr(struct mon_vm *vm, uint32_t msr, uint64_t value);
