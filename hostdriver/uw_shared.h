@@ -70,6 +70,10 @@ struct uw_regs {
 #define UW_SEL_GS 0x1f   /* LDT 3: data, base gs_base */
 enum { UW_DS, UW_ES, UW_FS, UW_GS };
 
+/* The stub maps nothing below this guest linear address (the host's
+ * vm.mmap_min_addr on stock kernels); the monitor emulates accesses there. */
+#define UW_MIN_LINEAR 0x10000u
+
 #define UW_MAX_MAPS 128
 struct uw_map {
 	uint32_t linear;  /* page-aligned guest linear address */

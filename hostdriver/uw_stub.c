@@ -222,7 +222,7 @@ static void apply_maps(void)
 	for (uint32_t i = 0; i < n; i++) {
 		struct uw_map m = sh->maps[i];
 		uint64_t len = (uint64_t)m.pages << 12;
-		if ((uint64_t)m.linear + len > (1ull << 32) || m.linear < 0x10000) {
+		if ((uint64_t)m.linear + len > (1ull << 32) || m.linear < UW_MIN_LINEAR) {
 			sh->stub_errors++;
 			continue;
 		}
@@ -380,7 +380,7 @@ void uw_main(void)
 	if ((int64_t)sh < 0 && (int64_t)sh > -4096)
 		die(102);
 	/* Keep the guest's space free of anything else. */
-	mmap_((void *)0x10000, (1ull << 32) - 0x10000, PROT_NONE_,
+	mmap_((void *)UW_MIN_LINEAR, (1ull << 32) - UW_MIN_LINEAR, PROT_NONE_,
 	      MAP_PRIVATE_ | MAP_ANONYMOUS_ | MAP_FIXED_ | MAP_NORESERVE_, -1, 0);
 	if (set_ldt(UW_SEL_CODE >> 3, 0, 1) || set_ldt(UW_SEL_DATA >> 3, 0, 0))
 		die(103);

@@ -289,6 +289,8 @@ static bool retry_map(struct mon_vm *vm, struct mon_world *w)
 	return true;
 }
 
+static bool read_user_code(void *ctx, uint32_t linear, uint8_t *buf, unsigned n);
+
 static void user_page_fault(struct mon_vm *vm, struct mon_world *w,
 			    uint32_t addr, bool write)
 {
@@ -296,7 +298,13 @@ static void user_page_fault(struct mon_vm *vm, struct mon_world *w,
 	bool writable = false;
 	switch (smm_user_fault(vm->smm, addr, write, &frame, &writable, &err)) {
 	case SMM_OK:
-		world_map(vm, w, addr, frame, writable);
+		/* The host maps nothing below vm.mmap_min_addr (nor does the
+		 * stub, below UW_MIN_LINEAR): the access is emulated, every
+		 * time, rather than mapped and retried without end. */
+		if (addr < UW_MIN_LINEAR || addr < hd_mmap_min_addr())
+			mon_emulate_memory(vm);
+		else
+			world_map(vm, w, addr, frame, writable);
 		break;
 	case SMM_PAGE_FAULT:
 		mon_user_page_fault(vm, addr, write, err);
@@ -307,16 +315,41 @@ static void user_page_fault(struct mon_vm *vm, struct mon_world *w,
 		bt_invalidate_page(vm->bt, frame);
 		break;
 	case SMM_PT_WRITE:
-		mon_stop(vm, MON_EXIT_UNSUPPORTED,
-			 "unsupported: ring-3 write to a page table at %#x (EIP %#x)",
-			 addr, vm->vcpu.cpu->eip);
+		/* A page table the guest maps for ring 3: the write goes
+		 * through the monitor, whose writes the shadow follows. */
+		vm->pt_writes_trapped++;
+		mon_emulate_memory(vm);
 		break;
-	case SMM_UNBACKED:
-		mon_stop(vm, MON_EXIT_UNSUPPORTED,
-			 "unsupported: ring-3 access to memory that is not RAM at %#x "
-			 "(EIP %#x)", addr, vm->vcpu.cpu->eip);
+	case SMM_UNBACKED: /* device memory: the emulator reaches the models */
+		mon_emulate_memory(vm);
 		break;
 	}
+}
+
+/*
+ * INT3, INT 3, INTO and INT 0x80 trap through the host's DPL-3 gates with
+ * EIP past the instruction; the guest's own gate decides what happens,
+ * and a DPL-0 one is #GP(vector * 8 + 2) at the instruction itself. Find
+ * where it began (CC, CE or CD nn just before EIP) and emulate it from
+ * there, as translated code would. A prefix before it cannot be told from
+ * the previous instruction's bytes: such a #GP points past the prefix.
+ */
+static void soft_int_trap(struct mon_vm *vm, uint8_t vector)
+{
+	struct bt_cpu *cpu = vm->vcpu.cpu;
+	uint32_t end = cpu->eip;
+	uint8_t b[2] = { 0, 0 };
+	uint8_t one = vector == EXC_BP ? 0xcc : vector == EXC_OF ? 0xce : 0;
+	if (read_user_code(vm, end - 1, &b[1], 1) && one && b[1] == one) {
+		cpu->eip = end - 1;
+	} else if (b[1] == vector && read_user_code(vm, end - 2, &b[0], 1) && b[0] == 0xcd) {
+		cpu->eip = end - 2;
+	} else {
+		/* Not found (the code changed under it): the trap as is. */
+		mon_deliver(vm, vector, false, 0, end, true);
+		return;
+	}
+	mon_emulate(vm);
 }
 
 /*
@@ -345,18 +378,25 @@ static void user_fault(struct mon_vm *vm, struct mon_world *w,
 		break;
 	case 13:
 		/* INT n whose host gate is not DPL 3: the host reports #GP
-		 * with the IDT bit. The guest's own gate decides (a DPL-3
-		 * gate delivers vector n, else #GP as the guest expects). */
+		 * with the IDT bit, EIP at the instruction (prefixes and
+		 * all). The guest's own gate decides: emulate it. */
 		if ((ev->err & 7) == 2) {
-			mon_deliver(vm, (uint8_t)(ev->err >> 3), false, 0, cpu->eip + 2, true);
+			mon_emulate(vm);
 			break;
 		}
-		/* Privileged or I/O instructions: the guest's #GP(0). Host
-		 * selector errors mean nothing to the guest. */
-		mon_deliver(vm, EXC_GP, true, 0, cpu->eip, false);
+		/* What the translator would hand the emulator (far
+		 * transfers, IRET, segment loads, privileged and I/O
+		 * instructions) is emulated against the guest's own tables
+		 * and flags: the host's selector errors, and its reasons for
+		 * #GP, mean nothing to the guest. Anything else (a misaligned
+		 * SSE operand...) is the guest's #GP(0). */
+		if (mon_emulated_at_eip(vm))
+			mon_emulate(vm);
+		else
+			mon_deliver(vm, EXC_GP, true, 0, cpu->eip, false);
 		break;
-	case 4: /* INTO with OF set: a trap, EIP already after it */
-		mon_deliver(vm, EXC_OF, false, 0, cpu->eip, true);
+	case 4: /* INTO with OF set (or INT 4): a trap, EIP already after it */
+		soft_int_trap(vm, EXC_OF);
 		break;
 	case 5:
 		mon_deliver(vm, EXC_BR, false, 0, cpu->eip, false);
@@ -471,7 +511,7 @@ void mon_de_run(struct mon_vm *vm)
 	case HD_UW_SYSCALL:
 		vm->de_syscalls++;
 		if (ev.insn == HD_UW_INSN_INT80) /* EIP is already past it */
-			mon_deliver(vm, 0x80, false, 0, cpu->eip, true);
+			soft_int_trap(vm, 0x80);
 		else
 			vendor_dependent(vm, &ev);
 		break;
@@ -487,7 +527,7 @@ void mon_de_run(struct mon_vm *vm)
 		break;
 	case HD_UW_TRAP:
 		if (ev.trapno == 3) {
-			mon_deliver(vm, EXC_BP, false, 0, cpu->eip, true);
+			soft_int_trap(vm, EXC_BP);
 		} else {
 			v->dr[6] |= 0x4000;
 			mon_deliver(vm, EXC_DB, false, 0, cpu->eip, false);

@@ -957,8 +957,20 @@ void mon_emulate(struct mon_vm *vm)
 	finish(vm, &in, dispatch(vm, &in, &f, false), &f);
 }
 
-/* Emulate a data access the S-view could not perform (see run.c). */
-void mon_emulate_memory(struct mon_vm *vm);
+bool mon_emulated_at_eip(struct mon_vm *vm)
+{
+	struct emu_insn in;
+	struct mon_fault f = { 0 };
+	bool faulted;
+	if (!decode_at_eip(vm, &in, &f, &faulted))
+		return false;
+	return bt_classify_mnemonic(in.zi.mnemonic) == BT_CLASS_EMULATE ||
+	       in.zi.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR ||
+	       has_reg_class(&in, ZYDIS_REGCLASS_SEGMENT) ||
+	       has_reg_class(&in, ZYDIS_REGCLASS_CONTROL) ||
+	       has_reg_class(&in, ZYDIS_REGCLASS_DEBUG);
+}
+
 void mon_emulate_memory(struct mon_vm *vm)
 {
 	struct emu_insn in;
@@ -970,8 +982,9 @@ void mon_emulate_memory(struct mon_vm *vm)
 	if (r == EMU_UNHANDLED) {
 		mon_stop(vm, MON_EXIT_UNSUPPORTED,
 			 "unsupported: instruction at EIP %#x accesses guest memory "
-			 "without a host mapping (below vm.mmap_min_addr or beyond RAM)",
-			 in.eip);
+			 "the monitor must reach for it (below vm.mmap_min_addr, beyond "
+			 "RAM, or a page table written from ring 3), in a form it does "
+			 "not emulate", in.eip);
 		return;
 	}
 	finish(vm, &in, r, &f);

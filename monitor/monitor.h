@@ -457,6 +457,14 @@ enum bt_tr_result mon_transition(struct mon_vm *vm, enum bt_transition kind, uin
 bool mon_iretd_inline(struct mon_vm *vm, uint32_t at);
 /* Emulate the instruction at cpu->eip (the block exited for it). */
 void mon_emulate(struct mon_vm *vm);
+/* Is the instruction at cpu->eip one the emulator does rather than the
+ * CPU (sensitive, privileged, far control transfer, segment operand)?
+ * False if it cannot be read. For direct execution's #GP. */
+bool mon_emulated_at_eip(struct mon_vm *vm);
+/* Emulate the instruction at cpu->eip whose data access has no host
+ * mapping (device memory, below vm.mmap_min_addr) or must go through the
+ * monitor (a ring-3 write to a page table); exit 8 if it cannot. */
+void mon_emulate_memory(struct mon_vm *vm);
 
 /* After a write to CR0, CR3, CR4 or the TSC: tell the translator whether
  * FP instructions trap (CR0.TS/EM) and whether RDTSC may run natively,

@@ -8,8 +8,6 @@
 #include "hostdriver.h"
 #include "monitor.h"
 
-void mon_emulate_memory(struct mon_vm *vm);
-
 static struct mon_vm *the_vm; /* for the host signal handlers */
 static volatile sig_atomic_t stop_signal;
 
@@ -233,9 +231,11 @@ static void handle_view_fault(struct mon_vm *vm, uint32_t linear, bool write,
 		complete_step(vm, bt_step(vm->bt), depth);
 		break;
 	case SMM_PT_WRITE:
-		mon_stop(vm, MON_EXIT_UNSUPPORTED,
-			 "unsupported: ring-3 write to a page table at %#x (EIP %#x)",
-			 linear, cpu->eip);
+		/* Ring 3 may write a page table its tables map for it: the
+		 * write goes through the monitor, whose writes the shadow
+		 * follows. */
+		vm->pt_writes_trapped++;
+		mon_emulate_memory(vm);
 		break;
 	case SMM_UNBACKED:
 		mon_emulate_memory(vm);
