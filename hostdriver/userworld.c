@@ -27,6 +27,7 @@ struct hd_uworld {
 	uint64_t window;       /* nonzero: an in-monitor window (hd_uworld_window) */
 	int ram_fd;            /* for a window's mappings */
 	pid_t pid;
+	int status;            /* waitpid's, once dead */
 	int shared_fd;
 	struct uw_shared *sh;
 	bool dead;
@@ -60,6 +61,8 @@ static bool wait_monitor_turn(struct hd_uworld *w)
 			break;
 		int status;
 		if (waitpid(w->pid, &status, WNOHANG) == w->pid) {
+			w->status = status;
+			w->pid = -1; /* reaped: its pid may be another's now */
 			w->dead = true;
 			alive = false;
 			break;
@@ -363,6 +366,23 @@ enum hd_uw_result hd_uworld_run(struct hd_uworld *w, struct uw_regs *regs,
 		return HD_UW_BAD_STATE;
 	struct uw_trap t = w->sh->trap; /* one copy: the stub is not trusted */
 	return hd_uw_decode(&t, regs, ev, read, ctx);
+}
+
+enum hd_uw_death hd_uworld_death(const struct hd_uworld *w, int *how)
+{
+	if (WIFEXITED(w->status)) {
+		*how = WEXITSTATUS(w->status);
+		return HD_UW_DIED_EXITED;
+	}
+	*how = WTERMSIG(w->status);
+	switch (*how) {
+	case SIGSYS:
+		return HD_UW_DIED_SECCOMP;
+	case SIGSEGV: case SIGBUS: case SIGILL: case SIGFPE: case SIGTRAP:
+		return HD_UW_DIED_FAULT;
+	default:
+		return HD_UW_DIED_EXTERNAL;
+	}
 }
 
 void hd_uworld_preempt(struct hd_uworld *w)

@@ -100,6 +100,18 @@ enum hd_uw_result hd_uw_decode(const struct uw_trap *t, struct uw_regs *regs,
 	 * paths below, is an escape. */
 	bool ours = t->cs == UW_SEL_CODE;
 
+	/* Sent by a process (kill, tgkill), not raised by guest code: a
+	 * host event, never a guest exception. (SIGUSR1 is the monitor's
+	 * preemption; an outsider's is one more, which is harmless.) In
+	 * another code segment it is an escape all the same. */
+	if (t->sent && t->sig != SIGUSR1) {
+		if (!ours)
+			return escaped(t, ev);
+		ev->trapno = t->sig;
+		ev->addr = t->pid;
+		return HD_UW_EXTERNAL;
+	}
+
 	switch (t->sig) {
 	case SIGSYS:
 		if (t->arch != AUDIT_ARCH_I386)

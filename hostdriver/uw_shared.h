@@ -53,6 +53,10 @@ struct uw_trap {
 	uint64_t addr;        /* si_addr */
 	uint64_t call_addr;   /* SIGSYS: si_call_addr (the host's return point) */
 	uint32_t arch, nr;    /* SIGSYS: si_arch, si_syscall */
+	uint32_t sent;        /* nonzero: a process sent the signal (si_code
+				 <= 0: SI_USER, SI_TKILL...), the CPU did not
+				 raise it */
+	uint32_t pid;         /* its sender's si_pid */
 };
 
 /* Guest-visible registers. Selectors are the stub's own (see LDT below). */

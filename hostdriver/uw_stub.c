@@ -303,6 +303,8 @@ static void store_guest(int sig, const siginfo_t *si, const ucontext_t *uc)
 	t->call_addr = sig == SIGSYS ? (uint64_t)si->si_call_addr : 0;
 	t->arch = sig == SIGSYS ? si->si_arch : 0;
 	t->nr = sig == SIGSYS ? (uint32_t)si->si_syscall : 0;
+	t->sent = si->si_code <= 0;
+	t->pid = t->sent ? (uint32_t)si->si_pid : 0;
 	sh->event = UW_EV_SIGNAL;
 	/* The kernel leaves the data segment registers alone on the way
 	 * into this handler: they show what ring-3 code loaded. */
@@ -358,7 +360,10 @@ static void on_signal(int sig, siginfo_t *si, void *ctx)
 
 /* The kernel's sigaction, and the sigreturn trampoline libc would give. */
 struct k_sigaction {
-	void (*handler)(int, siginfo_t *, void *);
+	union {
+		void (*handler)(int, siginfo_t *, void *);
+		void (*plain)(int); /* SIG_IGN */
+	};
 	unsigned long flags;
 	void (*restorer)(void);
 	uint64_t mask;
@@ -388,6 +393,15 @@ void uw_main(void)
 	stack_t ss = { .ss_sp = alt_stack, .ss_size = sizeof alt_stack };
 	if (sys3(__NR_sigaltstack, &ss, 0, 0))
 		die(104);
+	/* What an operator sends the whole process group (Ctrl-C,
+	 * timeout(1)) is the monitor's to act on: it ends the VM and this
+	 * process with it. */
+	static const int ignored[] = { SIGINT, SIGTERM, SIGHUP };
+	for (unsigned i = 0; i < sizeof ignored / sizeof ignored[0]; i++) {
+		struct k_sigaction ign = { .plain = SIG_IGN };
+		if (sys6(__NR_rt_sigaction, ignored[i], (long)&ign, 0, 8, 0, 0))
+			die(105);
+	}
 	static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS, SIGUSR1 };
 	for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
 		struct k_sigaction sa = {

@@ -413,6 +413,36 @@ static void user_fault(struct mon_vm *vm, struct mon_world *w,
 	}
 }
 
+/* The user world died under the guest: an escape only if nothing but
+ * escaped code could have done it. */
+static void world_died(struct mon_vm *vm, const struct hd_uworld *uw)
+{
+	int how;
+	uint32_t eip = vm->vcpu.cpu->eip;
+	switch (hd_uworld_death(uw, &how)) {
+	case HD_UW_DIED_SECCOMP:
+		mon_stop(vm, MON_EXIT_ESCAPE,
+			 "the user world was killed: guest ring-3 code left its code "
+			 "segment and made a host system call (last EIP %#x)", eip);
+		break;
+	case HD_UW_DIED_FAULT:
+		mon_stop(vm, MON_EXIT_ESCAPE,
+			 "the user world crashed (signal %d, %s) outside guest code: "
+			 "treated as an escape (last EIP %#x)", how, strsignal(how), eip);
+		break;
+	case HD_UW_DIED_EXITED:
+		mon_stop(vm, MON_EXIT_ESCAPE,
+			 "the user world exited by itself (status %d): guest ring-3 "
+			 "code left its code segment (last EIP %#x)", how, eip);
+		break;
+	default:
+		mon_stop(vm, MON_EXIT_SIGNAL,
+			 "the user world was killed by signal %d (%s) from outside: a "
+			 "host event, not the guest's; the VM is stopped", how, strsignal(how));
+		break;
+	}
+}
+
 /* Guest code for hd_uw_decode: read as ring-3 code sees it. */
 static bool read_user_code(void *ctx, uint32_t linear, uint8_t *buf, unsigned n)
 {
@@ -453,9 +483,13 @@ void mon_de_run(struct mon_vm *vm)
 
 	switch (res) {
 	case HD_UW_DEAD:
-		mon_stop(vm, MON_EXIT_ESCAPE,
-			 "the user world was killed: guest ring-3 code left its code "
-			 "segment and made a host system call (last EIP %#x)", cpu->eip);
+		world_died(vm, w->uw);
+		return;
+	case HD_UW_EXTERNAL:
+		mon_stop(vm, MON_EXIT_SIGNAL,
+			 "the user world was sent signal %u (%s) by process %u: a host "
+			 "event, not the guest's; the VM is stopped", ev.trapno,
+			 strsignal((int)ev.trapno), ev.addr);
 		return;
 	case HD_UW_ESCAPE:
 		mon_stop(vm, MON_EXIT_ESCAPE,

@@ -70,6 +70,8 @@ static void on_timer(void)
 static void on_stop_signal(int signo)
 {
 	stop_signal = signo;
+	if (the_vm && the_vm->uw_running)
+		hd_uworld_preempt(the_vm->uw_running);
 	if (the_vm && the_vm->bt)
 		bt_request_exit(the_vm->bt);
 }

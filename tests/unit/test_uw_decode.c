@@ -286,6 +286,31 @@ START_TEST(escapes_are_reported)
 }
 END_TEST
 
+/* A signal another process sent (kill -SEGV, kill -SYS) is a host event,
+ * never a guest exception nor a system call; outside the guest's code
+ * segment it is still an escape. SIGUSR1 is always a preemption. */
+START_TEST(sent_signals_are_host_events)
+{
+	struct uw_regs r = guest(CODE);
+	static const uint32_t sigs[] = { SIGSEGV, SIGSYS, SIGILL, SIGTRAP, SIGBUS, SIGFPE };
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+		struct uw_trap t = { .sig = sigs[i], .cs = UW_SEL_CODE, .sent = 1, .pid = 4321,
+				     .addr = 4321, .arch = 0 };
+		ck_assert_int_eq(decode(&t, &r), HD_UW_EXTERNAL);
+		ck_assert_uint_eq(ev.trapno, sigs[i]);
+		ck_assert_uint_eq(ev.addr, 4321);
+		t.cs = HOST_CS64;
+		ck_assert_int_eq(decode(&t, &r), HD_UW_ESCAPE);
+	}
+	struct uw_trap usr1 = { .sig = SIGUSR1, .cs = UW_SEL_CODE, .sent = 1, .pid = 4321 };
+	ck_assert_int_eq(decode(&usr1, &r), HD_UW_PREEMPT);
+	/* The same SIGSEGV raised by the CPU is the guest's page fault. */
+	struct uw_trap pf = { .sig = SIGSEGV, .cs = UW_SEL_CODE, .trapno = 14, .err = 4,
+			      .addr = 0x5000, .rip = CODE };
+	ck_assert_int_eq(decode(&pf, &r), HD_UW_FAULT);
+}
+END_TEST
+
 /* Code the monitor cannot read is no fast system call. */
 START_TEST(unreadable_code_is_no_system_call)
 {
@@ -322,6 +347,7 @@ int main(void)
 	tcase_add_test(t, other_traps_are_not_system_calls);
 	tcase_add_test(t, escapes_are_reported);
 	tcase_add_test(t, unreadable_code_is_no_system_call);
+	tcase_add_test(t, sent_signals_are_host_events);
 	suite_add_tcase(s, t);
 	SRunner *r = srunner_create(s);
 	srunner_run_all(r, CK_NORMAL);
