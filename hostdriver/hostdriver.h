@@ -134,6 +134,12 @@ enum hd_uw_result {
 	HD_UW_PREEMPT,     /* hd_uworld_preempt */
 	HD_UW_ESCAPE,      /* left its code segment: end the VM (syscall_nr: its CS) */
 	HD_UW_BAD_STATE,   /* the stub refused the state, or reported nonsense */
+	HD_UW_FORGED,      /* a report that breaks the protocol (an unknown
+			      event or signal, FP state no CPU saves, a
+			      64-bit RIP in the 32-bit segment): only code
+			      that left the guest's segment writes one */
+	HD_UW_MAP_FAILED,  /* the stub could not map guest pages it was sent
+			      (host mappings exhausted) */
 	HD_UW_EXTERNAL,    /* a signal another process sent it (kill -SEGV ...):
 			      no guest event (trapno: the signal, addr: its
 			      sender's pid) */

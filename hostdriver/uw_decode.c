@@ -99,6 +99,9 @@ enum hd_uw_result hd_uw_decode(const struct uw_trap *t, struct uw_regs *regs,
 	/* Any other code selector than ours, but for the host's entry
 	 * paths below, is an escape. */
 	bool ours = t->cs == UW_SEL_CODE;
+	/* In the 32-bit segment RIP has no high half. */
+	if (ours && (t->rip >> 32))
+		return HD_UW_FORGED;
 
 	/* Sent by a process (kill, tgkill), not raised by guest code: a
 	 * host event, never a guest exception. (SIGUSR1 is the monitor's
@@ -184,7 +187,7 @@ enum hd_uw_result hd_uw_decode(const struct uw_trap *t, struct uw_regs *regs,
 		return ours ? HD_UW_TRAP : escaped(t, ev);
 	case SIGUSR1:
 		return ours ? HD_UW_PREEMPT : escaped(t, ev);
-	default:
-		return HD_UW_BAD_STATE;
+	default: /* the stub handles no other signal */
+		return HD_UW_FORGED;
 	}
 }

@@ -52,7 +52,7 @@ static void adapt_learn_rate(struct mon_vm *vm)
 
 /* ---- keeping the U-views coherent (smm callbacks) ---- */
 
-#define FIRST_LPAGE 0x10u /* the stub maps nothing below 64 KiB */
+#define FIRST_LPAGE (UW_MIN_LINEAR >> 12) /* the stub maps nothing below */
 
 static bool world_has(const struct mon_world *w, uint32_t lpage)
 {
@@ -250,14 +250,21 @@ static void world_note(struct mon_world *w, uint32_t lpage)
 }
 
 /* The guest's tables allow the access: show the page in the U-view. */
-static void world_map(struct mon_vm *vm, struct mon_world *w, uint32_t addr,
+/* Map the page at addr into world (or view) w; false if a user-world
+ * process cannot: below vm.mmap_min_addr (and the stub's UW_MIN_LINEAR)
+ * its accesses are emulated, every time, rather than mapped and retried
+ * without end. (A view's window lies high: it maps every page.) */
+static bool world_map(struct mon_vm *vm, struct mon_world *w, uint32_t addr,
 		      uint32_t frame, bool writable)
 {
+	if (!hd_uworld_base(w->uw) && (addr < UW_MIN_LINEAR || addr < hd_mmap_min_addr()))
+		return false;
 	hd_uworld_map(w->uw, addr & ~0xfffu, frame, 1, writable ? HD_PROT_RW : HD_PROT_READ);
 	world_note(w, addr >> 12);
 	if (writable)
 		remember_writable(w, addr >> 12, frame);
 	vm->de_hidden_faults++;
+	return true;
 }
 
 /* Deliver a ring-3 #PF at addr and remember the access: the guest's
@@ -285,8 +292,7 @@ static bool retry_map(struct mon_vm *vm, struct mon_world *w)
 	    world_has(w, t.addr >> 12) ||
 	    smm_user_fault(vm->smm, t.addr, t.write, &frame, &writable, &err) != SMM_OK)
 		return false;
-	world_map(vm, w, t.addr, frame, writable);
-	return true;
+	return world_map(vm, w, t.addr, frame, writable);
 }
 
 static bool read_user_code(void *ctx, uint32_t linear, uint8_t *buf, unsigned n);
@@ -298,13 +304,8 @@ static void user_page_fault(struct mon_vm *vm, struct mon_world *w,
 	bool writable = false;
 	switch (smm_user_fault(vm->smm, addr, write, &frame, &writable, &err)) {
 	case SMM_OK:
-		/* The host maps nothing below vm.mmap_min_addr (nor does the
-		 * stub, below UW_MIN_LINEAR): the access is emulated, every
-		 * time, rather than mapped and retried without end. */
-		if (addr < UW_MIN_LINEAR || addr < hd_mmap_min_addr())
+		if (!world_map(vm, w, addr, frame, writable))
 			mon_emulate_memory(vm);
-		else
-			world_map(vm, w, addr, frame, writable);
 		break;
 	case SMM_PAGE_FAULT:
 		mon_user_page_fault(vm, addr, write, err);
@@ -496,6 +497,17 @@ void mon_de_run(struct mon_vm *vm)
 			 "guest ring-3 code left its code segment for host selector %#x "
 			 "(an escape attempt) after EIP %#x; the VM is stopped",
 			 ev.syscall_nr, cpu->eip);
+		return;
+	case HD_UW_FORGED:
+		mon_stop(vm, MON_EXIT_ESCAPE,
+			 "the user world reported what its stub cannot (guest ring-3 code "
+			 "left its code segment and wrote the shared page) after EIP %#x; "
+			 "the VM is stopped", cpu->eip);
+		return;
+	case HD_UW_MAP_FAILED:
+		mon_stop(vm, MON_EXIT_HOST,
+			 "the user world could not map guest pages (host mappings "
+			 "exhausted? see btvmm --check-host: max-map-count)");
 		return;
 	case HD_UW_BAD_STATE:
 		mon_stop(vm, MON_EXIT_UNSUPPORTED,
