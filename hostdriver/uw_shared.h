@@ -57,6 +57,10 @@ struct uw_trap {
 				 <= 0: SI_USER, SI_TKILL...), the CPU did not
 				 raise it */
 	uint32_t pid;         /* its sender's si_pid */
+	uint64_t wide;        /* R8-R15 ORed: the stub zeroes them, and 32-bit
+				 code cannot name them (the host's compat entry
+				 paths save them as 0), so anything else was
+				 left by 64-bit code */
 };
 
 /* Guest-visible registers. Selectors are the stub's own (see LDT below). */

@@ -500,9 +500,9 @@ void mon_de_run(struct mon_vm *vm)
 		return;
 	case HD_UW_FORGED:
 		mon_stop(vm, MON_EXIT_ESCAPE,
-			 "the user world reported what its stub cannot (guest ring-3 code "
-			 "left its code segment and wrote the shared page) after EIP %#x; "
-			 "the VM is stopped", cpu->eip);
+			 "guest ring-3 code ran outside its code segment and came back "
+			 "(an escape attempt: the user world reported what its stub "
+			 "cannot) after EIP %#x; the VM is stopped", cpu->eip);
 		return;
 	case HD_UW_MAP_FAILED:
 		mon_stop(vm, MON_EXIT_HOST,

@@ -254,6 +254,12 @@ START_TEST(other_traps_are_not_system_calls)
 	struct uw_trap high = { .sig = SIGSEGV, .cs = UW_SEL_CODE, .trapno = 14,
 				.rip = (1ull << 32) | CODE, .addr = CODE };
 	ck_assert_int_eq(decode(&high, &r), HD_UW_FORGED);
+	/* A 64-bit round trip that left R8-R15 behind, back in the guest's
+	 * segment and making its system call. */
+	CODE_AT(0x90, 0xcd, 0x80);
+	struct uw_trap wide = { .sig = SIGSYS, .cs = UW_SEL_CODE, .arch = AUDIT_ARCH_I386,
+				.rip = CODE + 0x92, .call_addr = CODE + 0x92, .wide = 1 };
+	ck_assert_int_eq(decode(&wide, &r), HD_UW_FORGED);
 }
 END_TEST
 
