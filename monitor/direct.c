@@ -406,7 +406,13 @@ static void user_fault(struct mon_vm *vm, struct mon_world *w,
 		mon_deliver(vm, EXC_SS, true, 0, cpu->eip, false);
 		break;
 	case 17:
-		mon_deliver(vm, EXC_AC, true, 0, cpu->eip, false);
+		/* The host's CR0.AM is set; while the guest's is clear, a
+		 * misaligned access with EFLAGS.AC set is no fault of the
+		 * guest's: it is done by the emulator, which checks nothing. */
+		if (vm->vcpu.cr0 & CR0_AM)
+			mon_deliver(vm, EXC_AC, true, 0, cpu->eip, false);
+		else
+			mon_emulate_memory(vm);
 		break;
 	default:
 		mon_deliver(vm, EXC_GP, true, 0, cpu->eip, false);

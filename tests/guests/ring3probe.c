@@ -221,7 +221,7 @@ static void special_pages(void)
  * corrects what it reports): software interrupts through gates of either
  * DPL, prefixed; far transfers to the guest's own selectors and to ring 0;
  * call gates; page tables written from ring 3; memory below 64 KiB;
- * SYSCALL. The rest read tables or flags the host CPU answers from its own
+ * SYSCALL; EFLAGS.AC with CR0.AM clear. The rest read tables or flags the host CPU answers from its own
  * (docs/security.md).
  */
 static const char *const de_subset[] = {
@@ -231,7 +231,7 @@ static const char *const de_subset[] = {
 	"ud2", "prefixed int 0x80", "int 0x80 twice", "syscall",
 	"write own page table", "below 64 KiB",
 	"lcall gate to ring 0", "ljmp gate to ring 0", "lcall gate dpl 0",
-	"lcall gate not present",
+	"lcall gate not present", "misaligned with ac",
 };
 
 static bool wanted(const char *name, bool de)
