@@ -330,10 +330,11 @@ static void user_page_fault(struct mon_vm *vm, struct mon_world *w,
 /*
  * INT3, INT 3, INTO and INT 0x80 trap through the host's DPL-3 gates with
  * EIP past the instruction; the guest's own gate decides what happens,
- * and a DPL-0 one is #GP(vector * 8 + 2) at the instruction itself. Find
- * where it began (CC, CE or CD nn just before EIP) and emulate it from
- * there, as translated code would. A prefix before it cannot be told from
- * the previous instruction's bytes: such a #GP points past the prefix.
+ * and a DPL-0 one is #GP(vector * 8 + 2) at the instruction itself (a
+ * fault of the delivery is raised at cpu->eip). Find where it began (CC,
+ * CE or CD nn just before EIP). A prefix before it cannot be told from the
+ * previous instruction's bytes: such a #GP points past the prefix; code
+ * changed under it leaves EIP past the instruction.
  */
 static void soft_int_trap(struct mon_vm *vm, uint8_t vector)
 {
@@ -341,16 +342,11 @@ static void soft_int_trap(struct mon_vm *vm, uint8_t vector)
 	uint32_t end = cpu->eip;
 	uint8_t b[2] = { 0, 0 };
 	uint8_t one = vector == EXC_BP ? 0xcc : vector == EXC_OF ? 0xce : 0;
-	if (read_user_code(vm, end - 1, &b[1], 1) && one && b[1] == one) {
+	if (read_user_code(vm, end - 1, &b[1], 1) && one && b[1] == one)
 		cpu->eip = end - 1;
-	} else if (b[1] == vector && read_user_code(vm, end - 2, &b[0], 1) && b[0] == 0xcd) {
+	else if (b[1] == vector && read_user_code(vm, end - 2, &b[0], 1) && b[0] == 0xcd)
 		cpu->eip = end - 2;
-	} else {
-		/* Not found (the code changed under it): the trap as is. */
-		mon_deliver(vm, vector, false, 0, end, true);
-		return;
-	}
-	mon_emulate(vm);
+	mon_deliver(vm, vector, false, 0, end, true);
 }
 
 /*
