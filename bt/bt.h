@@ -359,6 +359,9 @@ enum bt_class {
 /* Class of a Zydis mnemonic (a ZydisMnemonic value) before operand checks;
  * unlisted mnemonics are BT_CLASS_EMULATE. */
 enum bt_class bt_classify_mnemonic(int mnemonic);
+/* Class of a decoded instruction, operand checks included: what the
+ * translator does with it (BT_CLASS_EMULATE: the monitor's emulator). */
+enum bt_class bt_classify_insn(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *ops);
 const char *bt_class_name(enum bt_class c);
 
 /* True for x87/MMX/SSE-family instructions (legacy encoding): they run

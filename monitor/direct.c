@@ -249,11 +249,11 @@ static void world_note(struct mon_world *w, uint32_t lpage)
 	}
 }
 
-/* The guest's tables allow the access: show the page in the U-view. */
-/* Map the page at addr into world (or view) w; false if a user-world
- * process cannot: below vm.mmap_min_addr (and the stub's UW_MIN_LINEAR)
- * its accesses are emulated, every time, rather than mapped and retried
- * without end. (A view's window lies high: it maps every page.) */
+/* The guest's tables allow the access: show the page in the U-view of
+ * world (or view) w. False if a user-world process cannot: below
+ * vm.mmap_min_addr (and the stub's UW_MIN_LINEAR) its accesses are
+ * emulated, every time, rather than mapped and retried without end. (A
+ * view's window lies high: it maps every page.) */
 static bool world_map(struct mon_vm *vm, struct mon_world *w, uint32_t addr,
 		      uint32_t frame, bool writable)
 {
@@ -295,7 +295,13 @@ static bool retry_map(struct mon_vm *vm, struct mon_world *w)
 	return world_map(vm, w, t.addr, frame, writable);
 }
 
-static bool read_user_code(void *ctx, uint32_t linear, uint8_t *buf, unsigned n);
+/* Guest code for hd_uw_decode: read as ring-3 code sees it. */
+static bool read_user_code(void *ctx, uint32_t linear, uint8_t *buf, unsigned n)
+{
+	struct mon_vm *vm = ctx;
+	struct mon_fault f = { 0 };
+	return mon_read(vm, vm->vcpu.seg[SEG_CS].base + linear, buf, n, &f);
+}
 
 static void user_page_fault(struct mon_vm *vm, struct mon_world *w,
 			    uint32_t addr, bool write)
@@ -444,14 +450,6 @@ static void world_died(struct mon_vm *vm, const struct hd_uworld *uw)
 			 "host event, not the guest's; the VM is stopped", how, strsignal(how));
 		break;
 	}
-}
-
-/* Guest code for hd_uw_decode: read as ring-3 code sees it. */
-static bool read_user_code(void *ctx, uint32_t linear, uint8_t *buf, unsigned n)
-{
-	struct mon_vm *vm = ctx;
-	struct mon_fault f = { 0 };
-	return mon_read(vm, vm->vcpu.seg[SEG_CS].base + linear, buf, n, &f);
 }
 
 void mon_de_run(struct mon_vm *vm)

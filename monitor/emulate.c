@@ -964,11 +964,7 @@ bool mon_emulated_at_eip(struct mon_vm *vm)
 	bool faulted;
 	if (!decode_at_eip(vm, &in, &f, &faulted))
 		return false;
-	return bt_classify_mnemonic(in.zi.mnemonic) == BT_CLASS_EMULATE ||
-	       in.zi.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR ||
-	       has_reg_class(&in, ZYDIS_REGCLASS_SEGMENT) ||
-	       has_reg_class(&in, ZYDIS_REGCLASS_CONTROL) ||
-	       has_reg_class(&in, ZYDIS_REGCLASS_DEBUG);
+	return bt_classify_insn(&in.zi, in.ops) == BT_CLASS_EMULATE;
 }
 
 void mon_emulate_memory(struct mon_vm *vm)

@@ -457,9 +457,10 @@ enum bt_tr_result mon_transition(struct mon_vm *vm, enum bt_transition kind, uin
 bool mon_iretd_inline(struct mon_vm *vm, uint32_t at);
 /* Emulate the instruction at cpu->eip (the block exited for it). */
 void mon_emulate(struct mon_vm *vm);
-/* Is the instruction at cpu->eip one the emulator does rather than the
- * CPU (sensitive, privileged, far control transfer, segment operand)?
- * False if it cannot be read. For direct execution's #GP. */
+/* Is the instruction at cpu->eip one the translator leaves to the
+ * emulator (sensitive, privileged, far control transfer, segment
+ * operand: bt_classify_insn)? False if it cannot be read. For direct
+ * execution's #GP. */
 bool mon_emulated_at_eip(struct mon_vm *vm);
 /* Emulate the instruction at cpu->eip whose data access has no host
  * mapping (device memory, below vm.mmap_min_addr) or must go through the
