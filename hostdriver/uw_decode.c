@@ -99,8 +99,9 @@ enum hd_uw_result hd_uw_decode(const struct uw_trap *t, struct uw_regs *regs,
 	/* Any other code selector than ours, but for the host's entry
 	 * paths below, is an escape. */
 	bool ours = t->cs == UW_SEL_CODE;
-	/* In the 32-bit segment RIP has no high half, and R8-R15 stay 0:
-	 * otherwise code ran in 64-bit mode and came back (uw_shared.h). */
+	/* In the 32-bit segment RIP has no high half, and R8-R15 (but R11)
+	 * stay 0: otherwise code ran in 64-bit mode and came back
+	 * (uw_shared.h). */
 	if (ours && ((t->rip >> 32) || t->wide))
 		return HD_UW_FORGED;
 

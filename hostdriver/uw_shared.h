@@ -57,10 +57,11 @@ struct uw_trap {
 				 <= 0: SI_USER, SI_TKILL...), the CPU did not
 				 raise it */
 	uint32_t pid;         /* its sender's si_pid */
-	uint64_t wide;        /* R8-R15 ORed: the stub zeroes them, and 32-bit
-				 code cannot name them (the host's compat entry
-				 paths save them as 0), so anything else was
-				 left by 64-bit code */
+	uint64_t wide;        /* R8-R10 and R12-R15 ORed: the stub zeroes
+				 them, 32-bit code cannot name them and the
+				 host's compat entry paths keep them (R11 is
+				 not among them: SYSCALL puts RFLAGS there), so
+				 anything but 0 was left by 64-bit code */
 };
 
 /* Guest-visible registers. Selectors are the stub's own (see LDT below). */

@@ -258,7 +258,8 @@ static void store_guest(int sig, const siginfo_t *si, const ucontext_t *uc)
 	t->nr = sig == SIGSYS ? (uint32_t)si->si_syscall : 0;
 	t->wide = 0;
 	for (int i = REG_R8; i <= REG_R15; i++)
-		t->wide |= (uint64_t)g[i];
+		if (i != REG_R11)
+			t->wide |= (uint64_t)g[i];
 	t->sent = si->si_code <= 0;
 	t->pid = t->sent ? (uint32_t)si->si_pid : 0;
 	sh->event = UW_EV_SIGNAL;
