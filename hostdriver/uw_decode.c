@@ -134,8 +134,8 @@ enum hd_uw_result hd_uw_decode(const struct uw_trap *t, struct uw_regs *regs,
 		}
 		uint8_t before[2] = { 0, 0 };
 		uint32_t next = (uint32_t)t->rip;
-		if (next >= 2 && read(ctx, next - 2, before, 2) &&
-		    before[0] == 0x0f && before[1] == 0x05) {
+		if (t->cs == HOST_USER32_CS && !(t->rip >> 32) && next >= 2 &&
+		    read(ctx, next - 2, before, 2) && before[0] == 0x0f && before[1] == 0x05) {
 			/* AMD's SYSCALL (the frame shows the host's compat CS,
 			 * which the entry path pushes): back to the
 			 * instruction, with the registers the entry moved

@@ -288,6 +288,14 @@ START_TEST(escapes_are_reported)
 	struct uw_trap int80_32 = { .sig = SIGSYS, .cs = HOST_CS32, .arch = AUDIT_ARCH_I386,
 				    .call_addr = CODE + 0x82, .rip = CODE + 0x82 };
 	ck_assert_int_eq(decode(&int80_32, &r), HD_UW_ESCAPE);
+	/* AMD's SYSCALL shape, but from 64-bit code or above 4 GiB. */
+	CODE_AT(0xa0, 0x0f, 0x05);
+	struct uw_trap sc64 = { .sig = SIGSYS, .cs = HOST_CS64, .arch = AUDIT_ARCH_I386,
+				.rip = CODE + 0xa2, .call_addr = CODE + 0xa2 };
+	ck_assert_int_eq(decode(&sc64, &r), HD_UW_ESCAPE);
+	sc64.cs = HOST_CS32;
+	sc64.rip |= 1ull << 32;
+	ck_assert_int_eq(decode(&sc64, &r), HD_UW_ESCAPE);
 	/* A #UD or a fault in the host's compat CS that is no landing pad. */
 	struct uw_trap ud32 = { .sig = SIGILL, .cs = HOST_CS32, .trapno = 6, .rip = CODE + 0x80 };
 	ck_assert_int_eq(decode(&ud32, &r), HD_UW_ESCAPE);
