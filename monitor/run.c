@@ -194,7 +194,18 @@ void mon_hot_writer_done(struct mon_vm *vm, uint32_t eip, bool emulated, bool wr
 
 void mon_step_native(struct mon_vm *vm)
 {
+	uint32_t eip = vm->vcpu.cpu->eip;
 	enum bt_exit r = bt_step(vm->bt);
+	if (r == BT_EXIT_EMULATE && vm->vcpu.cpu->eip == eip) {
+		/* The translator hands back what the emulator handed it: a
+		 * form neither does (asking again would recurse without end). */
+		char text[96];
+		mon_describe_insn(vm, text, sizeof text);
+		mon_stop(vm, MON_EXIT_UNSUPPORTED,
+			 "unsupported instruction '%s' at EIP %#x (this form is neither "
+			 "translated nor emulated)", text, eip);
+		return;
+	}
 	if (r != BT_EXIT_POLL)
 		complete_step(vm, r, 1);
 }

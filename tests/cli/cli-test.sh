@@ -255,6 +255,9 @@ case $case in
         fi
         expect 2 "unknown trace category 'bogus'" -kernel "$guest" \
             --trace "$(printf 'io,%.0s' $(seq 1 100))bogus" || exit 1 ;;
+    unsupported)
+        need_guest
+        expect 8 "unsupported instruction 'fld \\[bx\\]'.*neither translated nor emulated" -kernel "$guest" || exit 1 ;;
     reset)
         need_guest
         expect 0 'guest reset' -kernel "$guest" || exit 1 ;;

@@ -124,6 +124,8 @@ __asm__(
 	ATTEMPT("addr16 jmp", 0, 0, 0,
 		"\tmovl $0x9000, %ebx\n\tmovl $3f, 0x9000\n\taddr16 jmp *(%bx)\n\tmovl $1, %eax\n"
 		"\tint $0x80\n3:\tmovl $2, %eax\n")
+	ATTEMPT("addr16 sgdt", 0, 0, 0,
+		"\tmovl $0x9000, %ebx\n\taddr16 sgdt (%bx)\n\tmovzwl 0x9000, %eax\n")
 	".section .rodata.attempts, \"a\"\n.globl attempts_end\nattempts_end:\n"
 	".text\n");
 
