@@ -360,6 +360,9 @@ enum bt_class {
 /* Class of a Zydis mnemonic (a ZydisMnemonic value) before operand checks;
  * unlisted mnemonics are BT_CLASS_EMULATE. */
 enum bt_class bt_classify_mnemonic(int mnemonic);
+/* Class of a decoded instruction, operand checks included: what the
+ * translator does with it (BT_CLASS_EMULATE: the monitor's emulator). */
+enum bt_class bt_classify_insn(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *ops);
 const char *bt_class_name(enum bt_class c);
 
 /* True for x87/MMX/SSE-family instructions (legacy encoding): they run
@@ -369,6 +372,30 @@ bool bt_fp_family(const ZydisDecodedInstruction *zi);
  * or TZCNT, so F3 0F BD / F3 0F BC are BSR / BSF with an ignored REP. The
  * translator and the emulator both use it. */
 void bt_decoder_init(ZydisDecoder *d);
+
+/*
+ * The virtual CPU's instruction set: the CPUID words that claim
+ * extensions, as its CPUID answers them (leaf 1, leaf 7 subleaf 0, leaf
+ * 0x80000001; zero where a leaf is absent).
+ */
+struct bt_isa {
+	uint32_t l1_ecx, l1_edx;
+	uint32_t l7_ebx, l7_ecx, l7_edx;
+	uint32_t x1_ecx, x1_edx;
+};
+enum bt_isa_verdict {
+	BT_ISA_HAS, /* the CPU has it */
+	BT_ISA_NOP, /* it does not, and the encoding is a hint NOP (0F 18-1F) */
+	BT_ISA_UD,  /* it does not: #UD */
+};
+/* Does a CPU with these flags have this instruction? The one answer both
+ * the translator (an instruction it lacks is never run natively) and the
+ * emulator (#UD, or nothing for a hint NOP) go by. */
+enum bt_isa_verdict bt_isa_check(const struct bt_isa *isa, const ZydisDecodedInstruction *zi);
+/* Set the instruction set translated code may run; a change flushes the
+ * translation cache. Until set, only what every CPU has. */
+void bt_set_isa(struct bt *bt, const struct bt_isa *isa);
+const struct bt_isa *bt_get_isa(const struct bt *bt);
 
 /*
  * Tell the translator whether FP instructions must trap (guest CR0.TS or

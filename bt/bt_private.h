@@ -90,6 +90,7 @@ struct bt {
 	bool fp_trap;              /* FP instructions are EMULATE (CR0.TS/EM) */
 	bool xmm_off;              /* XMM instructions are EMULATE (CR4.OSFXSR 0) */
 	bool native_tsc;           /* RDTSC is IDENT (guest TSC = host TSC) */
+	struct bt_isa isa;         /* the virtual CPU's instruction set */
 	ZydisDecoder dec;
 	ZydisFormatter fmt;
 	struct bt_stats stats;

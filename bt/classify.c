@@ -29,10 +29,8 @@ void bt_decoder_init(ZydisDecoder *d)
 }
 
 /* x87/MMX/SSE-family instructions are innocuous: the guest's FP state is
- * live in the host's registers while translated code runs. Only the
- * extensions the virtual CPUID claims (cpuid.c: SSE3 where the host has
- * it, which is then the host's to refuse): SSSE3 and SSE4 raise #UD
- * through the monitor, as on a CPU without them. */
+ * live in the host's registers while translated code runs. (Those of
+ * extensions the virtual CPUID does not claim never run: isa.c.) */
 bool bt_fp_family(const ZydisDecodedInstruction *zi)
 {
 	if (zi->encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY)
@@ -67,7 +65,11 @@ bool bt_xmm_insn(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *o
 
 enum bt_class bt_classify(const struct bt_insn *in)
 {
-	const ZydisDecodedInstruction *zi = &in->zi;
+	return bt_classify_insn(&in->zi, in->ops);
+}
+
+enum bt_class bt_classify_insn(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *ops)
+{
 	enum bt_class c = bt_classify_mnemonic(zi->mnemonic);
 	if (!class_of[zi->mnemonic] && bt_fp_family(zi))
 		c = BT_CLASS_IDENT;
@@ -76,7 +78,7 @@ enum bt_class bt_classify(const struct bt_insn *in)
 	if (zi->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
 		return BT_CLASS_EMULATE;
 	for (unsigned i = 0; i < zi->operand_count; i++) {
-		const ZydisDecodedOperand *op = &in->ops[i];
+		const ZydisDecodedOperand *op = &ops[i];
 		if (op->type == ZYDIS_OPERAND_TYPE_REGISTER) {
 			switch (ZydisRegisterGetClass(op->reg.value)) {
 			case ZYDIS_REGCLASS_SEGMENT:

@@ -192,6 +192,12 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 		 * offset is 0: Linux's delay loops spin on it. */
 		if (bt->native_tsc && in.zi.mnemonic == ZYDIS_MNEMONIC_RDTSC)
 			c = BT_CLASS_IDENT;
+		/* What the virtual CPU lacks never runs natively: the monitor
+		 * raises #UD. (A hint NOP it lacks is copied only where the
+		 * table says IDENT, ENDBR32 and the prefetches, NOPs on the
+		 * host too; the emulator skips the others.) */
+		if (bt_isa_check(&bt->isa, &in.zi) == BT_ISA_UD)
+			c = BT_CLASS_EMULATE;
 		/* Adaptive translation; a bt_step is the emulator's own
 		 * fallback and must run the instruction itself. */
 		bool forced = false;

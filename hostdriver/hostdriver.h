@@ -132,7 +132,24 @@ enum hd_uw_result {
 	HD_UW_PREEMPT,     /* hd_uworld_preempt */
 	HD_UW_ESCAPE,      /* left its code segment: end the VM (syscall_nr: its CS) */
 	HD_UW_BAD_STATE,   /* the stub refused the state, or reported nonsense */
-	HD_UW_DEAD = 100,  /* the process is gone (killed by seccomp...) */
+	HD_UW_FORGED,      /* a report that breaks the protocol (an unknown
+			      event or signal, FP state no CPU saves, a
+			      64-bit RIP in the 32-bit segment): only code
+			      that left the guest's segment writes one */
+	HD_UW_MAP_FAILED,  /* the stub could not map guest pages it was sent
+			      (host mappings exhausted) */
+	HD_UW_EXTERNAL,    /* a signal another process sent it (kill -SEGV ...):
+			      no guest event (trapno: the signal, addr: its
+			      sender's pid) */
+	HD_UW_DEAD = 100,  /* the process is gone (hd_uworld_death says how) */
+};
+
+/* How a user world that hd_uworld_run found dead ended. */
+enum hd_uw_death {
+	HD_UW_DIED_SECCOMP,  /* killed by its seccomp filter: a host system call */
+	HD_UW_DIED_FAULT,    /* killed by a fault signal inside the stub itself */
+	HD_UW_DIED_EXITED,   /* exited by itself: only escaped code could */
+	HD_UW_DIED_EXTERNAL, /* killed by another signal: sent from outside */
 };
 
 /* The fast system-call instruction behind an event (uw_decode.c). */
@@ -189,6 +206,9 @@ bool hd_uworld_flush(struct hd_uworld *w);
 enum hd_uw_result hd_uworld_run(struct hd_uworld *w, struct uw_regs *regs,
 				uint8_t fx[512], struct hd_uw_event *ev,
 				hd_code_reader *read, void *ctx);
+
+/* After HD_UW_DEAD: how it ended, and the signal or exit status. */
+enum hd_uw_death hd_uworld_death(const struct hd_uworld *w, int *how);
 
 /* Make a running world trap out (HD_UW_PREEMPT). Async-signal-safe. */
 void hd_uworld_preempt(struct hd_uworld *w);

@@ -27,12 +27,14 @@ struct hd_uworld {
 	uint64_t window;       /* nonzero: an in-monitor window (hd_uworld_window) */
 	int ram_fd;            /* for a window's mappings */
 	pid_t pid;
+	int status;            /* waitpid's, once dead */
 	int shared_fd;
 	struct uw_shared *sh;
 	bool dead;
 	int cpu;               /* the host CPU the world is kept on, -1: none */
 	bool follow;           /* keep it on the monitor's CPU (see follow_cpu) */
 	bool fx_known;         /* last_fx holds what the world has */
+	uint32_t stub_errors;  /* the stub's count of failed maps, last seen */
 	uint64_t migrations;   /* times it was moved to the monitor's CPU */
 	uint64_t window_resets, window_errors;
 	uint8_t last_fx[512];  /* the FP image last exchanged with it */
@@ -60,6 +62,8 @@ static bool wait_monitor_turn(struct hd_uworld *w)
 			break;
 		int status;
 		if (waitpid(w->pid, &status, WNOHANG) == w->pid) {
+			w->status = status;
+			w->pid = -1; /* reaped: its pid may be another's now */
 			w->dead = true;
 			alive = false;
 			break;
@@ -331,6 +335,29 @@ bool hd_uworld_flush(struct hd_uworld *w)
 	return hand_over(w, UW_CMD_MAP);
 }
 
+/* MXCSR bits the host's FXRSTOR accepts (a guest FP image with others
+ * would fault in the monitor when loaded). */
+static uint32_t mxcsr_mask(void)
+{
+	static uint32_t mask;
+	if (!mask) {
+		uint8_t img[512] __attribute__((aligned(16)));
+		__builtin_ia32_fxsave(img);
+		memcpy(&mask, img + 28, 4);
+		if (!mask)
+			mask = 0xffbf; /* SDM vol. 1, 11.6.6 */
+	}
+	return mask;
+}
+
+/* Could a CPU have saved this FXSAVE image? */
+static bool fx_plausible(const uint8_t fx[512])
+{
+	uint32_t mxcsr;
+	memcpy(&mxcsr, fx + 24, 4);
+	return !(mxcsr & ~mxcsr_mask());
+}
+
 enum hd_uw_result hd_uworld_run(struct hd_uworld *w, struct uw_regs *regs,
 				uint8_t fx[512], struct hd_uw_event *ev,
 				hd_code_reader *read, void *ctx)
@@ -349,20 +376,52 @@ enum hd_uw_result hd_uworld_run(struct hd_uworld *w, struct uw_regs *regs,
 		w->fx_known = false;
 		return HD_UW_DEAD;
 	}
+	/* Everything below is read from the page once, and checked: the
+	 * stub's process may run code that is not the stub's. */
+	uint32_t event = w->sh->event, fx_same = w->sh->fx_same;
+	uint32_t stub_errors = w->sh->stub_errors;
 	*regs = w->sh->regs;
-	if (w->sh->fx_same & UW_FX_TO_MONITOR) {
+	if (fx_same & UW_FX_TO_MONITOR) {
 		memcpy(fx, w->last_fx, 512);
 	} else {
 		memcpy(fx, w->sh->fx, 512);
+		if (!fx_plausible(fx)) {
+			memcpy(fx, w->last_fx, 512); /* never load it */
+			w->fx_known = false;
+			return HD_UW_FORGED;
+		}
 		memcpy(w->last_fx, fx, 512);
 	}
 	w->fx_known = true;
 	ev->ran_tsc = w->sh->ran_tsc;
 	memcpy(ev->sel, w->sh->sel, sizeof ev->sel);
-	if (w->sh->event != UW_EV_SIGNAL)
+	if (stub_errors != w->stub_errors) {
+		w->stub_errors = stub_errors;
+		return HD_UW_MAP_FAILED;
+	}
+	if (event == UW_EV_BAD_STATE)
 		return HD_UW_BAD_STATE;
-	struct uw_trap t = w->sh->trap; /* one copy: the stub is not trusted */
+	if (event != UW_EV_SIGNAL || (fx_same & ~UW_FX_TO_MONITOR))
+		return HD_UW_FORGED;
+	struct uw_trap t = w->sh->trap; /* one copy */
 	return hd_uw_decode(&t, regs, ev, read, ctx);
+}
+
+enum hd_uw_death hd_uworld_death(const struct hd_uworld *w, int *how)
+{
+	if (WIFEXITED(w->status)) {
+		*how = WEXITSTATUS(w->status);
+		return HD_UW_DIED_EXITED;
+	}
+	*how = WTERMSIG(w->status);
+	switch (*how) {
+	case SIGSYS:
+		return HD_UW_DIED_SECCOMP;
+	case SIGSEGV: case SIGBUS: case SIGILL: case SIGFPE: case SIGTRAP:
+		return HD_UW_DIED_FAULT;
+	default:
+		return HD_UW_DIED_EXTERNAL;
+	}
 }
 
 void hd_uworld_preempt(struct hd_uworld *w)

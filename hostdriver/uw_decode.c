@@ -99,6 +99,23 @@ enum hd_uw_result hd_uw_decode(const struct uw_trap *t, struct uw_regs *regs,
 	/* Any other code selector than ours, but for the host's entry
 	 * paths below, is an escape. */
 	bool ours = t->cs == UW_SEL_CODE;
+	/* In the 32-bit segment RIP has no high half, and R8-R15 (but R11)
+	 * stay 0: otherwise code ran in 64-bit mode and came back
+	 * (uw_shared.h). */
+	if (ours && ((t->rip >> 32) || t->wide))
+		return HD_UW_FORGED;
+
+	/* Sent by a process (kill, tgkill), not raised by guest code: a
+	 * host event, never a guest exception. (SIGUSR1 is the monitor's
+	 * preemption; an outsider's is one more, which is harmless.) In
+	 * another code segment it is an escape all the same. */
+	if (t->sent && t->sig != SIGUSR1) {
+		if (!ours)
+			return escaped(t, ev);
+		ev->trapno = t->sig;
+		ev->addr = t->pid;
+		return HD_UW_EXTERNAL;
+	}
 
 	switch (t->sig) {
 	case SIGSYS:
@@ -117,8 +134,8 @@ enum hd_uw_result hd_uw_decode(const struct uw_trap *t, struct uw_regs *regs,
 		}
 		uint8_t before[2] = { 0, 0 };
 		uint32_t next = (uint32_t)t->rip;
-		if (next >= 2 && read(ctx, next - 2, before, 2) &&
-		    before[0] == 0x0f && before[1] == 0x05) {
+		if (t->cs == HOST_USER32_CS && !(t->rip >> 32) && next >= 2 &&
+		    read(ctx, next - 2, before, 2) && before[0] == 0x0f && before[1] == 0x05) {
 			/* AMD's SYSCALL (the frame shows the host's compat CS,
 			 * which the entry path pushes): back to the
 			 * instruction, with the registers the entry moved
@@ -172,7 +189,7 @@ enum hd_uw_result hd_uw_decode(const struct uw_trap *t, struct uw_regs *regs,
 		return ours ? HD_UW_TRAP : escaped(t, ev);
 	case SIGUSR1:
 		return ours ? HD_UW_PREEMPT : escaped(t, ev);
-	default:
-		return HD_UW_BAD_STATE;
+	default: /* the stub handles no other signal */
+		return HD_UW_FORGED;
 	}
 }

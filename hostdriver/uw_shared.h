@@ -53,6 +53,15 @@ struct uw_trap {
 	uint64_t addr;        /* si_addr */
 	uint64_t call_addr;   /* SIGSYS: si_call_addr (the host's return point) */
 	uint32_t arch, nr;    /* SIGSYS: si_arch, si_syscall */
+	uint32_t sent;        /* nonzero: a process sent the signal (si_code
+				 <= 0: SI_USER, SI_TKILL...), the CPU did not
+				 raise it */
+	uint32_t pid;         /* its sender's si_pid */
+	uint64_t wide;        /* R8-R10 and R12-R15 ORed: the stub zeroes
+				 them, 32-bit code cannot name them and the
+				 host's compat entry paths keep them (R11 is
+				 not among them: SYSCALL puts RFLAGS there), so
+				 anything but 0 was left by 64-bit code */
 };
 
 /* Guest-visible registers. Selectors are the stub's own (see LDT below). */
@@ -69,6 +78,10 @@ struct uw_regs {
 #define UW_SEL_FS 0x17   /* LDT 2: data, base fs_base */
 #define UW_SEL_GS 0x1f   /* LDT 3: data, base gs_base */
 enum { UW_DS, UW_ES, UW_FS, UW_GS };
+
+/* The stub maps nothing below this guest linear address (the host's
+ * vm.mmap_min_addr on stock kernels); the monitor emulates accesses there. */
+#define UW_MIN_LINEAR 0x10000u
 
 #define UW_MAX_MAPS 128
 struct uw_map {

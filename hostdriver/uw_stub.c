@@ -14,14 +14,13 @@
  * code segment the stub set up).
  *
  * What escaped guest code could still do (it can far-jump to the 64-bit
- * code segment): only what the seccomp filter allows this process --
- * futex, modify_ldt, rt_sigreturn, exit, and mmap/mprotect/munmap below
- * 4 GiB (mmap only MAP_FIXED, of the RAM fd or anonymous). So it could map
- * any guest page, kernel pages included, until the monitor next sees it
- * (its code selector is then not the stub's, and the VM ends). It cannot
- * reach the monitor's memory or make any other system call. A strict mode
- * that has the monitor vet every mapping (SECCOMP_RET_USER_NOTIF) is
- * future work.
+ * code segment): only the calls the seccomp filter allows this process,
+ * with the arguments the stub itself uses (uw_filter.h), and only from the
+ * stub's text: wait on or wake the turn word, write an LDT entry, map a
+ * guest page or unmap below 4 GiB, return from the signal, exit. So it
+ * could map any guest page, kernel pages included, into its own process
+ * (the guest's own memory; the monitor is not reachable), or burn its CPU.
+ * docs/security.md has the whole threat model.
  */
 #define _GNU_SOURCE /* REG_* names of the signal context */
 #include <stdbool.h>
@@ -37,6 +36,7 @@
 #include <signal.h>
 #include <sys/ucontext.h>
 
+#include "uw_filter.h"
 #include "uw_shared.h"
 
 #define PROT_NONE_ 0
@@ -93,14 +93,6 @@ static int set_ldt(unsigned entry, uint32_t base, int code)
 	return (int)sys3(__NR_modify_ldt, 1, &d, sizeof d);
 }
 
-/* Arguments of seccomp_data: low and high words of args[i]. */
-#define ARG_LO(i) (offsetof(struct seccomp_data, args) + 8 * (i))
-#define ARG_HI(i) (ARG_LO(i) + 4)
-#define LD(off) BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (off))
-#define JEQ(v, t, f) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (v), (t), (f))
-#define JSET(v, t, f) BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, (v), (t), (f))
-#define RET(v) BPF_STMT(BPF_RET | BPF_K, (v))
-
 static void copy(void *d, const void *s, size_t n)
 {
 	uint8_t *dd = d;
@@ -127,67 +119,28 @@ extern const char __executable_start[], etext[];
 static void install_filter(void)
 {
 	/* x86-64 system calls only from the stub's own text: escaped guest
-	 * code that executes `syscall` itself is killed outright. */
+	 * code that executes `syscall` itself is killed outright. Then each
+	 * call the stub makes, with its arguments (uw_filter.h). */
 	uint64_t lo = (uint64_t)__executable_start, hi = (uint64_t)etext;
 	if ((lo >> 32) != (hi >> 32))
 		die(107);
-	struct sock_filter f[] = {
-		/* 0 */ LD(offsetof(struct seccomp_data, arch)),
-		/* 1 */ JEQ(AUDIT_ARCH_X86_64, 1, 0),
-		/* 2 */ RET(SECCOMP_RET_TRAP),        /* i386 ABI: the guest's */
-		/* 3 */ LD(offsetof(struct seccomp_data, nr)),
-		/* 4 */ JEQ(__NR_futex, 9, 0),
-		/* 5 */ JEQ(__NR_rt_sigreturn, 8, 0),
-		/* 6 */ JEQ(__NR_exit_group, 7, 0),
-		/* 7 */ JEQ(__NR_modify_ldt, 6, 0),
-		/* 8 */ JEQ(__NR_mmap, 6, 0),
-		/* 9 */ JEQ(__NR_mprotect, 12, 0),
-		/* 10 */ JEQ(__NR_munmap, 11, 0),
-		/* 11 */ RET(SECCOMP_RET_KILL_PROCESS),
-		/* 12 */ RET(SECCOMP_RET_KILL_PROCESS),
-		/* 13: allow */ RET(SECCOMP_RET_ALLOW),
-		/* 14: mmap: addr < 4 GiB, MAP_FIXED, RAM fd or anonymous */
-		LD(ARG_HI(0)),
-		/* 15 */ JEQ(0, 0, 6),
-		/* 16 */ LD(ARG_LO(3)),
-		/* 17 */ JSET(MAP_FIXED_, 0, 4),
-		/* 18 */ LD(ARG_LO(4)),
-		/* 19 */ JEQ(UW_FD_RAM, 2, 0),
-		/* 20 */ JEQ(0xffffffffu, 1, 0),
-		/* 21 */ RET(SECCOMP_RET_KILL_PROCESS),
-		/* 22 */ RET(SECCOMP_RET_ALLOW),
-		/* 23: mprotect/munmap: addr < 4 GiB */
-		LD(ARG_HI(0)),
-		/* 24 */ JEQ(0, 1, 0),
-		/* 25 */ RET(SECCOMP_RET_KILL_PROCESS),
-		/* 26 */ RET(SECCOMP_RET_ALLOW),
-	};
-	/* Jump offsets above are relative to the next instruction; patch the
-	 * few that point at the shared tails rather than count by hand. */
-	f[4].jt = 13 - 5;  /* futex -> allow */
-	f[5].jt = 13 - 6;
-	f[6].jt = 13 - 7;
-	f[7].jt = 13 - 8;
-	f[8].jt = 14 - 9;  /* mmap -> checks */
-	f[9].jt = 23 - 10; /* mprotect */
-	f[10].jt = 23 - 11; /* munmap */
-	f[15].jf = 21 - 16;
-	f[17].jf = 21 - 18;
-	/* The text-range check runs first; then the table above. */
 	struct sock_filter ip[] = {
-		LD(offsetof(struct seccomp_data, arch)),
-		JEQ(AUDIT_ARCH_X86_64, 0, 6),
-		LD(offsetof(struct seccomp_data, instruction_pointer) + 4),
-		JEQ((uint32_t)(lo >> 32), 0, 3),
-		LD(offsetof(struct seccomp_data, instruction_pointer)),
+		UW_LD(offsetof(struct seccomp_data, arch)),
+		UW_JEQ(AUDIT_ARCH_X86_64, 0, 6),
+		UW_LD(offsetof(struct seccomp_data, instruction_pointer) + 4),
+		UW_JEQ((uint32_t)(lo >> 32), 0, 3),
+		UW_LD(offsetof(struct seccomp_data, instruction_pointer)),
 		BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, (uint32_t)lo, 0, 1),
 		BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, (uint32_t)hi, 0, 1),
-		RET(SECCOMP_RET_KILL_PROCESS),
+		UW_KILL,
 	};
-	struct sock_filter all[sizeof ip / sizeof ip[0] + sizeof f / sizeof f[0]];
+	enum { N_IP = sizeof ip / sizeof ip[0] };
+	static struct sock_filter all[N_IP + UW_FILTER_MAX];
 	copy(all, ip, sizeof ip);
-	copy(all + sizeof ip / sizeof ip[0], f, sizeof f);
-	struct sock_fprog prog = { .len = sizeof all / sizeof all[0], .filter = all };
+	unsigned n = uw_filter_build(all + N_IP, (uint64_t)&sh->turn);
+	if (!n)
+		die(101);
+	struct sock_fprog prog = { .len = (unsigned short)(N_IP + n), .filter = all };
 	if (sys3(__NR_prctl, PR_SET_NO_NEW_PRIVS_, 1, 0) ||
 	    sys3(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog))
 		die(101);
@@ -222,7 +175,7 @@ static void apply_maps(void)
 	for (uint32_t i = 0; i < n; i++) {
 		struct uw_map m = sh->maps[i];
 		uint64_t len = (uint64_t)m.pages << 12;
-		if ((uint64_t)m.linear + len > (1ull << 32) || m.linear < 0x10000) {
+		if ((uint64_t)m.linear + len > (1ull << 32) || m.linear < UW_MIN_LINEAR) {
 			sh->stub_errors++;
 			continue;
 		}
@@ -303,6 +256,12 @@ static void store_guest(int sig, const siginfo_t *si, const ucontext_t *uc)
 	t->call_addr = sig == SIGSYS ? (uint64_t)si->si_call_addr : 0;
 	t->arch = sig == SIGSYS ? si->si_arch : 0;
 	t->nr = sig == SIGSYS ? (uint32_t)si->si_syscall : 0;
+	t->wide = 0;
+	for (int i = REG_R8; i <= REG_R15; i++)
+		if (i != REG_R11)
+			t->wide |= (uint64_t)g[i];
+	t->sent = si->si_code <= 0;
+	t->pid = t->sent ? (uint32_t)si->si_pid : 0;
 	sh->event = UW_EV_SIGNAL;
 	/* The kernel leaves the data segment registers alone on the way
 	 * into this handler: they show what ring-3 code loaded. */
@@ -358,7 +317,10 @@ static void on_signal(int sig, siginfo_t *si, void *ctx)
 
 /* The kernel's sigaction, and the sigreturn trampoline libc would give. */
 struct k_sigaction {
-	void (*handler)(int, siginfo_t *, void *);
+	union {
+		void (*handler)(int, siginfo_t *, void *);
+		void (*plain)(int); /* SIG_IGN */
+	};
 	unsigned long flags;
 	void (*restorer)(void);
 	uint64_t mask;
@@ -380,7 +342,7 @@ void uw_main(void)
 	if ((int64_t)sh < 0 && (int64_t)sh > -4096)
 		die(102);
 	/* Keep the guest's space free of anything else. */
-	mmap_((void *)0x10000, (1ull << 32) - 0x10000, PROT_NONE_,
+	mmap_((void *)UW_MIN_LINEAR, (1ull << 32) - UW_MIN_LINEAR, PROT_NONE_,
 	      MAP_PRIVATE_ | MAP_ANONYMOUS_ | MAP_FIXED_ | MAP_NORESERVE_, -1, 0);
 	if (set_ldt(UW_SEL_CODE >> 3, 0, 1) || set_ldt(UW_SEL_DATA >> 3, 0, 0))
 		die(103);
@@ -388,6 +350,15 @@ void uw_main(void)
 	stack_t ss = { .ss_sp = alt_stack, .ss_size = sizeof alt_stack };
 	if (sys3(__NR_sigaltstack, &ss, 0, 0))
 		die(104);
+	/* What an operator sends the whole process group (Ctrl-C,
+	 * timeout(1)) is the monitor's to act on: it ends the VM and this
+	 * process with it. */
+	static const int ignored[] = { SIGINT, SIGTERM, SIGHUP };
+	for (unsigned i = 0; i < sizeof ignored / sizeof ignored[0]; i++) {
+		struct k_sigaction ign = { .plain = SIG_IGN };
+		if (sys6(__NR_rt_sigaction, ignored[i], (long)&ign, 0, 8, 0, 0))
+			die(105);
+	}
 	static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS, SIGUSR1 };
 	for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
 		struct k_sigaction sa = {

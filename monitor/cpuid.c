@@ -129,17 +129,11 @@ static uint32_t max_basic_leaf(const struct vcpu *v)
 						   : CPUID_MAX_BASIC;
 }
 
-/*
- * Answer CPUID for `leaf`/`subleaf` into out[] = {EAX, EBX, ECX, EDX}. The
- * answer depends only on virtual state (and on the host's SSE3), so it is
- * the same on every call.
- */
-void mon_cpuid(struct mon_vm *vm, uint32_t leaf, uint32_t subleaf, uint32_t out[4])
+/* The answer for an existing leaf (whatever IA32_MISC_ENABLE hides). */
+static void cpuid_leaf(struct mon_vm *vm, uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 {
 	uint32_t max_basic = max_basic_leaf(&vm->vcpu);
 
-	if (leaf < CPUID_EXTENDED ? leaf > max_basic : leaf > CPUID_MAX_EXTENDED)
-		leaf = max_basic;
 	out[0] = out[1] = out[2] = out[3] = 0;
 	switch (leaf) {
 	case 0:
@@ -183,6 +177,35 @@ void mon_cpuid(struct mon_vm *vm, uint32_t leaf, uint32_t subleaf, uint32_t out[
 		 * too), 5, 6: zeros. */
 		break;
 	}
+}
+
+/*
+ * Answer CPUID for `leaf`/`subleaf` into out[] = {EAX, EBX, ECX, EDX}. The
+ * answer depends only on virtual state (and on the host's SSE3), so it is
+ * the same on every call.
+ */
+void mon_cpuid(struct mon_vm *vm, uint32_t leaf, uint32_t subleaf, uint32_t out[4])
+{
+	uint32_t max_basic = max_basic_leaf(&vm->vcpu);
+
+	if (leaf < CPUID_EXTENDED ? leaf > max_basic : leaf > CPUID_MAX_EXTENDED)
+		leaf = max_basic;
+	cpuid_leaf(vm, leaf, subleaf, out);
+}
+
+void mon_isa(struct mon_vm *vm, struct bt_isa *isa)
+{
+	uint32_t r[4];
+	cpuid_leaf(vm, 1, 0, r);
+	isa->l1_ecx = r[2];
+	isa->l1_edx = r[3];
+	cpuid_leaf(vm, 7, 0, r);
+	isa->l7_ebx = r[1];
+	isa->l7_ecx = r[2];
+	isa->l7_edx = r[3];
+	cpuid_leaf(vm, 0x80000001u, 0, r);
+	isa->x1_ecx = r[2];
+	isa->x1_edx = r[3];
 }
 
 /* A PAT entry is valid if it names a memory type: UC WC WT WP WB UC-. */

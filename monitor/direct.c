@@ -54,7 +54,7 @@ static void adapt_learn_rate(struct mon_vm *vm)
 
 /* ---- keeping the U-views coherent (smm callbacks) ---- */
 
-#define FIRST_LPAGE 0x10u /* the stub maps nothing below 64 KiB */
+#define FIRST_LPAGE (UW_MIN_LINEAR >> 12) /* the stub maps nothing below */
 
 static bool world_has(const struct mon_world *w, uint32_t lpage)
 {
@@ -251,15 +251,22 @@ static void world_note(struct mon_world *w, uint32_t lpage)
 	}
 }
 
-/* The guest's tables allow the access: show the page in the U-view. */
-static void world_map(struct mon_vm *vm, struct mon_world *w, uint32_t addr,
+/* The guest's tables allow the access: show the page in the U-view of
+ * world (or view) w. False if a user-world process cannot: below
+ * vm.mmap_min_addr (and the stub's UW_MIN_LINEAR) its accesses are
+ * emulated, every time, rather than mapped and retried without end. (A
+ * view's window lies high: it maps every page.) */
+static bool world_map(struct mon_vm *vm, struct mon_world *w, uint32_t addr,
 		      uint32_t frame, bool writable)
 {
+	if (!hd_uworld_base(w->uw) && (addr < UW_MIN_LINEAR || addr < hd_mmap_min_addr()))
+		return false;
 	hd_uworld_map(w->uw, addr & ~0xfffu, frame, 1, writable ? HD_PROT_RW : HD_PROT_READ);
 	world_note(w, addr >> 12);
 	if (writable)
 		remember_writable(w, addr >> 12, frame);
 	vm->de_hidden_faults++;
+	return true;
 }
 
 /* Deliver a ring-3 #PF at addr and remember the access: the guest's
@@ -288,8 +295,15 @@ static bool retry_map(struct mon_vm *vm, struct mon_world *w)
 	    smm_world_fault(vm->smm, t.addr, t.write, mon_cpl(&vm->vcpu) == 3, &frame, &writable,
 			    &err) != SMM_OK)
 		return false;
-	world_map(vm, w, t.addr, frame, writable);
-	return true;
+	return world_map(vm, w, t.addr, frame, writable);
+}
+
+/* Guest code for hd_uw_decode: read as ring-3 code sees it. */
+static bool read_user_code(void *ctx, uint32_t linear, uint8_t *buf, unsigned n)
+{
+	struct mon_vm *vm = ctx;
+	struct mon_fault f = { 0 };
+	return mon_read(vm, vm->vcpu.seg[SEG_CS].base + linear, buf, n, &f);
 }
 
 static void user_page_fault(struct mon_vm *vm, struct mon_world *w,
@@ -305,7 +319,8 @@ static void user_page_fault(struct mon_vm *vm, struct mon_world *w,
 		return;
 	switch (r) {
 	case SMM_OK:
-		world_map(vm, w, addr, frame, writable);
+		if (!world_map(vm, w, addr, frame, writable))
+			mon_emulate_memory(vm);
 		break;
 	case SMM_PAGE_FAULT:
 		mon_user_page_fault(vm, addr, write, err);
@@ -316,16 +331,37 @@ static void user_page_fault(struct mon_vm *vm, struct mon_world *w,
 		bt_invalidate_page(vm->bt, frame);
 		break;
 	case SMM_PT_WRITE:
-		mon_stop(vm, MON_EXIT_UNSUPPORTED,
-			 "unsupported: ring-3 write to a page table at %#x (EIP %#x)",
-			 addr, vm->vcpu.cpu->eip);
+		/* A page table the guest maps for ring 3: the write goes
+		 * through the monitor, whose writes the shadow follows. */
+		vm->pt_writes_trapped++;
+		mon_emulate_memory(vm);
 		break;
-	case SMM_UNBACKED:
-		mon_stop(vm, MON_EXIT_UNSUPPORTED,
-			 "unsupported: ring-3 access to memory that is not RAM at %#x "
-			 "(EIP %#x)", addr, vm->vcpu.cpu->eip);
+	case SMM_UNBACKED: /* device memory: the emulator reaches the models */
+		mon_emulate_memory(vm);
 		break;
 	}
+}
+
+/*
+ * INT3, INT 3, INTO and INT 0x80 trap through the host's DPL-3 gates with
+ * EIP past the instruction; the guest's own gate decides what happens,
+ * and a DPL-0 one is #GP(vector * 8 + 2) at the instruction itself (a
+ * fault of the delivery is raised at cpu->eip). Find where it began (CC,
+ * CE or CD nn just before EIP). A prefix before it cannot be told from the
+ * previous instruction's bytes: such a #GP points past the prefix; code
+ * changed under it leaves EIP past the instruction.
+ */
+static void soft_int_trap(struct mon_vm *vm, uint8_t vector)
+{
+	struct bt_cpu *cpu = vm->vcpu.cpu;
+	uint32_t end = cpu->eip;
+	uint8_t b[2] = { 0, 0 };
+	uint8_t one = vector == EXC_BP ? 0xcc : vector == EXC_OF ? 0xce : 0;
+	if (read_user_code(vm, end - 1, &b[1], 1) && one && b[1] == one)
+		cpu->eip = end - 1;
+	else if (b[1] == vector && read_user_code(vm, end - 2, &b[0], 1) && b[0] == 0xcd)
+		cpu->eip = end - 2;
+	mon_deliver(vm, vector, false, 0, end, true);
 }
 
 /*
@@ -354,20 +390,29 @@ static void user_fault(struct mon_vm *vm, struct mon_world *w,
 		break;
 	case 13:
 		/* INT n whose host gate is not DPL 3: the host reports #GP
-		 * with the IDT bit. The guest's own gate decides (a DPL-3
-		 * gate delivers vector n, else #GP as the guest expects). */
+		 * with the IDT bit, EIP at the instruction (prefixes and
+		 * all). The guest's own gate decides: emulate it. */
 		if ((ev->err & 7) == 2) {
-			mon_deliver(vm, (uint8_t)(ev->err >> 3), false, 0, cpu->eip + 2, true);
+			mon_emulate(vm);
 			break;
 		}
-		/* Privileged or I/O instructions: at CPL 0 (trap-emulate)
-		 * the guest may run them, emulated; at CPL 3 the guest's
-		 * #GP(0). Host selector errors mean nothing to the guest. */
-		if (!mon_te_emulate(vm))
+		/* At CPL 0 under trap-emulate the guest may run privileged
+		 * and I/O instructions: emulated. Otherwise, what the
+		 * translator would hand the emulator (far transfers, IRET,
+		 * segment loads, privileged and I/O instructions) is emulated
+		 * against the guest's own tables and flags: the host's
+		 * selector errors, and its reasons for #GP, mean nothing to
+		 * the guest. Anything else (a misaligned SSE operand...) is
+		 * the guest's #GP(0). */
+		if (mon_te_emulate(vm))
+			break;
+		if (mon_emulated_at_eip(vm))
+			mon_emulate(vm);
+		else
 			mon_deliver(vm, EXC_GP, true, 0, cpu->eip, false);
 		break;
-	case 4: /* INTO with OF set: a trap, EIP already after it */
-		mon_deliver(vm, EXC_OF, false, 0, cpu->eip, true);
+	case 4: /* INTO with OF set (or INT 4): a trap, EIP already after it */
+		soft_int_trap(vm, EXC_OF);
 		break;
 	case 5:
 		mon_deliver(vm, EXC_BR, false, 0, cpu->eip, false);
@@ -376,7 +421,13 @@ static void user_fault(struct mon_vm *vm, struct mon_world *w,
 		mon_deliver(vm, EXC_SS, true, 0, cpu->eip, false);
 		break;
 	case 17:
-		mon_deliver(vm, EXC_AC, true, 0, cpu->eip, false);
+		/* The host's CR0.AM is set; while the guest's is clear, a
+		 * misaligned access with EFLAGS.AC set is no fault of the
+		 * guest's: it is done by the emulator, which checks nothing. */
+		if (vm->vcpu.cr0 & CR0_AM)
+			mon_deliver(vm, EXC_AC, true, 0, cpu->eip, false);
+		else
+			mon_emulate_memory(vm);
 		break;
 	default:
 		mon_deliver(vm, EXC_GP, true, 0, cpu->eip, false);
@@ -384,12 +435,34 @@ static void user_fault(struct mon_vm *vm, struct mon_world *w,
 	}
 }
 
-/* Guest code for hd_uw_decode: read as ring-3 code sees it. */
-static bool read_user_code(void *ctx, uint32_t linear, uint8_t *buf, unsigned n)
+/* The user world died under the guest: an escape only if nothing but
+ * escaped code could have done it. */
+static void world_died(struct mon_vm *vm, const struct hd_uworld *uw)
 {
-	struct mon_vm *vm = ctx;
-	struct mon_fault f = { 0 };
-	return mon_read(vm, vm->vcpu.seg[SEG_CS].base + linear, buf, n, &f);
+	int how;
+	uint32_t eip = vm->vcpu.cpu->eip;
+	switch (hd_uworld_death(uw, &how)) {
+	case HD_UW_DIED_SECCOMP:
+		mon_stop(vm, MON_EXIT_ESCAPE,
+			 "the user world was killed: guest ring-3 code left its code "
+			 "segment and made a host system call (last EIP %#x)", eip);
+		break;
+	case HD_UW_DIED_FAULT:
+		mon_stop(vm, MON_EXIT_ESCAPE,
+			 "the user world crashed (signal %d, %s) outside guest code: "
+			 "treated as an escape (last EIP %#x)", how, strsignal(how), eip);
+		break;
+	case HD_UW_DIED_EXITED:
+		mon_stop(vm, MON_EXIT_ESCAPE,
+			 "the user world exited by itself (status %d): guest ring-3 "
+			 "code left its code segment (last EIP %#x)", how, eip);
+		break;
+	default:
+		mon_stop(vm, MON_EXIT_SIGNAL,
+			 "the user world was killed by signal %d (%s) from outside: a "
+			 "host event, not the guest's; the VM is stopped", how, strsignal(how));
+		break;
+	}
 }
 
 void mon_de_run(struct mon_vm *vm)
@@ -424,15 +497,30 @@ void mon_de_run(struct mon_vm *vm)
 
 	switch (res) {
 	case HD_UW_DEAD:
-		mon_stop(vm, MON_EXIT_ESCAPE,
-			 "the user world was killed: guest ring-3 code left its code "
-			 "segment and made a host system call (last EIP %#x)", cpu->eip);
+		world_died(vm, w->uw);
+		return;
+	case HD_UW_EXTERNAL:
+		mon_stop(vm, MON_EXIT_SIGNAL,
+			 "the user world was sent signal %u (%s) by process %u: a host "
+			 "event, not the guest's; the VM is stopped", ev.trapno,
+			 strsignal((int)ev.trapno), ev.addr);
 		return;
 	case HD_UW_ESCAPE:
 		mon_stop(vm, MON_EXIT_ESCAPE,
 			 "guest ring-3 code left its code segment for host selector %#x "
 			 "(an escape attempt) after EIP %#x; the VM is stopped",
 			 ev.syscall_nr, cpu->eip);
+		return;
+	case HD_UW_FORGED:
+		mon_stop(vm, MON_EXIT_ESCAPE,
+			 "guest ring-3 code ran outside its code segment and came back "
+			 "(an escape attempt: the user world reported what its stub "
+			 "cannot) after EIP %#x; the VM is stopped", cpu->eip);
+		return;
+	case HD_UW_MAP_FAILED:
+		mon_stop(vm, MON_EXIT_HOST,
+			 "the user world could not map guest pages (host mappings "
+			 "exhausted? see btvmm --check-host: max-map-count)");
 		return;
 	case HD_UW_BAD_STATE:
 		MON_BUG(vm, "the user world refused the state at EIP %#x", cpu->eip);
@@ -481,7 +569,7 @@ void mon_de_run(struct mon_vm *vm)
 	case HD_UW_SYSCALL:
 		vm->de_syscalls++;
 		if (ev.insn == HD_UW_INSN_INT80) /* EIP is already past it */
-			mon_deliver(vm, 0x80, false, 0, cpu->eip, true);
+			soft_int_trap(vm, 0x80);
 		else
 			vendor_dependent(vm, &ev);
 		break;
@@ -497,7 +585,7 @@ void mon_de_run(struct mon_vm *vm)
 		break;
 	case HD_UW_TRAP:
 		if (ev.trapno == 3) {
-			mon_deliver(vm, EXC_BP, false, 0, cpu->eip, true);
+			soft_int_trap(vm, EXC_BP);
 		} else {
 			v->dr[6] |= 0x4000;
 			mon_deliver(vm, EXC_DB, false, 0, cpu->eip, false);

@@ -674,6 +674,9 @@ void mon_sync_mode(struct mon_vm *vm)
 	struct vcpu *v = &vm->vcpu;
 	bt_set_fp_trap(vm->bt, v->cr0 & (CR0_TS | CR0_EM), !(v->cr4 & CR4_OSFXSR));
 	bt_set_native_tsc(vm->bt, v->tsc_offset == 0 && !(v->cr4 & 0x4));
+	struct bt_isa isa;
+	mon_isa(vm, &isa);
+	bt_set_isa(vm->bt, &isa);
 	/* Translations are keyed by linear address: a new address space
 	 * makes them stale. */
 	if (smm_set_mode(vm->smm, v->cr0, v->cr3, v->cr4, v->efer & EFER_NXE, v->pdpte))
@@ -712,6 +715,15 @@ static enum emu_result dispatch(struct mon_vm *vm, const struct emu_insn *in,
 {
 	enum emu_result r;
 	ZydisMnemonic m = in->zi.mnemonic;
+	switch (bt_isa_check(bt_get_isa(vm->bt), &in->zi)) {
+	case BT_ISA_UD:
+		mon_fault_set(f, EXC_UD, false, 0);
+		return EMU_FAULT;
+	case BT_ISA_NOP:
+		return EMU_NEXT;
+	default:
+		break;
+	}
 	if (memory_fault)
 		return emu_memory(vm, in, f);
 	/* Adaptive translation sent an ordinary instruction here because it
@@ -728,7 +740,8 @@ static enum emu_result dispatch(struct mon_vm *vm, const struct emu_insn *in,
 		return r;
 	}
 	/* 16-bit addressing (0x67 in 32-bit code) has no translation; the
-	 * data-movement forms are emulated. */
+	 * forms with general-register operands are emulated (a near CALL or
+	 * JMP through memory, PUSH and POP included). */
 	bool fsgs = in->zi.attributes & (ZYDIS_ATTRIB_HAS_SEGMENT_FS |
 					 ZYDIS_ATTRIB_HAS_SEGMENT_GS);
 	if (fsgs && ((r = emu_string(vm, in, f)) != EMU_UNHANDLED ||
@@ -738,7 +751,7 @@ static enum emu_result dispatch(struct mon_vm *vm, const struct emu_insn *in,
 		if ((r = emu_loop16(vm, in)) != EMU_UNHANDLED ||
 		    (r = emu_string(vm, in, f)) != EMU_UNHANDLED)
 			return r;
-		if (bt_classify_mnemonic(m) == BT_CLASS_IDENT &&
+		if (bt_classify_mnemonic(m) != BT_CLASS_EMULATE &&
 		    (r = emu_memory(vm, in, f)) != EMU_UNHANDLED)
 			return r;
 	}
@@ -750,9 +763,7 @@ static enum emu_result dispatch(struct mon_vm *vm, const struct emu_insn *in,
 		return emu_mov_dr(vm, in, f);
 	if (m == ZYDIS_MNEMONIC_SYSENTER)
 		return emu_sysenter(vm, f);
-	if (m == ZYDIS_MNEMONIC_UD0 || m == ZYDIS_MNEMONIC_UD1 ||
-	    m == ZYDIS_MNEMONIC_UD2 || m == ZYDIS_MNEMONIC_SYSCALL ||
-	    m == ZYDIS_MNEMONIC_SYSRET) {
+	if (m == ZYDIS_MNEMONIC_UD0 || m == ZYDIS_MNEMONIC_UD1 || m == ZYDIS_MNEMONIC_UD2) {
 		mon_fault_set(f, EXC_UD, false, 0);
 		return EMU_FAULT;
 	}
@@ -899,13 +910,6 @@ static void finish(struct mon_vm *vm, const struct emu_insn *in,
 	case EMU_UNHANDLED: {
 		char text[96];
 		format_insn(in, text, sizeof text);
-		/* Instructions of ISA extensions the virtual CPU does not
-		 * claim raise #UD, as on a CPU without them. */
-		if (in->zi.meta.isa_ext != ZYDIS_ISA_EXT_BASE &&
-		    in->zi.meta.isa_ext != ZYDIS_ISA_EXT_X87) {
-			mon_deliver(vm, EXC_UD, false, 0, cpu->eip, false);
-			break;
-		}
 		/* FS/GS-relative shapes the translator cannot rewrite run
 		 * with the host's segment bases, which need FSGSBASE. */
 		bool fsgs = in->zi.attributes & (ZYDIS_ATTRIB_HAS_SEGMENT_FS |
@@ -953,8 +957,16 @@ void mon_emulate(struct mon_vm *vm)
 	finish(vm, &in, dispatch(vm, &in, &f, false), &f);
 }
 
-/* Emulate a data access the S-view could not perform (see run.c). */
-void mon_emulate_memory(struct mon_vm *vm);
+bool mon_emulated_at_eip(struct mon_vm *vm)
+{
+	struct emu_insn in;
+	struct mon_fault f = { 0 };
+	bool faulted;
+	if (!decode_at_eip(vm, &in, &f, &faulted))
+		return false;
+	return bt_classify_insn(&in.zi, in.ops) == BT_CLASS_EMULATE;
+}
+
 void mon_emulate_memory(struct mon_vm *vm)
 {
 	struct emu_insn in;
@@ -966,8 +978,9 @@ void mon_emulate_memory(struct mon_vm *vm)
 	if (r == EMU_UNHANDLED) {
 		mon_stop(vm, MON_EXIT_UNSUPPORTED,
 			 "unsupported: instruction at EIP %#x accesses guest memory "
-			 "without a host mapping (below vm.mmap_min_addr or beyond RAM)",
-			 in.eip);
+			 "the monitor must reach for it (below vm.mmap_min_addr, beyond "
+			 "RAM, or a page table written from ring 3), in a form it does "
+			 "not emulate", in.eip);
 		return;
 	}
 	finish(vm, &in, r, &f);

@@ -443,6 +443,18 @@ static enum emu_result emu_move(struct mon_vm *vm, const struct emu_insn *in,
 		if (!emu_read_op(vm, in, dst, size, &v, f) || !mon_push(vm, v, size, f))
 			return EMU_FAULT;
 		return EMU_NEXT;
+	case ZYDIS_MNEMONIC_JMP:
+	case ZYDIS_MNEMONIC_CALL:
+		/* Near and indirect through memory (far forms have no GPR
+		 * operand shape here: emulate_seg.c). */
+		if (zi->meta.branch_type != ZYDIS_BRANCH_TYPE_NEAR ||
+		    !emu_read_op(vm, in, dst, size, &v, f))
+			return zi->meta.branch_type != ZYDIS_BRANCH_TYPE_NEAR ? EMU_UNHANDLED
+									     : EMU_FAULT;
+		if (zi->mnemonic == ZYDIS_MNEMONIC_CALL && !mon_push(vm, in->next_eip, size, f))
+			return EMU_FAULT;
+		cpu->eip = v;
+		return EMU_JUMPED;
 	case ZYDIS_MNEMONIC_POP: {
 		/* The destination's address uses ESP after the pop (SDM). */
 		uint32_t esp = cpu->gpr[BT_ESP];

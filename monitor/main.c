@@ -104,21 +104,24 @@ static uint64_t parse_mib(const char *s)
 	return v;
 }
 
+/* A comma-separated list of any length, read in place (empty items are
+ * skipped, as strtok would). */
 static void parse_trace(struct mon_options *o, const char *list)
 {
-	char buf[256];
-	if (strlen(list) >= sizeof buf)
-		fail_usage("--trace list is too long%s (the categories are bt, io and exc)", "");
-	snprintf(buf, sizeof buf, "%s", list);
-	for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		if (!strcmp(t, "bt"))
+	for (const char *t = list; *t; t += *t == ',') {
+		size_t n = strcspn(t, ",");
+		if (n == 2 && !strncmp(t, "bt", n))
 			o->trace_bt = true;
-		else if (!strcmp(t, "io"))
+		else if (n == 2 && !strncmp(t, "io", n))
 			o->trace_io = true;
-		else if (!strcmp(t, "exc"))
+		else if (n == 3 && !strncmp(t, "exc", n))
 			o->trace_exc = true;
-		else
-			fail_usage("unknown trace category '%s'", t);
+		else if (n) {
+			char item[64]; /* only the message is cut */
+			snprintf(item, sizeof item, "%.*s", (int)n, t);
+			fail_usage("unknown trace category '%s'", item);
+		}
+		t += n;
 	}
 }
 

@@ -480,6 +480,15 @@ void mon_sysexit_state(struct vcpu *v, uint32_t ecx, uint32_t edx);
 bool mon_iretd_inline(struct mon_vm *vm, uint32_t at);
 /* Emulate the instruction at cpu->eip (the block exited for it). */
 void mon_emulate(struct mon_vm *vm);
+/* Is the instruction at cpu->eip one the translator leaves to the
+ * emulator (sensitive, privileged, far control transfer, segment
+ * operand: bt_classify_insn)? False if it cannot be read. For direct
+ * execution's #GP. */
+bool mon_emulated_at_eip(struct mon_vm *vm);
+/* Emulate the instruction at cpu->eip whose data access has no host
+ * mapping (device memory, below vm.mmap_min_addr) or must go through the
+ * monitor (a ring-3 write to a page table); exit 8 if it cannot. */
+void mon_emulate_memory(struct mon_vm *vm);
 
 /* After a write to CR0, CR3, CR4 or the TSC: tell the translator whether
  * FP instructions trap (CR0.TS/EM) and whether RDTSC may run natively,
@@ -495,6 +504,9 @@ void mon_page_fault(struct mon_fault *f, uint32_t linear, uint32_t error);
 
 /* ---- cpuid.c ---- */
 void mon_cpuid(struct mon_vm *vm, uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
+/* The instruction set that CPUID claims (the words of leaves 1, 7 and
+ * 0x80000001 it answers), for bt_isa_check. */
+void mon_isa(struct mon_vm *vm, struct bt_isa *isa);
 /* Return true and the value, or false for an MSR that raises #GP. */
 bool mon_rdmsr(struct mon_vm *vm, uint32_t msr, uint64_t *value);
 bool mon_wrmsr(struct mon_vm *vm, uint32_t msr, uint64_t value);

@@ -8,8 +8,6 @@
 #include "hostdriver.h"
 #include "monitor.h"
 
-void mon_emulate_memory(struct mon_vm *vm);
-
 static struct mon_vm *the_vm; /* for the host signal handlers */
 static volatile sig_atomic_t stop_signal;
 
@@ -80,6 +78,8 @@ static void on_timer(void)
 static void on_stop_signal(int signo)
 {
 	stop_signal = signo;
+	if (the_vm && the_vm->uw_running)
+		hd_uworld_preempt(the_vm->uw_running);
 	if (the_vm && the_vm->bt)
 		bt_request_exit(the_vm->bt);
 }
@@ -202,7 +202,18 @@ void mon_hot_writer_done(struct mon_vm *vm, uint32_t eip, bool emulated, bool wr
 
 void mon_step_native(struct mon_vm *vm)
 {
+	uint32_t eip = vm->vcpu.cpu->eip;
 	enum bt_exit r = bt_step(vm->bt);
+	if (r == BT_EXIT_EMULATE && vm->vcpu.cpu->eip == eip) {
+		/* The translator hands back what the emulator handed it: a
+		 * form neither does (asking again would recurse without end). */
+		char text[96];
+		mon_describe_insn(vm, text, sizeof text);
+		mon_stop(vm, MON_EXIT_UNSUPPORTED,
+			 "unsupported instruction '%s' at EIP %#x (this form is neither "
+			 "translated nor emulated)", text, eip);
+		return;
+	}
 	if (r != BT_EXIT_POLL)
 		complete_step(vm, r, 1);
 }
@@ -240,9 +251,11 @@ static void handle_view_fault(struct mon_vm *vm, uint32_t linear, bool write,
 		complete_step(vm, bt_step(vm->bt), depth);
 		break;
 	case SMM_PT_WRITE:
-		mon_stop(vm, MON_EXIT_UNSUPPORTED,
-			 "unsupported: ring-3 write to a page table at %#x (EIP %#x)",
-			 linear, cpu->eip);
+		/* Ring 3 may write a page table its tables map for it: the
+		 * write goes through the monitor, whose writes the shadow
+		 * follows. */
+		vm->pt_writes_trapped++;
+		mon_emulate_memory(vm);
 		break;
 	case SMM_UNBACKED:
 		mon_emulate_memory(vm);

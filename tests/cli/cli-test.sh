@@ -41,17 +41,23 @@ multiboot_header() {
     le $(((-0x1badb002) & 0xffffffff)) 4
 }
 
-# An ELF32 i386 executable with one loadable segment at 1 MiB and no
-# multiboot header anywhere: the only thing wrong with it.
-make_elf32_no_multiboot() {
+# make_elf32 FILE ENTRY [multiboot]: an ELF32 i386 executable with one
+# loadable segment of HLTs at 1 MiB (12 KiB), entered at ENTRY, with a
+# multiboot header right after its headers or none.
+make_elf32() {
     {
         printf '\177ELF'; le 1 1; le 1 1; le 1 1; le 0 9  # ELFCLASS32, LSB, v1
         le 2 2; le 3 2; le 1 4                            # ET_EXEC, EM_386, version
-        le 0x100054 4; le 52 4; le 0 4; le 0 4             # entry, phoff, shoff, flags
+        le "$2" 4; le 52 4; le 0 4; le 0 4                 # entry, phoff, shoff, flags
         le 52 2; le 32 2; le 1 2; le 40 2; le 0 2; le 0 2  # ehsize, phentsize, phnum, sh*
         le 1 4; le 0 4; le 0x100000 4; le 0x100000 4       # PT_LOAD, offset, vaddr, paddr
         le 12288 4; le 12288 4; le 5 4; le 4096 4          # filesz, memsz, R+X, align
-        head -c $((12288 - 84)) /dev/zero | tr '\0' '\364' # hlt, hlt, ...
+        rest=$((12288 - 84))
+        if [ "${3:-}" = multiboot ]; then
+            multiboot_header
+            rest=$((rest - 12))
+        fi
+        head -c "$rest" /dev/zero | tr '\0' '\364'        # hlt, hlt, ...
     } >"$1"
 }
 
@@ -160,8 +166,17 @@ case $case in
         make_elf64_multiboot "$work/elf64.elf"
         expect 2 'elf64\.elf|64|elf ?32|class' -kernel "$work/elf64.elf" || exit 1 ;;
     elf32-no-multiboot)
-        make_elf32_no_multiboot "$work/no-multiboot.elf"
+        # no multiboot header anywhere: the only thing wrong with it
+        make_elf32 "$work/no-multiboot.elf" 0x100054
         expect 2 'no-multiboot\.elf|multiboot' -kernel "$work/no-multiboot.elf" || exit 1 ;;
+    entry-outside)
+        # A valid multiboot ELF entered past everything it loads: refused
+        # at load, not run as zero-filled RAM.
+        make_elf32 "$work/entry-outside.elf" 0x200000 multiboot
+        expect 2 'entry point 0x200000' -kernel "$work/entry-outside.elf" || exit 1
+        # The same image entered inside its segment runs (it halts).
+        make_elf32 "$work/entry-inside.elf" 0x100060 multiboot
+        expect 0 'halted' -kernel "$work/entry-inside.elf" || exit 1 ;;
     mem-too-large)
         need_guest
         expect 2 '100000|3584' -kernel "$guest" -m 100000 || exit 1 ;;
@@ -229,9 +244,20 @@ case $case in
         # to its own end (demo.elf: isa-debug-exit 0, status 1).
         need_guest
         expect 1 'serial output failed.*no space' -kernel "$guest" -serial file:/dev/full || exit 1 ;;
-    trace-too-long)
+    trace-long)
+        # A list of any length is read whole: the category at the end of
+        # 400 characters counts, and a bad one there is refused.
         need_guest
-        expect 2 'trace.*too long' -kernel "$guest" --trace "$(printf 'bt,%.0s' $(seq 1 100))io" || exit 1 ;;
+        expect 1 '' -kernel "$guest" --trace "$(printf 'exc,%.0s' $(seq 1 100))io" || exit 1
+        if ! grep -q '^io: ' "$work/stderr"; then
+            echo "$case: FAIL: the last category (io) of a long --trace list was lost" >&2
+            exit 1
+        fi
+        expect 2 "unknown trace category 'bogus'" -kernel "$guest" \
+            --trace "$(printf 'io,%.0s' $(seq 1 100))bogus" || exit 1 ;;
+    unsupported)
+        need_guest
+        expect 8 "unsupported instruction 'fld \\[bx\\]'.*neither translated nor emulated" -kernel "$guest" || exit 1 ;;
     reset)
         need_guest
         expect 0 'guest reset' -kernel "$guest" || exit 1 ;;

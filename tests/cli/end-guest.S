@@ -1,4 +1,4 @@
-/* CLI test guest that ends its run one way: -DEND_TRIPLE_FAULT, -DEND_HALT, -DEND_RESET (also _PORT92, _CF9). */
+/* CLI test guest that ends its run one way: -DEND_TRIPLE_FAULT, -DEND_HALT, -DEND_RESET (also _PORT92, _CF9), -DEND_UNSUPPORTED. */
 
 /*
  * Deliberately independent of tests/guests/rt: it must end the way its name
@@ -28,6 +28,11 @@ _start:
 	   through the poll page that stops translated code. */
 2:	addl $1, %eax
 	jmp 2b
+#elif defined(END_UNSUPPORTED)
+	/* An x87 load with 16-bit addressing: neither translated nor
+	   emulated (docs/fidelity.md): exit 8 with one line, not a crash. */
+	movl $0x9000, %ebx
+	addr16 flds (%bx)
 #elif defined(END_HALT)
 	/* Nothing can wake the CPU: IF=0 and no NMI source. */
 #elif defined(END_RESET)
@@ -47,7 +52,7 @@ _start:
 	/* Still here: the reset was ignored, fall into the halt below so the
 	   test sees "halted" rather than a hang. */
 #else
-#error "define END_TRIPLE_FAULT, END_SPIN, END_HALT, END_RESET, END_RESET_PORT92 or END_RESET_CF9"
+#error "define END_TRIPLE_FAULT, END_SPIN, END_HALT, END_RESET, END_RESET_PORT92, END_RESET_CF9 or END_UNSUPPORTED"
 #endif
 1:	hlt
 	jmp 1b

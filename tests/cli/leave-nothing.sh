@@ -7,10 +7,16 @@
 # world runs it where the host can run 32-bit code; elsewhere it is
 # translated). CASE is how the run ends:
 #   sigterm sigint sighup   the signal to btvmm: status 12
+#   group-sigterm group-sigint
+#                           the signal to its whole process group, as
+#                           timeout(1) and Ctrl-C send it (its user worlds
+#                           get it too): status 12, no escape reported
 #   sigkill                 SIGKILL to btvmm (its user worlds must die too)
 #   ctrl-a-x                Ctrl-A x on its standard input: status 12
-#   world-killed            SIGKILL to a user world (skipped, status 77,
-#                           where none runs): btvmm must end, not hang
+#   world-killed world-segv SIGKILL or SIGSEGV to a user world (skipped,
+#                           status 77, where none runs): btvmm must end, not
+#                           hang, with status 12 (a host event: no escape,
+#                           no guest page fault)
 # Each case runs btvmm in a session of its own, with a TMPDIR of its own:
 # afterwards no process of that session may be left (a user world gets 2 s
 # to follow a dead monitor), its TMPDIR must be empty, and nothing of its
@@ -44,11 +50,13 @@ kill -0 "$pid" 2>/dev/null || fail "btvmm ended before the test: $(cat "$work/er
 want=""
 case $case in
     sigterm) kill -TERM "$pid"; want=12 ;;
+    group-sigterm) kill -TERM -- "-$pid"; want=12 ;;
+    group-sigint) kill -INT -- "-$pid"; want=12 ;;
     sigint) kill -INT "$pid"; want=12 ;;
     sighup) kill -HUP "$pid"; want=12 ;;
     sigkill) kill -KILL "$pid"; want=137 ;;
     ctrl-a-x) printf '\001x' >&3; want=12 ;;
-    world-killed)
+    world-killed|world-segv)
         world=$(pgrep -P "$pid" | head -n 1)
         if [ -z "$world" ]; then
             echo "$case: skipped: no user world runs on this host (ring 3 is translated)"
@@ -57,8 +65,9 @@ case $case in
             pid=""
             exit 77
         fi
-        kill -KILL "$world" ;;
-    *) echo "usage: $0 BTVMM GUEST.elf sigterm|sigint|sighup|sigkill|ctrl-a-x|world-killed" >&2
+        if [ "$case" = world-killed ]; then kill -KILL "$world"; else kill -SEGV "$world"; fi
+        want=12 ;;
+    *) echo "usage: $0 BTVMM GUEST.elf sigterm|sigint|sighup|group-sigterm|group-sigint|sigkill|ctrl-a-x|world-killed|world-segv" >&2
        exit 2 ;;
 esac
 n=200
@@ -72,7 +81,14 @@ pid=""
 if [ -n "$want" ] && [ "$status" -ne "$want" ]; then
     fail "exit status $status, want $want; stderr: $(cat "$work/err")"
 fi
-[ -n "$want" ] || [ "$status" -ne 0 ] || fail "exit status 0 after its user world was killed"
+# One line (besides the --de fallback note), naming the signal; never an
+# escape.
+if [ "$status" -eq 12 ]; then
+    lines=$(grep -cv '^btvmm: this host cannot run 32-bit code natively' "$work/err")
+    [ "$lines" -eq 1 ] || fail "stderr is not one line: $(cat "$work/err")"
+    grep -qi 'signal\|Ctrl-A' "$work/err" || fail "stderr names no signal: $(cat "$work/err")"
+fi
+grep -qi 'escape\|left its' "$work/err" && fail "an escape reported: $(cat "$work/err")"
 n=40
 while [ -n "$(pgrep -s "$sid")" ] && [ $n -gt 0 ]; do sleep 0.05; n=$((n - 1)); done
 left=$(pgrep -s "$sid")

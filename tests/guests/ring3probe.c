@@ -20,7 +20,7 @@
  * code segment marked not present; 0x83 lies past the GDT's limit and
  * 0x07 in an LDT the guest never loads. Memory: the first 16 MiB
  * identity-mapped for ring 3, except 0x800000 (supervisor), 0x801000 (not
- * present) and 0x802000 (read-only).
+ * present), 0x802000 (read-only) and 0x803000 (a page table).
  */
 
 static uint32_t pd[1024] __attribute__((aligned(4096)));
@@ -96,6 +96,8 @@ __asm__(
 	ATTEMPT_BEGIN("int3") "\tint3\n" DONE
 	ATTEMPT_BEGIN("int 3") "\t.byte 0xcd, 0x03\n" DONE
 	ATTEMPT_BEGIN("into") "\tmovl $0x7fffffff, %eax\n\taddl $1, %eax\n\tinto\n" DONE
+	ATTEMPT_BEGIN("int 4") "\t.byte 0xcd, 0x04\n" DONE
+	ATTEMPT_BEGIN("prefixed int3") "\t.byte 0x3e, 0xcc\n" DONE
 	ATTEMPT_BEGIN("int 0x21") "\tint $0x21\n" DONE
 	ATTEMPT_BEGIN("int 0x0e") "\tint $0x0e\n" DONE
 	ATTEMPT_BEGIN("ud2") "\tud2\n" DONE
@@ -115,6 +117,11 @@ __asm__(
 	ATTEMPT_BEGIN("gs past 4 GiB") "\tmovl $0x33, %eax\n\tmovw %ax, %gs\n\tmovl %gs:0x800, %eax\n" DONE
 	ATTEMPT_BEGIN("fs write supervisor") "\tmovl $0x33, %eax\n\tmovw %ax, %fs\n\tmovl $7, %fs:0x801000\n" DONE
 	ATTEMPT_BEGIN("stack in supervisor") "\tmovl $0x800800, %esp\n\tpushl $1\n" DONE
+	/* a page table mapped for ring 3 (0x803000 is pt[2]): its write
+	 * remaps 0x804000 to 0x805000, which the next read goes through */
+	ATTEMPT_BEGIN("write own page table") "\tmovl $0x805007, 0x803010\n"
+	"\tmovl 0x804000, %eax\n\tmovl 0x803010, %edx\n" DONE
+	ATTEMPT_BEGIN("below 64 KiB") "\tmovl $0x5a, 0x9ffc\n\tmovl 0x9ffc, %eax\n\tmovl 0x1000, %edx\n" DONE
 	/* self-modifying code: the store must be seen by the next fetch */
 	ATTEMPT_BEGIN("smc") "\tmovb $2, 4f+1\n\tjmp 4f\n4:\tmovl $1, %eax\n" DONE
 	/* what ring 3 may read of the machine */
@@ -195,18 +202,61 @@ static void hook(struct rt_frame *f)
 	f->eflags = 0x2;
 }
 
-/* 0x800000 supervisor, 0x801000 not present, 0x802000 read-only */
+/* 0x800000 supervisor, 0x801000 not present, 0x802000 read-only,
+ * 0x803000 pt[2] itself; 0x804000 and 0x805000 hold markers (written
+ * with paging still off: no TLB entry for them). */
 static void special_pages(void)
 {
 	pt[2][0] = 0x800000 | 3;
 	pt[2][1] = 0;
 	pt[2][2] = 0x802000 | 5;
+	pt[2][3] = (uint32_t)pt[2] | 7;
+	*(volatile uint32_t *)0x804000 = 0x11111111;
+	*(volatile uint32_t *)0x805000 = 0x22222222;
+}
+
+/*
+ * With "de" on the command line, only the attempts whose outcome direct
+ * execution must get right too (the host CPU runs them, the monitor
+ * corrects what it reports): software interrupts through gates of either
+ * DPL, prefixed; far transfers to the guest's own selectors and to ring 0;
+ * call gates; page tables written from ring 3; memory below 64 KiB;
+ * SYSCALL; EFLAGS.AC with CR0.AM clear. The rest read tables or flags the host CPU answers from its own
+ * (docs/security.md).
+ */
+static const char *const de_subset[] = {
+	"ljmp 0x08", "lcall 0x08", "lret 0x08", "iret 0x08",
+	"ljmp 0x1b", "lcall 0x1b", "lret 0x1b", "iret 0x1b",
+	"int3", "int 3", "into", "int 4", "prefixed int3", "int 0x21", "int 0x0e",
+	"ud2", "prefixed int 0x80", "int 0x80 twice", "syscall",
+	"write own page table", "below 64 KiB",
+	"lcall gate to ring 0", "ljmp gate to ring 0", "lcall gate dpl 0",
+	"lcall gate not present", "misaligned with ac",
+};
+
+static bool wanted(const char *name, bool de)
+{
+	if (!de)
+		return true;
+	for (unsigned i = 0; i < sizeof de_subset / sizeof de_subset[0]; i++)
+		if (!rt_strcmp(name, de_subset[i]))
+			return true;
+	return false;
+}
+
+static bool has_word(const char *s, const char *w)
+{
+	uint32_t n = rt_strlen(w);
+	for (const char *p = s; *p; p++)
+		if ((p == s || p[-1] == ' ') && !rt_memcmp(p, w, n) && (p[n] == 0 || p[n] == ' '))
+			return true;
+	return false;
 }
 
 void guest_main(uint32_t magic, uint32_t info)
 {
-	(void)magic;
-	(void)info;
+	const uint32_t *mbi = (const uint32_t *)info;
+	bool de = magic == 0x2badb002 && (mbi[0] & 4) && has_word((const char *)mbi[4], "de");
 	outb(0x21, 0xff);
 	outb(0xa1, 0xff);
 	rt_set_exception_hook(hook);
@@ -223,7 +273,10 @@ void guest_main(uint32_t magic, uint32_t info)
 	rt_identity_16m(pd, pt, special_pages);
 	ustack_top = (uint32_t)(ustack + sizeof ustack);
 	unsigned n = 0;
-	for (const struct attempt *a = attempts; a < attempts_end; a++, n++) {
+	for (const struct attempt *a = attempts; a < attempts_end; a++) {
+		if (!wanted(a->name, de))
+			continue;
+		n++;
 		got.vector = 0xff;
 		rt_run_user(a->code, ustack_top);
 		rt_printf("%s: v=%x e=%x at=+%x cr2=%x eax=%08x edx=%08x\n", a->name,

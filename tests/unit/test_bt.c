@@ -115,6 +115,44 @@ START_TEST(sensitive_mnemonics_are_emulated)
 }
 END_TEST
 
+static enum bt_isa_verdict isa_check(const struct bt_isa *isa, const uint8_t *code, size_t len)
+{
+	struct bt_insn in;
+	decode(&in, code, len, 0x1000);
+	return bt_isa_check(isa, &in.zi);
+}
+#define ISA(isa, ...) isa_check(isa, (const uint8_t[]){ __VA_ARGS__ }, \
+				sizeof((const uint8_t[]){ __VA_ARGS__ }))
+
+/* An instruction is the CPU's exactly when its CPUID bit is set; the hint
+ * NOP space is a NOP without it. */
+START_TEST(isa_follows_cpuid_bits)
+{
+	struct bt_isa none = { 0 }, isa = { 0 };
+	ck_assert_int_eq(ISA(&none, 0x89, 0xc8), BT_ISA_HAS);               /* mov eax, ecx */
+	ck_assert_int_eq(ISA(&none, 0x0f, 0xa2), BT_ISA_HAS);               /* cpuid */
+	ck_assert_int_eq(ISA(&none, 0xf3, 0x0f, 0xb8, 0xc1), BT_ISA_UD);    /* popcnt */
+	ck_assert_int_eq(ISA(&none, 0xd9, 0xc0), BT_ISA_UD);                /* fld st0: no FPU */
+	ck_assert_int_eq(ISA(&none, 0x0f, 0x05), BT_ISA_UD);                /* syscall */
+	ck_assert_int_eq(ISA(&none, 0xf3, 0x0f, 0x1e, 0xfb), BT_ISA_NOP);   /* endbr32 */
+	ck_assert_int_eq(ISA(&none, 0xf3, 0x0f, 0x1e, 0xc8), BT_ISA_NOP);   /* rdsspd */
+	/* lzcnt, as this test's decoder sees it (bt_decoder_init's: rep bsr) */
+	ck_assert_int_eq(ISA(&none, 0xf3, 0x0f, 0xbd, 0xc1), BT_ISA_UD);
+	isa.l1_ecx = 1u << 23;
+	isa.l1_edx = 1u << 0 | 1u << 25;
+	isa.x1_edx = 1u << 11;
+	isa.l7_ebx = 1u << 3;
+	ck_assert_int_eq(ISA(&isa, 0xf3, 0x0f, 0xb8, 0xc1), BT_ISA_HAS);
+	ck_assert_int_eq(ISA(&isa, 0xd9, 0xc0), BT_ISA_HAS);
+	ck_assert_int_eq(ISA(&isa, 0x0f, 0x58, 0xc1), BT_ISA_HAS);          /* addps */
+	ck_assert_int_eq(ISA(&isa, 0x66, 0x0f, 0xd4, 0xc1), BT_ISA_UD);     /* paddq: SSE2 */
+	ck_assert_int_eq(ISA(&isa, 0x0f, 0x05), BT_ISA_HAS);
+	ck_assert_int_eq(ISA(&isa, 0xc4, 0xe2, 0x70, 0xf2, 0xc2), BT_ISA_HAS); /* andn */
+	ck_assert_int_eq(ISA(&isa, 0xc5, 0xf0, 0x58, 0xc2), BT_ISA_UD);     /* vaddps: AVX */
+	ck_assert_int_eq(ISA(&isa, 0x0f, 0x01, 0xf9), BT_ISA_UD);           /* rdtscp */
+}
+END_TEST
+
 /* Operand checks refine the table. */
 START_TEST(operand_refinements)
 {
@@ -926,6 +964,7 @@ static Suite *suite(void)
 	tcase_add_test(t, every_mnemonic_has_a_class);
 	tcase_add_test(t, sensitive_mnemonics_are_emulated);
 	tcase_add_test(t, operand_refinements);
+	tcase_add_test(t, isa_follows_cpuid_bits);
 	suite_add_tcase(s, t);
 	t = tcase_create("rewrite");
 	tcase_add_test(t, ident_rewrites);

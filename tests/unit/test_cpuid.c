@@ -251,6 +251,30 @@ START_TEST(misc_enable)
 }
 END_TEST
 
+/* The instruction set the translator and emulator go by is the one CPUID
+ * answers, whatever IA32_MISC_ENABLE hides of it. */
+START_TEST(isa_is_what_cpuid_claims)
+{
+	uint32_t l1[4], l7[4], x1[4];
+	struct bt_isa isa;
+	cpuid(1, 0, l1);
+	cpuid(7, 0, l7);
+	cpuid(0x80000001u, 0, x1);
+	uint64_t misc = rdmsr(MSR_MISC_ENABLE);
+	ck_assert(mon_wrmsr(&vm, MSR_MISC_ENABLE, misc | (1ull << 22)));
+	mon_isa(&vm, &isa);
+	ck_assert_uint_eq(isa.l1_ecx, l1[ECX]);
+	ck_assert_uint_eq(isa.l1_edx, l1[EDX]);
+	ck_assert_uint_eq(isa.l7_ebx, l7[EBX]);
+	ck_assert_uint_eq(isa.l7_ecx, l7[ECX]);
+	ck_assert_uint_eq(isa.l7_edx, l7[EDX]);
+	ck_assert_uint_eq(isa.x1_ecx, x1[ECX]);
+	ck_assert_uint_eq(isa.x1_edx, x1[EDX]);
+	/* no SYSCALL (CPUID.80000001H:EDX[11]) in the virtual CPU */
+	ck_assert(!(isa.x1_edx & (1u << 11)));
+}
+END_TEST
+
 /* Leaf 7 claims IA32_ARCH_CAPABILITIES alone, and the MSR says RDCL_NO
  * only (ring-3 code never reaches supervisor pages); it is read-only. */
 START_TEST(arch_capabilities)
@@ -410,6 +434,7 @@ static Suite *cpuid_suite(void)
 	tcase_add_test(tc, misc_enable);
 	tcase_add_test(tc, identification_msrs);
 	tcase_add_test(tc, arch_capabilities);
+	tcase_add_test(tc, isa_is_what_cpuid_claims);
 	tcase_add_test(tc, unknown_msrs_refused);
 	tcase_add_test(tc, apic_base_and_cpuid);
 	tcase_add_test(tc, tsc_write_sets_the_count);

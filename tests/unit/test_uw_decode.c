@@ -247,8 +247,19 @@ START_TEST(other_traps_are_not_system_calls)
 	ck_assert_int_eq(decode(&trap, &r), HD_UW_TRAP);
 	struct uw_trap pre = { .sig = SIGUSR1, .cs = UW_SEL_CODE, .rip = CODE };
 	ck_assert_int_eq(decode(&pre, &r), HD_UW_PREEMPT);
+	/* What the stub cannot report: a signal it does not handle, a RIP
+	 * above 4 GiB in the 32-bit segment. */
 	struct uw_trap odd = { .sig = SIGTERM, .cs = UW_SEL_CODE, .rip = CODE };
-	ck_assert_int_eq(decode(&odd, &r), HD_UW_BAD_STATE);
+	ck_assert_int_eq(decode(&odd, &r), HD_UW_FORGED);
+	struct uw_trap high = { .sig = SIGSEGV, .cs = UW_SEL_CODE, .trapno = 14,
+				.rip = (1ull << 32) | CODE, .addr = CODE };
+	ck_assert_int_eq(decode(&high, &r), HD_UW_FORGED);
+	/* A 64-bit round trip that left R8-R15 behind, back in the guest's
+	 * segment and making its system call. */
+	CODE_AT(0x90, 0xcd, 0x80);
+	struct uw_trap wide = { .sig = SIGSYS, .cs = UW_SEL_CODE, .arch = AUDIT_ARCH_I386,
+				.rip = CODE + 0x92, .call_addr = CODE + 0x92, .wide = 1 };
+	ck_assert_int_eq(decode(&wide, &r), HD_UW_FORGED);
 }
 END_TEST
 
@@ -277,12 +288,45 @@ START_TEST(escapes_are_reported)
 	struct uw_trap int80_32 = { .sig = SIGSYS, .cs = HOST_CS32, .arch = AUDIT_ARCH_I386,
 				    .call_addr = CODE + 0x82, .rip = CODE + 0x82 };
 	ck_assert_int_eq(decode(&int80_32, &r), HD_UW_ESCAPE);
+	/* AMD's SYSCALL shape, but from 64-bit code or above 4 GiB. */
+	CODE_AT(0xa0, 0x0f, 0x05);
+	struct uw_trap sc64 = { .sig = SIGSYS, .cs = HOST_CS64, .arch = AUDIT_ARCH_I386,
+				.rip = CODE + 0xa2, .call_addr = CODE + 0xa2 };
+	ck_assert_int_eq(decode(&sc64, &r), HD_UW_ESCAPE);
+	sc64.cs = HOST_CS32;
+	sc64.rip |= 1ull << 32;
+	ck_assert_int_eq(decode(&sc64, &r), HD_UW_ESCAPE);
 	/* A #UD or a fault in the host's compat CS that is no landing pad. */
 	struct uw_trap ud32 = { .sig = SIGILL, .cs = HOST_CS32, .trapno = 6, .rip = CODE + 0x80 };
 	ck_assert_int_eq(decode(&ud32, &r), HD_UW_ESCAPE);
 	struct uw_trap pf32 = { .sig = SIGSEGV, .cs = HOST_CS32, .trapno = 14, .rip = CODE,
 				.addr = 0x300000 };
 	ck_assert_int_eq(decode(&pf32, &r), HD_UW_ESCAPE);
+}
+END_TEST
+
+/* A signal another process sent (kill -SEGV, kill -SYS) is a host event,
+ * never a guest exception nor a system call; outside the guest's code
+ * segment it is still an escape. SIGUSR1 is always a preemption. */
+START_TEST(sent_signals_are_host_events)
+{
+	struct uw_regs r = guest(CODE);
+	static const uint32_t sigs[] = { SIGSEGV, SIGSYS, SIGILL, SIGTRAP, SIGBUS, SIGFPE };
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+		struct uw_trap t = { .sig = sigs[i], .cs = UW_SEL_CODE, .sent = 1, .pid = 4321,
+				     .addr = 4321, .arch = 0 };
+		ck_assert_int_eq(decode(&t, &r), HD_UW_EXTERNAL);
+		ck_assert_uint_eq(ev.trapno, sigs[i]);
+		ck_assert_uint_eq(ev.addr, 4321);
+		t.cs = HOST_CS64;
+		ck_assert_int_eq(decode(&t, &r), HD_UW_ESCAPE);
+	}
+	struct uw_trap usr1 = { .sig = SIGUSR1, .cs = UW_SEL_CODE, .sent = 1, .pid = 4321 };
+	ck_assert_int_eq(decode(&usr1, &r), HD_UW_PREEMPT);
+	/* The same SIGSEGV raised by the CPU is the guest's page fault. */
+	struct uw_trap pf = { .sig = SIGSEGV, .cs = UW_SEL_CODE, .trapno = 14, .err = 4,
+			      .addr = 0x5000, .rip = CODE };
+	ck_assert_int_eq(decode(&pf, &r), HD_UW_FAULT);
 }
 END_TEST
 
@@ -322,6 +366,7 @@ int main(void)
 	tcase_add_test(t, other_traps_are_not_system_calls);
 	tcase_add_test(t, escapes_are_reported);
 	tcase_add_test(t, unreadable_code_is_no_system_call);
+	tcase_add_test(t, sent_signals_are_host_events);
 	suite_add_tcase(s, t);
 	SRunner *r = srunner_create(s);
 	srunner_run_all(r, CK_NORMAL);
