@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "hostdriver.h"
+#include "invariant.h"
 
 /* A window's unmaps wait for its next flush: up to this many ranges, each
  * of at most this many pages (a larger one is made at once). */
@@ -109,8 +110,9 @@ static bool hand_over(struct hd_uworld *w, uint32_t cmd)
 	follow_cpu(w);
 	w->sh->cmd = cmd;
 	__atomic_store_n(&w->sh->turn, UW_TURN_WORLD, __ATOMIC_SEQ_CST);
+	/* A wake can only fail for bad arguments: a bug of ours. */
 	if (__atomic_load_n(&w->sh->world_sleeps, __ATOMIC_SEQ_CST))
-		syscall(SYS_futex, &w->sh->turn, FUTEX_WAKE, 1, NULL, NULL, 0);
+		BTVMM_CHECK(syscall(SYS_futex, &w->sh->turn, FUTEX_WAKE, 1, NULL, NULL, 0) >= 0);
 	return wait_monitor_turn(w);
 }
 
@@ -195,8 +197,8 @@ void hd_uworld_destroy(struct hd_uworld *w)
 		/* Back to the reservation (inaccessible). */
 		if (mmap((void *)w->window, HD_WINDOW_SIZE, PROT_NONE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) ==
-		    MAP_FAILED)
-			abort(); /* the guest would keep pages it was denied */
+		    MAP_FAILED) /* the guest would keep pages it was denied */
+			hd_host_failed("cannot take a user view's window back", errno);
 		free(w);
 		return;
 	}
