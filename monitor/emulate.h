@@ -50,6 +50,16 @@ static inline uint32_t emu_size_mask(unsigned size)
 /* The SEG_ index of a segment register (SEG_DS for none). */
 int emu_seg_index(ZydisRegister r);
 
+/* emulate_cpu.c: MOV CRn/DRn, LMSW/SMSW/CLTS; CPUID, MSRs, RDTSC/RDPMC,
+ * INVD/WBINVD, INVLPG, HLT; SYSENTER. */
+enum emu_result emu_mov_cr(struct mon_vm *vm, const struct emu_insn *in,
+			   struct mon_fault *f);
+enum emu_result emu_mov_dr(struct mon_vm *vm, const struct emu_insn *in,
+			   struct mon_fault *f);
+enum emu_result emu_cpu(struct mon_vm *vm, const struct emu_insn *in,
+			struct mon_fault *f);
+enum emu_result emu_sysenter(struct mon_vm *vm, struct mon_fault *f);
+
 /* emulate_mem.c: instructions with a memory operand the S-view cannot
  * reach (device memory, holes, the low 64 KiB), done through mon_read and
  * mon_write; string instructions and XLAT in the forms the translator
