@@ -157,13 +157,14 @@ int hd_kvm_trap_msrs(struct hd_kvm *k, const uint32_t *msrs, unsigned n)
 	if (n > KVM_MSR_FILTER_MAX_RANGES)
 		return -E2BIG;
 	/* One range per MSR, its one bitmap bit clear: denied to KVM,
-	 * so the access exits (KVM_MSR_EXIT_REASON_FILTER). */
-	static uint8_t deny;
+	 * so the access exits (KVM_MSR_EXIT_REASON_FILTER). KVM copies
+	 * bitmaps in whole longs. */
+	static const uint64_t deny;
 	struct kvm_msr_filter filter = { .flags = KVM_MSR_FILTER_DEFAULT_ALLOW };
 	for (unsigned i = 0; i < n; i++)
 		filter.ranges[i] = (struct kvm_msr_filter_range){
 			.flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE,
-			.nmsrs = 1, .base = msrs[i], .bitmap = &deny,
+			.nmsrs = 1, .base = msrs[i], .bitmap = (uint8_t *)&deny,
 		};
 	if (ioctl(k->vm_fd, KVM_X86_SET_MSR_FILTER, &filter) < 0)
 		return -errno;
