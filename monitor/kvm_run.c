@@ -1,7 +1,6 @@
 /* monitor: --accel kvm: the same machine on /dev/kvm, its vCPU loop turning KVM exits into the BT run loop's device calls. */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <stdarg.h>
 #include <string.h>
 #include <x86intrin.h>
 
@@ -30,17 +29,6 @@ static const uint32_t trapped_msrs[] = {
 	0x10a, /* IA32_ARCH_CAPABILITIES: RDCL_NO, which KVM would take from the host */
 };
 #define MSR_IA32_TSC 0x10u
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* CPUID leaves 0 up to the highest basic one, 0x80000000 up to the highest
  * extended one, each as mon_cpuid answers it; leaves 4 and 7 have
@@ -77,14 +65,20 @@ static struct kvm_segment kvm_segment_of(const struct mon_seg *s)
 	};
 }
 
+/*
+ * The setup steps below return 0, or -errno with *what naming the step
+ * for the one-line message.
+ */
+
 /* The vCPU state reset_vcpu left in vm->vcpu, given to KVM. */
-static int load_vcpu(struct mon_vm *vm, char *err, size_t errlen)
+static int load_vcpu(struct mon_vm *vm, const char **what)
 {
 	const struct vcpu *v = &vm->vcpu;
 	struct kvm_sregs s;
+	*what = "KVM_GET_SREGS";
 	int r = hd_kvm_get_sregs(vm->kvm, &s);
 	if (r)
-		return fail(err, errlen, "KVM_GET_SREGS: %s", strerror(-r));
+		return r;
 	struct kvm_segment *segs[SEG_COUNT] = { &s.es, &s.cs, &s.ss, &s.ds, &s.fs, &s.gs };
 	for (int i = 0; i < SEG_COUNT; i++)
 		*segs[i] = kvm_segment_of(&v->seg[i]);
@@ -98,20 +92,18 @@ static int load_vcpu(struct mon_vm *vm, char *err, size_t errlen)
 	s.cr4 = v->cr4;
 	s.efer = v->efer;
 	s.apic_base = dev_platform_apic_base(vm->plat);
+	*what = "the host's KVM refuses 32-bit protected mode (KVM_SET_SREGS)";
 	r = hd_kvm_set_sregs(vm->kvm, &s);
 	if (r)
-		return fail(err, errlen, "the host's KVM refuses 32-bit protected mode "
-			    "(KVM_SET_SREGS: %s)", strerror(-r));
+		return r;
 	const uint32_t *g = v->cpu->gpr;
 	struct kvm_regs regs = {
 		.rax = g[BT_EAX], .rcx = g[BT_ECX], .rdx = g[BT_EDX], .rbx = g[BT_EBX],
 		.rsp = g[BT_ESP], .rbp = g[BT_EBP], .rsi = g[BT_ESI], .rdi = g[BT_EDI],
 		.rip = v->cpu->eip, .rflags = v->cpu->eflags,
 	};
-	r = hd_kvm_set_regs(vm->kvm, &regs);
-	if (r)
-		return fail(err, errlen, "KVM_SET_REGS: %s", strerror(-r));
-	return 0;
+	*what = "KVM_SET_REGS";
+	return hd_kvm_set_regs(vm->kvm, &regs);
 }
 
 /*
@@ -120,15 +112,28 @@ static int load_vcpu(struct mon_vm *vm, char *err, size_t errlen)
  * ticks: read the guest's TSC between two reads of the host's. (A guest
  * write of IA32_TSC is KVM's alone and moves only KVM's offset.)
  */
-static int measure_tsc_offset(struct mon_vm *vm, char *err, size_t errlen)
+static int measure_tsc_offset(struct mon_vm *vm, const char **what)
 {
 	uint64_t guest, before = __rdtsc();
+	*what = "KVM_GET_MSRS (IA32_TSC)";
 	int r = hd_kvm_get_msr(vm->kvm, MSR_IA32_TSC, &guest);
 	uint64_t after = __rdtsc();
+	if (!r)
+		vm->vcpu.tsc_offset = guest - (before + (after - before) / 2);
+	return r;
+}
+
+static int give_cpuid_and_msrs(struct mon_vm *vm, const char **what)
+{
+	struct kvm_cpuid_entry2 leaves[32];
+	unsigned n = cpuid_entries(vm, leaves, 32);
+	*what = "KVM_SET_CPUID2";
+	int r = hd_kvm_set_cpuid(vm->kvm, leaves, n);
 	if (r)
-		return fail(err, errlen, "KVM_GET_MSRS (IA32_TSC): %s", strerror(-r));
-	vm->vcpu.tsc_offset = guest - (before + (after - before) / 2);
-	return 0;
+		return r;
+	*what = "cannot give the devices their MSRs (KVM_X86_SET_MSR_FILTER)";
+	return hd_kvm_trap_msrs(vm->kvm, trapped_msrs,
+				sizeof trapped_msrs / sizeof trapped_msrs[0]);
 }
 
 int mon_kvm_setup(struct mon_vm *vm, char *err, size_t errlen)
@@ -136,16 +141,14 @@ int mon_kvm_setup(struct mon_vm *vm, char *err, size_t errlen)
 	vm->kvm = hd_kvm_create(vm->ram, vm->ram_size, LAYOUT_KVM_TSS, err, errlen);
 	if (!vm->kvm)
 		return -1;
-	struct kvm_cpuid_entry2 leaves[32];
-	unsigned n = cpuid_entries(vm, leaves, 32);
-	int r = hd_kvm_trap_msrs(vm->kvm, trapped_msrs,
-				 sizeof trapped_msrs / sizeof trapped_msrs[0]);
-	if (r)
-		fail(err, errlen, "cannot give the devices their MSRs "
-		     "(KVM_X86_SET_MSR_FILTER: %s)", strerror(-r));
-	else if ((r = hd_kvm_set_cpuid(vm->kvm, leaves, n)))
-		fail(err, errlen, "KVM_SET_CPUID2: %s", strerror(-r));
-	if (r || load_vcpu(vm, err, errlen) || measure_tsc_offset(vm, err, errlen)) {
+	const char *what = "";
+	int r = give_cpuid_and_msrs(vm, &what);
+	if (!r)
+		r = load_vcpu(vm, &what);
+	if (!r)
+		r = measure_tsc_offset(vm, &what);
+	if (r) {
+		snprintf(err, errlen, "%s: %s", what, strerror(-r));
 		hd_kvm_destroy(vm->kvm);
 		vm->kvm = NULL;
 		return -1;
@@ -178,8 +181,11 @@ static void port_io(struct mon_vm *vm, struct kvm_run *run)
  * (error set: KVM raises it) for an MSR the virtual CPU lacks. */
 static void msr_access(struct mon_vm *vm, struct kvm_run *run, bool write)
 {
+	uint64_t value = 0;
 	bool ok = write ? mon_wrmsr(vm, run->msr.index, run->msr.data)
-			: mon_rdmsr(vm, run->msr.index, (uint64_t *)&run->msr.data);
+			: mon_rdmsr(vm, run->msr.index, &value);
+	if (ok && !write)
+		run->msr.data = value;
 	run->msr.error = !ok;
 }
 
