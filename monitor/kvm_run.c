@@ -186,6 +186,7 @@ static void msr_access(struct mon_vm *vm, struct kvm_run *run, bool write)
 			: mon_rdmsr(vm, run->msr.index, &value);
 	if (ok && !write)
 		run->msr.data = value;
+
 	run->msr.error = !ok;
 }
 
@@ -231,8 +232,8 @@ void mon_kvm_exit(struct mon_vm *vm, struct kvm_run *run)
 			mon_halt(vm, false, cpu->eip);
 		break;
 	case KVM_EXIT_SHUTDOWN:
-		mon_stop(vm, MON_EXIT_TRIPLE, "guest triple fault (KVM: shutdown at EIP %#x)",
-			 cpu->eip);
+		/* No EIP: AMD's KVM has reset the vCPU by now. */
+		mon_stop(vm, MON_EXIT_TRIPLE, "guest triple fault (KVM: shutdown)");
 		break;
 	case KVM_EXIT_FAIL_ENTRY:
 	case KVM_EXIT_INTERNAL_ERROR:
