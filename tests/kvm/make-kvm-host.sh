@@ -15,7 +15,12 @@ SUDO=""
 
 # linux-image-6.1.0-N-amd64, not its -cloud- or -rt- variants.
 latest_deb() {
-    ls "$cache" | grep -E '^linux-image-6\.1\.0-[0-9]+-amd64_.*_amd64\.deb$' | sort -V | tail -1
+    for f in "$cache"/linux-image-6.1.0-*-amd64_*_amd64.deb; do
+        case ${f##*/} in
+            *-cloud-amd64_*|*-rt-amd64_*) ;;
+            *) [ -e "$f" ] && echo "${f##*/}" ;;
+        esac
+    done | sort -V | tail -1
 }
 
 if [ -z "$(latest_deb)" ]; then
