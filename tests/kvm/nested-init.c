@@ -27,14 +27,15 @@ static void load_module(const char *name)
 		close(fd);
 }
 
-/* Run /btvmm with the blank-separated words of `line`; its exit status
- * (128 + signal if killed). */
+/* Run /btvmm with the tab-separated arguments of `line` (an argument may
+ * hold blanks: a kernel command line); its exit status (128 + signal if
+ * killed). */
 static int run_btvmm(char *line)
 {
 	char *argv[32];
 	int n = 0;
 	argv[n++] = "/btvmm";
-	for (char *save, *t = strtok_r(line, " ", &save); t && n < 31; t = strtok_r(NULL, " ", &save))
+	for (char *save, *t = strtok_r(line, "\t", &save); t && n < 31; t = strtok_r(NULL, "\t", &save))
 		argv[n++] = t;
 	argv[n] = NULL;
 	fflush(stdout);

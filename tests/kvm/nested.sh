@@ -1,25 +1,33 @@
 #!/bin/sh
 # --accel kvm on real KVM where this host has no /dev/kvm: Debian's x86-64 kernel with kvm-amd inside QEMU TCG (which emulates AMD SVM) runs btvmm --accel kvm on the test guests.
 #
-# usage: nested.sh BTVMM INIT.c HOSTDIR GUEST.elf[=STATUS]...
+# usage: nested.sh BTVMM INIT.c HOSTDIR [--linux DIR] [GUEST.elf[=STATUS]...]
 #
 # HOSTDIR is made (or reused) by make-kvm-host.sh; INIT.c is nested-init.c,
 # built here as a static PID 1. Inside, btvmm --check-host must find
 # /dev/kvm usable, and each guest must end with STATUS (default 1, the
 # guest's isa-debug-exit 0) and, when STATUS is 1, print the guest's own
 # "ALL OK" line and no FAIL. (On a host with /dev/kvm, guest.*-kvm compare
-# the same guests with QEMU byte for byte.)
+# the same guests with QEMU byte for byte.) --linux DIR: also boot DIR's
+# vmlinuz and initrd.gz (scripts/make-linux-guest.sh) with busybox as init
+# running a few commands and `poweroff -f`: the marker line must come and
+# btvmm must end with the guest's ACPI power-off (status 0).
 #
 # Exits 77 (skipped) when the nested host cannot be had: no
 # qemu-system-x86_64, no static libc, no kernel package, or an emulated
 # CPU whose SVM kvm-amd refuses.
 set -u
-if [ $# -lt 4 ]; then
-    echo "usage: $0 BTVMM INIT.c HOSTDIR GUEST.elf[=STATUS]..." >&2
+if [ $# -lt 3 ]; then
+    echo "usage: $0 BTVMM INIT.c HOSTDIR [--linux DIR] [GUEST.elf[=STATUS]...]" >&2
     exit 2
 fi
 btvmm=$1 init_src=$2 host=$3
 shift 3
+linux=""
+if [ "${1:-}" = --linux ]; then
+    linux=$2
+    shift 2
+fi
 here=$(dirname "$0")
 QEMU64=${QEMU64:-qemu-system-x86_64}
 TIMEOUT=${NESTED_TIMEOUT:-800}
@@ -48,13 +56,23 @@ while read -r lib; do
     cp -L "$lib" "$root$lib"
 done
 
-# Run 0 is --check-host; run i (1..) the i-th guest.
+# Run 0 is --check-host; run i (1..) the i-th guest; then Linux. One line
+# per run, its arguments separated by tabs.
+tab=$(printf '\t')
 echo "--check-host" >"$root/runs.txt"
 for spec in "$@"; do
     elf=${spec%%=*}
     cp "$elf" "$root/g/"
-    echo "--accel kvm -m 64 -serial stdio -kernel /g/$(basename "$elf")" >>"$root/runs.txt"
+    echo "--accel${tab}kvm${tab}-m${tab}64${tab}-serial${tab}stdio${tab}-kernel${tab}/g/$(basename "$elf")" >>"$root/runs.txt"
 done
+LINUX_MARK="nested-linux: up"
+if [ -n "$linux" ]; then
+    cp "$linux/vmlinuz" "$root/g/vmlinuz"
+    cp "$linux/initrd.gz" "$root/g/initrd.gz"
+    script="busybox mount -t proc proc /proc; echo $LINUX_MARK \$(busybox uname -m);"
+    script="$script busybox grep -E 'timer|LOC' /proc/interrupts; busybox poweroff -f"
+    printf '%s\n' "--accel${tab}kvm${tab}-m${tab}256${tab}-serial${tab}stdio${tab}-kernel${tab}/g/vmlinuz${tab}-initrd${tab}/g/initrd.gz${tab}-append${tab}console=ttyS0 rdinit=/bin/busybox -- sh -c \"$script\"" >>"$root/runs.txt"
+fi
 (cd "$root" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$work/initrd.gz"
 
 timeout "$TIMEOUT" "$QEMU64" -accel tcg -cpu EPYC -smp 1 -m 1024 -display none \
@@ -110,5 +128,23 @@ for spec in "$@"; do
         echo "kvm.nested: $name: ok (status $got)"
     fi
 done
+if [ -n "$linux" ]; then
+    n=$((n + 1))
+    got=$(end_status $n)
+    section $n >"$work/linux.out"
+    why=""
+    [ "$got" = 0 ] || why="exit status ${got:-none}, want 0"
+    grep -q "^$LINUX_MARK i686" "$work/linux.out" || why="${why:+$why; }no '$LINUX_MARK i686' line"
+    grep -q '^btvmm: guest powered off (ACPI S5)' "$work/linux.out" ||
+        why="${why:+$why; }no ACPI power-off"
+    if [ -n "$why" ]; then
+        echo "kvm.nested: linux: FAIL: $why" >&2
+        sed 's/^/  | /' "$work/linux.out" | tail -30 >&2
+        fail=1
+    else
+        grep -E "^($LINUX_MARK| *0:|LOC:)" "$work/linux.out"
+        echo "kvm.nested: linux: ok (status $got)"
+    fi
+fi
 [ "$fail" -eq 0 ] && echo "kvm.nested: PASS"
 exit $fail
