@@ -1,7 +1,9 @@
 /* PID 1 of the nested KVM host (nested.sh): load KVM, run each line of /runs.txt as btvmm's arguments, power off. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -27,11 +29,19 @@ static void load_module(const char *name)
 		close(fd);
 }
 
+/* A line starting with this is run, then sent SIGTERM: a guest that
+ * never exits to btvmm must still stop (status 12). */
+#define TERM_PREFIX "term\t"
+#define TERM_AFTER_S 5
+
 /* Run /btvmm with the tab-separated arguments of `line` (an argument may
  * hold blanks: a kernel command line); its exit status (128 + signal if
  * killed). */
 static int run_btvmm(char *line)
 {
+	bool term = !strncmp(line, TERM_PREFIX, strlen(TERM_PREFIX));
+	if (term)
+		line += strlen(TERM_PREFIX);
 	char *argv[32];
 	int n = 0;
 	argv[n++] = "/btvmm";
@@ -46,6 +56,10 @@ static int run_btvmm(char *line)
 			dup2(in, 0);
 		execv(argv[0], argv);
 		_exit(127);
+	}
+	if (pid > 0 && term) {
+		sleep(TERM_AFTER_S);
+		kill(pid, SIGTERM);
 	}
 	int st = 0;
 	if (pid < 0 || waitpid(pid, &st, 0) < 0)

@@ -1,13 +1,14 @@
 #!/bin/sh
 # --accel kvm on real KVM where this host has no /dev/kvm: Debian's x86-64 kernel with kvm-amd inside QEMU TCG (which emulates AMD SVM) runs btvmm --accel kvm on the test guests.
 #
-# usage: nested.sh BTVMM INIT.c HOSTDIR [--linux DIR] [GUEST.elf[=STATUS]...]
+# usage: nested.sh BTVMM INIT.c HOSTDIR [--linux DIR] [GUEST.elf[=STATUS|=term]...]
 #
 # HOSTDIR is made (or reused) by make-kvm-host.sh; INIT.c is nested-init.c,
 # built here as a static PID 1. Inside, btvmm --check-host must find
 # /dev/kvm usable, and each guest must end with STATUS (default 1, the
 # guest's isa-debug-exit 0) and, when STATUS is 1, print the guest's own
-# "ALL OK" line and no FAIL. (On a host with /dev/kvm, guest.*-kvm compare
+# "ALL OK" line and no FAIL; =term: the guest is sent SIGTERM after a
+# few seconds and must end with status 12. (On a host with /dev/kvm, guest.*-kvm compare
 # the same guests with QEMU byte for byte.) --linux DIR: also boot DIR's
 # vmlinuz and initrd.gz (scripts/make-linux-guest.sh) with busybox as init
 # running a few commands and `poweroff -f`: the marker line must come and
@@ -63,6 +64,7 @@ echo "--check-host" >"$root/runs.txt"
 for spec in "$@"; do
     elf=${spec%%=*}
     cp "$elf" "$root/g/"
+    [ "${spec#*=}" = term ] && printf 'term\t' >>"$root/runs.txt"
     echo "--accel${tab}kvm${tab}-m${tab}64${tab}-serial${tab}stdio${tab}-kernel${tab}/g/$(basename "$elf")" >>"$root/runs.txt"
 done
 LINUX_MARK="nested-linux: up"
@@ -112,6 +114,7 @@ for spec in "$@"; do
     name=$(basename "${spec%%=*}" .elf)
     want=1
     [ "$spec" != "${spec#*=}" ] && want=${spec#*=}
+    [ "$want" = term ] && want=12
     got=$(end_status $n)
     section $n >"$work/$name.out"
     why=""
