@@ -186,7 +186,6 @@ static void msr_access(struct mon_vm *vm, struct kvm_run *run, bool write)
 			: mon_rdmsr(vm, run->msr.index, &value);
 	if (ok && !write)
 		run->msr.data = value;
-
 	run->msr.error = !ok;
 }
 

@@ -167,7 +167,7 @@ struct mon_options {
 };
 
 #define MON_RING 64 /* last exits kept for the crash report */
-#define MON_KVM_EXIT_REASONS 64 /* KVM_EXIT_* counted apart (above: the last) */
+#define MON_KVM_EXIT_REASONS 64 /* KVM_EXIT_* counted apart; higher ones in the last */
 /* How often the run loops look at COM1's host input while the guest runs. */
 #define MON_INPUT_POLL_NS 5000000ull
 
