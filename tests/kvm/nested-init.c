@@ -30,9 +30,12 @@ static void load_module(const char *name)
 }
 
 /* A line starting with this is run, then sent SIGTERM: a guest that
- * never exits to btvmm must still stop (status 12). */
+ * never exits to btvmm must still stop (status 12). Any other run still
+ * going after WATCHDOG_S gets SIGTERM too, said with "@@ watchdog", so
+ * that a hung run ends with btvmm's --stats and the rest still run. */
 #define TERM_PREFIX "term\t"
 #define TERM_AFTER_S 5
+#define WATCHDOG_S 240
 
 /* Run /btvmm with the tab-separated arguments of `line` (an argument may
  * hold blanks: a kernel command line); its exit status (128 + signal if
@@ -57,12 +60,20 @@ static int run_btvmm(char *line)
 		execv(argv[0], argv);
 		_exit(127);
 	}
-	if (pid > 0 && term) {
-		sleep(TERM_AFTER_S);
-		kill(pid, SIGTERM);
-	}
 	int st = 0;
-	if (pid < 0 || waitpid(pid, &st, 0) < 0)
+	pid_t done = 0;
+	unsigned limit_ms = (term ? TERM_AFTER_S : WATCHDOG_S) * 1000u;
+	for (unsigned ms = 0; pid > 0 && (done = waitpid(pid, &st, WNOHANG)) == 0; ms += 100) {
+		if (ms == limit_ms) {
+			if (!term)
+				printf("@@ watchdog\n");
+			kill(pid, SIGTERM);
+			done = waitpid(pid, &st, 0);
+			break;
+		}
+		usleep(100000);
+	}
+	if (pid < 0 || done < 0)
 		return 126;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }

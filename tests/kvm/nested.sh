@@ -65,7 +65,7 @@ for spec in "$@"; do
     elf=${spec%%=*}
     cp "$elf" "$root/g/"
     [ "${spec#*=}" = term ] && printf 'term\t' >>"$root/runs.txt"
-    echo "--accel${tab}kvm${tab}-m${tab}64${tab}-serial${tab}stdio${tab}-kernel${tab}/g/$(basename "$elf")" >>"$root/runs.txt"
+    echo "--accel${tab}kvm${tab}--stats${tab}-m${tab}64${tab}-serial${tab}stdio${tab}-kernel${tab}/g/$(basename "$elf")" >>"$root/runs.txt"
 done
 LINUX_MARK="nested-linux: up"
 if [ -n "$linux" ]; then
@@ -73,7 +73,7 @@ if [ -n "$linux" ]; then
     cp "$linux/initrd.gz" "$root/g/initrd.gz"
     script="busybox mount -t proc proc /proc; echo $LINUX_MARK \$(busybox uname -m);"
     script="$script busybox grep -E 'timer|LOC' /proc/interrupts; busybox poweroff -f"
-    printf '%s\n' "--accel${tab}kvm${tab}-m${tab}256${tab}-serial${tab}stdio${tab}-kernel${tab}/g/vmlinuz${tab}-initrd${tab}/g/initrd.gz${tab}-append${tab}console=ttyS0 rdinit=/bin/busybox -- sh -c \"$script\"" >>"$root/runs.txt"
+    printf '%s\n' "--accel${tab}kvm${tab}--stats${tab}-m${tab}256${tab}-serial${tab}stdio${tab}-kernel${tab}/g/vmlinuz${tab}-initrd${tab}/g/initrd.gz${tab}-append${tab}console=ttyS0 rdinit=/bin/busybox -- sh -c \"$script\"" >>"$root/runs.txt"
 fi
 (cd "$root" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$work/initrd.gz"
 
@@ -119,6 +119,7 @@ for spec in "$@"; do
     section $n >"$work/$name.out"
     why=""
     [ "$got" = "$want" ] || why="exit status ${got:-none}, want $want"
+    ! grep -q '^@@ watchdog' "$work/$name.out" || why="$why (hung: stopped by the watchdog)"
     if [ "$want" -eq 1 ]; then
         grep -q '^ALL OK$' "$work/$name.out" || why="${why:+$why; }no ALL OK line"
         ! grep -q FAIL "$work/$name.out" || why="${why:+$why; }it reports failures"
@@ -137,6 +138,7 @@ if [ -n "$linux" ]; then
     section $n >"$work/linux.out"
     why=""
     [ "$got" = 0 ] || why="exit status ${got:-none}, want 0"
+    ! grep -q '^@@ watchdog' "$work/linux.out" || why="$why (hung: stopped by the watchdog)"
     grep -q "^$LINUX_MARK i686" "$work/linux.out" || why="${why:+$why; }no '$LINUX_MARK i686' line"
     grep -q '^btvmm: guest powered off (ACPI S5)' "$work/linux.out" ||
         why="${why:+$why; }no ACPI power-off"
