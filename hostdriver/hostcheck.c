@@ -444,11 +444,23 @@ static void check_map_count(struct hd_check_item *it)
 		    "shadow mappings often; %s", v, how);
 }
 
+/* --accel kvm: optional (btvmm's own engine needs no /dev/kvm). */
+static void check_kvm(struct hd_check_item *it)
+{
+	char why[224];
+	if (hd_kvm_probe(why, sizeof why))
+		set_item(it, "kvm", HD_CHECK_OK, false, "/dev/kvm runs 32-bit guests with paging: "
+		    "--accel kvm works");
+	else
+		set_item(it, "kvm", HD_CHECK_MISSING, false, "--accel kvm exits 10 here (the "
+		    "default --accel bt needs no /dev/kvm): %s", why);
+}
+
 unsigned hd_host_check(struct hd_check_item items[HD_CHECK_ITEMS])
 {
 	void (*const checks[HD_CHECK_ITEMS])(struct hd_check_item *) = {
 		check_arch, check_memory, check_seccomp, check_compat,
-		check_fsgsbase, check_vendor, check_mmap_min_addr, check_map_count,
+		check_fsgsbase, check_vendor, check_mmap_min_addr, check_map_count, check_kvm,
 	};
 	for (unsigned i = 0; i < HD_CHECK_ITEMS; i++)
 		checks[i](&items[i]);

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <ucontext.h>
+#include <linux/kvm.h>
 
 /*
  * Host address-space plan (ARCHITECTURE.md §3):
@@ -296,12 +297,13 @@ struct hd_check_item {
 };
 
 /* How many items hd_host_check fills. */
-#define HD_CHECK_ITEMS 8
+#define HD_CHECK_ITEMS 9
 
 /*
  * Probe the host: x86-64, memfd/mmap basics, seccomp filters, 32-bit
  * compatibility mode (hd_compat_mode_works), FSGSBASE, the CPU vendor,
- * vm.mmap_min_addr and vm.max_map_count, in that order. Fill items[] and
+ * vm.mmap_min_addr, vm.max_map_count and /dev/kvm (hd_kvm_probe), in
+ * that order. Fill items[] and
  * return HD_CHECK_ITEMS. Forks short-lived probe processes (never waiting
  * on one longer than 2 s); changes nothing in this process or on the host.
  */
@@ -318,5 +320,50 @@ const char *hd_check_status_name(enum hd_check_status st);
  * needs a free page below 2 GiB (MAP_32BIT).
  */
 bool hd_compat_mode_works(char *why, size_t whylen);
+
+/* ==== KVM (kvm.c): the hardware-assisted engine of --accel kvm ==== */
+
+/* One VM with one vCPU on /dev/kvm; interrupt controllers stay in userspace. */
+struct hd_kvm;
+
+/*
+ * Open /dev/kvm, create a VM whose guest-physical [0, ram_size) is `ram`
+ * (the rest -- MMIO -- exits), give Intel's real-mode TSS the three pages
+ * at tss_gpa (0: none), and create vCPU 0 with its kvm_run mapped and
+ * the registers synced into it at every exit. NULL with a one-line reason
+ * in err: no /dev/kvm, a KVM without what kvm.c needs, a refused VM.
+ */
+struct hd_kvm *hd_kvm_create(uint8_t *ram, uint64_t ram_size, uint32_t tss_gpa, char *err,
+			     size_t errlen);
+void hd_kvm_destroy(struct hd_kvm *k);
+/* The vCPU's kvm_run: exit reason and data, run->s.regs.regs after each exit. */
+struct kvm_run *hd_kvm_run_area(struct hd_kvm *k);
+/* Make reads and writes of these n MSRs (at most 16) exit to userspace
+ * (KVM_EXIT_X86_RDMSR/WRMSR), as well as those KVM does not know. -errno. */
+int hd_kvm_trap_msrs(struct hd_kvm *k, const uint32_t *msrs, unsigned n);
+/* KVM_SET_CPUID2, KVM_GET/SET_SREGS, KVM_SET_REGS, one KVM_GET_MSRS,
+ * KVM_INTERRUPT: 0 or -errno. */
+int hd_kvm_set_cpuid(struct hd_kvm *k, const struct kvm_cpuid_entry2 *entries, unsigned n);
+int hd_kvm_get_sregs(struct hd_kvm *k, struct kvm_sregs *s);
+int hd_kvm_set_sregs(struct hd_kvm *k, const struct kvm_sregs *s);
+int hd_kvm_set_regs(struct hd_kvm *k, const struct kvm_regs *r);
+int hd_kvm_get_msr(struct hd_kvm *k, uint32_t index, uint64_t *value);
+int hd_kvm_interrupt(struct hd_kvm *k, uint8_t vector);
+/* KVM_RUN: 0 with an exit in the run area, or -errno (-EINTR: a signal or
+ * a kick came first). */
+int hd_kvm_run(struct hd_kvm *k);
+/* Make the current or next KVM_RUN return at once. Async-signal-safe. */
+void hd_kvm_kick(struct hd_kvm *k);
+/* "io", "mmio", "hlt", ...: a short name for --stats ("other" if unknown). */
+const char *hd_kvm_exit_name(uint32_t reason);
+/* One clause describing the exit in `run` (entry failures and internal
+ * errors with their codes). Pure. */
+void hd_kvm_describe_exit(const struct kvm_run *run, char *buf, size_t len);
+/*
+ * Can --accel kvm run here: /dev/kvm opens, KVM has what kvm.c needs, and
+ * a four-page 32-bit guest with paging on runs to its HLT? False with the
+ * failed step in why (one clause). Creates and destroys a VM of its own.
+ */
+bool hd_kvm_probe(char *why, size_t whylen);
 
 #endif

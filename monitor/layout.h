@@ -20,5 +20,9 @@
 #define LAYOUT_LINUX_CMDLINE_SIZE 0x1000u
 #define LAYOUT_EBDA           0x0009fc00u /* top of conventional memory */
 #define LAYOUT_HOLE_END       0x00100000u /* VGA/BIOS hole ends: 1 MiB */
+/* --accel kvm on Intel without unrestricted guest: the three pages KVM
+ * runs real mode through (KVM_SET_TSS_ADDR), QEMU's address: above the
+ * largest RAM (3.5 GiB) and clear of every device page (pc_map.h). */
+#define LAYOUT_KVM_TSS        0xfeffd000u
 
 #endif

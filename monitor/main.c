@@ -20,7 +20,8 @@ int mon_install_handlers(struct mon_vm *vm);
 
 static const char usage[] =
 	"usage: btvmm -kernel FILE [options]\n"
-	"Run a 32-bit x86 guest kernel under binary translation.\n"
+	"Run a 32-bit x86 guest kernel under binary translation (or, to compare,\n"
+	"on the same virtual machine under KVM: --accel kvm).\n"
 	"\n"
 	"  -kernel FILE       Linux bzImage or multiboot v1 ELF32 kernel to boot\n"
 	"  -initrd FILE       Linux initrd/initramfs, or multiboot module 0\n"
@@ -36,6 +37,11 @@ static const char usage[] =
 	"                     the image files\n"
 	"  -serial DEV        COM1: stdio (default: the terminal, raw; Ctrl-A x\n"
 	"                     quits), none, or file:PATH\n"
+	"  --accel ENGINE     bt (the default; tcg is a synonym) translates guest\n"
+	"                     kernel code; kvm runs the same machine on /dev/kvm\n"
+	"                     (status 10 where /dev/kvm cannot run 32-bit guests);\n"
+	"                     --tc-size, --de, --user-worlds, --adaptive,\n"
+	"                     --perf-map and --trace bt/exc are for bt only\n"
 	"  --tc-size KiB      translation cache size (default 32768)\n"
 	"  --de auto|on|off   run guest ring-3 code natively in the isolated user\n"
 	"                     world (on), or translate it too (off); auto, the\n"
@@ -69,9 +75,10 @@ static const char usage[] =
 	"off); 2 bad usage or input; 4 guest triple fault; 6 guest waits for an\n"
 	"interrupt no device will raise; 8 guest used something btvmm does not\n"
 	"support yet; 10 host failure (or --de on or --mode=trap-emulate on a host\n"
-	"that cannot run 32-bit code); 12 stopped by a signal or Ctrl-A x; 14 guest\n"
-	"code run natively (ring 3, or any under --mode=trap-emulate) tried to\n"
-	"escape its sandbox; 16 a btvmm bug (an internal check failed).\n";
+	"that cannot run 32-bit code, or --accel kvm where /dev/kvm cannot run\n"
+	"this guest); 12 stopped by a signal or Ctrl-A x; 14 guest code run\n"
+	"natively (ring 3, or any under --mode=trap-emulate) tried to escape its\n"
+	"sandbox; 16 a btvmm bug (an internal check failed).\n";
 
 static void fail_usage(const char *fmt, const char *arg)
 {
@@ -192,10 +199,15 @@ static void parse_drive(struct mon_options *o, char *spec)
  * 32-bit code gets direct execution off, with a note. */
 enum de_request { DE_AUTO, DE_ON, DE_OFF };
 
+/* --accel: btvmm's binary translator, or the same machine on /dev/kvm. */
+enum accel { ACCEL_BT, ACCEL_KVM };
+
 /* What the command line asked for beyond struct mon_options. */
 struct cli_request {
 	enum de_request de;
 	bool check_host;
+	enum accel accel;
+	const char *bt_option; /* an option given that only the translator has */
 };
 
 static void parse_args(int argc, char **argv, struct mon_options *o, struct cli_request *req)
@@ -283,6 +295,7 @@ static void parse_args(int argc, char **argv, struct mon_options *o, struct cli_
 			if (*end || end == val || v < 16 || v > (1ul << 20))
 				fail_usage("invalid translation cache size '%s' (16 to 1048576 KiB)", val);
 			o->tc_kib = v;
+			req->bt_option = "--tc-size";
 		} else if (!strcmp(a, "-user-worlds")) {
 			NEEDS_VALUE();
 			char *end;
@@ -290,27 +303,42 @@ static void parse_args(int argc, char **argv, struct mon_options *o, struct cli_
 			if (*end || end == val || n < 1 || n > MON_WORLDS)
 				fail_usage("--user-worlds takes 1 to 8, not '%s'", val);
 			o->user_worlds = (unsigned)n;
+			req->bt_option = "--user-worlds";
 		} else if (!strcmp(a, "-adaptive")) {
 			NEEDS_VALUE();
 			if (strcmp(val, "on") && strcmp(val, "off"))
 				fail_usage("--adaptive takes on or off, not '%s'", val);
 			o->no_adaptive = !strcmp(val, "off");
+			req->bt_option = "--adaptive";
 		} else if (!strcmp(a, "-de")) {
 			NEEDS_VALUE();
 			if (strcmp(val, "auto") && strcmp(val, "on") && strcmp(val, "off"))
 				fail_usage("--de takes auto, on or off, not '%s'", val);
 			req->de = !strcmp(val, "off") ? DE_OFF : !strcmp(val, "on") ? DE_ON : DE_AUTO;
+			req->bt_option = "--de";
 		} else if (!strcmp(a, "-mode")) {
 			NEEDS_VALUE();
 			if (strcmp(val, "bt") && strcmp(val, "trap-emulate"))
 				fail_usage("--mode takes bt or trap-emulate, not '%s'", val);
 			o->trap_emulate = !strcmp(val, "trap-emulate");
+			if (o->trap_emulate)
+				req->bt_option = "--mode=trap-emulate";
 		} else if (!strcmp(a, "-stats")) {
 			NO_VALUE();
 			o->stats = true;
 		} else if (!strcmp(a, "-perf-map")) {
 			NO_VALUE();
 			o->perf_map = true;
+			req->bt_option = "--perf-map";
+		} else if (!strcmp(a, "-accel")) {
+			NEEDS_VALUE();
+			/* QEMU's name for its translator is tcg: accepted too. */
+			if (!strcmp(val, "kvm"))
+				req->accel = ACCEL_KVM;
+			else if (!strcmp(val, "bt") || !strcmp(val, "tcg"))
+				req->accel = ACCEL_BT;
+			else
+				fail_usage("--accel takes bt, tcg or kvm, not '%s'", val);
 		} else if (!strcmp(a, "-check-host")) {
 			NO_VALUE();
 			req->check_host = true;
@@ -323,6 +351,11 @@ static void parse_args(int argc, char **argv, struct mon_options *o, struct cli_
 #undef NEEDS_VALUE
 #undef NO_VALUE
 	}
+	if (o->trace_bt || o->trace_exc)
+		req->bt_option = o->trace_bt ? "--trace bt" : "--trace exc";
+	if (req->accel == ACCEL_KVM && req->bt_option)
+		fail_usage("%s is for the binary translator: not with --accel kvm",
+			   req->bt_option);
 	if (o->trap_emulate && req->de == DE_OFF)
 		fail_usage("%s--mode=trap-emulate runs guest code natively: not with --de off", "");
 	o->no_de = req->de == DE_OFF;
@@ -613,6 +646,67 @@ static void die_host(const char *what, const char *err)
 	exit(MON_EXIT_HOST);
 }
 
+/*
+ * The binary translator's machinery: the shadow MMU over guest RAM, the
+ * translator, the host fault and timer handlers and, for direct
+ * execution, the first user world. Return the --perf-map file, or NULL.
+ */
+static FILE *setup_translation(struct mon_vm *vm)
+{
+	char err[512];
+	struct mon_options *o = &vm->opt;
+	struct smm_config sc = {
+		.fd = vm->ram_fd, .ram = vm->ram, .ram_size = vm->ram_size,
+		.code_mapping_dropped = code_mapping_dropped,
+		.code_frame_dropped = code_frame_dropped,
+		.linear_dropped = linear_dropped, .frame_protected = frame_protected,
+		.space_dropped = space_dropped,
+		.ctx = vm,
+	};
+	vm->smm = smm_create(&sc, err, sizeof err);
+	if (!vm->smm)
+		die_host("cannot map guest memory", err);
+	struct bt_env env = { .ctx = vm, .fetch = fetch_code, .protect_code = protect_code,
+			      .force_emulate = force_emulate, .pt_store = pt_store, .inline_port = inline_port,
+			      .port_in = port_in, .port_out = port_out,
+			      .io_allowed = io_allowed,
+			      .seg_regs = (struct bt_seg_image *)vm->vcpu.seg,
+			      .cr2 = &vm->vcpu.cr2, .transition = transition };
+	FILE *perf_map = NULL;
+	if (o->perf_map) {
+		char path[64];
+		snprintf(path, sizeof path, "/tmp/perf-%d.map", (int)getpid());
+		perf_map = fopen(path, "w");
+		if (!perf_map)
+			die_host("cannot create the perf map", strerror(errno));
+	}
+	struct bt_config bc = {
+		.tc_size = o->tc_kib << 10,
+		.ram_pages = (uint32_t)(vm->ram_size >> 12),
+		.trace = o->trace_bt ? stderr : NULL,
+		.perf_map = perf_map,
+	};
+	vm->bt = bt_create(&bc, &env, &vm->vcpu.cpu, err, sizeof err);
+	if (!vm->bt)
+		die_host("cannot create the translator", err);
+	if (mon_install_handlers(vm))
+		die_host("cannot install signal handlers", strerror(errno));
+	if (!o->no_de) {
+		if (!hd_sibling_path("btvmm-userworld", vm->uw_stub, sizeof vm->uw_stub))
+			die_host("cannot find btvmm-userworld", "no /proc/self/exe");
+		vm->uw = hd_uworld_spawn(vm->uw_stub, vm->ram_fd, err, sizeof err);
+		if (!vm->uw)
+			die_host("cannot start the user world for direct execution "
+				 "(--de off runs without it)", err);
+		vm->worlds[0].uw = vm->uw; /* given to the first address space */
+		vm->worlds[0].mapped = calloc((1u << 20) / 8, 1);
+		vm->worlds[0].regions = vm->view_regions;
+		if (!vm->worlds[0].mapped)
+			die_host("cannot start direct execution", "out of memory");
+	}
+	return perf_map;
+}
+
 int main(int argc, char **argv)
 {
 	static struct mon_vm vm;
@@ -634,17 +728,22 @@ int main(int argc, char **argv)
 		fprintf(stderr, "btvmm: %s\n", err);
 		return MON_EXIT_USAGE;
 	}
+	bool kvm = req.accel == ACCEL_KVM;
+	if (kvm && !hd_kvm_probe(err, sizeof err))
+		die_host("--accel kvm", err);
 	vm.serial_fd = open_serial(o->serial);
 
-	choose_direct_execution(o, req.de);
+	if (!kvm)
+		choose_direct_execution(o, req.de);
 	if (o->trap_emulate)
 		fputs("btvmm: --mode=trap-emulate: guest kernel code runs deprivileged and only "
 		      "what traps is emulated: unfaithful by design (docs/popek-goldberg.md)\n",
 		      stderr);
 	/* vm.max_map_count is the host's: btvmm lives within it, dropping
-	 * shadow mappings when it is reached (--stats counts them). */
+	 * shadow mappings when it is reached (--stats counts them). Under
+	 * KVM the reservation only keeps RAM's view where it always is. */
 	if (hd_reserve_guest_space(err, sizeof err) ||
-	    hd_windows_reserve(MON_WORLDS, err, sizeof err))
+	    (!kvm && hd_windows_reserve(MON_WORLDS, err, sizeof err)))
 		die_host("cannot set up the guest address space", err);
 	vm.ram_size = o->ram_mib << 20;
 	vm.ram_fd = hd_ram_create(vm.ram_size, &vm.ram, err, sizeof err);
@@ -654,7 +753,8 @@ int main(int argc, char **argv)
 	struct dev_platform_config pc = {
 		.serial = { .write = serial_write, .ctx = &vm },
 		.ram = vm.ram, .ram_size = vm.ram_size,
-		.ram_written = ram_written, .ram_ctx = &vm,
+		/* Under KVM nothing is derived from RAM's bytes. */
+		.ram_written = kvm ? NULL : ram_written, .ram_ctx = &vm,
 		.trace_io = o->trace_io,
 		.clock = { .monotonic_ns = clock_monotonic, .realtime_ns = clock_realtime,
 			   .tsc = clock_guest_tsc, .tsc_hz = hd_tsc_hz(),
@@ -710,58 +810,20 @@ int main(int argc, char **argv)
 	free(initrd);
 	free(cmdline);
 
-	struct smm_config sc = {
-		.fd = vm.ram_fd, .ram = vm.ram, .ram_size = vm.ram_size,
-		.code_mapping_dropped = code_mapping_dropped,
-		.code_frame_dropped = code_frame_dropped,
-		.linear_dropped = linear_dropped, .frame_protected = frame_protected,
-		.space_dropped = space_dropped,
-		.ctx = &vm,
-	};
-	vm.smm = smm_create(&sc, err, sizeof err);
-	if (!vm.smm)
-		die_host("cannot map guest memory", err);
-	struct bt_env env = { .ctx = &vm, .fetch = fetch_code, .protect_code = protect_code,
-			      .force_emulate = force_emulate, .pt_store = pt_store, .inline_port = inline_port,
-			      .port_in = port_in, .port_out = port_out,
-			      .io_allowed = io_allowed,
-			      .seg_regs = (struct bt_seg_image *)vm.vcpu.seg,
-			      .cr2 = &vm.vcpu.cr2, .transition = transition };
 	FILE *perf_map = NULL;
-	if (o->perf_map) {
-		char path[64];
-		snprintf(path, sizeof path, "/tmp/perf-%d.map", (int)getpid());
-		perf_map = fopen(path, "w");
-		if (!perf_map)
-			die_host("cannot create the perf map", strerror(errno));
+	if (kvm) {
+		static struct bt_cpu kvm_cpu; /* the registers reset_vcpu sets */
+		vm.vcpu.cpu = &kvm_cpu;
+		reset_vcpu(&vm, &boot);
+		if (mon_kvm_setup(&vm, err, sizeof err))
+			die_host("--accel kvm", err);
+		if (mon_install_handlers(&vm))
+			die_host("cannot install signal handlers", strerror(errno));
+	} else {
+		perf_map = setup_translation(&vm);
+		reset_vcpu(&vm, &boot);
+		mon_sync_mode(&vm);
 	}
-	struct bt_config bc = {
-		.tc_size = o->tc_kib << 10,
-		.ram_pages = (uint32_t)(vm.ram_size >> 12),
-		.trace = o->trace_bt ? stderr : NULL,
-		.perf_map = perf_map,
-	};
-	vm.bt = bt_create(&bc, &env, &vm.vcpu.cpu, err, sizeof err);
-	if (!vm.bt)
-		die_host("cannot create the translator", err);
-	if (mon_install_handlers(&vm))
-		die_host("cannot install signal handlers", strerror(errno));
-	if (!o->no_de) {
-		if (!hd_sibling_path("btvmm-userworld", vm.uw_stub, sizeof vm.uw_stub))
-			die_host("cannot find btvmm-userworld", "no /proc/self/exe");
-		vm.uw = hd_uworld_spawn(vm.uw_stub, vm.ram_fd, err, sizeof err);
-		if (!vm.uw)
-			die_host("cannot start the user world for direct execution "
-				 "(--de off runs without it)", err);
-		vm.worlds[0].uw = vm.uw; /* given to the first address space */
-		vm.worlds[0].mapped = calloc((1u << 20) / 8, 1);
-		vm.worlds[0].regions = vm.view_regions;
-		if (!vm.worlds[0].mapped)
-			die_host("cannot start direct execution", "out of memory");
-	}
-
-	reset_vcpu(&vm, &boot);
-	mon_sync_mode(&vm);
 	/* With -serial stdio the guest owns the terminal: raw, so that Ctrl-C
 	 * and friends reach it (Ctrl-A x leaves), restored on every exit. */
 	vm.input_fd = -1;
@@ -770,14 +832,16 @@ int main(int argc, char **argv)
 		hd_term_raw(STDIN_FILENO);
 	}
 	vm.start_ns = hd_now_ns();
-	int status = mon_run(&vm);
+	int status = kvm ? mon_kvm_run(&vm) : mon_run(&vm);
 	dev_platform_flush(vm.plat);
 	hd_term_restore();
 	if (vm.stop_message[0])
 		fprintf(stderr, "btvmm: %s\n", vm.stop_message);
-	if (status == MON_EXIT_BUG)
+	if (!kvm && status == MON_EXIT_BUG)
 		mon_print_ring(&vm, stderr);
-	if (o->stats)
+	if (o->stats && kvm)
+		mon_kvm_print_stats(&vm, stderr);
+	else if (o->stats)
 		mon_print_stats(&vm, stderr);
 	if (perf_map)
 		fclose(perf_map);

@@ -6,20 +6,12 @@
 /*
  * The monitor never touches the S-view itself (its pages may be protected
  * or absent); it translates the guest linear address and uses its own view
- * of RAM, or hands the access to the device models (mmio_access). A write
+ * of RAM, or hands the access to the device models (mon_mmio_access). A write
  * that lands on a page holding translated code drops those translations
  * first.
  */
 
-/*
- * An access to guest-physical memory no RAM backs, `n` bytes within one
- * page: split into naturally aligned pieces of at most 4 bytes (an 8-byte
- * operand goes low dword first, as on a 32-bit bus) for the device models.
- * Where no device answers, the bus is empty: reads return all ones, writes
- * vanish (QEMU does the same).
- */
-static void mmio_access(struct mon_vm *vm, uint64_t phys, uint8_t *buf,
-			unsigned n, bool write)
+void mon_mmio_access(struct mon_vm *vm, uint64_t phys, uint8_t *buf, unsigned n, bool write)
 {
 	while (n) {
 		unsigned size = (phys & 3) == 0 && n >= 4 ? 4 : (phys & 1) == 0 && n >= 2 ? 2 : 1;
@@ -65,7 +57,7 @@ static bool access(struct mon_vm *vm, uint32_t linear, uint8_t *buf,
 			mon_page_fault(f, linear, err);
 			return false;
 		default: /* not RAM: a device, or nothing */
-			mmio_access(vm, phys, buf, n, write);
+			mon_mmio_access(vm, phys, buf, n, write);
 			break;
 		}
 		linear += n;

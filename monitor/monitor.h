@@ -177,6 +177,9 @@ struct mon_options {
 };
 
 #define MON_RING 64 /* last exits kept for the crash report */
+#define MON_KVM_EXIT_REASONS 64 /* KVM_EXIT_* counted apart; higher ones in the last */
+/* How often the run loops look at COM1's host input while the guest runs. */
+#define MON_INPUT_POLL_NS 5000000ull
 
 struct mon_exit_record {
 	uint32_t eip;
@@ -309,6 +312,13 @@ struct mon_vm {
 	struct adapt adapt;          /* --de auto's decisions */
 	uint64_t halts;        /* HLTs that slept */
 	bool warned_ud[8];
+	/* --accel kvm (kvm_run.c): the VM on /dev/kvm, or NULL under BT. */
+	struct hd_kvm *kvm;
+	uint32_t kvm_entry_eip;      /* where the guest starts: a first exit
+					there means KVM ran none of it */
+	bool kvm_injected;           /* an interrupt went in since the last
+					KVM_RUN (the run area's readiness is stale) */
+	uint64_t kvm_exits[MON_KVM_EXIT_REASONS]; /* --stats: by KVM_EXIT_* */
 };
 
 /* ---- run.c ---- */
@@ -331,8 +341,53 @@ void mon_stop(struct mon_vm *vm, int status, const char *fmt, ...)
  * recent exits. Where it cannot, BTVMM_CHECK. */
 #define MON_BUG(vm, ...) mon_stop((vm), MON_EXIT_BUG, "internal error: " __VA_ARGS__)
 int mon_run(struct mon_vm *vm);
+/* If SIGINT, SIGTERM or SIGHUP came: stop the VM (status 12), return true. */
+bool mon_stopped_by_signal(struct mon_vm *vm);
+/* Stop the VM if a device asked (isa-debug-exit, reset, ACPI power-off). */
+void mon_check_devices(struct mon_vm *vm);
+/*
+ * Host input for COM1 (-serial stdio), QEMU's way: Ctrl-A x ends btvmm,
+ * Ctrl-A Ctrl-A sends one Ctrl-A, any other byte goes to the guest. Reads
+ * at most every MON_INPUT_POLL_NS unless `force`; `now` is the host clock.
+ */
+void mon_pump_input(struct mon_vm *vm, uint64_t now, bool force);
+/*
+ * The vCPU executed HLT at `eip` (the instruction after it, as pushed).
+ * With interrupts off nothing can wake it: the guest powered off (status
+ * 0). With no device deadline and no input to wait for: status 6.
+ * Otherwise sleep until the next device deadline or input.
+ */
+void mon_halt(struct mon_vm *vm, bool interrupts_on, uint32_t eip);
+
+/* ---- kvm_run.c: --accel kvm, the same machine on /dev/kvm ---- */
+/*
+ * Create the VM on /dev/kvm for guest RAM and the vCPU state reset_vcpu
+ * left in vm->vcpu: the CPUID leaves of mon_cpuid, the MSRs the devices
+ * own trapped to them, the registers. Return 0, or -1 with a one-line
+ * reason in err (the caller exits 10).
+ */
+int mon_kvm_setup(struct mon_vm *vm, char *err, size_t errlen);
+/* The vCPU loop: KVM_RUN, exits to device calls, interrupts, HLT. Returns
+ * the exit status. */
+int mon_kvm_run(struct mon_vm *vm);
+/*
+ * Act on the exit KVM left in `run` (port and MMIO accesses to the devices,
+ * trapped MSRs, HLT, shutdown, entry failures), as the vCPU loop does
+ * after each KVM_RUN. Needs no /dev/kvm: unit-tested on hand-built exits.
+ */
+void mon_kvm_exit(struct mon_vm *vm, struct kvm_run *run);
+/* --stats under --accel kvm: exits by reason, interrupts, halts. */
+void mon_kvm_print_stats(struct mon_vm *vm, FILE *out);
 
 /* ---- memory.c: guest memory as the virtual CPU sees it ---- */
+/*
+ * A guest-physical access no RAM backs, `n` bytes within one page: split
+ * into naturally aligned pieces of at most 4 bytes (an 8-byte operand goes
+ * low dword first, as on a 32-bit bus) for the device models. Where no
+ * device answers, the bus is empty: reads return all ones, writes vanish
+ * (QEMU does the same).
+ */
+void mon_mmio_access(struct mon_vm *vm, uint64_t phys, uint8_t *buf, unsigned n, bool write);
 /*
  * Read/write `len` bytes at guest linear address `linear` through the
  * guest's current translation. Return true, or false with *f set to the

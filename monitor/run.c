@@ -67,7 +67,9 @@ static void on_timer(void)
 {
 	if (!the_vm)
 		return;
-	if (the_vm->uw_running)
+	if (the_vm->kvm)
+		hd_kvm_kick(the_vm->kvm); /* KVM injects only between runs */
+	else if (the_vm->uw_running)
 		hd_uworld_preempt(the_vm->uw_running);
 	else if (the_vm->bt && (the_vm->vcpu.cpu->eflags & BT_FL_IF))
 		bt_request_exit(the_vm->bt);
@@ -82,6 +84,8 @@ static void on_stop_signal(int signo)
 		hd_uworld_preempt(the_vm->uw_running);
 	if (the_vm && the_vm->bt)
 		bt_request_exit(the_vm->bt);
+	if (the_vm && the_vm->kvm)
+		hd_kvm_kick(the_vm->kvm);
 }
 
 int mon_install_handlers(struct mon_vm *vm);
@@ -483,7 +487,7 @@ static void handle_fault(struct mon_vm *vm, unsigned depth)
 	}
 }
 
-static void check_devices(struct mon_vm *vm)
+void mon_check_devices(struct mon_vm *vm)
 {
 	int status = 0;
 	switch (dev_platform_stop_reason(vm->plat, &status)) {
@@ -526,18 +530,13 @@ static bool take_interrupt(struct mon_vm *vm)
 	return true;
 }
 
-/*
- * Host input for COM1, QEMU's way: Ctrl-A x ends btvmm, Ctrl-A Ctrl-A
- * sends one Ctrl-A, any other byte (Ctrl-C included: the terminal is raw)
- * goes to the guest. Bytes the UART cannot take yet wait here.
- */
-#define INPUT_POLL_NS 5000000ull /* look at most every 5 ms while running */
-
-static void pump_input(struct mon_vm *vm, uint64_t now, bool force)
+/* Ctrl-C reaches the guest like any other byte: the terminal is raw.
+ * Bytes the UART cannot take yet wait in vm->input. */
+void mon_pump_input(struct mon_vm *vm, uint64_t now, bool force)
 {
 	if (vm->input_fd < 0 && !vm->input_len)
 		return;
-	if (!force && now - vm->input_polled < INPUT_POLL_NS && !vm->input_len)
+	if (!force && now - vm->input_polled < MON_INPUT_POLL_NS && !vm->input_len)
 		return;
 	vm->input_polled = now;
 	if (vm->input_fd >= 0 && vm->input_len < sizeof vm->input) {
@@ -570,11 +569,9 @@ static void pump_input(struct mon_vm *vm, uint64_t now, bool force)
 	}
 }
 
-/* HLT: sleep until the next device deadline (an interrupt may follow). */
-static void halt(struct mon_vm *vm)
+void mon_halt(struct mon_vm *vm, bool interrupts_on, uint32_t eip)
 {
-	struct bt_cpu *cpu = vm->vcpu.cpu;
-	if (!(cpu->eflags & BT_FL_IF)) {
+	if (!interrupts_on) {
 		/* Nothing can ever wake it (there is no NMI source): this is how
 		 * a guest without ACPI powers off (Linux: "System halted"). */
 		mon_stop(vm, MON_EXIT_RESET,
@@ -585,12 +582,12 @@ static void halt(struct mon_vm *vm)
 	if (next == UINT64_MAX && vm->input_fd < 0) {
 		mon_stop(vm, MON_EXIT_HALTED,
 			 "guest halted at EIP %#x waiting for an interrupt that no "
-			 "device will raise", cpu->eip);
+			 "device will raise", eip);
 		return;
 	}
 	vm->halts++;
 	hd_sleep_until_or_input(next, vm->input_fd);
-	pump_input(vm, hd_now_ns(), true);
+	mon_pump_input(vm, hd_now_ns(), true);
 }
 
 /*
@@ -614,6 +611,14 @@ static void single_step(struct mon_vm *vm)
 	mon_deliver(vm, EXC_DB, false, 0, cpu->eip, false);
 }
 
+bool mon_stopped_by_signal(struct mon_vm *vm)
+{
+	if (stop_signal)
+		mon_stop(vm, MON_EXIT_SIGNAL, "stopped by signal %d (%s)", (int)stop_signal,
+			 strsignal((int)stop_signal));
+	return stop_signal != 0;
+}
+
 /* --stats: host time by activity, in TSC ticks (charged to `what`
  * since the last call). */
 static void charge(struct mon_vm *vm, enum mon_activity what, uint64_t *since)
@@ -629,15 +634,12 @@ int mon_run(struct mon_vm *vm)
 	vm->run_tsc0 = t;
 	vm->run_ns0 = hd_now_ns();
 	while (!vm->stop) {
-		if (stop_signal) {
-			mon_stop(vm, MON_EXIT_SIGNAL, "stopped by signal %d (%s)",
-				 (int)stop_signal, strsignal((int)stop_signal));
+		if (mon_stopped_by_signal(vm))
 			break;
-		}
 		/* One clock read serves the device updates of this
 		 * iteration; translated code and emulation read it afresh. */
 		vm->clock_now = hd_now_ns();
-		pump_input(vm, vm->clock_now, false);
+		mon_pump_input(vm, vm->clock_now, false);
 		take_interrupt(vm);
 		uint64_t next = dev_platform_next_event(vm->plat);
 		vm->clock_now = 0;
@@ -645,7 +647,7 @@ int mon_run(struct mon_vm *vm)
 			break;
 		if (vm->vcpu.halted) {
 			charge(vm, ACT_LOOP, &t);
-			halt(vm);
+			mon_halt(vm, vm->vcpu.cpu->eflags & BT_FL_IF, vm->vcpu.cpu->eip);
 			charge(vm, ACT_HALT, &t);
 			continue;
 		}
@@ -669,13 +671,13 @@ int mon_run(struct mon_vm *vm)
 				complete_step(vm, r, 0);
 			if (r != BT_EXIT_POLL || cpu->eip != before)
 				vm->irq_shadow = false;
-			check_devices(vm);
+			mon_check_devices(vm);
 			charge(vm, ACT_STEP, &t);
 			continue;
 		}
 		if (mon_de_possible(vm)) {
 			mon_de_run(vm);
-			check_devices(vm);
+			mon_check_devices(vm);
 			charge(vm, ACT_DE, &t);
 			continue;
 		}
@@ -685,7 +687,7 @@ int mon_run(struct mon_vm *vm)
 			break;
 		if (cpu->eflags & BT_FL_TF) {
 			single_step(vm);
-			check_devices(vm);
+			mon_check_devices(vm);
 			charge(vm, ACT_STEP, &t);
 			continue;
 		}
@@ -713,7 +715,7 @@ int mon_run(struct mon_vm *vm)
 		default:
 			MON_BUG(vm, "unexpected exit %d at EIP %#x", r, cpu->eip);
 		}
-		check_devices(vm);
+		mon_check_devices(vm);
 	}
 	return vm->status;
 }

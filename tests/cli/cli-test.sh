@@ -132,7 +132,7 @@ expect() {
 
 # The items btvmm --check-host reports, in order, and those it cannot run
 # without (the others may be missing: it runs, maybe slower).
-CHECK_ITEMS="x86-64 memfd-mmap seccomp compat-mode fsgsbase cpu-vendor mmap-min-addr max-map-count"
+CHECK_ITEMS="x86-64 memfd-mmap seccomp compat-mode fsgsbase cpu-vendor mmap-min-addr max-map-count kvm"
 REQUIRED_ITEMS="x86-64 memfd-mmap seccomp"
 
 # Run btvmm --check-host into $work/check; its status in $check_status.
@@ -144,6 +144,11 @@ check_host() {
 # True if --check-host said this host cannot run 32-bit code.
 compat_missing() {
     grep -Eq '^compat-mode +missing ' "$work/check"
+}
+
+# True if --check-host said /dev/kvm runs 32-bit guests (--accel kvm works).
+kvm_works() {
+    grep -Eq '^kvm +ok ' "$work/check"
 }
 
 need_guest() {
@@ -334,6 +339,10 @@ case $case in
             echo "$case: FAIL: missing compat mode does not say what btvmm does instead" >&2
             fail=1
         fi
+        if ! kvm_works && ! grep -Eq '^kvm +missing +--accel kvm exits 10 here .*: [^ ]' "$work/check"; then
+            echo "$case: FAIL: unusable /dev/kvm does not say what --accel kvm does and why" >&2
+            fail=1
+        fi
         if [ "$check_status" -ne "$want" ]; then
             echo "$case: FAIL: exit status $check_status, want $want" >&2
             fail=1
@@ -399,6 +408,47 @@ case $case in
             fi
         done
         expect 2 "--de takes auto, on or off, not 'maybe'" --de maybe -kernel "$guest" || exit 1 ;;
+    accel-kvm)
+        # Where /dev/kvm runs 32-bit guests the guest runs to its end as
+        # under BT (HLT with interrupts off: powered off, 0); elsewhere
+        # status 10 and one line saying why, before the guest starts.
+        need_guest
+        check_host
+        if kvm_works; then
+            expect 0 'halted.*powered off' --accel kvm -kernel "$guest" || exit 1
+        else
+            expect 10 '^btvmm: --accel kvm: [^ ].+' --accel kvm -kernel "$guest" || exit 1
+            reason=$(sed -n 's/^kvm *missing *--accel kvm exits 10 here ([^)]*): //p' "$work/check")
+            if ! grep -Fq -e "$reason" "$work/stderr"; then
+                echo "$case: FAIL: the reason differs from --check-host's ('$reason')" >&2
+                exit 1
+            fi
+        fi
+        [ -s "$work/notes" ] && { echo "$case: FAIL: a --de note under --accel kvm" >&2; exit 1; } ;;
+    accel-bt)
+        # bt is the default spelled out, tcg QEMU's name for it.
+        need_guest
+        for engine in bt tcg; do
+            expect 0 'halted.*powered off' --accel "$engine" -kernel "$guest" || exit 1
+        done
+        expect 2 "--accel takes bt, tcg or kvm, not 'hvf'" --accel=hvf -kernel "$guest" || exit 1
+        expect 2 "--accel.*needs a value" -kernel "$guest" --accel || exit 1 ;;
+    accel-bt-only)
+        # Translator options with --accel kvm, before or after it: usage
+        # errors naming the option, on every host (nothing is started).
+        # Each entry: the name in the message, then the arguments.
+        need_guest
+        for entry in "--de:--de off" "--tc-size:--tc-size 64" "--adaptive:--adaptive off" \
+                     "--perf-map:--perf-map" "--trace bt:--trace bt" "--trace exc:--trace io,exc" \
+                     "--user-worlds:--user-worlds 2"; do
+            name=${entry%%:*} opt=${entry#*:}
+            # shellcheck disable=SC2086 # $opt is one or two words
+            expect 2 "^btvmm: $name is for the binary translator: not with --accel kvm" \
+                $opt --accel kvm -kernel "$guest" || exit 1
+            # shellcheck disable=SC2086
+            expect 2 "^btvmm: $name is for the binary translator" \
+                --accel=kvm $opt -kernel "$guest" || exit 1
+        done ;;
     *)
         echo "$0: unknown case '$case'" >&2
         exit 2 ;;

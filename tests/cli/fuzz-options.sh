@@ -20,14 +20,14 @@ mkdir "$work/dir"
 printf 'not a kernel\n' >"$work/text"
 RANDOM=$((seed % 32768))
 
-opts=(-kernel -initrd -append -m -serial --tc-size --de --user-worlds --adaptive --mode
+opts=(-kernel -initrd -append -m -serial --tc-size --de --user-worlds --adaptive --mode --accel --accel=
       --stats --trace --help --version --check-host -smp -nographic
       -display --frobnicate -M -cpu -kernel= -m= --de= --tc-size= --trace= -)
 vals=("$guest" "$guest" "$guest" "$work/text" "$work/dir" /dev/null /nonexistent ""
       0 1 2 3 16 64 256 4095 4096 65536 -1 -64 18446744073709551615 99999999999999999999
       0x40 1e3 64M 64k 2G on off auto maybe stdio none null file:/dev/null trap-emulate
       "file:$work/out" bt io exc bt,io,exc "bt,,exc" garbage "$(printf 'x%.0s' {1..300})"
-      "console=ttyS0" "a b c" "-m" "--de" "=" "==")
+      "console=ttyS0" "a b c" "-m" "--de" "=" "==" kvm tcg)
 pick() { local -n a=$1; echo "${a[$((RANDOM % ${#a[@]}))]}"; }
 
 fail=0

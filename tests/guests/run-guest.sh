@@ -7,7 +7,8 @@
 # guest that needs a disk; btvmm's own go after GUEST.elf).
 #
 # Skips (status 77) a run with --de on on a host without 32-bit
-# compatibility mode.
+# compatibility mode, or with --accel kvm where this host's /dev/kvm cannot
+# run 32-bit guests.
 #
 # Passes when: QEMU exits with status 1 (the guest wrote 0 to isa-debug-exit),
 # the serial output has the guest's "ALL OK" line and no "FAIL", and (unless
@@ -39,6 +40,25 @@ name=$(basename "$guest" .elf)
 if [ ! -f "$guest" ]; then
     echo "$name: FAIL: no guest image $guest" >&2
     exit 2
+fi
+
+# Under --accel kvm on a host whose /dev/kvm cannot run 32-bit guests
+# (none, or a backend that refuses them): skipped (77), with the reason
+# btvmm --check-host gives.
+wants_kvm=0 prev=""
+for a in "$@"; do
+    case "$prev $a" in
+        "--accel kvm"|"-accel kvm"|*" --accel=kvm"|*" -accel=kvm") wants_kvm=1 ;;
+    esac
+    prev=$a
+done
+if [ "$qemu_only" -eq 0 ] && [ "$wants_kvm" -eq 1 ]; then
+    kvm_line=$("$btvmm" --check-host 2>/dev/null | grep -E '^kvm ')
+    if ! echo "$kvm_line" | grep -Eq '^kvm +ok '; then
+        echo "$name: skipped: --accel kvm cannot run here:" \
+             "$(echo "$kvm_line" | sed 's/^kvm *missing *--accel kvm exits 10 here ([^)]*): //')"
+        exit 77
+    fi
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/run-guest.$name.XXXXXX") || exit 2
