@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /*
  * Every device claims a range of I/O ports with one call and answers through
@@ -95,7 +96,8 @@ struct dev_clock {
 
 struct dev_platform_config {
 	struct dev_serial_sink serial; /* COM1 output */
-	bool trace_io;                 /* print each port and MMIO access to stderr */
+	FILE *trace_io;                /* where each port and MMIO access is
+					  printed (-D FILE or stderr), or NULL */
 	struct dev_clock clock;
 	/* Guest RAM, for devices that read and write it (virtio-blk's rings
 	 * and buffers). NULL: no such devices can be added. */

@@ -25,7 +25,7 @@ void dev_stop_request(struct dev_stop *stop, enum dev_stop_reason reason,
 		      int status);
 
 /* Print every access on `bus` to stderr ("io: out 0x3f8 1 0x41"). */
-void dev_bus_set_trace(struct dev_bus *bus, bool on);
+void dev_bus_set_trace(struct dev_bus *bus, FILE *out);
 
 /* Read the platform's clocks; a clock the embedder left NULL stands at 0
  * (unit tests that do not care about time, and the epoch for the RTC). */

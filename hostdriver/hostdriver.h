@@ -251,6 +251,15 @@ int hd_read_file(const char *path, uint8_t **buf, size_t *len, size_t max,
 /* Write all of buf to fd, retrying short writes; false on error. */
 bool hd_write_all(int fd, const void *buf, size_t len);
 
+/* -pidfile: write this process's id to `path` (created or truncated).
+ * Return 0, or -1 with a reason in err. hd_pidfile_remove deletes it as
+ * the run ends (a message on stderr if it cannot). */
+int hd_pidfile_create(const char *path, char *err, size_t errlen);
+void hd_pidfile_remove(const char *path);
+
+/* Name this process for ps and top (the kernel keeps 15 bytes). */
+bool hd_set_process_name(const char *name);
+
 /* This process's resident memory by kind, in KiB (from /proc/self/status):
  * anonymous (heap, translation cache, tables), file (code, libraries),
  * shared (guest RAM's memfd, counted once per mapping), and the peak. */

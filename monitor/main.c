@@ -7,6 +7,7 @@
 
 #include "hostdriver.h"
 #include "layout.h"
+#include "cli_qemu.h"
 #include "loader.h"
 #include "monitor.h"
 #include "pc_map.h"
@@ -54,10 +55,18 @@ static const char usage[] =
 	"  --check-host       report what this host offers btvmm, then exit (0: btvmm\n"
 	"                     runs here, 10: something it needs is missing)\n"
 	"  --help             this text\n"
-	"  --version          btvmm's version\n"
+	"  --version          btvmm's version and the commit it was built from\n"
+	"\n"
+	"QEMU's spellings, where they mean something here: -nographic,\n"
+	"-display none, -no-reboot, -nodefaults (no COM1 output unless -serial),\n"
+	"-smp 1, -cpu coreduo|max, -machine pc, -monitor none, -parallel none,\n"
+	"-device isa-debug-exit,iobase=0xf4,iosize=0x04, -serial mon:stdio,\n"
+	"-d int,in_asm,out_asm,cpu_reset, -D FILE (the log), -name NAME[,process=P],\n"
+	"-pidfile FILE. Other QEMU options are refused with what btvmm offers.\n"
 	"\n"
 	"Options are spelled -opt or --opt; a value follows as the next argument\n"
-	"or as -opt=value.\n"
+	"or as -opt=value. -kernel, -initrd, -append, -m and -serial may be given\n"
+	"once.\n"
 	"\n"
 	"Exit status: (v << 1) | 1 when the guest writes v to port 0xf4\n"
 	"(isa-debug-exit); 0 guest reset or powered off (halted with interrupts\n"
@@ -187,13 +196,22 @@ enum de_request { DE_AUTO, DE_ON, DE_OFF };
 struct cli_request {
 	enum de_request de;
 	bool check_host;
+	bool ram_given;
 };
+
+/* -kernel, -initrd, -append, -serial: given twice is a mistake, not a
+ * choice of the last one. */
+static void set_once(const char **slot, const char *option, const char *value)
+{
+	if (*slot)
+		fail_usage("%s given twice", option);
+	*slot = value;
+}
 
 static void parse_args(int argc, char **argv, struct mon_options *o, struct cli_request *req)
 {
 	o->ram_mib = DEFAULT_RAM_MIB;
 	o->user_worlds = 4;
-	o->serial = "stdio";
 	for (int i = 1; i < argc; i++) {
 		/* QEMU accepts both -opt and --opt; so do we. A value may
 		 * follow as the next argument or, GNU-style, after '='
@@ -230,19 +248,22 @@ static void parse_args(int argc, char **argv, struct mon_options *o, struct cli_
 			exit(0);
 		} else if (!strcmp(a, "-version")) {
 			NO_VALUE();
-			printf("btvmm %s\n", BTVMM_VERSION);
+			printf("btvmm %s (commit %s)\n", BTVMM_VERSION, BTVMM_COMMIT);
 			exit(0);
 		} else if (!strcmp(a, "-kernel")) {
 			NEEDS_VALUE();
-			o->kernel = val;
+			set_once(&o->kernel, "-kernel", val);
 		} else if (!strcmp(a, "-initrd")) {
 			NEEDS_VALUE();
-			o->initrd = val;
+			set_once(&o->initrd, "-initrd", val);
 		} else if (!strcmp(a, "-append")) {
 			NEEDS_VALUE();
-			o->append = val;
+			set_once(&o->append, "-append", val);
 		} else if (!strcmp(a, "-m")) {
 			NEEDS_VALUE();
+			if (req->ram_given)
+				fail_usage("%s given twice", "-m");
+			req->ram_given = true;
 			o->ram_mib = parse_mib(val);
 		} else if (!strcmp(a, "-drive")) {
 			NEEDS_VALUE();
@@ -263,10 +284,15 @@ static void parse_args(int argc, char **argv, struct mon_options *o, struct cli_
 			o->snapshot = true;
 		} else if (!strcmp(a, "-serial")) {
 			NEEDS_VALUE();
+			/* mon:stdio: QEMU multiplexes its monitor in; here
+			 * stdio has Ctrl-A x either way. */
+			if (!strcmp(val, "mon:stdio"))
+				val = "stdio";
 			if (strcmp(val, "stdio") && strcmp(val, "none") &&
 			    strncmp(val, "file:", 5))
-				fail_usage("unsupported serial device '%s' (stdio, none or file:PATH)", val);
-			o->serial = val;
+				fail_usage("unsupported serial device '%s' (stdio, mon:stdio, none or "
+					   "file:PATH)", val);
+			set_once(&o->serial, "-serial", val);
 		} else if (!strcmp(a, "-tc-size")) {
 			NEEDS_VALUE();
 			char *end;
@@ -304,11 +330,20 @@ static void parse_args(int argc, char **argv, struct mon_options *o, struct cli_
 			NEEDS_VALUE();
 			parse_trace(o, val);
 		} else {
-			fail_usage("unknown option '%s'", argv[i]);
+			const struct mon_qemu_option *q = mon_qemu_option(a);
+			if (!q)
+				fail_usage("unknown option '%s'", argv[i]);
+			if (q->takes_value)
+				NEEDS_VALUE();
+			else
+				NO_VALUE();
+			q->apply(o, q->takes_value ? val : NULL);
 		}
 #undef NEEDS_VALUE
 #undef NO_VALUE
 	}
+	if (!o->serial)
+		o->serial = o->nodefaults ? "none" : "stdio";
 	o->no_de = req->de == DE_OFF;
 	o->de_adaptive = req->de == DE_AUTO;
 	if (req->check_host)
@@ -542,6 +577,19 @@ static int open_serial(const char *spec)
 	return fd;
 }
 
+/* -D FILE: where --trace and -d write (QEMU's log file), else stderr. */
+static FILE *open_log(const char *path)
+{
+	if (!path)
+		return stderr;
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		fprintf(stderr, "btvmm: -D: cannot open '%s': %s\n", path, strerror(errno));
+		exit(MON_EXIT_USAGE);
+	}
+	return f;
+}
+
 /*
  * btvmm --check-host: one line per item, "NAME STATUS DETAIL". Return 0 if
  * btvmm runs here (every required item ok), MON_EXIT_HOST otherwise. A
@@ -612,6 +660,9 @@ int main(int argc, char **argv)
 		return MON_EXIT_USAGE;
 	}
 	vm.serial_fd = open_serial(o->serial);
+	vm.log = open_log(o->log_file);
+	if (o->process_name && !hd_set_process_name(o->process_name))
+		die_host("-name: cannot name the process", strerror(errno));
 
 	choose_direct_execution(o, req.de);
 	/* vm.max_map_count is the host's: btvmm lives within it, dropping
@@ -628,7 +679,7 @@ int main(int argc, char **argv)
 		.serial = { .write = serial_write, .ctx = &vm },
 		.ram = vm.ram, .ram_size = vm.ram_size,
 		.ram_written = ram_written, .ram_ctx = &vm,
-		.trace_io = o->trace_io,
+		.trace_io = o->trace_io ? vm.log : NULL,
 		.clock = { .monotonic_ns = clock_monotonic, .realtime_ns = clock_realtime,
 			   .tsc = clock_guest_tsc, .tsc_hz = hd_tsc_hz(),
 			   .ctx = &vm },
@@ -710,7 +761,7 @@ int main(int argc, char **argv)
 	struct bt_config bc = {
 		.tc_size = o->tc_kib << 10,
 		.ram_pages = (uint32_t)(vm.ram_size >> 12),
-		.trace = o->trace_bt ? stderr : NULL,
+		.trace = o->trace_bt ? vm.log : NULL,
 		.perf_map = perf_map,
 	};
 	vm.bt = bt_create(&bc, &env, &vm.vcpu.cpu, err, sizeof err);
@@ -734,6 +785,12 @@ int main(int argc, char **argv)
 
 	reset_vcpu(&vm, &boot);
 	mon_sync_mode(&vm);
+	if (o->trace_cpu_reset) {
+		fputs("CPU Reset (CPU 0)\n", vm.log);
+		mon_dump_cpu(&vm, vm.log);
+	}
+	if (o->pidfile && hd_pidfile_create(o->pidfile, err, sizeof err))
+		die_host("-pidfile", err);
 	/* With -serial stdio the guest owns the terminal: raw, so that Ctrl-C
 	 * and friends reach it (Ctrl-A x leaves), restored on every exit. */
 	vm.input_fd = -1;
@@ -754,6 +811,10 @@ int main(int argc, char **argv)
 		mon_print_stats(&vm, stderr);
 	if (perf_map)
 		fclose(perf_map);
+	if (vm.log != stderr && fclose(vm.log))
+		fprintf(stderr, "btvmm: -D %s: %s\n", o->log_file, strerror(errno));
+	if (o->pidfile)
+		hd_pidfile_remove(o->pidfile);
 	for (unsigned i = 0; i < MON_WORLDS; i++) {
 		hd_uworld_destroy(vm.worlds[i].uw);
 		free(vm.worlds[i].mapped);

@@ -164,6 +164,12 @@ struct mon_options {
 	struct dev_drive_config drives[MON_DRIVES]; /* -drive, -hda..-hdd */
 	unsigned ndrives;
 	bool snapshot;           /* -snapshot: every drive's writes stay in memory */
+	/* QEMU's spellings (cli_qemu.c) */
+	bool nodefaults;         /* -nodefaults: no COM1 output unless -serial */
+	const char *log_file;    /* -D FILE: --trace and -d output (else stderr) */
+	bool trace_cpu_reset;    /* -d cpu_reset: the CPU state as the guest starts */
+	const char *pidfile;     /* -pidfile FILE */
+	const char *process_name; /* -name ...,process=NAME */
 };
 
 #define MON_RING 64 /* last exits kept for the crash report */
@@ -213,6 +219,7 @@ struct mon_vm {
 	uint64_t ram_size;
 	int ram_fd;
 	int serial_fd;
+	FILE *log;             /* --trace and -d output: stderr, or -D FILE */
 	int input_fd;          /* COM1 input (stdin with -serial stdio), or -1 */
 	uint8_t input[256];    /* read from the host, not yet taken by the UART */
 	unsigned input_len;
@@ -476,6 +483,11 @@ void mon_cpuid(struct mon_vm *vm, uint32_t leaf, uint32_t subleaf, uint32_t out[
 bool mon_rdmsr(struct mon_vm *vm, uint32_t msr, uint64_t *value);
 bool mon_wrmsr(struct mon_vm *vm, uint32_t msr, uint64_t value);
 uint64_t mon_guest_tsc(struct mon_vm *vm);
+
+/* ---- cpudump.c ---- */
+/* The registers, segment caches, descriptor tables, control and debug
+ * registers, in the layout of QEMU's "info registers" (-d cpu_reset). */
+void mon_dump_cpu(struct mon_vm *vm, FILE *out);
 
 /* ---- stats.c ---- */
 void mon_print_stats(struct mon_vm *vm, FILE *out);
