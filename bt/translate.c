@@ -179,6 +179,12 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 		}
 		n++;
 		bt->stats.insns++;
+		if (!bt->single && bt->env.stop_before &&
+		    bt->env.stop_before(bt->env.ctx, cur)) {
+			emit_esp_settle(&tx.e);
+			emit_exit(&tx, cur, BT_EXIT_BREAK);
+			break;
+		}
 
 		enum bt_class c = bt_classify(&in);
 		if ((bt->fp_trap && bt_fp_family(&in.zi)) ||

@@ -192,7 +192,35 @@ static void apply_name(struct mon_options *o, const char *value)
 	}
 }
 
+/* -gdb tcp:[HOST]:PORT, and -s for tcp::1234: the GDB stub (gdbstub.c). */
+static void apply_gdb(struct mon_options *o, const char *value)
+{
+	const char *colon = strrchr(value, ':');
+	char *end = NULL;
+	unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
+	if (strncmp(value, "tcp:", 4) || colon < value + 3 || end == colon + 1 || *end ||
+	    port < 1 || port > 65535)
+		refuse("-gdb", "'%s' is not tcp:[HOST]:PORT (the stub listens on TCP only)",
+		       value);
+	if (o->gdb)
+		refuse("-gdb", "one GDB stub only (-s is -gdb tcp::1234)%s", "");
+	o->gdb = value;
+}
+
+static void apply_gdb_default(struct mon_options *o, const char *value)
+{
+	apply_gdb(o, "tcp::1234");
+}
+
+static void apply_start_stopped(struct mon_options *o, const char *value)
+{
+	o->gdb_wait = true;
+}
+
 static const struct mon_qemu_option accepted[] = {
+	{ "-gdb", true, apply_gdb },
+	{ "-s", false, apply_gdb_default },
+	{ "-S", false, apply_start_stopped },
 	{ "-nographic", false, apply_nothing },
 	{ "-no-reboot", false, apply_nothing },
 	{ "-nodefaults", false, apply_nodefaults },

@@ -62,7 +62,9 @@ static const char usage[] =
 	"-smp 1, -cpu coreduo|max, -machine pc, -monitor none, -parallel none,\n"
 	"-device isa-debug-exit,iobase=0xf4,iosize=0x04, -serial mon:stdio,\n"
 	"-d int,in_asm,out_asm,cpu_reset, -D FILE (the log), -name NAME[,process=P],\n"
-	"-pidfile FILE. Other QEMU options are refused with what btvmm offers.\n"
+	"-pidfile FILE; the GDB stub: -gdb tcp:[HOST]:PORT, -s (tcp::1234), -S (start\n"
+	"stopped until gdb continues). Other QEMU options are refused with what\n"
+	"btvmm offers.\n"
 	"\n"
 	"Options are spelled -opt or --opt; a value follows as the next argument\n"
 	"or as -opt=value. -kernel, -initrd, -append, -m and -serial may be given\n"
@@ -73,8 +75,8 @@ static const char usage[] =
 	"off); 2 bad usage or input; 4 guest triple fault; 6 guest waits for an\n"
 	"interrupt no device will raise; 8 guest used something btvmm does not\n"
 	"support yet; 10 host failure (or --de on on a host that cannot run 32-bit\n"
-	"code); 12 stopped by a signal; 14 guest ring-3 code tried to escape its\n"
-	"sandbox.\n";
+	"code); 12 stopped by a signal (or Ctrl-A x, gdb's kill); 14 guest ring-3\n"
+	"code tried to escape its sandbox.\n";
 
 static void fail_usage(const char *fmt, const char *arg)
 {
@@ -344,6 +346,14 @@ static void parse_args(int argc, char **argv, struct mon_options *o, struct cli_
 	}
 	if (!o->serial)
 		o->serial = o->nodefaults ? "none" : "stdio";
+	if (o->gdb_wait && !o->gdb)
+		fail_usage("-S: the guest would wait for gdb: give -s or -gdb tcp:[HOST]:PORT too%s", "");
+	/* Breakpoints and steps need ring-3 code translated too. */
+	if (o->gdb && req->de == DE_ON)
+		fail_usage("--de on cannot be used with the GDB stub (ring-3 code is "
+			   "translated under it)%s", "");
+	if (o->gdb)
+		req->de = DE_OFF;
 	o->no_de = req->de == DE_OFF;
 	o->de_adaptive = req->de == DE_AUTO;
 	if (req->check_host)
@@ -381,18 +391,10 @@ static void serial_write(void *ctx, const uint8_t *bytes, size_t len)
 	vm->serial_fd = -1;
 }
 
-/* A device wrote guest RAM (DMA): translations of those pages and shadow
- * page tables built from them are stale, as after a CPU store. */
+/* A device wrote guest RAM (DMA). */
 static void ram_written(void *ctx, uint64_t phys, uint64_t len)
 {
-	struct mon_vm *vm = ctx;
-	for (uint64_t at = phys & ~4095ull; at < phys + len; at += 4096) {
-		uint32_t page = (uint32_t)(at >> 12);
-		if (smm_is_code_page(vm->smm, page))
-			bt_invalidate_page(vm->bt, page);
-	}
-	if (smm_phys_written(vm->smm, phys, (size_t)len))
-		vm->pt_written = true;
+	mon_ram_written(ctx, phys, len);
 }
 
 /* Multiboot machine state (multiboot spec §3.2), with a flat GDT in guest
@@ -527,6 +529,11 @@ static void port_out(void *ctx, uint16_t port, unsigned size, uint32_t value)
 {
 	struct mon_vm *vm = ctx;
 	dev_pio_out(vm->bus, port, size, value);
+}
+
+static bool stop_before(void *ctx, uint32_t eip)
+{
+	return mon_gdb_breakpoint(ctx, eip);
 }
 
 static bool force_emulate(void *ctx, uint32_t eip)
@@ -746,6 +753,7 @@ int main(int argc, char **argv)
 	if (!vm.smm)
 		die_host("cannot map guest memory", err);
 	struct bt_env env = { .ctx = &vm, .fetch = fetch_code, .protect_code = protect_code,
+			      .stop_before = o->gdb ? stop_before : NULL,
 			      .force_emulate = force_emulate, .pt_store = pt_store, .inline_port = inline_port,
 			      .port_in = port_in, .port_out = port_out,
 			      .io_allowed = io_allowed, .seg_regs = vm.vcpu.seg,
@@ -798,8 +806,11 @@ int main(int argc, char **argv)
 		vm.input_fd = STDIN_FILENO;
 		hd_term_raw(STDIN_FILENO);
 	}
+	if (o->gdb && !mon_gdb_open(&vm, o->gdb, o->gdb_wait, err, sizeof err))
+		die_host("-gdb", err);
 	vm.start_ns = hd_now_ns();
 	int status = mon_run(&vm);
+	mon_gdb_close(&vm);
 	dev_platform_flush(vm.plat);
 	hd_term_restore();
 	if (vm.stop_message[0])

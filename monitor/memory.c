@@ -97,6 +97,17 @@ static bool write_as(struct mon_vm *vm, uint32_t linear, const void *buf,
 	return true;
 }
 
+void mon_ram_written(struct mon_vm *vm, uint64_t phys, uint64_t len)
+{
+	for (uint64_t at = phys & ~4095ull; at < phys + len; at += 4096) {
+		uint32_t page = (uint32_t)(at >> 12);
+		if (smm_is_code_page(vm->smm, page))
+			bt_invalidate_page(vm->bt, page);
+	}
+	if (smm_phys_written(vm->smm, phys, (size_t)len))
+		vm->pt_written = true;
+}
+
 bool mon_read(struct mon_vm *vm, uint32_t linear, void *buf, unsigned len,
 	      struct mon_fault *f)
 {

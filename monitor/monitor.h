@@ -170,6 +170,8 @@ struct mon_options {
 	bool trace_cpu_reset;    /* -d cpu_reset: the CPU state as the guest starts */
 	const char *pidfile;     /* -pidfile FILE */
 	const char *process_name; /* -name ...,process=NAME */
+	const char *gdb;         /* -gdb tcp:[HOST]:PORT (-s: tcp::1234), or NULL */
+	bool gdb_wait;           /* -S: start stopped, until gdb continues */
 };
 
 #define MON_RING 64 /* last exits kept for the crash report */
@@ -220,6 +222,7 @@ struct mon_vm {
 	int ram_fd;
 	int serial_fd;
 	FILE *log;             /* --trace and -d output: stderr, or -D FILE */
+	struct mon_gdb *gdb;   /* the GDB stub (-gdb, -s), or NULL */
 	int input_fd;          /* COM1 input (stdin with -serial stdio), or -1 */
 	uint8_t input[256];    /* read from the host, not yet taken by the UART */
 	unsigned input_len;
@@ -319,6 +322,32 @@ void mon_describe_insn(struct mon_vm *vm, char *text, size_t size);
 void mon_stop(struct mon_vm *vm, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int mon_run(struct mon_vm *vm);
+/* Run the one instruction at EIP (no interrupt is taken first), as a
+ * debugger's single step. */
+void mon_step_one(struct mon_vm *vm);
+/* If SIGINT, SIGTERM or SIGHUP came, stop the VM (status 12) and return
+ * true: for loops that wait outside the run loop. */
+bool mon_stop_signalled(struct mon_vm *vm);
+
+/* ---- gdbstub.c: the GDB remote stub (-gdb, -s, -S) ---- */
+struct mon_gdb;
+/*
+ * Listen for gdb on `spec` (tcp:[HOST]:PORT). With `wait` (-S), wait for
+ * it to connect: the guest then starts stopped. Return false with a
+ * reason in err.
+ */
+bool mon_gdb_open(struct mon_vm *vm, const char *spec, bool wait, char *err, size_t errlen);
+/* The run ended: close the sockets (gdb sees the connection close). */
+void mon_gdb_close(struct mon_vm *vm);
+/*
+ * The run loop, before the next instruction: if gdb wants the CPU (a
+ * breakpoint at EIP, a finished step, a watched value that changed,
+ * Ctrl-C, a new connection), answer it until it resumes. Return true if
+ * an instruction ran here (the run loop starts over).
+ */
+bool mon_gdb_check(struct mon_vm *vm);
+/* Is there a gdb breakpoint at eip (bt_env.stop_before)? */
+bool mon_gdb_breakpoint(struct mon_vm *vm, uint32_t eip);
 
 /* ---- memory.c: guest memory as the virtual CPU sees it ---- */
 /*
@@ -331,6 +360,10 @@ bool mon_read(struct mon_vm *vm, uint32_t linear, void *buf, unsigned len,
 	      struct mon_fault *f);
 bool mon_write(struct mon_vm *vm, uint32_t linear, const void *buf,
 	       unsigned len, struct mon_fault *f);
+/* Guest RAM at [phys, phys + len) was written behind the CPU's back (a
+ * device's DMA, a debugger): translations of those pages and shadow page
+ * tables built from them are stale, as after a CPU store. */
+void mon_ram_written(struct mon_vm *vm, uint64_t phys, uint64_t len);
 /* The same as implicit supervisor accesses (descriptor tables, IDT, TSS). */
 bool mon_read_sys(struct mon_vm *vm, uint32_t linear, void *buf, unsigned len,
 		  struct mon_fault *f);

@@ -594,6 +594,37 @@ static void single_step(struct mon_vm *vm)
 	mon_deliver(vm, EXC_DB, false, 0, cpu->eip, false);
 }
 
+void mon_step_one(struct mon_vm *vm)
+{
+	struct bt_cpu *cpu = vm->vcpu.cpu;
+	uint32_t before = cpu->eip;
+	bool shadow = vm->irq_shadow;
+	select_view(vm, mon_cpl(&vm->vcpu));
+	/* A poll request (the host timer) can end the step before the
+	 * instruction ran: try again, a few times. */
+	for (int tries = 0; tries < 4 && !vm->stop; tries++) {
+		enum bt_exit r = bt_step(vm->bt);
+		mon_ring_record(vm, cpu->eip, r, (unsigned)cpu->exit_signo);
+		if (r == BT_EXIT_POLL && cpu->eip == before)
+			continue;
+		complete_step(vm, r, 0);
+		if (shadow)
+			vm->irq_shadow = false; /* that instruction was the shadow's */
+		break;
+	}
+	check_devices(vm);
+}
+
+bool mon_stop_signalled(struct mon_vm *vm)
+{
+	if (!stop_signal)
+		return false;
+	if (!vm->stop)
+		mon_stop(vm, MON_EXIT_SIGNAL, "stopped by signal %d (%s)", (int)stop_signal,
+			 strsignal((int)stop_signal));
+	return true;
+}
+
 /* --stats: host time by activity, in TSC ticks (charged to `what`
  * since the last call). */
 static void charge(struct mon_vm *vm, enum mon_activity what, uint64_t *since)
@@ -609,11 +640,8 @@ int mon_run(struct mon_vm *vm)
 	vm->run_tsc0 = t;
 	vm->run_ns0 = hd_now_ns();
 	while (!vm->stop) {
-		if (stop_signal) {
-			mon_stop(vm, MON_EXIT_SIGNAL, "stopped by signal %d (%s)",
-				 (int)stop_signal, strsignal((int)stop_signal));
+		if (mon_stop_signalled(vm))
 			break;
-		}
 		/* One clock read serves the device updates of this
 		 * iteration; translated code and emulation read it afresh. */
 		vm->clock_now = hd_now_ns();
@@ -623,6 +651,10 @@ int mon_run(struct mon_vm *vm)
 		vm->clock_now = 0;
 		if (vm->stop)
 			break;
+		if (mon_gdb_check(vm)) {
+			charge(vm, ACT_STEP, &t);
+			continue;
+		}
 		if (vm->vcpu.halted) {
 			charge(vm, ACT_LOOP, &t);
 			halt(vm);
@@ -689,6 +721,7 @@ int mon_run(struct mon_vm *vm)
 		case BT_EXIT_POLL:
 		case BT_EXIT_IRQ:
 		case BT_EXIT_RUNLOOP:
+		case BT_EXIT_BREAK: /* mon_gdb_check stops there */
 			break;
 		default:
 			mon_stop(vm, MON_EXIT_UNSUPPORTED,

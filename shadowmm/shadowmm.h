@@ -110,6 +110,14 @@ enum smm_result smm_translate(struct smm *smm, uint32_t linear,
 			      uint64_t *phys, uint32_t *pf_error);
 
 /*
+ * Translate `linear` for a debugger (the GDB stub, the monitor console):
+ * a supervisor read through the guest's current tables that changes
+ * nothing (no A/D update, no statistics). Return true with *phys (which
+ * may lie beyond RAM), or false if the page is not mapped.
+ */
+bool smm_debug_translate(struct smm *smm, uint32_t linear, uint64_t *phys);
+
+/*
  * A host fault in the S-view at `linear` by translated code. Return
  * SMM_OK (hidden fault, now mapped: retry), SMM_PAGE_FAULT (*pf_error),
  * SMM_CODE_WRITE or SMM_PT_WRITE (*frame: the guest-physical page

@@ -71,6 +71,7 @@ struct smm {
 	uint32_t cr0, cr3, cr4;
 	bool paging;
 	bool pae;                  /* paging with CR4.PAE: walk_pae */
+	bool peeking;              /* a debugger's walk: A/D stay as they are */
 	bool nxe;                  /* EFER.NXE */
 	uint64_t pdpte[4];         /* loaded at the last CR3 load (PAE) */
 

@@ -541,6 +541,8 @@ void smm_update_frame_prot(struct smm *smm, uint32_t frame)
 
 void smm_write_entry(struct smm *smm, uint64_t phys, uint32_t value)
 {
+	if (smm->peeking)
+		return;
 	memcpy(smm->cfg.ram + phys, &value, 4);
 	uint32_t frame = (uint32_t)(phys >> 12);
 	if (smm->snap_of[frame])
@@ -575,6 +577,23 @@ enum smm_result smm_translate(struct smm *smm, uint32_t linear,
 	if (access == SMM_FETCH)
 		code_note(smm, linear >> 12, frame, global);
 	return SMM_OK;
+}
+
+bool smm_debug_translate(struct smm *smm, uint32_t linear, uint64_t *phys)
+{
+	if (!smm->paging) {
+		*phys = linear;
+		return true;
+	}
+	struct smm_walk w;
+	uint32_t pf_error;
+	smm->peeking = true;
+	enum smm_result r = smm_walk(smm, linear, SMM_READ, false, false, &w, &pf_error);
+	smm->peeking = false;
+	if (r != SMM_OK)
+		return false;
+	*phys = (uint64_t)w.frame << 12 | (linear & 0xfff);
+	return true;
 }
 
 /*

@@ -486,6 +486,9 @@ SPELLINGS
 -netdev user,id=n0
 -vga std
 -chardev stdio,id=c0
+-gdb udp::1234
+-gdb tcp::0
+-S
 REFUSED
         ;;
     qemu-twice)
