@@ -179,6 +179,9 @@ struct dev_uart;
 
 /* Return the platform's COM1 UART (valid until dev_platform_destroy). */
 struct dev_uart *dev_platform_com1(struct dev_platform *p);
+/* Press the ACPI power button (the monitor's system_powerdown): the
+ * guest's OS decides what follows, as on QEMU. */
+void dev_platform_power_button(struct dev_platform *p);
 
 /*
  * Offer `len` bytes to the UART's receiver. Return how many it took: the

@@ -280,6 +280,11 @@ struct dev_uart *dev_platform_com1(struct dev_platform *p)
 	return &p->com1;
 }
 
+void dev_platform_power_button(struct dev_platform *p)
+{
+	dev_acpi_pm_power_button(&p->acpi_pm);
+}
+
 enum dev_stop_reason dev_platform_stop_reason(const struct dev_platform *p,
 					      int *status)
 {

@@ -263,6 +263,18 @@ int hd_tcp_listen(const char *host, const char *port, char *err, size_t errlen);
 int hd_tcp_accept(int listen_fd, bool wait);
 int hd_read_wait(int fd, uint8_t *buf, size_t len);
 void hd_close(int fd);
+/*
+ * The monitor console's socket (-monitor unix:PATH,server,nowait):
+ * hd_unix_listen binds PATH (which must not exist) and listens: the fd,
+ * or -1 with a reason. hd_unix_accept: a waiting connection, or -1.
+ * hd_unlink removes PATH again (a message on stderr if it cannot).
+ */
+int hd_unix_listen(const char *path, char *err, size_t errlen);
+int hd_unix_accept(int listen_fd);
+void hd_unlink(const char *path);
+/* Block until one of fds (up to 8; -1 entries ignored) is readable or a
+ * signal comes. */
+void hd_wait_readable(const int *fds, unsigned n);
 
 /* -pidfile: write this process's id to `path` (created or truncated).
  * Return 0, or -1 with a reason in err. hd_pidfile_remove deletes it as

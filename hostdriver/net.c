@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 int hd_tcp_listen(const char *host, const char *port, char *err, size_t errlen)
@@ -82,4 +83,49 @@ void hd_close(int fd)
 {
 	/* A close that fails leaves nothing to do: the descriptor is gone. */
 	(void)close(fd);
+}
+
+int hd_unix_listen(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof a.sun_path) {
+		snprintf(err, errlen, "socket path '%s' is too long", path);
+		return -1;
+	}
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) || listen(fd, 1)) {
+		snprintf(err, errlen, "cannot listen on '%s': %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int hd_unix_accept(int listen_fd)
+{
+	struct pollfd p = { .fd = listen_fd, .events = POLLIN };
+	if (poll(&p, 1, 0) <= 0)
+		return -1;
+	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	return fd < 0 ? -1 : fd;
+}
+
+void hd_wait_readable(const int *fds, unsigned n)
+{
+	struct pollfd p[8];
+	unsigned k = 0;
+	for (unsigned i = 0; i < n && k < 8; i++)
+		if (fds[i] >= 0)
+			p[k++] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+	/* A signal (the host timer, SIGTERM) ends the wait early: the caller
+	 * looks again. */
+	(void)poll(p, k, -1);
+}
+
+void hd_unlink(const char *path)
+{
+	if (unlink(path) && errno != ENOENT)
+		fprintf(stderr, "btvmm: cannot remove '%s': %s\n", path, strerror(errno));
 }

@@ -117,9 +117,36 @@ static void apply_none_only(const char *option, const char *value, const char *w
 		refuse(option, "'%s': %s (only '%s none')", value, why, option);
 }
 
+/*
+ * -monitor none, or unix:PATH,server,nowait (server=on, wait=off): the
+ * console on a UNIX socket btvmm listens on, the guest running at once.
+ * On the terminal the console is Ctrl-A c away already.
+ */
 static void apply_monitor(struct mon_options *o, const char *value)
 {
-	apply_none_only("-monitor", value, "btvmm has no monitor console yet");
+	static char buf[512];
+	if (!strcmp(value, "none"))
+		return;
+	if (o->monitor_socket)
+		refuse("-monitor", "one monitor socket only%s", "");
+	if (strncmp(value, "unix:", 5) || strlen(value) >= sizeof buf)
+		refuse("-monitor", "'%s': btvmm's console is on the terminal (Ctrl-A c) or on "
+		       "unix:PATH,server,nowait", value);
+	snprintf(buf, sizeof buf, "%s", value + 5);
+	bool server = false, nowait = false;
+	char *save, *path = strtok_r(buf, ",", &save);
+	for (char *kv = strtok_r(NULL, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(kv, "server") || !strcmp(kv, "server=on"))
+			server = true;
+		else if (!strcmp(kv, "nowait") || !strcmp(kv, "wait=off"))
+			nowait = true;
+		else
+			refuse("-monitor", "'%s': unix:PATH takes server and nowait only", kv);
+	}
+	if (!path || !*path || !server || !nowait)
+		refuse("-monitor", "'%s': btvmm listens without waiting: give "
+		       "unix:PATH,server,nowait", value);
+	o->monitor_socket = path;
 }
 
 static void apply_parallel(struct mon_options *o, const char *value)
@@ -244,8 +271,8 @@ static const struct {
 	const char *instead;
 } refused[] = {
 	{ "-enable-kvm", "btvmm chooses its engine with -accel" },
-	{ "-no-shutdown", "btvmm ends when the guest powers off (status 0): there is "
-			  "nothing to inspect a stopped guest with" },
+	{ "-no-shutdown", "btvmm ends when the guest powers off (status 0); stop it "
+			  "before with the console's stop, or gdb" },
 	{ "-daemonize", "btvmm runs in the foreground: use setsid or nohup, with "
 			"-serial file:PATH" },
 	{ "-bios", "btvmm has no firmware: it boots -kernel directly" },
@@ -266,7 +293,7 @@ static const struct {
 	{ "-usbdevice", "btvmm has no USB" },
 	{ "-audiodev", "btvmm has no sound device" },
 	{ "-chardev", "COM1 goes where -serial says (stdio, none, file:PATH)" },
-	{ "-mon", "btvmm has no monitor console yet" },
+	{ "-mon", "the monitor console is -monitor unix:PATH,server,nowait or Ctrl-A c" },
 	{ "-qmp", "btvmm has no QMP" },
 	{ "-rtc", "the RTC follows host time" },
 	{ "-icount", "the guest's clocks follow the host's" },

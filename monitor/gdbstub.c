@@ -437,46 +437,6 @@ static void write_all_registers(struct mon_vm *vm, struct mon_gdb *g, const char
 
 /* ---- memory, by guest linear address through the current tables ---- */
 
-/* Copy up to len bytes at linear; return how many were readable. */
-static unsigned read_linear(struct mon_vm *vm, uint32_t linear, uint8_t *buf, unsigned len)
-{
-	unsigned done = 0;
-	while (done < len) {
-		uint32_t at = linear + done;
-		uint64_t phys;
-		if (!smm_debug_translate(vm->smm, at, &phys) || phys >= vm->ram_size)
-			break;
-		unsigned n = 4096 - (at & 4095);
-		if (n > len - done)
-			n = len - done;
-		memcpy(buf + done, vm->ram + phys, n);
-		done += n;
-	}
-	return done;
-}
-
-/* Write len bytes at linear, all or nothing (every page checked first). */
-static bool write_linear(struct mon_vm *vm, uint32_t linear, const uint8_t *buf, unsigned len)
-{
-	for (unsigned done = 0; done < len; done += 4096 - ((linear + done) & 4095)) {
-		uint64_t phys;
-		if (!smm_debug_translate(vm->smm, linear + done, &phys) || phys >= vm->ram_size)
-			return false;
-	}
-	for (unsigned done = 0; done < len;) {
-		uint32_t at = linear + done;
-		uint64_t phys;
-		smm_debug_translate(vm->smm, at, &phys);
-		unsigned n = 4096 - (at & 4095);
-		if (n > len - done)
-			n = len - done;
-		memcpy(vm->ram + phys, buf + done, n);
-		mon_ram_written(vm, phys, n);
-		done += n;
-	}
-	return true;
-}
-
 static void read_memory(struct mon_vm *vm, struct mon_gdb *g, const char *args)
 {
 	uint32_t addr, len;
@@ -487,7 +447,7 @@ static void read_memory(struct mon_vm *vm, struct mon_gdb *g, const char *args)
 	}
 	if (len > sizeof buf)
 		len = sizeof buf; /* gdb asks again for the rest */
-	unsigned got = read_linear(vm, addr, buf, len);
+	unsigned got = mon_debug_read(vm, addr, buf, len);
 	if (!got && len) {
 		reply(g, "E14"); /* EFAULT */
 		return;
@@ -506,7 +466,7 @@ static void write_memory(struct mon_vm *vm, struct mon_gdb *g, const char *args)
 		reply(g, "E01");
 		return;
 	}
-	reply(g, write_linear(vm, addr, buf, len) ? "OK" : "E14");
+	reply(g, mon_debug_write(vm, addr, buf, len) ? "OK" : "E14");
 }
 
 /* ---- breakpoints and watchpoints ---- */
@@ -527,7 +487,7 @@ bool mon_gdb_breakpoint(struct mon_vm *vm, uint32_t eip)
 /* Remember what a watched range holds now. */
 static void watch_sample(struct mon_vm *vm, struct gdb_watch *w)
 {
-	w->readable = read_linear(vm, w->addr, w->value, w->len) == w->len;
+	w->readable = mon_debug_read(vm, w->addr, w->value, w->len) == w->len;
 }
 
 /* The first watchpoint whose bytes changed (all are sampled anew), or NULL. */

@@ -346,8 +346,11 @@ static void parse_args(int argc, char **argv, struct mon_options *o, struct cli_
 	}
 	if (!o->serial)
 		o->serial = o->nodefaults ? "none" : "stdio";
-	if (o->gdb_wait && !o->gdb)
-		fail_usage("-S: the guest would wait for gdb: give -s or -gdb tcp:[HOST]:PORT too%s", "");
+	/* -S without gdb: held until the console's "cont", which must be
+	 * reachable. */
+	if (o->gdb_wait && !o->gdb && !o->monitor_socket && strcmp(o->serial, "stdio"))
+		fail_usage("-S: nothing could start the guest: give -s, -gdb, -monitor "
+			   "unix:PATH,server,nowait or -serial stdio (Ctrl-A c)%s", "");
 	/* Breakpoints and steps need ring-3 code translated too. */
 	if (o->gdb && req->de == DE_ON)
 		fail_usage("--de on cannot be used with the GDB stub (ring-3 code is "
@@ -797,8 +800,6 @@ int main(int argc, char **argv)
 		fputs("CPU Reset (CPU 0)\n", vm.log);
 		mon_dump_cpu(&vm, vm.log);
 	}
-	if (o->pidfile && hd_pidfile_create(o->pidfile, err, sizeof err))
-		die_host("-pidfile", err);
 	/* With -serial stdio the guest owns the terminal: raw, so that Ctrl-C
 	 * and friends reach it (Ctrl-A x leaves), restored on every exit. */
 	vm.input_fd = -1;
@@ -806,11 +807,27 @@ int main(int argc, char **argv)
 		vm.input_fd = STDIN_FILENO;
 		hd_term_raw(STDIN_FILENO);
 	}
-	if (o->gdb && !mon_gdb_open(&vm, o->gdb, o->gdb_wait, err, sizeof err))
+	/* Files last, so that a failure before them leaves nothing behind;
+	 * the pid file before -S waits for gdb. */
+	if (o->monitor_socket && !mon_console_open(&vm, o->monitor_socket, err, sizeof err))
+		die_host("-monitor", err);
+	if (o->pidfile && hd_pidfile_create(o->pidfile, err, sizeof err)) {
+		mon_console_close(&vm);
+		die_host("-pidfile", err);
+	}
+	if (o->gdb && !mon_gdb_open(&vm, o->gdb, o->gdb_wait, err, sizeof err)) {
+		mon_console_close(&vm);
+		if (o->pidfile)
+			hd_pidfile_remove(o->pidfile);
 		die_host("-gdb", err);
+	}
+	if (o->gdb_wait && !o->gdb && !mon_console_hold(&vm))
+		die_host("-S", "out of memory");
+	vm.poll_watch = o->gdb || o->monitor_socket;
 	vm.start_ns = hd_now_ns();
 	int status = mon_run(&vm);
 	mon_gdb_close(&vm);
+	mon_console_close(&vm);
 	dev_platform_flush(vm.plat);
 	hd_term_restore();
 	if (vm.stop_message[0])

@@ -172,6 +172,7 @@ struct mon_options {
 	const char *process_name; /* -name ...,process=NAME */
 	const char *gdb;         /* -gdb tcp:[HOST]:PORT (-s: tcp::1234), or NULL */
 	bool gdb_wait;           /* -S: start stopped, until gdb continues */
+	const char *monitor_socket; /* -monitor unix:PATH,server,nowait: PATH */
 };
 
 #define MON_RING 64 /* last exits kept for the crash report */
@@ -223,6 +224,13 @@ struct mon_vm {
 	int serial_fd;
 	FILE *log;             /* --trace and -d output: stderr, or -D FILE */
 	struct mon_gdb *gdb;   /* the GDB stub (-gdb, -s), or NULL */
+	struct mon_console *console; /* the monitor console, once used */
+	bool console_on;       /* Ctrl-A c: the terminal types to the console */
+	/* gdb or a console socket listens: the host timer brings translated
+	 * code back at least every 5 ms (poll_deadline), IF or not, so that
+	 * their input is seen while the guest computes. */
+	bool poll_watch;
+	uint64_t poll_deadline;
 	int input_fd;          /* COM1 input (stdin with -serial stdio), or -1 */
 	uint8_t input[256];    /* read from the host, not yet taken by the UART */
 	unsigned input_len;
@@ -329,6 +337,26 @@ void mon_step_one(struct mon_vm *vm);
  * true: for loops that wait outside the run loop. */
 bool mon_stop_signalled(struct mon_vm *vm);
 
+/* ---- console.c: the monitor console (Ctrl-A c, -monitor unix:...) ---- */
+struct mon_console;
+/* -S without gdb: the guest starts held, as after "stop". False if out
+ * of memory. */
+bool mon_console_hold(struct mon_vm *vm);
+/* Ctrl-A c: the terminal switches to the console (on) or back to COM1. */
+void mon_console_terminal(struct mon_vm *vm, bool on);
+/* Bytes typed on the terminal while it shows the console. */
+void mon_console_typed(struct mon_vm *vm, const uint8_t *bytes, size_t n);
+/* -monitor unix:PATH,server,nowait: listen on PATH. False with a reason. */
+bool mon_console_open(struct mon_vm *vm, const char *path, char *err, size_t errlen);
+/* The run loop, at host time `now`: take a connection and run the
+ * commands that came (at most every 5 ms while the guest runs). Return
+ * true while "stop" holds the guest. */
+bool mon_console_poll(struct mon_vm *vm, uint64_t now);
+/* While held: block until the terminal or the console's socket has input. */
+void mon_console_wait(struct mon_vm *vm);
+/* The run ended: close the socket and remove its path. */
+void mon_console_close(struct mon_vm *vm);
+
 /* ---- gdbstub.c: the GDB remote stub (-gdb, -s, -S) ---- */
 struct mon_gdb;
 /*
@@ -364,6 +392,13 @@ bool mon_write(struct mon_vm *vm, uint32_t linear, const void *buf,
  * device's DMA, a debugger): translations of those pages and shadow page
  * tables built from them are stale, as after a CPU store. */
 void mon_ram_written(struct mon_vm *vm, uint64_t phys, uint64_t len);
+/* A debugger's access (the GDB stub, the monitor console) at guest
+ * linear address `linear` through the current tables, changing no A/D
+ * bit and raising nothing. mon_debug_read returns how many bytes it
+ * copied (it stops at the first page that is not RAM); mon_debug_write
+ * writes all of them or, if a page is not RAM, none. */
+unsigned mon_debug_read(struct mon_vm *vm, uint32_t linear, uint8_t *buf, unsigned len);
+bool mon_debug_write(struct mon_vm *vm, uint32_t linear, const uint8_t *buf, unsigned len);
 /* The same as implicit supervisor accesses (descriptor tables, IDT, TSS). */
 bool mon_read_sys(struct mon_vm *vm, uint32_t linear, void *buf, unsigned len,
 		  struct mon_fault *f);

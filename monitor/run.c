@@ -63,7 +63,7 @@ static void on_timer(void)
 		return;
 	if (the_vm->uw_running)
 		hd_uworld_preempt(the_vm->uw_running);
-	else if (the_vm->bt && (the_vm->vcpu.cpu->eflags & BT_FL_IF))
+	else if (the_vm->bt && ((the_vm->vcpu.cpu->eflags & BT_FL_IF) || the_vm->poll_watch))
 		bt_request_exit(the_vm->bt);
 	else if (the_vm->bt)
 		the_vm->vcpu.cpu->irq_waiting = 1; /* inline STI/POPF: come back */
@@ -507,11 +507,24 @@ static bool take_interrupt(struct mon_vm *vm)
 }
 
 /*
- * Host input for COM1, QEMU's way: Ctrl-A x ends btvmm, Ctrl-A Ctrl-A
- * sends one Ctrl-A, any other byte (Ctrl-C included: the terminal is raw)
- * goes to the guest. Bytes the UART cannot take yet wait here.
+ * Host input for COM1, QEMU's way: Ctrl-A x ends btvmm, Ctrl-A h lists
+ * the escapes, Ctrl-A c switches the terminal between COM1 and the
+ * monitor console, Ctrl-A Ctrl-A sends one Ctrl-A, any other byte (Ctrl-C
+ * included: the terminal is raw) goes to the guest or the console. Bytes the UART cannot take yet wait here.
  */
 #define INPUT_POLL_NS 5000000ull /* look at most every 5 ms while running */
+
+/* Ctrl-A h: the escapes, as QEMU lists them (CR LF: the terminal is raw). */
+static void escape_help(void)
+{
+	static const char text[] =
+		"\r\nC-a h    print this help\r\n"
+		"C-a x    exit btvmm\r\n"
+		"C-a c    switch between console and monitor\r\n"
+		"C-a C-a  sends C-a\r\n";
+	/* The terminal is the user's: a failed write has no one to tell. */
+	(void)hd_write_all(STDOUT_FILENO, text, sizeof text - 1);
+}
 
 static void pump_input(struct mon_vm *vm, uint64_t now, bool force)
 {
@@ -533,10 +546,22 @@ static void pump_input(struct mon_vm *vm, uint64_t now, bool force)
 					mon_stop(vm, MON_EXIT_SIGNAL, "terminated by Ctrl-A x");
 					return;
 				}
+				if (c == 'h' || c == 'H')
+					escape_help();
+				if (c == 'c' || c == 'C') {
+					vm->console_on = !vm->console_on;
+					mon_console_terminal(vm, vm->console_on);
+				}
 				if (c != 0x01)
 					continue;
 			} else if (c == 0x01) {
 				vm->input_escape = true;
+				continue;
+			}
+			if (vm->console_on) {
+				mon_console_typed(vm, &c, 1);
+				if (vm->stop)
+					return;
 				continue;
 			}
 			vm->input[vm->input_len++] = c;
@@ -646,8 +671,24 @@ int mon_run(struct mon_vm *vm)
 		 * iteration; translated code and emulation read it afresh. */
 		vm->clock_now = hd_now_ns();
 		pump_input(vm, vm->clock_now, false);
+		if (mon_console_poll(vm, vm->clock_now) && !vm->stop) {
+			/* "stop": nothing runs, no interrupt is taken. */
+			vm->clock_now = 0;
+			mon_console_wait(vm);
+			pump_input(vm, hd_now_ns(), true);
+			charge(vm, ACT_HALT, &t);
+			continue;
+		}
 		take_interrupt(vm);
 		uint64_t next = dev_platform_next_event(vm->plat);
+		if (vm->poll_watch) {
+			/* Moved only once reached: re-arming the host timer
+			 * is a system call. */
+			if (vm->clock_now >= vm->poll_deadline)
+				vm->poll_deadline = vm->clock_now + INPUT_POLL_NS;
+			if (vm->poll_deadline < next)
+				next = vm->poll_deadline;
+		}
 		vm->clock_now = 0;
 		if (vm->stop)
 			break;

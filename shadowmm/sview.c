@@ -579,10 +579,11 @@ enum smm_result smm_translate(struct smm *smm, uint32_t linear,
 	return SMM_OK;
 }
 
-bool smm_debug_translate(struct smm *smm, uint32_t linear, uint64_t *phys)
+bool smm_debug_translate(struct smm *smm, uint32_t linear, uint64_t *phys, unsigned *rights)
 {
 	if (!smm->paging) {
 		*phys = linear;
+		*rights = SMM_DEBUG_RW | SMM_DEBUG_US;
 		return true;
 	}
 	struct smm_walk w;
@@ -593,6 +594,7 @@ bool smm_debug_translate(struct smm *smm, uint32_t linear, uint64_t *phys)
 	if (r != SMM_OK)
 		return false;
 	*phys = (uint64_t)w.frame << 12 | (linear & 0xfff);
+	*rights = (w.rw ? SMM_DEBUG_RW : 0) | (w.us ? SMM_DEBUG_US : 0);
 	return true;
 }
 

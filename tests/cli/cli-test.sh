@@ -488,7 +488,7 @@ SPELLINGS
 -chardev stdio,id=c0
 -gdb udp::1234
 -gdb tcp::0
--S
+-S -serial none
 REFUSED
         ;;
     qemu-twice)
