@@ -391,6 +391,13 @@ void mon_console_wait(struct mon_vm *vm)
 	int fds[3] = { vm->input_fd, con ? con->listen_fd : -1, con ? con->sock.fd : -1 };
 	if (con && con->sock.fd >= 0)
 		fds[1] = -1; /* one script at a time: the next waits */
+	if (fds[0] < 0 && fds[1] < 0 && fds[2] < 0) {
+		/* The terminal's input ended and there is no socket: no one
+		 * can type "cont" any more. */
+		mon_stop(vm, MON_EXIT_HALTED, "the guest is held (stop or -S) and nothing is "
+			 "left to continue it from (the terminal's input ended)");
+		return;
+	}
 	hd_wait_readable(fds, 3);
 }
 

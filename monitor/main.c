@@ -73,7 +73,8 @@ static const char usage[] =
 	"Exit status: (v << 1) | 1 when the guest writes v to port 0xf4\n"
 	"(isa-debug-exit); 0 guest reset or powered off (halted with interrupts\n"
 	"off); 2 bad usage or input; 4 guest triple fault; 6 guest waits for an\n"
-	"interrupt no device will raise; 8 guest used something btvmm does not\n"
+	"interrupt no device will raise (or is held with no way left to continue\n"
+	"it); 8 guest used something btvmm does not\n"
 	"support yet; 10 host failure (or --de on on a host that cannot run 32-bit\n"
 	"code); 12 stopped by a signal (or Ctrl-A x, gdb's kill); 14 guest ring-3\n"
 	"code tried to escape its sandbox.\n";

@@ -352,7 +352,8 @@ bool mon_console_open(struct mon_vm *vm, const char *path, char *err, size_t err
  * commands that came (at most every 5 ms while the guest runs). Return
  * true while "stop" holds the guest. */
 bool mon_console_poll(struct mon_vm *vm, uint64_t now);
-/* While held: block until the terminal or the console's socket has input. */
+/* While held: block until the terminal or the console's socket has
+ * input; if neither is left, stop the VM (status 6). */
 void mon_console_wait(struct mon_vm *vm);
 /* The run ended: close the socket and remove its path. */
 void mon_console_close(struct mon_vm *vm);

@@ -501,6 +501,12 @@ REFUSED
         expect 2 "-initrd given twice" -kernel "$guest" -initrd "$guest" -initrd "$guest" || exit 1
         expect 2 "-m given twice" -kernel "$guest" -m 64 --m=64 || exit 1
         expect 2 "-D:? given twice" -kernel "$guest" -D "$work/a" -D "$work/b" || exit 1 ;;
+    qemu-held)
+        # -S without gdb holds the guest for the console's "cont"; with
+        # the terminal's input at its end (/dev/null) and no socket, no
+        # one can type it: status 6 and one line, not a hang.
+        need_guest
+        expect 6 'held.*nothing is left to continue it' -S -kernel "$guest" || exit 1 ;;
     version)
         # --version names the commit the binary was built from: a commit
         # of this repository when built from a git checkout.
