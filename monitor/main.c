@@ -62,9 +62,10 @@ static const char usage[] =
 	"-smp 1, -cpu coreduo|max, -machine pc, -monitor none, -parallel none,\n"
 	"-device isa-debug-exit,iobase=0xf4,iosize=0x04, -serial mon:stdio,\n"
 	"-d int,in_asm,out_asm,cpu_reset, -D FILE (the log), -name NAME[,process=P],\n"
-	"-pidfile FILE; the GDB stub: -gdb tcp:[HOST]:PORT, -s (tcp::1234), -S (start\n"
-	"stopped until gdb continues). Other QEMU options are refused with what\n"
-	"btvmm offers.\n"
+	"-pidfile FILE; the GDB stub: -gdb tcp:[HOST]:PORT, -s (tcp::1234); -S\n"
+	"(start stopped until gdb or the console continues); the monitor console:\n"
+	"Ctrl-A c on the terminal, -monitor unix:PATH,server,nowait. Other QEMU\n"
+	"options are refused with what btvmm offers.\n"
 	"\n"
 	"Options are spelled -opt or --opt; a value follows as the next argument\n"
 	"or as -opt=value. -kernel, -initrd, -append, -m and -serial may be given\n"
@@ -74,9 +75,9 @@ static const char usage[] =
 	"(isa-debug-exit); 0 guest reset or powered off (halted with interrupts\n"
 	"off); 2 bad usage or input; 4 guest triple fault; 6 guest waits for an\n"
 	"interrupt no device will raise (or is held with no way left to continue\n"
-	"it); 8 guest used something btvmm does not\n"
-	"support yet; 10 host failure (or --de on on a host that cannot run 32-bit\n"
-	"code); 12 stopped by a signal (or Ctrl-A x, gdb's kill); 14 guest ring-3\n"
+	"it); 8 guest used something btvmm does not support yet; 10 host failure\n"
+	"(or --de on on a host that cannot run 32-bit code); 12 stopped by a\n"
+	"signal (or Ctrl-A x, the console's quit, gdb's kill); 14 guest ring-3\n"
 	"code tried to escape its sandbox.\n";
 
 static void fail_usage(const char *fmt, const char *arg)
