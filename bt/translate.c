@@ -19,6 +19,8 @@
  *     maps a host PC back to the guest instruction that contains it;
  *  5. end the block at a branch, an emulated instruction, the instruction
  *     limit, or the end of the page; then emit the pending exit stubs.
+ *     An instruction bt_env.stop_before names (a debugger's breakpoint)
+ *     ends it too, with a BT_EXIT_BREAK exit before that instruction runs.
  * Invariants the fault handler relies on: guest registers live in host
  * registers at every host instruction boundary; each emitted sequence
  * touches memory before it changes any guest register; state is therefore
