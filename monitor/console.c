@@ -126,7 +126,7 @@ static void examine(struct mon_vm *vm, FILE *out, const char *cmd, const char *a
 		count = 4096 / size;
 	for (unsigned i = 0; i < count; i++) {
 		uint32_t at = addr + i * size, v = 0;
-		bool ok = physical ? at + size <= vm->ram_size
+		bool ok = physical ? (uint64_t)at + size <= vm->ram_size
 				   : mon_debug_read(vm, at, (uint8_t *)&v, size) == size;
 		if (physical && ok)
 			memcpy(&v, vm->ram + at, size);
