@@ -118,20 +118,24 @@ static void apply_none_only(const char *option, const char *value, const char *w
 }
 
 /*
- * -monitor none, or unix:PATH,server,nowait (server=on, wait=off): the
+ * -monitor none; stdio (the console on the terminal, for a COM1 that is
+ * elsewhere); or unix:PATH,server,nowait (server=on, wait=off): the
  * console on a UNIX socket btvmm listens on, the guest running at once.
- * On the terminal the console is Ctrl-A c away already.
  */
 static void apply_monitor(struct mon_options *o, const char *value)
 {
 	static char buf[512];
 	if (!strcmp(value, "none"))
 		return;
+	if (!strcmp(value, "stdio")) {
+		o->monitor_stdio = true;
+		return;
+	}
 	if (o->monitor_socket)
 		refuse("-monitor", "one monitor socket only%s", "");
 	if (strncmp(value, "unix:", 5) || strlen(value) >= sizeof buf)
-		refuse("-monitor", "'%s': btvmm's console is on the terminal (Ctrl-A c) or on "
-		       "unix:PATH,server,nowait", value);
+		refuse("-monitor", "'%s': btvmm's console is on the terminal (stdio, or "
+		       "Ctrl-A c) or on unix:PATH,server,nowait", value);
 	snprintf(buf, sizeof buf, "%s", value + 5);
 	bool server = false, nowait = false;
 	char *save, *path = strtok_r(buf, ",", &save);

@@ -350,7 +350,11 @@ static void parse_args(int argc, char **argv, struct mon_options *o, struct cli_
 		o->serial = o->nodefaults ? "none" : "stdio";
 	/* -S without gdb: held until the console's "cont", which must be
 	 * reachable. */
-	if (o->gdb_wait && !o->gdb && !o->monitor_socket && strcmp(o->serial, "stdio"))
+	if (o->monitor_stdio && !strcmp(o->serial, "stdio"))
+		fail_usage("-monitor: stdio: COM1 is on the terminal already: use -serial "
+			   "mon:stdio (Ctrl-A c reaches the console)%s", "");
+	if (o->gdb_wait && !o->gdb && !o->monitor_socket && !o->monitor_stdio &&
+	    strcmp(o->serial, "stdio"))
 		fail_usage("-S: nothing could start the guest: give -s, -gdb, -monitor "
 			   "unix:PATH,server,nowait or -serial stdio (Ctrl-A c)%s", "");
 	/* Breakpoints and steps need ring-3 code translated too. */
@@ -805,9 +809,14 @@ int main(int argc, char **argv)
 	/* With -serial stdio the guest owns the terminal: raw, so that Ctrl-C
 	 * and friends reach it (Ctrl-A x leaves), restored on every exit. */
 	vm.input_fd = -1;
-	if (!strcmp(o->serial, "stdio")) {
+	if (!strcmp(o->serial, "stdio") || o->monitor_stdio) {
 		vm.input_fd = STDIN_FILENO;
 		hd_term_raw(STDIN_FILENO);
+	}
+	/* -monitor stdio: the terminal starts on the console. */
+	if (o->monitor_stdio) {
+		vm.console_on = true;
+		mon_console_terminal(&vm, true);
 	}
 	/* Files last, so that a failure before them leaves nothing behind;
 	 * the pid file before -S waits for gdb. */

@@ -173,6 +173,7 @@ struct mon_options {
 	const char *gdb;         /* -gdb tcp:[HOST]:PORT (-s: tcp::1234), or NULL */
 	bool gdb_wait;           /* -S: start stopped, until gdb continues */
 	const char *monitor_socket; /* -monitor unix:PATH,server,nowait: PATH */
+	bool monitor_stdio;      /* -monitor stdio: the console on the terminal */
 };
 
 #define MON_RING 64 /* last exits kept for the crash report */

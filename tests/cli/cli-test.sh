@@ -477,6 +477,7 @@ SPELLINGS
 -device isa-debug-exit,iobase=0x501,iosize=0x02
 -device isa-debug-exit,iobase=0xf4,iosize=0x04,bogus=1
 -monitor stdio
+-monitor file:mon.log
 -d exec
 -name x,bogus=1
 -no-shutdown

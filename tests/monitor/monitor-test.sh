@@ -15,7 +15,8 @@
 # listed: "info mem" as QEMU 7.2 prints it for that guest, "info tlb" a
 # line per page. Last, the terminal (-serial mon:stdio, input from a
 # pipe): Ctrl-A h lists the escapes, Ctrl-A c opens the console there,
-# whose "info registers" and "quit" work as on the socket.
+# whose "info registers" and "quit" work as on the socket; and with
+# -monitor stdio (COM1 elsewhere) the terminal starts on the console.
 set -u
 if [ $# -ne 4 ]; then
     echo "usage: $0 BTVMM MONCLIENT GUEST.elf PAGING-GUEST.elf" >&2
@@ -118,6 +119,16 @@ grep -q '^C-a c    switch between console and monitor$' "$work/terminal.lf" ||
 grep -q '^(btvmm) info registers$' "$work/terminal.lf" && grep -q '^EAX=' "$work/terminal.lf" ||
     check "Ctrl-A c did not open the console on the terminal"
 grep -q 'quit from the monitor console' "$work/stderr" || check "quit on the terminal"
+
+# -monitor stdio, COM1 elsewhere: the terminal starts on the console.
+printf 'info registers\rquit\r' |
+    "$btvmm" -serial none -monitor stdio -m 64 -append "op=loop iters=4000000000" \
+        -kernel "$paging_guest" >"$work/terminal" 2>"$work/stderr"
+status=$?
+tr -d '\r' <"$work/terminal" >"$work/terminal.lf"
+[ "$status" -eq 12 ] || check "-monitor stdio: status $status, want 12 (quit)"
+head -n 1 "$work/terminal.lf" | grep -q ' monitor - type .help. for more information$' &&
+    grep -q '^EAX=' "$work/terminal.lf" || check "-monitor stdio did not start on the console"
 
 [ "$fail" -eq 0 ] && echo "monitor-test: PASS"
 exit $fail
