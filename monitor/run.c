@@ -510,7 +510,8 @@ static bool take_interrupt(struct mon_vm *vm)
  * Host input for COM1, QEMU's way: Ctrl-A x ends btvmm, Ctrl-A h lists
  * the escapes, Ctrl-A c switches the terminal between COM1 and the
  * monitor console, Ctrl-A Ctrl-A sends one Ctrl-A, any other byte (Ctrl-C
- * included: the terminal is raw) goes to the guest or the console. Bytes the UART cannot take yet wait here.
+ * included: the terminal is raw) goes to the guest or the console. Bytes
+ * the UART cannot take yet wait here.
  */
 #define INPUT_POLL_NS 5000000ull /* look at most every 5 ms while running */
 
