@@ -648,6 +648,14 @@ static void choose_direct_execution(struct mon_options *o, enum de_request de)
 	o->no_de = true;
 }
 
+/* A file the command line names cannot be made (status 2, as -serial
+ * file: and -D). */
+static void die_usage(const char *what, const char *err)
+{
+	fprintf(stderr, "btvmm: %s: %s\n", what, err);
+	exit(MON_EXIT_USAGE);
+}
+
 static void die_host(const char *what, const char *err)
 {
 	fprintf(stderr, "btvmm: %s: %s\n", what, err);
@@ -821,10 +829,10 @@ int main(int argc, char **argv)
 	/* Files last, so that a failure before them leaves nothing behind;
 	 * the pid file before -S waits for gdb. */
 	if (o->monitor_socket && !mon_console_open(&vm, o->monitor_socket, err, sizeof err))
-		die_host("-monitor", err);
+		die_usage("-monitor", err);
 	if (o->pidfile && hd_pidfile_create(o->pidfile, err, sizeof err)) {
 		mon_console_close(&vm);
-		die_host("-pidfile", err);
+		die_usage("-pidfile", err);
 	}
 	if (o->gdb && !mon_gdb_open(&vm, o->gdb, o->gdb_wait, err, sizeof err)) {
 		mon_console_close(&vm);

@@ -502,6 +502,14 @@ REFUSED
         expect 2 "-initrd given twice" -kernel "$guest" -initrd "$guest" -initrd "$guest" || exit 1
         expect 2 "-m given twice" -kernel "$guest" -m 64 --m=64 || exit 1
         expect 2 "-D:? given twice" -kernel "$guest" -D "$work/a" -D "$work/b" || exit 1 ;;
+    qemu-files)
+        # A file the command line names that cannot be made: status 2,
+        # one line naming the option and the path.
+        need_guest
+        expect 2 '^btvmm: -pidfile: .*no-dir/pid' -kernel "$guest" -pidfile "$work/no-dir/pid" || exit 1
+        expect 2 '^btvmm: -D: .*no-dir/log' -kernel "$guest" -D "$work/no-dir/log" || exit 1
+        expect 2 '^btvmm: -monitor: .*no-dir/mon' -kernel "$guest" \
+            -monitor "unix:$work/no-dir/mon,server,nowait" || exit 1 ;;
     qemu-held)
         # -S without gdb holds the guest for the console's "cont"; with
         # the terminal's input at its end (/dev/null) and no socket, no
