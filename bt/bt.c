@@ -18,7 +18,7 @@ const char *bt_exit_name(enum bt_exit e)
 		[BT_EXIT_EMULATE] = "emulate", [BT_EXIT_FAULT] = "fault",
 		[BT_EXIT_POLL] = "poll",       [BT_EXIT_STEP] = "step",
 		[BT_EXIT_IRQ] = "irq", [BT_EXIT_AWAY] = "away",
-		[BT_EXIT_RUNLOOP] = "run loop",
+		[BT_EXIT_RUNLOOP] = "run loop", [BT_EXIT_BREAK] = "break",
 	};
 	return e < BT_EXIT_COUNT ? names[e] : "?";
 }

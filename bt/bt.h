@@ -48,6 +48,8 @@ enum bt_exit {
 	BT_EXIT_AWAY,    /* internal: a detached block was entered (bt_detach_page) */
 	BT_EXIT_RUNLOOP, /* a callout's transition (bt_env.transition) is done,
 			    and the run loop must look before EIP runs */
+	BT_EXIT_BREAK,   /* bt_env.stop_before named the instruction at eip,
+			    which has not run */
 	BT_EXIT_COUNT
 };
 
@@ -202,6 +204,11 @@ struct bt_env {
 	 * table says it can be copied (adaptive translation: it keeps
 	 * writing traced page tables). May be NULL. */
 	bool (*force_emulate)(void *ctx, uint32_t eip);
+	/* True if translated code must leave before the instruction at eip
+	 * runs (a debugger's breakpoint): asked as each instruction is
+	 * translated, so the monitor flushes translations when its answer
+	 * changes. bt_step never asks. May be NULL. */
+	bool (*stop_before)(void *ctx, uint32_t eip);
 	/*
 	 * Port I/O answered inline by translated code, without leaving it
 	 * (the PIT and port 0x61 reads of TSC calibration, the port 0x80

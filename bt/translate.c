@@ -19,6 +19,8 @@
  *     maps a host PC back to the guest instruction that contains it;
  *  5. end the block at a branch, an emulated instruction, the instruction
  *     limit, or the end of the page; then emit the pending exit stubs.
+ *     An instruction bt_env.stop_before names (a debugger's breakpoint)
+ *     ends it too, with a BT_EXIT_BREAK exit before that instruction runs.
  * Invariants the fault handler relies on: guest registers live in host
  * registers at every host instruction boundary; each emitted sequence
  * touches memory before it changes any guest register; state is therefore
@@ -183,6 +185,12 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 		}
 		n++;
 		bt->stats.insns++;
+		if (!bt->single && bt->env.stop_before &&
+		    bt->env.stop_before(bt->env.ctx, cur)) {
+			emit_esp_settle(&tx.e);
+			emit_exit(&tx, cur, BT_EXIT_BREAK);
+			break;
+		}
 
 		enum bt_class c = bt_classify(&in);
 		if ((bt->fp_trap && bt_fp_family(&in.zi)) ||

@@ -24,6 +24,7 @@
 #define PM_TMR_OFF     (PC_ACPI_PM_TMR - PC_ACPI_PM_BASE)
 
 #define STS_TMR        0x0001u
+#define STS_PWRBTN     0x0100u
 #define STS_WRITABLE   0x8731u /* TMR, BM, GBL, PWRBTN, SLPBTN, RTC, WAK */
 #define EN_WRITABLE    0x0721u /* TMR, GBL, PWRBTN, SLPBTN, RTC */
 #define CNT_SCI_EN     0x0001u
@@ -86,6 +87,12 @@ uint64_t dev_acpi_pm_next_event(const struct dev_acpi_pm *pm)
 	if (!(pm->enable & STS_TMR) || (pm->status & STS_TMR))
 		return UINT64_MAX;
 	return pm_tick_start_ns((pm->timer_epoch + 1) << TMR_EPOCH_BIT);
+}
+
+void dev_acpi_pm_power_button(struct dev_acpi_pm *pm)
+{
+	pm->status |= STS_PWRBTN;
+	pm_update_sci(pm);
 }
 
 static void pm_control_write(struct dev_acpi_pm *pm, uint16_t value)

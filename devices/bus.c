@@ -26,7 +26,7 @@ struct dev_bus {
 	struct bus_range ranges[BUS_MAX_RANGE];
 	unsigned nranges;
 	struct dev_bus_stats stats;
-	bool trace;
+	FILE *trace;     /* each access printed there, or NULL */
 };
 
 struct dev_bus *dev_bus_create(void)
@@ -77,9 +77,9 @@ int dev_bus_unregister(struct dev_bus *bus, uint16_t first,
 	return 0;
 }
 
-void dev_bus_set_trace(struct dev_bus *bus, bool on)
+void dev_bus_set_trace(struct dev_bus *bus, FILE *out)
 {
-	bus->trace = on;
+	bus->trace = out;
 }
 
 /*
@@ -95,10 +95,10 @@ static const struct bus_range *bus_lookup(const struct dev_bus *bus,
 	return idx ? &bus->ranges[idx - 1] : NULL;
 }
 
-static void bus_trace(const char *dir, uint16_t port, unsigned size,
+static void bus_trace(FILE *out, const char *dir, uint16_t port, unsigned size,
 		      uint32_t value, const struct bus_range *r)
 {
-	fprintf(stderr, "io: %s 0x%x %u 0x%x%s\n", dir, port, size, value,
+	fprintf(out, "io: %s 0x%x %u 0x%x%s\n", dir, port, size, value,
 		r ? "" : " (unclaimed)");
 }
 
@@ -124,7 +124,7 @@ uint32_t dev_pio_in(struct dev_bus *bus, uint16_t port, unsigned size)
 			bus->stats.unclaimed++;
 	}
 	if (bus->trace)
-		bus_trace("in", port, size, value, r);
+		bus_trace(bus->trace, "in", port, size, value, r);
 	return value;
 }
 
@@ -144,7 +144,7 @@ void dev_pio_out(struct dev_bus *bus, uint16_t port, unsigned size,
 	if (!r)
 		bus->stats.unclaimed++;
 	if (bus->trace)
-		bus_trace("out", port, size, value, r);
+		bus_trace(bus->trace, "out", port, size, value, r);
 	if (r && r->ops->write)
 		r->ops->write(r->dev, port, size, value);
 }

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /*
  * Every device claims a range of I/O ports with one call and answers through
@@ -95,7 +96,8 @@ struct dev_clock {
 
 struct dev_platform_config {
 	struct dev_serial_sink serial; /* COM1 output */
-	bool trace_io;                 /* print each port and MMIO access to stderr */
+	FILE *trace_io;                /* where each port and MMIO access is
+					  printed (-D FILE or stderr), or NULL */
 	struct dev_clock clock;
 	/* Guest RAM, for devices that read and write it (virtio-blk's rings
 	 * and buffers). NULL: no such devices can be added. */
@@ -177,6 +179,9 @@ struct dev_uart;
 
 /* Return the platform's COM1 UART (valid until dev_platform_destroy). */
 struct dev_uart *dev_platform_com1(struct dev_platform *p);
+/* Press the ACPI power button (the monitor's system_powerdown): the
+ * guest's OS decides what follows, as on QEMU. */
+void dev_platform_power_button(struct dev_platform *p);
 
 /*
  * Offer `len` bytes to the UART's receiver. Return how many it took: the

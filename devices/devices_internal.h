@@ -25,7 +25,7 @@ void dev_stop_request(struct dev_stop *stop, enum dev_stop_reason reason,
 		      int status);
 
 /* Print every access on `bus` to stderr ("io: out 0x3f8 1 0x41"). */
-void dev_bus_set_trace(struct dev_bus *bus, bool on);
+void dev_bus_set_trace(struct dev_bus *bus, FILE *out);
 
 /* Read the platform's clocks; a clock the embedder left NULL stands at 0
  * (unit tests that do not care about time, and the epoch for the RTC). */
@@ -407,6 +407,8 @@ void dev_acpi_pm_init(struct dev_acpi_pm *pm, const struct dev_clock *clock,
 void dev_acpi_pm_update(struct dev_acpi_pm *pm);
 /* Monotonic ns of the next TMR_STS-raising toggle while TMR_EN is set. */
 uint64_t dev_acpi_pm_next_event(const struct dev_acpi_pm *pm);
+/* The power button was pressed: PWRBTN_STS, an SCI if PWRBTN_EN. */
+void dev_acpi_pm_power_button(struct dev_acpi_pm *pm);
 /* The PM timer's 24-bit count at monotonic `ns`. */
 uint32_t dev_acpi_pm_timer_at(uint64_t ns);
 extern const struct dev_pio_ops dev_acpi_pm_ops; /* PM1a_EVT, PM1a_CNT, PM_TMR */

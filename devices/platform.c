@@ -14,7 +14,7 @@ struct dev_platform {
 	struct dev_bus *bus;
 	struct dev_clock clock; /* the embedder's; the timers point here */
 	struct dev_stop stop;   /* also the isa-debug-exit device state */
-	bool trace_mmio;
+	FILE *trace_mmio;
 	struct dev_uart com1;
 	struct dev_i8042 i8042;
 	struct dev_pic pic;
@@ -280,6 +280,11 @@ struct dev_uart *dev_platform_com1(struct dev_platform *p)
 	return &p->com1;
 }
 
+void dev_platform_power_button(struct dev_platform *p)
+{
+	dev_acpi_pm_power_button(&p->acpi_pm);
+}
+
 enum dev_stop_reason dev_platform_stop_reason(const struct dev_platform *p,
 					      int *status)
 {
@@ -373,10 +378,10 @@ static const struct dev_mmio_ops *platform_mmio_find(struct dev_platform *p,
 	return NULL;
 }
 
-static void mmio_trace(const char *dir, uint64_t phys, unsigned size,
+static void mmio_trace(FILE *out, const char *dir, uint64_t phys, unsigned size,
 		       uint32_t value, const struct dev_mmio_ops *ops)
 {
-	fprintf(stderr, "mmio: %s 0x%llx %u 0x%x %s\n", dir,
+	fprintf(out, "mmio: %s 0x%llx %u 0x%x %s\n", dir,
 		(unsigned long long)phys, size, value, ops ? ops->name : "(open bus)");
 }
 
@@ -390,7 +395,7 @@ bool dev_mmio_read(struct dev_platform *p, uint64_t phys, unsigned size,
 	if (ops)
 		*value = ops->read(state, offset, size) & dev_all_ones(size);
 	if (p->trace_mmio)
-		mmio_trace("read", phys, size, ops ? *value : dev_all_ones(size), ops);
+		mmio_trace(p->trace_mmio, "read", phys, size, ops ? *value : dev_all_ones(size), ops);
 	return ops != NULL;
 }
 
@@ -403,7 +408,7 @@ bool dev_mmio_write(struct dev_platform *p, uint64_t phys, unsigned size,
 
 	value &= dev_all_ones(size);
 	if (p->trace_mmio)
-		mmio_trace("write", phys, size, value, ops);
+		mmio_trace(p->trace_mmio, "write", phys, size, value, ops);
 	if (ops)
 		ops->write(state, offset, size, value);
 	return ops != NULL;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -100,4 +101,37 @@ uint64_t hd_now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int hd_pidfile_create(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot create '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	char line[24];
+	int n = snprintf(line, sizeof line, "%d\n", (int)getpid());
+	bool ok = hd_write_all(fd, line, (size_t)n);
+	int saved = errno;
+	if (close(fd) || !ok) {
+		snprintf(err, errlen, "cannot write '%s': %s", path,
+			 strerror(ok ? errno : saved));
+		unlink(path);
+		return -1;
+	}
+	return 0;
+}
+
+void hd_pidfile_remove(const char *path)
+{
+	/* Nothing to say if it is already gone: someone else cleaned up. */
+	if (unlink(path) && errno != ENOENT)
+		fprintf(stderr, "btvmm: cannot remove the pid file '%s': %s\n", path,
+			strerror(errno));
+}
+
+bool hd_set_process_name(const char *name)
+{
+	return prctl(PR_SET_NAME, name, 0, 0, 0) == 0;
 }

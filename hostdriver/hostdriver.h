@@ -270,6 +270,40 @@ int hd_read_file(const char *path, uint8_t **buf, size_t *len, size_t max,
 /* Write all of buf to fd, retrying short writes; false on error. */
 bool hd_write_all(int fd, const void *buf, size_t len);
 
+/*
+ * The GDB stub's sockets. hd_tcp_listen: a listening TCP socket on HOST
+ * (empty or NULL: every address) and PORT; the fd, or -1 with a reason.
+ * hd_tcp_accept: a connection (fd), -1 if none is waiting (wait false) or
+ * a signal came (wait true), -2 if the socket failed. hd_read_wait: block
+ * for up to len bytes: their number, 0 if a signal came first, -1 at end
+ * of stream or on error.
+ */
+int hd_tcp_listen(const char *host, const char *port, char *err, size_t errlen);
+int hd_tcp_accept(int listen_fd, bool wait);
+int hd_read_wait(int fd, uint8_t *buf, size_t len);
+void hd_close(int fd);
+/*
+ * The monitor console's socket (-monitor unix:PATH,server,nowait):
+ * hd_unix_listen binds PATH (which must not exist) and listens: the fd,
+ * or -1 with a reason. hd_unix_accept: a waiting connection, or -1.
+ * hd_unlink removes PATH again (a message on stderr if it cannot).
+ */
+int hd_unix_listen(const char *path, char *err, size_t errlen);
+int hd_unix_accept(int listen_fd);
+void hd_unlink(const char *path);
+/* Block until one of fds (up to 8; -1 entries ignored) is readable or a
+ * signal comes. */
+void hd_wait_readable(const int *fds, unsigned n);
+
+/* -pidfile: write this process's id to `path` (created or truncated).
+ * Return 0, or -1 with a reason in err. hd_pidfile_remove deletes it as
+ * the run ends (a message on stderr if it cannot). */
+int hd_pidfile_create(const char *path, char *err, size_t errlen);
+void hd_pidfile_remove(const char *path);
+
+/* Name this process for ps and top (the kernel keeps 15 bytes). */
+bool hd_set_process_name(const char *name);
+
 /* This process's resident memory by kind, in KiB (from /proc/self/status):
  * anonymous (heap, translation cache, tables), file (code, libraries),
  * shared (guest RAM's memfd, counted once per mapping), and the peak. */

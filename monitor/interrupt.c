@@ -189,7 +189,7 @@ void mon_deliver(struct mon_vm *vm, uint8_t v, bool has_error, uint32_t error,
 	if (v < 32)
 		vm->exc_count[v]++;
 	if (vm->opt.trace_exc)
-		fprintf(stderr, "exc: vector %u error %#x at eip %#x\n", v,
+		fprintf(vm->log, "exc: vector %u error %#x at eip %#x\n", v,
 			has_error ? error : 0, vm->vcpu.cpu->eip);
 	unsigned depth = vm->delivering;
 	if (depth < sizeof vm->exc_chain / sizeof vm->exc_chain[0]) {

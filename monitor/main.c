@@ -7,6 +7,7 @@
 
 #include "hostdriver.h"
 #include "layout.h"
+#include "cli_qemu.h"
 #include "loader.h"
 #include "monitor.h"
 #include "pc_map.h"
@@ -65,18 +66,30 @@ static const char usage[] =
 	"  --check-host       report what this host offers btvmm, then exit (0: btvmm\n"
 	"                     runs here, 10: something it needs is missing)\n"
 	"  --help             this text\n"
-	"  --version          btvmm's version\n"
+	"  --version          btvmm's version and the commit it was built from\n"
+	"\n"
+	"QEMU's spellings, where they mean something here: -nographic,\n"
+	"-display none, -no-reboot, -nodefaults (no COM1 output unless -serial),\n"
+	"-smp 1, -cpu coreduo|max, -machine pc, -monitor none, -parallel none,\n"
+	"-device isa-debug-exit,iobase=0xf4,iosize=0x04, -serial mon:stdio,\n"
+	"-d int,in_asm,out_asm,cpu_reset, -D FILE (the log), -name NAME[,process=P],\n"
+	"-pidfile FILE; the GDB stub: -gdb tcp:[HOST]:PORT, -s (tcp::1234); -S\n"
+	"(start stopped until gdb or the console continues); the monitor console:\n"
+	"Ctrl-A c on the terminal, -monitor stdio|unix:PATH,server,nowait. Other\n"
+	"QEMU options are refused with what btvmm offers.\n"
 	"\n"
 	"Options are spelled -opt or --opt; a value follows as the next argument\n"
-	"or as -opt=value.\n"
+	"or as -opt=value. -kernel, -initrd, -append, -m and -serial may be given\n"
+	"once.\n"
 	"\n"
 	"Exit status: (v << 1) | 1 when the guest writes v to port 0xf4\n"
 	"(isa-debug-exit); 0 guest reset or powered off (halted with interrupts\n"
 	"off); 2 bad usage or input; 4 guest triple fault; 6 guest waits for an\n"
-	"interrupt no device will raise; 8 guest used something btvmm does not\n"
-	"support yet; 10 host failure (or --de on or --mode=trap-emulate on a host\n"
-	"that cannot run 32-bit code, or --accel kvm where /dev/kvm cannot run\n"
-	"this guest); 12 stopped by a signal or Ctrl-A x; 14 guest code run\n"
+	"interrupt no device will raise (or is held with no way left to continue\n"
+	"it); 8 guest used something btvmm does not support yet; 10 host failure\n"
+	"(or --de on or --mode=trap-emulate on a host that cannot run 32-bit code,\n"
+	"or --accel kvm where /dev/kvm cannot run this guest); 12 stopped by a\n"
+	"signal (or Ctrl-A x, the console's quit, gdb's kill); 14 guest code run\n"
 	"natively (ring 3, or any under --mode=trap-emulate) tried to escape its\n"
 	"sandbox; 16 a btvmm bug (an internal check failed).\n";
 
@@ -208,13 +221,22 @@ struct cli_request {
 	bool check_host;
 	enum accel accel;
 	const char *bt_option; /* an option given that only the translator has */
+	bool ram_given;
 };
+
+/* -kernel, -initrd, -append, -serial: given twice is a mistake, not a
+ * choice of the last one. */
+static void set_once(const char **slot, const char *option, const char *value)
+{
+	if (*slot)
+		fail_usage("%s given twice", option);
+	*slot = value;
+}
 
 static void parse_args(int argc, char **argv, struct mon_options *o, struct cli_request *req)
 {
 	o->ram_mib = DEFAULT_RAM_MIB;
 	o->user_worlds = 4;
-	o->serial = "stdio";
 	for (int i = 1; i < argc; i++) {
 		/* QEMU accepts both -opt and --opt; so do we. A value may
 		 * follow as the next argument or, GNU-style, after '='
@@ -251,19 +273,22 @@ static void parse_args(int argc, char **argv, struct mon_options *o, struct cli_
 			exit(0);
 		} else if (!strcmp(a, "-version")) {
 			NO_VALUE();
-			printf("btvmm %s\n", BTVMM_VERSION);
+			printf("btvmm %s (commit %s)\n", BTVMM_VERSION, BTVMM_COMMIT);
 			exit(0);
 		} else if (!strcmp(a, "-kernel")) {
 			NEEDS_VALUE();
-			o->kernel = val;
+			set_once(&o->kernel, "-kernel", val);
 		} else if (!strcmp(a, "-initrd")) {
 			NEEDS_VALUE();
-			o->initrd = val;
+			set_once(&o->initrd, "-initrd", val);
 		} else if (!strcmp(a, "-append")) {
 			NEEDS_VALUE();
-			o->append = val;
+			set_once(&o->append, "-append", val);
 		} else if (!strcmp(a, "-m")) {
 			NEEDS_VALUE();
+			if (req->ram_given)
+				fail_usage("%s given twice", "-m");
+			req->ram_given = true;
 			o->ram_mib = parse_mib(val);
 		} else if (!strcmp(a, "-drive")) {
 			NEEDS_VALUE();
@@ -284,10 +309,15 @@ static void parse_args(int argc, char **argv, struct mon_options *o, struct cli_
 			o->snapshot = true;
 		} else if (!strcmp(a, "-serial")) {
 			NEEDS_VALUE();
+			/* mon:stdio: QEMU multiplexes its monitor in; here
+			 * stdio has Ctrl-A x either way. */
+			if (!strcmp(val, "mon:stdio"))
+				val = "stdio";
 			if (strcmp(val, "stdio") && strcmp(val, "none") &&
 			    strncmp(val, "file:", 5))
-				fail_usage("unsupported serial device '%s' (stdio, none or file:PATH)", val);
-			o->serial = val;
+				fail_usage("unsupported serial device '%s' (stdio, mon:stdio, none or "
+					   "file:PATH)", val);
+			set_once(&o->serial, "-serial", val);
 		} else if (!strcmp(a, "-tc-size")) {
 			NEEDS_VALUE();
 			char *end;
@@ -346,11 +376,38 @@ static void parse_args(int argc, char **argv, struct mon_options *o, struct cli_
 			NEEDS_VALUE();
 			parse_trace(o, val);
 		} else {
-			fail_usage("unknown option '%s'", argv[i]);
+			const struct mon_qemu_option *q = mon_qemu_option(a);
+			if (!q)
+				fail_usage("unknown option '%s'", argv[i]);
+			if (q->takes_value)
+				NEEDS_VALUE();
+			else
+				NO_VALUE();
+			q->apply(o, q->takes_value ? val : NULL);
 		}
 #undef NEEDS_VALUE
 #undef NO_VALUE
 	}
+	if (!o->serial)
+		o->serial = o->nodefaults ? "none" : "stdio";
+	/* -S without gdb: held until the console's "cont", which must be
+	 * reachable. */
+	if (o->monitor_stdio && !strcmp(o->serial, "stdio"))
+		fail_usage("-monitor: stdio: COM1 is on the terminal already: use -serial "
+			   "mon:stdio (Ctrl-A c reaches the console)%s", "");
+	if (o->gdb_wait && !o->gdb && !o->monitor_socket && !o->monitor_stdio &&
+	    strcmp(o->serial, "stdio"))
+		fail_usage("-S: nothing could start the guest: give -s, -gdb, -monitor "
+			   "unix:PATH,server,nowait or -serial stdio (Ctrl-A c)%s", "");
+	/* Breakpoints and steps need ring-3 code translated too. */
+	if (o->gdb && req->de == DE_ON)
+		fail_usage("--de on cannot be used with the GDB stub (ring-3 code is "
+			   "translated under it)%s", "");
+	if (o->gdb)
+		req->de = DE_OFF;
+	/* The stub and the console drive the translator's run loop. */
+	if (o->gdb || o->gdb_wait || o->monitor_socket || o->monitor_stdio)
+		req->bt_option = o->gdb ? "the GDB stub" : o->gdb_wait ? "-S" : "-monitor";
 	if (o->trace_bt || o->trace_exc)
 		req->bt_option = o->trace_bt ? "--trace bt" : "--trace exc";
 	if (req->accel == ACCEL_KVM && req->bt_option)
@@ -395,18 +452,10 @@ static void serial_write(void *ctx, const uint8_t *bytes, size_t len)
 	vm->serial_fd = -1;
 }
 
-/* A device wrote guest RAM (DMA): translations of those pages and shadow
- * page tables built from them are stale, as after a CPU store. */
+/* A device wrote guest RAM (DMA). */
 static void ram_written(void *ctx, uint64_t phys, uint64_t len)
 {
-	struct mon_vm *vm = ctx;
-	for (uint64_t at = phys & ~4095ull; at < phys + len; at += 4096) {
-		uint32_t page = (uint32_t)(at >> 12);
-		if (smm_is_code_page(vm->smm, page))
-			bt_invalidate_page(vm->bt, page);
-	}
-	if (smm_phys_written(vm->smm, phys, (size_t)len))
-		vm->pt_written = true;
+	mon_ram_written(ctx, phys, len);
 }
 
 /* The boot state both loaders hand over: 32-bit protected mode, paging
@@ -545,6 +594,11 @@ static void port_out(void *ctx, uint16_t port, unsigned size, uint32_t value)
 	dev_pio_out(vm->bus, port, size, value);
 }
 
+static bool stop_before(void *ctx, uint32_t eip)
+{
+	return mon_gdb_breakpoint(ctx, eip);
+}
+
 static bool force_emulate(void *ctx, uint32_t eip)
 {
 	struct mon_vm *vm = ctx;
@@ -591,6 +645,19 @@ static int open_serial(const char *spec)
 		exit(MON_EXIT_USAGE);
 	}
 	return fd;
+}
+
+/* -D FILE: where --trace and -d write (QEMU's log file), else stderr. */
+static FILE *open_log(const char *path)
+{
+	if (!path)
+		return stderr;
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		fprintf(stderr, "btvmm: -D: cannot open '%s': %s\n", path, strerror(errno));
+		exit(MON_EXIT_USAGE);
+	}
+	return f;
 }
 
 /*
@@ -640,6 +707,14 @@ static void choose_direct_execution(struct mon_options *o, enum de_request de)
 	o->no_de = true;
 }
 
+/* A file the command line names cannot be made (status 2, as -serial
+ * file: and -D). */
+static void die_usage(const char *what, const char *err)
+{
+	fprintf(stderr, "btvmm: %s: %s\n", what, err);
+	exit(MON_EXIT_USAGE);
+}
+
 static void die_host(const char *what, const char *err)
 {
 	fprintf(stderr, "btvmm: %s: %s\n", what, err);
@@ -667,6 +742,7 @@ static FILE *setup_translation(struct mon_vm *vm)
 	if (!vm->smm)
 		die_host("cannot map guest memory", err);
 	struct bt_env env = { .ctx = vm, .fetch = fetch_code, .protect_code = protect_code,
+			      .stop_before = o->gdb ? stop_before : NULL,
 			      .force_emulate = force_emulate, .pt_store = pt_store, .inline_port = inline_port,
 			      .port_in = port_in, .port_out = port_out,
 			      .io_allowed = io_allowed,
@@ -683,7 +759,7 @@ static FILE *setup_translation(struct mon_vm *vm)
 	struct bt_config bc = {
 		.tc_size = o->tc_kib << 10,
 		.ram_pages = (uint32_t)(vm->ram_size >> 12),
-		.trace = o->trace_bt ? stderr : NULL,
+		.trace = o->trace_bt ? vm->log : NULL,
 		.perf_map = perf_map,
 	};
 	vm->bt = bt_create(&bc, &env, &vm->vcpu.cpu, err, sizeof err);
@@ -732,6 +808,9 @@ int main(int argc, char **argv)
 	if (kvm && !hd_kvm_probe(err, sizeof err))
 		die_host("--accel kvm", err);
 	vm.serial_fd = open_serial(o->serial);
+	vm.log = open_log(o->log_file);
+	if (o->process_name && !hd_set_process_name(o->process_name))
+		die_host("-name: cannot name the process", strerror(errno));
 
 	if (!kvm)
 		choose_direct_execution(o, req.de);
@@ -755,7 +834,7 @@ int main(int argc, char **argv)
 		.ram = vm.ram, .ram_size = vm.ram_size,
 		/* Under KVM nothing is derived from RAM's bytes. */
 		.ram_written = kvm ? NULL : ram_written, .ram_ctx = &vm,
-		.trace_io = o->trace_io,
+		.trace_io = o->trace_io ? vm.log : NULL,
 		.clock = { .monotonic_ns = clock_monotonic, .realtime_ns = clock_realtime,
 			   .tsc = clock_guest_tsc, .tsc_hz = hd_tsc_hz(),
 			   .ctx = &vm },
@@ -824,15 +903,43 @@ int main(int argc, char **argv)
 		reset_vcpu(&vm, &boot);
 		mon_sync_mode(&vm);
 	}
+	if (o->trace_cpu_reset) {
+		fputs("CPU Reset (CPU 0)\n", vm.log);
+		mon_dump_cpu(&vm, vm.log);
+	}
 	/* With -serial stdio the guest owns the terminal: raw, so that Ctrl-C
 	 * and friends reach it (Ctrl-A x leaves), restored on every exit. */
 	vm.input_fd = -1;
-	if (!strcmp(o->serial, "stdio")) {
+	if (!strcmp(o->serial, "stdio") || o->monitor_stdio) {
 		vm.input_fd = STDIN_FILENO;
 		hd_term_raw(STDIN_FILENO);
 	}
+	/* -monitor stdio: the terminal starts on the console. */
+	if (o->monitor_stdio) {
+		vm.console_on = true;
+		mon_console_terminal(&vm, true);
+	}
+	/* Files last, so that a failure before them leaves nothing behind;
+	 * the pid file before -S waits for gdb. */
+	if (o->monitor_socket && !mon_console_open(&vm, o->monitor_socket, err, sizeof err))
+		die_usage("-monitor", err);
+	if (o->pidfile && hd_pidfile_create(o->pidfile, err, sizeof err)) {
+		mon_console_close(&vm);
+		die_usage("-pidfile", err);
+	}
+	if (o->gdb && !mon_gdb_open(&vm, o->gdb, o->gdb_wait, err, sizeof err)) {
+		mon_console_close(&vm);
+		if (o->pidfile)
+			hd_pidfile_remove(o->pidfile);
+		die_host("-gdb", err);
+	}
+	if (o->gdb_wait && !o->gdb && !mon_console_hold(&vm))
+		die_host("-S", "out of memory");
+	vm.poll_watch = o->gdb || o->monitor_socket;
 	vm.start_ns = hd_now_ns();
 	int status = kvm ? mon_kvm_run(&vm) : mon_run(&vm);
+	mon_gdb_close(&vm);
+	mon_console_close(&vm);
 	dev_platform_flush(vm.plat);
 	hd_term_restore();
 	if (vm.stop_message[0])
@@ -845,6 +952,10 @@ int main(int argc, char **argv)
 		mon_print_stats(&vm, stderr);
 	if (perf_map)
 		fclose(perf_map);
+	if (vm.log != stderr && fclose(vm.log))
+		fprintf(stderr, "btvmm: -D %s: %s\n", o->log_file, strerror(errno));
+	if (o->pidfile)
+		hd_pidfile_remove(o->pidfile);
 	for (unsigned i = 0; i < MON_WORLDS; i++) {
 		hd_uworld_destroy(vm.worlds[i].uw);
 		free(vm.worlds[i].mapped);

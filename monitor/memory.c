@@ -89,6 +89,60 @@ static bool write_as(struct mon_vm *vm, uint32_t linear, const void *buf,
 	return true;
 }
 
+/* The guest-physical address of linear for a debugger, if it is RAM. */
+static bool debug_ram(struct mon_vm *vm, uint32_t linear, uint64_t *phys)
+{
+	unsigned rights;
+	return smm_debug_translate(vm->smm, linear, phys, &rights) && *phys < vm->ram_size;
+}
+
+unsigned mon_debug_read(struct mon_vm *vm, uint32_t linear, uint8_t *buf, unsigned len)
+{
+	unsigned done = 0;
+	while (done < len) {
+		uint32_t at = linear + done;
+		uint64_t phys;
+		if (!debug_ram(vm, at, &phys))
+			break;
+		unsigned n = 4096 - (at & 4095);
+		if (n > len - done)
+			n = len - done;
+		memcpy(buf + done, vm->ram + phys, n);
+		done += n;
+	}
+	return done;
+}
+
+bool mon_debug_write(struct mon_vm *vm, uint32_t linear, const uint8_t *buf, unsigned len)
+{
+	uint64_t phys;
+	for (unsigned done = 0; done < len; done += 4096 - ((linear + done) & 4095))
+		if (!debug_ram(vm, linear + done, &phys))
+			return false;
+	for (unsigned done = 0; done < len;) {
+		uint32_t at = linear + done;
+		debug_ram(vm, at, &phys);
+		unsigned n = 4096 - (at & 4095);
+		if (n > len - done)
+			n = len - done;
+		memcpy(vm->ram + phys, buf + done, n);
+		mon_ram_written(vm, phys, n);
+		done += n;
+	}
+	return true;
+}
+
+void mon_ram_written(struct mon_vm *vm, uint64_t phys, uint64_t len)
+{
+	for (uint64_t at = phys & ~4095ull; at < phys + len; at += 4096) {
+		uint32_t page = (uint32_t)(at >> 12);
+		if (smm_is_code_page(vm->smm, page))
+			bt_invalidate_page(vm->bt, page);
+	}
+	if (smm_phys_written(vm->smm, phys, (size_t)len))
+		vm->pt_written = true;
+}
+
 bool mon_read(struct mon_vm *vm, uint32_t linear, void *buf, unsigned len,
 	      struct mon_fault *f)
 {

@@ -174,6 +174,16 @@ struct mon_options {
 	struct dev_drive_config drives[MON_DRIVES]; /* -drive, -hda..-hdd */
 	unsigned ndrives;
 	bool snapshot;           /* -snapshot: every drive's writes stay in memory */
+	/* QEMU's spellings (cli_qemu.c) */
+	bool nodefaults;         /* -nodefaults: no COM1 output unless -serial */
+	const char *log_file;    /* -D FILE: --trace and -d output (else stderr) */
+	bool trace_cpu_reset;    /* -d cpu_reset: the CPU state as the guest starts */
+	const char *pidfile;     /* -pidfile FILE */
+	const char *process_name; /* -name ...,process=NAME */
+	const char *gdb;         /* -gdb tcp:[HOST]:PORT (-s: tcp::1234), or NULL */
+	bool gdb_wait;           /* -S: start stopped, until gdb continues */
+	const char *monitor_socket; /* -monitor unix:PATH,server,nowait: PATH */
+	bool monitor_stdio;      /* -monitor stdio: the console on the terminal */
 };
 
 #define MON_RING 64 /* last exits kept for the crash report */
@@ -226,6 +236,15 @@ struct mon_vm {
 	uint64_t ram_size;
 	int ram_fd;
 	int serial_fd;
+	FILE *log;             /* --trace and -d output: stderr, or -D FILE */
+	struct mon_gdb *gdb;   /* the GDB stub (-gdb, -s), or NULL */
+	struct mon_console *console; /* the monitor console, once used */
+	bool console_on;       /* Ctrl-A c: the terminal types to the console */
+	/* gdb or a console socket listens: the host timer brings translated
+	 * code back at least every 5 ms (poll_deadline), IF or not, so that
+	 * their input is seen while the guest computes. */
+	bool poll_watch;
+	uint64_t poll_deadline;
 	int input_fd;          /* COM1 input (stdin with -serial stdio), or -1 */
 	uint8_t input[256];    /* read from the host, not yet taken by the UART */
 	unsigned input_len;
@@ -341,13 +360,17 @@ void mon_stop(struct mon_vm *vm, int status, const char *fmt, ...)
  * recent exits. Where it cannot, BTVMM_CHECK. */
 #define MON_BUG(vm, ...) mon_stop((vm), MON_EXIT_BUG, "internal error: " __VA_ARGS__)
 int mon_run(struct mon_vm *vm);
-/* If SIGINT, SIGTERM or SIGHUP came: stop the VM (status 12), return true. */
+/* If SIGINT, SIGTERM or SIGHUP came: stop the VM (status 12, unless it
+ * is stopped already), return true. For loops that wait outside the run
+ * loop too. */
 bool mon_stopped_by_signal(struct mon_vm *vm);
 /* Stop the VM if a device asked (isa-debug-exit, reset, ACPI power-off). */
 void mon_check_devices(struct mon_vm *vm);
 /*
  * Host input for COM1 (-serial stdio), QEMU's way: Ctrl-A x ends btvmm,
- * Ctrl-A Ctrl-A sends one Ctrl-A, any other byte goes to the guest. Reads
+ * Ctrl-A h lists the escapes, Ctrl-A c switches the terminal between COM1
+ * and the monitor console, Ctrl-A Ctrl-A sends one Ctrl-A, any other byte
+ * goes to the guest (or the console). Reads
  * at most every MON_INPUT_POLL_NS unless `force`; `now` is the host clock.
  */
 void mon_pump_input(struct mon_vm *vm, uint64_t now, bool force);
@@ -378,6 +401,50 @@ int mon_kvm_run(struct mon_vm *vm);
 void mon_kvm_exit(struct mon_vm *vm, struct kvm_run *run);
 /* --stats under --accel kvm: exits by reason, interrupts, halts. */
 void mon_kvm_print_stats(struct mon_vm *vm, FILE *out);
+/* Run the one instruction at EIP (no interrupt is taken first), as a
+ * debugger's single step. */
+void mon_step_one(struct mon_vm *vm);
+
+/* ---- console.c: the monitor console (Ctrl-A c, -monitor unix:...) ---- */
+struct mon_console;
+/* -S without gdb: the guest starts held, as after "stop". False if out
+ * of memory. */
+bool mon_console_hold(struct mon_vm *vm);
+/* Ctrl-A c: the terminal switches to the console (on) or back to COM1. */
+void mon_console_terminal(struct mon_vm *vm, bool on);
+/* Bytes typed on the terminal while it shows the console. */
+void mon_console_typed(struct mon_vm *vm, const uint8_t *bytes, size_t n);
+/* -monitor unix:PATH,server,nowait: listen on PATH. False with a reason. */
+bool mon_console_open(struct mon_vm *vm, const char *path, char *err, size_t errlen);
+/* The run loop, at host time `now`: take a connection and run the
+ * commands that came (at most every 5 ms while the guest runs). Return
+ * true while "stop" holds the guest. */
+bool mon_console_poll(struct mon_vm *vm, uint64_t now);
+/* While held: block until the terminal or the console's socket has
+ * input; if neither is left, stop the VM (status 6). */
+void mon_console_wait(struct mon_vm *vm);
+/* The run ended: close the socket and remove its path. */
+void mon_console_close(struct mon_vm *vm);
+
+/* ---- gdbstub.c: the GDB remote stub (-gdb, -s, -S) ---- */
+struct mon_gdb;
+/*
+ * Listen for gdb on `spec` (tcp:[HOST]:PORT). With `wait` (-S), wait for
+ * it to connect: the guest then starts stopped. Return false with a
+ * reason in err.
+ */
+bool mon_gdb_open(struct mon_vm *vm, const char *spec, bool wait, char *err, size_t errlen);
+/* The run ended: close the sockets (gdb sees the connection close). */
+void mon_gdb_close(struct mon_vm *vm);
+/*
+ * The run loop, before the next instruction: if gdb wants the CPU (a
+ * breakpoint at EIP, a finished step, a watched value that changed,
+ * Ctrl-C, a new connection), answer it until it resumes. Return true if
+ * an instruction ran here (the run loop starts over).
+ */
+bool mon_gdb_check(struct mon_vm *vm);
+/* Is there a gdb breakpoint at eip (bt_env.stop_before)? */
+bool mon_gdb_breakpoint(struct mon_vm *vm, uint32_t eip);
 
 /* ---- memory.c: guest memory as the virtual CPU sees it ---- */
 /*
@@ -398,6 +465,17 @@ bool mon_read(struct mon_vm *vm, uint32_t linear, void *buf, unsigned len,
 	      struct mon_fault *f);
 bool mon_write(struct mon_vm *vm, uint32_t linear, const void *buf,
 	       unsigned len, struct mon_fault *f);
+/* Guest RAM at [phys, phys + len) was written behind the CPU's back (a
+ * device's DMA, a debugger): translations of those pages and shadow page
+ * tables built from them are stale, as after a CPU store. */
+void mon_ram_written(struct mon_vm *vm, uint64_t phys, uint64_t len);
+/* A debugger's access (the GDB stub, the monitor console) at guest
+ * linear address `linear` through the current tables, changing no A/D
+ * bit and raising nothing. mon_debug_read returns how many bytes it
+ * copied (it stops at the first page that is not RAM); mon_debug_write
+ * writes all of them or, if a page is not RAM, none. */
+unsigned mon_debug_read(struct mon_vm *vm, uint32_t linear, uint8_t *buf, unsigned len);
+bool mon_debug_write(struct mon_vm *vm, uint32_t linear, const uint8_t *buf, unsigned len);
 /* The same as implicit supervisor accesses (descriptor tables, IDT, TSS). */
 bool mon_read_sys(struct mon_vm *vm, uint32_t linear, void *buf, unsigned len,
 		  struct mon_fault *f);
@@ -566,6 +644,11 @@ void mon_isa(struct mon_vm *vm, struct bt_isa *isa);
 bool mon_rdmsr(struct mon_vm *vm, uint32_t msr, uint64_t *value);
 bool mon_wrmsr(struct mon_vm *vm, uint32_t msr, uint64_t value);
 uint64_t mon_guest_tsc(struct mon_vm *vm);
+
+/* ---- cpudump.c ---- */
+/* The registers, segment caches, descriptor tables, control and debug
+ * registers, in the layout of QEMU's "info registers" (-d cpu_reset). */
+void mon_dump_cpu(struct mon_vm *vm, FILE *out);
 
 /* ---- stats.c ---- */
 void mon_print_stats(struct mon_vm *vm, FILE *out);

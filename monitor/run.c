@@ -71,7 +71,7 @@ static void on_timer(void)
 		hd_kvm_kick(the_vm->kvm); /* KVM injects only between runs */
 	else if (the_vm->uw_running)
 		hd_uworld_preempt(the_vm->uw_running);
-	else if (the_vm->bt && (the_vm->vcpu.cpu->eflags & BT_FL_IF))
+	else if (the_vm->bt && ((the_vm->vcpu.cpu->eflags & BT_FL_IF) || the_vm->poll_watch))
 		bt_request_exit(the_vm->bt);
 	else if (the_vm->bt)
 		the_vm->vcpu.cpu->irq_waiting = 1; /* inline STI/POPF: come back */
@@ -530,8 +530,25 @@ static bool take_interrupt(struct mon_vm *vm)
 	return true;
 }
 
-/* Ctrl-C reaches the guest like any other byte: the terminal is raw.
- * Bytes the UART cannot take yet wait in vm->input. */
+/*
+ * Host input for COM1, QEMU's way: Ctrl-A x ends btvmm, Ctrl-A h lists
+ * the escapes, Ctrl-A c switches the terminal between COM1 and the
+ * monitor console, Ctrl-A Ctrl-A sends one Ctrl-A, any other byte (Ctrl-C
+ * included: the terminal is raw) goes to the guest or the console. Bytes
+ * the UART cannot take yet wait here.
+ */
+/* Ctrl-A h: the escapes, as QEMU lists them (CR LF: the terminal is raw). */
+static void escape_help(void)
+{
+	static const char text[] =
+		"\r\nC-a h    print this help\r\n"
+		"C-a x    exit btvmm\r\n"
+		"C-a c    switch between console and monitor\r\n"
+		"C-a C-a  sends C-a\r\n";
+	/* The terminal is the user's: a failed write has no one to tell. */
+	(void)hd_write_all(STDOUT_FILENO, text, sizeof text - 1);
+}
+
 void mon_pump_input(struct mon_vm *vm, uint64_t now, bool force)
 {
 	if (vm->input_fd < 0 && !vm->input_len)
@@ -552,10 +569,22 @@ void mon_pump_input(struct mon_vm *vm, uint64_t now, bool force)
 					mon_stop(vm, MON_EXIT_SIGNAL, "terminated by Ctrl-A x");
 					return;
 				}
+				if (c == 'h' || c == 'H')
+					escape_help();
+				if (c == 'c' || c == 'C') {
+					vm->console_on = !vm->console_on;
+					mon_console_terminal(vm, vm->console_on);
+				}
 				if (c != 0x01)
 					continue;
 			} else if (c == 0x01) {
 				vm->input_escape = true;
+				continue;
+			}
+			if (vm->console_on) {
+				mon_console_typed(vm, &c, 1);
+				if (vm->stop)
+					return;
 				continue;
 			}
 			vm->input[vm->input_len++] = c;
@@ -611,12 +640,35 @@ static void single_step(struct mon_vm *vm)
 	mon_deliver(vm, EXC_DB, false, 0, cpu->eip, false);
 }
 
+void mon_step_one(struct mon_vm *vm)
+{
+	struct bt_cpu *cpu = vm->vcpu.cpu;
+	uint32_t before = cpu->eip;
+	bool shadow = vm->irq_shadow;
+	select_view(vm, mon_cpl(&vm->vcpu));
+	/* A poll request (the host timer) can end the step before the
+	 * instruction ran: try again, a few times. */
+	for (int tries = 0; tries < 4 && !vm->stop; tries++) {
+		enum bt_exit r = bt_step(vm->bt);
+		mon_ring_record(vm, cpu->eip, r, (unsigned)cpu->exit_signo);
+		if (r == BT_EXIT_POLL && cpu->eip == before)
+			continue;
+		complete_step(vm, r, 0);
+		if (shadow)
+			vm->irq_shadow = false; /* that instruction was the shadow's */
+		break;
+	}
+	mon_check_devices(vm);
+}
+
 bool mon_stopped_by_signal(struct mon_vm *vm)
 {
-	if (stop_signal)
+	if (!stop_signal)
+		return false;
+	if (!vm->stop)
 		mon_stop(vm, MON_EXIT_SIGNAL, "stopped by signal %d (%s)", (int)stop_signal,
 			 strsignal((int)stop_signal));
-	return stop_signal != 0;
+	return true;
 }
 
 /* --stats: host time by activity, in TSC ticks (charged to `what`
@@ -640,11 +692,31 @@ int mon_run(struct mon_vm *vm)
 		 * iteration; translated code and emulation read it afresh. */
 		vm->clock_now = hd_now_ns();
 		mon_pump_input(vm, vm->clock_now, false);
+		if (mon_console_poll(vm, vm->clock_now) && !vm->stop) {
+			/* "stop": nothing runs, no interrupt is taken. */
+			vm->clock_now = 0;
+			mon_console_wait(vm);
+			mon_pump_input(vm, hd_now_ns(), true);
+			charge(vm, ACT_HALT, &t);
+			continue;
+		}
 		take_interrupt(vm);
 		uint64_t next = dev_platform_next_event(vm->plat);
+		if (vm->poll_watch) {
+			/* Moved only once reached: re-arming the host timer
+			 * is a system call. */
+			if (vm->clock_now >= vm->poll_deadline)
+				vm->poll_deadline = vm->clock_now + MON_INPUT_POLL_NS;
+			if (vm->poll_deadline < next)
+				next = vm->poll_deadline;
+		}
 		vm->clock_now = 0;
 		if (vm->stop)
 			break;
+		if (mon_gdb_check(vm)) {
+			charge(vm, ACT_STEP, &t);
+			continue;
+		}
 		if (vm->vcpu.halted) {
 			charge(vm, ACT_LOOP, &t);
 			mon_halt(vm, vm->vcpu.cpu->eflags & BT_FL_IF, vm->vcpu.cpu->eip);
@@ -711,6 +783,7 @@ int mon_run(struct mon_vm *vm)
 		case BT_EXIT_POLL:
 		case BT_EXIT_IRQ:
 		case BT_EXIT_RUNLOOP:
+		case BT_EXIT_BREAK: /* mon_gdb_check stops there */
 			break;
 		default:
 			MON_BUG(vm, "unexpected exit %d at EIP %#x", r, cpu->eip);

@@ -4,7 +4,7 @@
 set -e
 PKGS="cmake gcc make pkg-config libzydis-dev libzycore-dev libelf-dev check \
 qemu-system-x86 nasm gcc-multilib binutils cpio gzip bc \
-debootstrap e2fsprogs"
+debootstrap e2fsprogs gdb"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -121,6 +121,17 @@ enum smm_result smm_translate(struct smm *smm, uint32_t linear,
 			      uint64_t *phys, uint32_t *pf_error);
 
 /*
+ * Translate `linear` for a debugger (the GDB stub, the monitor console):
+ * a supervisor read through the guest's current tables that changes
+ * nothing (no A/D update, no statistics). Return true with *phys (which
+ * may lie beyond RAM) and *rights (SMM_DEBUG_*: R/W and U/S set in every
+ * level; both without paging), or false if the page is not mapped.
+ */
+#define SMM_DEBUG_RW 1u
+#define SMM_DEBUG_US 2u
+bool smm_debug_translate(struct smm *smm, uint32_t linear, uint64_t *phys, unsigned *rights);
+
+/*
  * A host fault in the S-view at `linear` by translated code. Return
  * SMM_OK (hidden fault, now mapped: retry), SMM_PAGE_FAULT (*pf_error),
  * SMM_CODE_WRITE or SMM_PT_WRITE (*frame: the guest-physical page

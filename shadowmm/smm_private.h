@@ -63,6 +63,7 @@ struct smm_pt_users {
 struct smm_walk {
 	uint32_t frame;    /* guest-physical frame of the page */
 	bool writable;     /* the access rights allow a write (with CR0.WP) */
+	bool rw, us;       /* R/W and U/S set in every level */
 	bool dirty;        /* D is set (after the walk's own update) */
 	bool large;        /* a 4 MiB page (2 MiB with PAE) */
 	bool no_exec;      /* XD set with EFER.NXE (PAE only) */
@@ -79,6 +80,7 @@ struct smm {
 	uint32_t cr0, cr3, cr4;
 	bool paging;
 	bool pae;                  /* paging with CR4.PAE: walk_pae */
+	bool peeking;              /* a debugger's walk: A/D stay as they are */
 	bool nxe;                  /* EFER.NXE */
 	uint64_t pdpte[4];         /* loaded at the last CR3 load (PAE) */
 

@@ -229,6 +229,8 @@ void smm_update_frame_prot(struct smm *smm, uint32_t frame)
 
 void smm_write_entry(struct smm *smm, uint64_t phys, uint32_t value)
 {
+	if (smm->peeking)
+		return;
 	memcpy(smm->cfg.ram + phys, &value, 4);
 	uint32_t frame = (uint32_t)(phys >> 12);
 	if (smm->snap_of[frame])
@@ -263,6 +265,25 @@ enum smm_result smm_translate(struct smm *smm, uint32_t linear,
 	if (access == SMM_FETCH)
 		smm_code_note(smm, linear >> 12, frame, global);
 	return SMM_OK;
+}
+
+bool smm_debug_translate(struct smm *smm, uint32_t linear, uint64_t *phys, unsigned *rights)
+{
+	if (!smm->paging) {
+		*phys = linear;
+		*rights = SMM_DEBUG_RW | SMM_DEBUG_US;
+		return true;
+	}
+	struct smm_walk w;
+	uint32_t pf_error;
+	smm->peeking = true;
+	enum smm_result r = smm_walk(smm, linear, SMM_READ, false, false, &w, &pf_error);
+	smm->peeking = false;
+	if (r != SMM_OK)
+		return false;
+	*phys = (uint64_t)w.frame << 12 | (linear & 0xfff);
+	*rights = (w.rw ? SMM_DEBUG_RW : 0) | (w.us ? SMM_DEBUG_US : 0);
+	return true;
 }
 
 /*

@@ -81,6 +81,8 @@ enum smm_result smm_walk32(struct smm *smm, uint32_t linear,
 
 	w->large = large;
 	w->writable = can_write;
+	w->rw = rights & PTE_W;
+	w->us = rights & PTE_U;
 	w->global = (smm->cr4 & 0x80) && ((large ? pde : pte) & 0x100);
 	if (large) {
 		w->large_base = (pde & 0xffc00000u) >> 12;

@@ -126,6 +126,8 @@ enum smm_result smm_walk_pae(struct smm *smm, uint32_t linear,
 
 	w->large = large;
 	w->writable = can_write;
+	w->rw = rights & PTE_W;
+	w->us = rights & PTE_U;
 	w->global = (smm->cr4 & CR4_PGE) && (leaf & PTE_G);
 	w->dirty = leaf & PTE_D;
 	w->no_exec = xd && smm->nxe;

@@ -130,6 +130,26 @@ expect() {
     return $fail
 }
 
+# baseline FILE ARGS...: btvmm's serial output for ARGS, into FILE.
+baseline() {
+    out=$1
+    shift
+    timeout "$TIMEOUT" "$btvmm" "$@" </dev/null >"$out" 2>/dev/null
+    if [ ! -s "$out" ]; then
+        echo "$case: FAIL: no serial output from btvmm $*" >&2
+        return 1
+    fi
+}
+
+# same_output FILE: the last run printed what FILE holds.
+same_output() {
+    if ! cmp -s "$1" "$work/stdout"; then
+        echo "$case: FAIL: the guest's output differs from plain btvmm's:" >&2
+        diff "$1" "$work/stdout" | head -10 >&2
+        return 1
+    fi
+}
+
 # The items btvmm --check-host reports, in order, and those it cannot run
 # without (the others may be missing: it runs, maybe slower).
 CHECK_ITEMS="x86-64 memfd-mmap seccomp compat-mode fsgsbase cpu-vendor mmap-min-addr max-map-count kvm"
@@ -449,6 +469,169 @@ case $case in
             expect 2 "^btvmm: $name is for the binary translator" \
                 --accel=kvm $opt -kernel "$guest" || exit 1
         done ;;
+    qemu-readme-line)
+        # The README's QEMU command line for a test guest, with only the
+        # binary's name changed: the guest runs to its isa-debug-exit
+        # (demo.elf writes 0: status 1) and prints what plain btvmm prints.
+        need_guest
+        baseline "$work/base" -m 64 -kernel "$guest" || exit 1
+        expect 1 '' -accel tcg -display none -nodefaults -no-reboot -m 64 \
+            -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+            -kernel "$guest" || exit 1
+        same_output "$work/base" || exit 1 ;;
+    qemu-accepted)
+        # Each QEMU spelling btvmm accepts runs the guest as without it.
+        need_guest
+        baseline "$work/base" -m 64 -kernel "$guest" || exit 1
+        while read -r spelling; do
+            # shellcheck disable=SC2086 # each line is a list of words
+            expect 1 '' -m 64 -kernel "$guest" $spelling || exit 1
+            same_output "$work/base" || exit 1
+        done <<'SPELLINGS'
+-nographic
+-display none
+-no-reboot
+-nodefaults -serial stdio
+-smp 1
+-smp cpus=1,sockets=1,cores=1,threads=1
+-cpu coreduo
+-cpu max
+-M pc
+-machine type=pc
+-monitor none
+-parallel none
+-serial mon:stdio
+-name guest=demo,debug-threads=on
+-device isa-debug-exit,iobase=0xf4,iosize=0x04
+-device isa-debug-exit,iobase=0xf4,iosize=4
+--nographic --smp=1 --cpu=max
+SPELLINGS
+        ;;
+    qemu-nodefaults)
+        # QEMU's -nodefaults leaves no serial port unless -serial names
+        # one: the guest runs to its end and nothing is printed.
+        need_guest
+        expect 1 '' -nodefaults -kernel "$guest" || exit 1
+        if [ -s "$work/stdout" ]; then
+            echo "$case: FAIL: -nodefaults without -serial printed guest output" >&2
+            exit 1
+        fi ;;
+    qemu-log)
+        # -d cpu_reset,int -D FILE: the starting CPU state (a multiboot
+        # entry: EAX 0x2badb002, EIP the ELF entry, flat CS 0x10) and the
+        # guest's INT3 go to FILE, nothing to stderr.
+        need_guest
+        expect 1 '' -d cpu_reset,int -D "$work/log" -kernel "$guest" || exit 1
+        sed 's/^/  log: /' "$work/log" | head -8 >&2
+        if [ -s "$work/stderr" ] ||
+           [ "$(head -n 1 "$work/log")" != "CPU Reset (CPU 0)" ] ||
+           ! grep -Eq '^EAX=2badb002 EBX=[0-9a-f]{8} ECX=' "$work/log" ||
+           ! grep -Eq '^EIP=00100[0-9a-f]{3} EFL=00000002 \[-------\] CPL=0 ' "$work/log" ||
+           ! grep -Eq '^CS =0010 00000000 ffffffff 00cf9b00$' "$work/log" ||
+           ! grep -Eq '^exc: vector 3 ' "$work/log"; then
+            echo "$case: FAIL: the log is not the CPU state and the INT3" >&2
+            exit 1
+        fi ;;
+    qemu-pidfile)
+        # -pidfile holds btvmm's pid while it runs and is gone after;
+        # -name ...,process=NAME names the host process.
+        need_guest
+        "$btvmm" -kernel "$guest" -pidfile "$work/pid" -name spin,process=btvmm-spin \
+            </dev/null >"$work/stdout" 2>"$work/stderr.all" &
+        pid=$!
+        for _ in $(seq 1 100); do
+            [ -s "$work/pid" ] && break
+            sleep 0.1
+        done
+        comm=$(cat "/proc/$pid/comm" 2>/dev/null)
+        written=$(cat "$work/pid" 2>/dev/null)
+        kill -TERM "$pid"
+        wait "$pid"
+        status=$?
+        if [ "$written" != "$pid" ] || [ "$comm" != btvmm-spin ] || [ "$status" -ne 12 ] ||
+           [ -e "$work/pid" ]; then
+            echo "$case: FAIL: pid file '$written' (want $pid), comm '$comm', status $status," \
+                 "pid file left: $([ -e "$work/pid" ] && echo yes || echo no)" >&2
+            exit 1
+        fi ;;
+    qemu-refused)
+        # QEMU options btvmm cannot honour: one line naming the option,
+        # status 2.
+        need_guest
+        while read -r option rest; do
+            # shellcheck disable=SC2086 # $rest is zero or more words
+            expect 2 "^btvmm: $option: " -kernel "$guest" $option $rest || exit 1
+        done <<'REFUSED'
+-smp 2
+-smp 1,maxcpus=2
+-cpu qemu32
+-cpu coreduo,+ssse3
+-machine q35
+-display gtk
+-device virtio-blk-pci,drive=d0
+-device isa-debug-exit
+-device isa-debug-exit,iobase=0x501,iosize=0x02
+-device isa-debug-exit,iobase=0xf4,iosize=0x04,bogus=1
+-monitor stdio
+-monitor file:mon.log
+-d exec
+-name x,bogus=1
+-no-shutdown
+-daemonize
+-enable-kvm
+-bios bios.bin
+-netdev user,id=n0
+-vga std
+-chardev stdio,id=c0
+-gdb udp::1234
+-gdb tcp::0
+-S -serial none
+REFUSED
+        ;;
+    qemu-twice)
+        # An option that names one thing, given twice: refused, not the
+        # last one silently.
+        need_guest
+        expect 2 "-append given twice" -kernel "$guest" -append a -append b || exit 1
+        expect 2 "-serial given twice" -kernel "$guest" -serial stdio -serial none || exit 1
+        expect 2 "-kernel given twice" -kernel "$guest" -kernel "$guest" || exit 1
+        expect 2 "-initrd given twice" -kernel "$guest" -initrd "$guest" -initrd "$guest" || exit 1
+        expect 2 "-m given twice" -kernel "$guest" -m 64 --m=64 || exit 1
+        expect 2 "-D:? given twice" -kernel "$guest" -D "$work/a" -D "$work/b" || exit 1 ;;
+    qemu-files)
+        # A file the command line names that cannot be made: status 2,
+        # one line naming the option and the path.
+        need_guest
+        expect 2 '^btvmm: -pidfile: .*no-dir/pid' -kernel "$guest" -pidfile "$work/no-dir/pid" || exit 1
+        expect 2 '^btvmm: -D: .*no-dir/log' -kernel "$guest" -D "$work/no-dir/log" || exit 1
+        expect 2 '^btvmm: -monitor: .*no-dir/mon' -kernel "$guest" \
+            -monitor "unix:$work/no-dir/mon,server,nowait" || exit 1 ;;
+    qemu-held)
+        # -S without gdb holds the guest for the console's "cont"; with
+        # the terminal's input at its end (/dev/null) and no socket, no
+        # one can type it: status 6 and one line, not a hang.
+        need_guest
+        expect 6 'held.*nothing is left to continue it' -S -kernel "$guest" || exit 1 ;;
+    version)
+        # --version names the commit the binary was built from: a commit
+        # of this repository when built from a git checkout.
+        timeout "$TIMEOUT" "$btvmm" --version </dev/null >"$work/stdout" 2>&1
+        line=$(cat "$work/stdout")
+        echo "  stdout: $line" >&2
+        commit=$(echo "$line" | sed -En 's/^btvmm [0-9.]+ \(commit ([^ )]+)\)$/\1/p')
+        if [ -z "$commit" ]; then
+            echo "$case: FAIL: '$line' is not 'btvmm VERSION (commit ID)'" >&2
+            exit 1
+        fi
+        src=$(dirname "$0")
+        if git -C "$src" rev-parse --git-dir >/dev/null 2>&1; then
+            hash=${commit%-dirty}
+            hash=${hash##*-g}
+            if ! git -C "$src" cat-file -e "$hash^{commit}" 2>/dev/null; then
+                echo "$case: FAIL: '$commit' is no commit of $src's repository" >&2
+                exit 1
+            fi
+        fi ;;
     *)
         echo "$0: unknown case '$case'" >&2
         exit 2 ;;

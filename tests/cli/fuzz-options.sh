@@ -22,7 +22,8 @@ RANDOM=$((seed % 32768))
 
 opts=(-kernel -initrd -append -m -serial --tc-size --de --user-worlds --adaptive --mode --accel --accel=
       --stats --trace --help --version --check-host -smp -nographic
-      -display --frobnicate -M -cpu -kernel= -m= --de= --tc-size= --trace= -)
+      -display --frobnicate -M -cpu -kernel= -m= --de= --tc-size= --trace= -
+      -S -no-reboot -nodefaults -device -monitor -d -name -enable-kvm)
 vals=("$guest" "$guest" "$guest" "$work/text" "$work/dir" /dev/null /nonexistent ""
       0 1 2 3 16 64 256 4095 4096 65536 -1 -64 18446744073709551615 99999999999999999999
       0x40 1e3 64M 64k 2G on off auto maybe stdio none null file:/dev/null trap-emulate
@@ -39,7 +40,8 @@ for ((run = 0; run < runs; run++)); do
         o=$(pick opts)
         case $o in
             *=) args+=("$o$(pick vals)") ;;
-            --stats|--help|--version|--check-host|-nographic) args+=("$o") ;;
+            --stats|--help|--version|--check-host|-nographic|-S|-no-reboot|-nodefaults|-enable-kvm)
+                args+=("$o") ;;
             *) ((RANDOM % 8)) && args+=("$o" "$(pick vals)") || args+=("$o") ;;
         esac
     done

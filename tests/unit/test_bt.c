@@ -620,6 +620,47 @@ START_TEST(detached_blocks_come_back_through_their_page)
 }
 END_TEST
 
+static uint32_t break_at;
+
+static bool fake_stop_before(void *ctx, uint32_t eip)
+{
+	(void)ctx;
+	return eip == break_at;
+}
+
+/* A debugger's breakpoint inside a run of NOPs ends the block right there:
+ * the instruction is the block's last and has an exit before it. */
+START_TEST(a_breakpoint_ends_its_block)
+{
+	static const struct bt_env env = { .fetch = fake_fetch, .protect_code = fake_protect,
+					   .stop_before = fake_stop_before };
+	struct bt_config cfg = { .ram_pages = RAM_PAGES };
+	struct bt_cpu *cpu;
+	char err[128];
+	memset(fake_ram, 0x90, sizeof fake_ram);
+	memset(lin_to_frame, 0, sizeof lin_to_frame);
+	fake_ram[2][0x10] = 0xc3;
+	lin_to_frame[5] = 2 + 1;
+	struct bt *bt = bt_create(&cfg, &env, &cpu, err, sizeof err);
+	ck_assert_msg(bt != NULL, "%s", err);
+	break_at = 0x5003;
+	struct bt_block *b = translate(bt, 0x5000);
+	ck_assert_uint_eq(b->n_insns, 4);
+	ck_assert_uint_eq(b->eip + b->guest_off[3], 0x5003);
+	/* No breakpoint there any more: the whole run, to the RET. */
+	bt_flush(bt);
+	break_at = 0;
+	b = translate(bt, 0x5000);
+	ck_assert_uint_eq(b->n_insns, 0x11);
+	/* bt_step never stops: it must run the instruction at a breakpoint. */
+	break_at = 0x5000;
+	cpu->eip = 0x5000;
+	ck_assert_int_eq(bt_step(bt), BT_EXIT_STEP);
+	ck_assert_uint_eq(cpu->eip, 0x5001);
+	bt_destroy(bt);
+}
+END_TEST
+
 START_TEST(a_block_across_pages_needs_both)
 {
 	struct bt *bt = cache_bt();
@@ -984,6 +1025,7 @@ static Suite *suite(void)
 	tcase_add_test(t, chains_are_undone_when_their_target_goes);
 	tcase_add_test(t, an_instruction_write_drops_only_its_blocks);
 	tcase_add_test(t, a_flush_starts_over);
+	tcase_add_test(t, a_breakpoint_ends_its_block);
 	tcase_add_test(t, user_and_kernel_blocks_apart);
 	tcase_add_test(t, one_instruction_retranslated);
 	tcase_add_test(t, detached_blocks_exit_at_their_entry);
