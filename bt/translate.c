@@ -13,8 +13,11 @@
  *  2. decode each instruction with Zydis (32-bit legacy mode) and classify
  *     it with the table in classify.def;
  *  3. emit it: IDENT copies (emit_ident.c), STACK rewrites (emit_stack.c),
- *     BRANCH ends the block (emit_branch.c), EMULATE ends the block with an
- *     exit that hands the instruction to the monitor;
+ *     BRANCH ends the block (emit_branch.c); EMULATE takes its inline form
+ *     or callout where it has one (emit_inline: flags, segments, port I/O,
+ *     CR2, the SYSENTER/INT/SYSEXIT/IRET transitions, page-table stores)
+ *     and otherwise ends the block with an exit that hands the instruction
+ *     to the monitor;
  *  4. record (guest offset, host offset) per instruction: the fault handler
  *     maps a host PC back to the guest instruction that contains it;
  *  5. end the block at a branch, an emulated instruction, the instruction

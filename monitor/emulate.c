@@ -630,14 +630,8 @@ static void finish(struct mon_vm *vm, const struct emu_insn *in,
 	case EMU_UNHANDLED: {
 		char text[96];
 		format_insn(in, text, sizeof text);
-		/* FS/GS-relative shapes the translator cannot rewrite run
-		 * with the host's segment bases, which need FSGSBASE. */
-		bool fsgs = in->zi.attributes & (ZYDIS_ATTRIB_HAS_SEGMENT_FS |
-						 ZYDIS_ATTRIB_HAS_SEGMENT_GS);
-		mon_stop(vm, MON_EXIT_UNSUPPORTED, "unsupported instruction '%s' at EIP %#x%s",
-			 text, in->eip,
-			 fsgs && !hd_fsgsbase() ? " (this FS/GS-relative form needs a host "
-						  "with FSGSBASE)" : "");
+		mon_stop(vm, MON_EXIT_UNSUPPORTED, "unsupported instruction '%s' at EIP %#x",
+			 text, in->eip);
 		break;
 	}
 	default:
