@@ -367,6 +367,21 @@ enum bt_class {
 /* Class of a Zydis mnemonic (a ZydisMnemonic value) before operand checks;
  * unlisted mnemonics are BT_CLASS_EMULATE. */
 enum bt_class bt_classify_mnemonic(int mnemonic);
+/* The family of a sensitive instruction (classify.def's BT_SENS rows): its
+ * --stats class. */
+enum bt_group {
+	BT_GROUP_NONE,    /* not a BT_SENS row */
+	BT_GROUP_FLAGS,   /* PUSHF POPF CLI STI */
+	BT_GROUP_DESCTAB, /* LGDT LIDT LLDT LTR SGDT SIDT SLDT STR */
+	BT_GROUP_SEGMENT, /* LDS..LSS, LAR LSL VERR VERW */
+	BT_GROUP_FAR,     /* IRET, INT n, INT1, INT3, INTO */
+	BT_GROUP_CONTROL, /* SMSW LMSW CLTS INVLPG INVD WBINVD */
+	BT_GROUP_IO,      /* IN OUT INS OUTS */
+	BT_GROUP_CPU,     /* CPUID RDTSC(P) RDMSR WRMSR RDPMC SYSENTER SYSEXIT HLT */
+	BT_GROUP_LEGACY,  /* invalid in 64-bit mode: PUSHA POPA BOUND ARPL BCD SALC ENTER */
+	BT_GROUP_OTHER,   /* #UD in the virtual CPU, or not modelled */
+};
+enum bt_group bt_group_of(int mnemonic);
 /* Class of a decoded instruction, operand checks included: what the
  * translator does with it (BT_CLASS_EMULATE: the monitor's emulator). */
 enum bt_class bt_classify_insn(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *ops);

@@ -3,9 +3,26 @@
 
 static const uint8_t class_of[ZYDIS_MNEMONIC_MAX_VALUE + 1] = {
 #define BT_INSN(m, c) [ZYDIS_MNEMONIC_##m] = BT_CLASS_##c + 1,
+#define BT_SENS(m, g) [ZYDIS_MNEMONIC_##m] = BT_CLASS_EMULATE + 1,
 #include "classify.def"
+#undef BT_SENS
 #undef BT_INSN
 };
+
+static const uint8_t group_of[ZYDIS_MNEMONIC_MAX_VALUE + 1] = {
+#define BT_INSN(m, c)
+#define BT_SENS(m, g) [ZYDIS_MNEMONIC_##m] = BT_GROUP_##g,
+#include "classify.def"
+#undef BT_SENS
+#undef BT_INSN
+};
+
+enum bt_group bt_group_of(int mnemonic)
+{
+	if (mnemonic < 0 || mnemonic > ZYDIS_MNEMONIC_MAX_VALUE)
+		return BT_GROUP_NONE;
+	return (enum bt_group)group_of[mnemonic];
+}
 
 enum bt_class bt_classify_mnemonic(int mnemonic)
 {

@@ -344,40 +344,20 @@ static enum mon_emu_class class_of(const struct emu_insn *in)
 			return EMU_SEGMENT;
 		return EMU_MEMORY; /* adaptive translation: a page-table writer */
 	}
-	switch (m) {
-	case ZYDIS_MNEMONIC_PUSHF: case ZYDIS_MNEMONIC_PUSHFD:
-	case ZYDIS_MNEMONIC_POPF: case ZYDIS_MNEMONIC_POPFD:
-	case ZYDIS_MNEMONIC_CLI: case ZYDIS_MNEMONIC_STI:
-		return EMU_FLAGS;
-	case ZYDIS_MNEMONIC_LGDT: case ZYDIS_MNEMONIC_LIDT: case ZYDIS_MNEMONIC_LLDT:
-	case ZYDIS_MNEMONIC_LTR: case ZYDIS_MNEMONIC_SGDT: case ZYDIS_MNEMONIC_SIDT:
-	case ZYDIS_MNEMONIC_SLDT: case ZYDIS_MNEMONIC_STR:
-		return EMU_DESCTAB;
-	case ZYDIS_MNEMONIC_JMP: case ZYDIS_MNEMONIC_CALL: case ZYDIS_MNEMONIC_RET:
-	case ZYDIS_MNEMONIC_IRET: case ZYDIS_MNEMONIC_IRETD: case ZYDIS_MNEMONIC_INT:
-	case ZYDIS_MNEMONIC_INT1: case ZYDIS_MNEMONIC_INT3: case ZYDIS_MNEMONIC_INTO:
+	/* The operand checks that make an ordinary instruction sensitive
+	 * (bt_classify_insn): a far branch, a segment register. */
+	if (in->zi.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
 		return EMU_FAR;
-	case ZYDIS_MNEMONIC_SMSW: case ZYDIS_MNEMONIC_LMSW:
-	case ZYDIS_MNEMONIC_CLTS: case ZYDIS_MNEMONIC_INVLPG: case ZYDIS_MNEMONIC_INVD:
-	case ZYDIS_MNEMONIC_WBINVD:
-		return EMU_CONTROL;
-	case ZYDIS_MNEMONIC_IN: case ZYDIS_MNEMONIC_OUT: case ZYDIS_MNEMONIC_INSB:
-	case ZYDIS_MNEMONIC_INSW: case ZYDIS_MNEMONIC_INSD: case ZYDIS_MNEMONIC_OUTSB:
-	case ZYDIS_MNEMONIC_OUTSW: case ZYDIS_MNEMONIC_OUTSD:
-		return EMU_IO;
-	case ZYDIS_MNEMONIC_CPUID: case ZYDIS_MNEMONIC_RDTSC: case ZYDIS_MNEMONIC_RDMSR:
-	case ZYDIS_MNEMONIC_WRMSR: case ZYDIS_MNEMONIC_SYSENTER:
-	case ZYDIS_MNEMONIC_SYSEXIT: case ZYDIS_MNEMONIC_HLT:
-		return EMU_CPU;
-	case ZYDIS_MNEMONIC_PUSHA: case ZYDIS_MNEMONIC_PUSHAD: case ZYDIS_MNEMONIC_POPA:
-	case ZYDIS_MNEMONIC_POPAD: case ZYDIS_MNEMONIC_BOUND: case ZYDIS_MNEMONIC_ARPL:
-	case ZYDIS_MNEMONIC_DAA: case ZYDIS_MNEMONIC_DAS: case ZYDIS_MNEMONIC_AAA:
-	case ZYDIS_MNEMONIC_AAS: case ZYDIS_MNEMONIC_AAM: case ZYDIS_MNEMONIC_AAD:
-	case ZYDIS_MNEMONIC_SALC: case ZYDIS_MNEMONIC_ENTER:
-		return EMU_LEGACY;
-	default:
+	if (has_reg_class(in, ZYDIS_REGCLASS_SEGMENT))
 		return EMU_SEGMENT;
-	}
+	static const enum mon_emu_class of_group[] = {
+		[BT_GROUP_NONE] = EMU_OTHER,       [BT_GROUP_FLAGS] = EMU_FLAGS,
+		[BT_GROUP_DESCTAB] = EMU_DESCTAB,  [BT_GROUP_SEGMENT] = EMU_SEGMENT,
+		[BT_GROUP_FAR] = EMU_FAR,          [BT_GROUP_CONTROL] = EMU_CONTROL,
+		[BT_GROUP_IO] = EMU_IO,            [BT_GROUP_CPU] = EMU_CPU,
+		[BT_GROUP_LEGACY] = EMU_LEGACY,    [BT_GROUP_OTHER] = EMU_OTHER,
+	};
+	return of_group[bt_group_of(m)];
 }
 
 static bool has_reg_class(const struct emu_insn *in, ZydisRegisterClass c)

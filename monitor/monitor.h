@@ -143,6 +143,7 @@ struct mon_fault {
 
 /* Per-class counters of emulated sensitive instructions, for --stats. */
 enum mon_emu_class {
+	/* From classify.def's BT_SENS groups (emulate.c:class_of), and MEMORY. */
 	EMU_FLAGS,      /* PUSHF POPF CLI STI */
 	EMU_DESCTAB,    /* LGDT LIDT LLDT LTR SGDT SIDT SLDT STR */
 	EMU_SEGMENT,    /* MOV/PUSH/POP seg, LDS..LSS, LAR LSL VERR VERW */
@@ -153,6 +154,7 @@ enum mon_emu_class {
 	EMU_LEGACY,     /* PUSHA POPA BOUND ARPL BCD SALC ENTER */
 	EMU_MEMORY,     /* data accesses the S-view cannot map, and page-table
 			   writers emulated by adaptive translation */
+	EMU_OTHER,      /* #UD (UD2, SYSCALL, ...), FP traps, 16-bit forms */
 	EMU_CLASS_COUNT
 };
 

@@ -77,7 +77,7 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 	double secs = (double)(hd_now_ns() - vm->start_ns) / 1e9;
 	static const char *const emu_names[EMU_CLASS_COUNT] = {
 		"flags", "desctab", "segment", "far/int", "control", "io", "cpu",
-		"legacy", "memory",
+		"legacy", "memory", "other",
 	};
 	static const char *const exc_names[32] = {
 		"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "9",
