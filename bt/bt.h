@@ -279,6 +279,8 @@ struct bt_stats {
 	uint64_t reattached;     /* of those, found again instead of translated */
 	uint64_t exits[BT_EXIT_COUNT];
 	uint64_t class_count[8]; /* translated instructions per bt_class */
+	uint64_t sensitive[8];   /* sensitive forms translated, per enum bt_xlate
+				    (BT_XL_EXIT: those that exit) */
 	uint64_t inline_io;      /* port accesses answered inside translated code */
 	uint64_t inline_stores;  /* page-table stores done by the store callout */
 	uint64_t tc_resident;    /* TC bytes ever in use (its high-water mark) */
@@ -367,21 +369,61 @@ enum bt_class {
 /* Class of a Zydis mnemonic (a ZydisMnemonic value) before operand checks;
  * unlisted mnemonics are BT_CLASS_EMULATE. */
 enum bt_class bt_classify_mnemonic(int mnemonic);
-/* The family of a sensitive instruction (classify.def's BT_SENS rows): its
- * --stats class. */
+/*
+ * The sensitive forms: classify.def's BT_SENS and BT_FORM rows, one per
+ * form, each saying what is done with it. The translator, the emulator's
+ * dispatch and --stats all read them.
+ */
+enum bt_form {
+	BT_FORM_NONE, /* an ordinary instruction */
+#define BT_INSN(m, c)
+#define BT_SENS(m, g, x, h) BT_FORM_##m,
+#define BT_FORM(n, g, x, h) BT_FORM_##n,
+#include "classify.def"
+#undef BT_FORM
+#undef BT_SENS
+#undef BT_INSN
+	BT_FORM_COUNT
+};
+/* Its family: the --stats class. */
 enum bt_group {
-	BT_GROUP_NONE,    /* not a BT_SENS row */
+	BT_GROUP_NONE,    /* an ordinary instruction */
 	BT_GROUP_FLAGS,   /* PUSHF POPF CLI STI */
 	BT_GROUP_DESCTAB, /* LGDT LIDT LLDT LTR SGDT SIDT SLDT STR */
-	BT_GROUP_SEGMENT, /* LDS..LSS, LAR LSL VERR VERW */
-	BT_GROUP_FAR,     /* IRET, INT n, INT1, INT3, INTO */
-	BT_GROUP_CONTROL, /* SMSW LMSW CLTS INVLPG INVD WBINVD */
+	BT_GROUP_SEGMENT, /* segment register moves, LDS..LSS, LAR LSL VERR VERW */
+	BT_GROUP_FAR,     /* far JMP CALL RET, IRET, INT n, INT1, INT3, INTO */
+	BT_GROUP_CONTROL, /* MOV CR/DR, SMSW LMSW CLTS INVLPG INVD WBINVD */
 	BT_GROUP_IO,      /* IN OUT INS OUTS */
 	BT_GROUP_CPU,     /* CPUID RDTSC(P) RDMSR WRMSR RDPMC SYSENTER SYSEXIT HLT */
 	BT_GROUP_LEGACY,  /* invalid in 64-bit mode: PUSHA POPA BOUND ARPL BCD SALC ENTER */
 	BT_GROUP_OTHER,   /* #UD in the virtual CPU, or not modelled */
 };
-enum bt_group bt_group_of(int mnemonic);
+/* How the translator emits it (classify.def says which emitter). */
+enum bt_xlate {
+	BT_XL_EXIT,  /* the block exits; the monitor emulates it */
+	BT_XL_FLAGS, /* inline: CLI STI PUSHFD POPFD */
+	BT_XL_SEG,   /* inline: segment register reads and loads, VERW */
+	BT_XL_CR2,   /* inline: MOV r32, CR2 */
+	BT_XL_PORT,  /* callout: IN/OUT to ports answered from translated code */
+	BT_XL_SYS,   /* callout: SYSENTER, SYSEXIT, IRETD, INT n */
+	BT_XL_COUNT
+};
+/* Which emulator routine runs it when it exits (monitor/emulate.c). */
+enum bt_handler {
+	BT_EMU_NONE,   /* not modelled: #UD if the virtual CPU lacks it, else status 8 */
+	BT_EMU_FLAGS, BT_EMU_IO, BT_EMU_CPU, BT_EMU_SYS, BT_EMU_SEG,
+	BT_EMU_LEGACY, BT_EMU_UD, BT_EMU_MOV_CR, BT_EMU_MOV_DR,
+	BT_EMU_COUNT
+};
+struct bt_form_row {
+	const char *name;  /* the mnemonic or form, as classify.def spells it */
+	uint8_t group;     /* enum bt_group */
+	uint8_t xlate;     /* enum bt_xlate */
+	uint8_t handler;   /* enum bt_handler */
+};
+/* The row of a decoded instruction (BT_FORM_NONE: ordinary). */
+enum bt_form bt_form_of(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *ops);
+const struct bt_form_row *bt_form_row(enum bt_form f);
 /* Class of a decoded instruction, operand checks included: what the
  * translator does with it (BT_CLASS_EMULATE: the monitor's emulator). */
 enum bt_class bt_classify_insn(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *ops);

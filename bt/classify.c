@@ -3,25 +3,42 @@
 
 static const uint8_t class_of[ZYDIS_MNEMONIC_MAX_VALUE + 1] = {
 #define BT_INSN(m, c) [ZYDIS_MNEMONIC_##m] = BT_CLASS_##c + 1,
-#define BT_SENS(m, g) [ZYDIS_MNEMONIC_##m] = BT_CLASS_EMULATE + 1,
+#define BT_SENS(m, g, x, h) [ZYDIS_MNEMONIC_##m] = BT_CLASS_EMULATE + 1,
+#define BT_FORM(n, g, x, h)
 #include "classify.def"
+#undef BT_FORM
 #undef BT_SENS
 #undef BT_INSN
 };
 
-static const uint8_t group_of[ZYDIS_MNEMONIC_MAX_VALUE + 1] = {
+static const uint8_t form_of_mnemonic[ZYDIS_MNEMONIC_MAX_VALUE + 1] = {
 #define BT_INSN(m, c)
-#define BT_SENS(m, g) [ZYDIS_MNEMONIC_##m] = BT_GROUP_##g,
+#define BT_SENS(m, g, x, h) [ZYDIS_MNEMONIC_##m] = BT_FORM_##m,
+#define BT_FORM(n, g, x, h)
 #include "classify.def"
+#undef BT_FORM
+#undef BT_SENS
+#undef BT_INSN
+};
+_Static_assert(BT_FORM_COUNT <= 256, "form numbers fit form_of_mnemonic");
+_Static_assert(BT_XL_COUNT <= 8, "bt_stats.sensitive has a slot per translation");
+
+static const struct bt_form_row rows[BT_FORM_COUNT] = {
+	[BT_FORM_NONE] = { "none", BT_GROUP_NONE, BT_XL_EXIT, BT_EMU_NONE },
+#define BT_INSN(m, c)
+#define BT_SENS(m, g, x, h) \
+	[BT_FORM_##m] = { #m, BT_GROUP_##g, BT_XL_##x, BT_EMU_##h },
+#define BT_FORM(n, g, x, h) \
+	[BT_FORM_##n] = { #n, BT_GROUP_##g, BT_XL_##x, BT_EMU_##h },
+#include "classify.def"
+#undef BT_FORM
 #undef BT_SENS
 #undef BT_INSN
 };
 
-enum bt_group bt_group_of(int mnemonic)
+const struct bt_form_row *bt_form_row(enum bt_form f)
 {
-	if (mnemonic < 0 || mnemonic > ZYDIS_MNEMONIC_MAX_VALUE)
-		return BT_GROUP_NONE;
-	return (enum bt_group)group_of[mnemonic];
+	return &rows[f < BT_FORM_COUNT ? f : BT_FORM_NONE];
 }
 
 enum bt_class bt_classify_mnemonic(int mnemonic)
@@ -85,35 +102,54 @@ enum bt_class bt_classify(const struct bt_insn *in)
 	return bt_classify_insn(&in->zi, in->ops);
 }
 
-enum bt_class bt_classify_insn(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *ops)
+/* An ordinary instruction made sensitive by an operand: a segment,
+ * control or debug register, a far branch; or, copied, a hidden stack
+ * access, which would move 8 bytes through RSP. (Zydis decodes no MOV to
+ * or from a test register in 32-bit mode: 0F 24 and 0F 26 are #UD.) */
+static enum bt_form operand_form(const ZydisDecodedInstruction *zi,
+				 const ZydisDecodedOperand *ops, enum bt_class c)
 {
-	enum bt_class c = bt_classify_mnemonic(zi->mnemonic);
-	if (!class_of[zi->mnemonic] && bt_fp_family(zi))
-		c = BT_CLASS_IDENT;
-	if (c == BT_CLASS_EMULATE)
-		return c;
 	if (zi->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
-		return BT_CLASS_EMULATE;
+		return BT_FORM_FAR_BRANCH;
 	for (unsigned i = 0; i < zi->operand_count; i++) {
 		const ZydisDecodedOperand *op = &ops[i];
 		if (op->type == ZYDIS_OPERAND_TYPE_REGISTER) {
 			switch (ZydisRegisterGetClass(op->reg.value)) {
-			case ZYDIS_REGCLASS_SEGMENT:
-			case ZYDIS_REGCLASS_CONTROL:
-			case ZYDIS_REGCLASS_DEBUG:
-			case ZYDIS_REGCLASS_TEST:
-				return BT_CLASS_EMULATE;
-			default:
-				break;
+			case ZYDIS_REGCLASS_SEGMENT: return BT_FORM_SREG;
+			case ZYDIS_REGCLASS_CONTROL: return BT_FORM_MOV_CR;
+			case ZYDIS_REGCLASS_DEBUG: return BT_FORM_MOV_DR;
+			default: break;
 			}
 		}
-		/* A hidden stack access in a copied instruction would move 8
-		 * bytes through RSP: never copy one. */
 		if (c == BT_CLASS_IDENT && op->type == ZYDIS_OPERAND_TYPE_MEMORY &&
 		    op->visibility == ZYDIS_OPERAND_VISIBILITY_HIDDEN &&
 		    (op->mem.base == ZYDIS_REGISTER_ESP ||
 		     op->mem.base == ZYDIS_REGISTER_SP))
-			return BT_CLASS_EMULATE;
+			return BT_FORM_HIDDEN_STACK;
 	}
+	return BT_FORM_NONE;
+}
+
+/* The mnemonic's class, FP-family instructions IDENT. */
+static enum bt_class mnemonic_class(const ZydisDecodedInstruction *zi)
+{
+	if (!class_of[zi->mnemonic] && bt_fp_family(zi))
+		return BT_CLASS_IDENT;
+	return bt_classify_mnemonic(zi->mnemonic);
+}
+
+enum bt_form bt_form_of(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *ops)
+{
+	if (form_of_mnemonic[zi->mnemonic])
+		return (enum bt_form)form_of_mnemonic[zi->mnemonic];
+	enum bt_class c = mnemonic_class(zi);
+	return c == BT_CLASS_EMULATE ? BT_FORM_NONE : operand_form(zi, ops, c);
+}
+
+enum bt_class bt_classify_insn(const ZydisDecodedInstruction *zi, const ZydisDecodedOperand *ops)
+{
+	enum bt_class c = mnemonic_class(zi);
+	if (c != BT_CLASS_EMULATE && operand_form(zi, ops, c) != BT_FORM_NONE)
+		return BT_CLASS_EMULATE;
 	return c;
 }

@@ -11,13 +11,14 @@
  *     code stops at its next block entry with precise state (no flags are
  *     touched, which matters: guest flags live in host RFLAGS);
  *  2. decode each instruction with Zydis (32-bit legacy mode) and classify
- *     it with the table in classify.def;
+ *     it with the table in classify.def: its class, and for a sensitive
+ *     one its row (bt_form_of);
  *  3. emit it: IDENT copies (emit_ident.c), STACK rewrites (emit_stack.c),
- *     BRANCH ends the block (emit_branch.c); EMULATE takes its inline form
- *     or callout where it has one (emit_inline: flags, segments, port I/O,
- *     CR2, the SYSENTER/INT/SYSEXIT/IRET transitions, page-table stores)
- *     and otherwise ends the block with an exit that hands the instruction
- *     to the monitor;
+ *     BRANCH ends the block (emit_branch.c); EMULATE takes the inline form
+ *     or callout its row names where it has the shape for it
+ *     (emit_sensitive), or the page-table store callout adaptive
+ *     translation asks for, and otherwise ends the block with an exit that
+ *     hands the instruction to the monitor;
  *  4. record (guest offset, host offset) per instruction: the fault handler
  *     maps a host PC back to the guest instruction that contains it;
  *  5. end the block at a branch, an emulated instruction, the instruction
@@ -106,21 +107,33 @@ static bool next_in_block(struct bt *bt, uint32_t next, uint32_t block_eip)
 }
 
 /*
- * The inline forms of otherwise emulated instructions: port I/O the
- * monitor answers from translated code, segment instructions with a fast
- * path, CLI/STI/PUSHF/POPF (an STI only with its shadow inside the block).
- * Not for bt_step: it runs the emulator's own fallback.
+ * A sensitive form's inline sequence or callout, as classify.def names
+ * it, where the instruction has the shape its emitter knows (an STI only
+ * with its shadow inside the block). False: the block exits to the
+ * emulator. Not for bt_step: it runs the emulator's own fallback.
  */
-static bool emit_inline(struct bt_tx *tx, const struct bt_insn *in, unsigned n,
-			uint32_t block_eip)
+static bool emit_sensitive(struct bt_tx *tx, const struct bt_insn *in, enum bt_form form,
+			   unsigned n, uint32_t block_eip)
 {
 	if (tx->bt->single)
 		return false;
-	if (in->zi.mnemonic == ZYDIS_MNEMONIC_STI &&
-	    (n == BT_MAX_BLOCK_INSNS || !next_in_block(tx->bt, in->next_eip, block_eip)))
+	switch (bt_form_row(form)->xlate) {
+	case BT_XL_FLAGS:
+		if (in->zi.mnemonic == ZYDIS_MNEMONIC_STI &&
+		    (n == BT_MAX_BLOCK_INSNS || !next_in_block(tx->bt, in->next_eip, block_eip)))
+			return false;
+		return emit_flags_inline(tx, in);
+	case BT_XL_SEG:
+		return emit_seg_inline(tx, in);
+	case BT_XL_CR2:
+		return emit_cr2_read(tx, in);
+	case BT_XL_PORT:
+		return emit_inline_io(tx, in);
+	case BT_XL_SYS:
+		return emit_inline_sys(tx, in);
+	default:
 		return false;
-	return emit_inline_io(tx, in) || emit_seg_inline(tx, in) || emit_flags_inline(tx, in) ||
-	       emit_cr2_read(tx, in) || emit_inline_sys(tx, in);
+	}
 }
 
 #define X86_MAX_INSN 15 /* bytes in the longest x86 instruction */
@@ -196,6 +209,7 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 		}
 
 		enum bt_class c = bt_classify(&in);
+		enum bt_form form = bt_form_of(&in.zi, in.ops);
 		if ((bt->fp_trap && bt_fp_family(&in.zi)) ||
 		    (bt->xmm_off && bt_xmm_insn(&in.zi, in.ops)))
 			c = BT_CLASS_EMULATE;
@@ -208,7 +222,7 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 		 * table says IDENT, ENDBR32 and the prefetches, NOPs on the
 		 * host too; the emulator skips the others.) */
 		if (bt_isa_check(&bt->isa, &in.zi) == BT_ISA_UD)
-			c = BT_CLASS_EMULATE;
+			c = BT_CLASS_EMULATE, form = BT_FORM_NONE;
 		/* Adaptive translation; a bt_step is the emulator's own
 		 * fallback and must run the instruction itself. */
 		bool forced = false;
@@ -237,13 +251,15 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 			ok = emit_branch(&tx, &in);
 			break;
 		default:
-			/* Emulated, unless it has an inline form. */
+			/* Emulated, unless it has an inline form or callout. */
 			ok = (forced && emit_inline_store(&tx, &in)) ||
-			     emit_inline(&tx, &in, n, eip);
+			     emit_sensitive(&tx, &in, form, n, eip);
 			if (ok) {
 				bt->stats.class_count[c]--;
 				bt->stats.class_count[BT_CLASS_IDENT]++;
 			}
+			if (form != BT_FORM_NONE)
+				bt->stats.sensitive[ok ? bt_form_row(form)->xlate : BT_XL_EXIT]++;
 			break;
 		}
 		if (!ok) {

@@ -1,10 +1,7 @@
-/* monitor: the instruction emulator's dispatcher, operand helpers, flags and I/O (the CPU's own state: emulate_cpu.c). */
+/* monitor: the instruction emulator's dispatcher (classify.def's rows name the routines) and operand helpers. */
 #include <string.h>
 
 #include "emulate.h"
-
-enum emu_result emu_segments(struct mon_vm *vm, const struct emu_insn *in,
-			     struct mon_fault *f);
 
 static struct bt_cpu *cpu_of(struct mon_vm *vm)
 {
@@ -134,175 +131,6 @@ void emu_set_szp(struct mon_vm *vm, uint32_t result, unsigned size)
 		cpu->eflags |= BT_FL_PF;
 }
 
-/* ---- EFLAGS ---- */
-
-/* Bits POPF may change at CPL 0 (VM, VIF, VIP and RF are never loaded). */
-#define POPF_MASK (BT_FL_LIVE | BT_FL_TF | BT_FL_IF | BT_FL_IOPL | BT_FL_NT | \
-		   BT_FL_AC | BT_FL_ID)
-
-static enum emu_result emu_flags(struct mon_vm *vm, const struct emu_insn *in,
-				 struct mon_fault *f)
-{
-	struct bt_cpu *cpu = cpu_of(vm);
-	unsigned size = in->zi.operand_width / 8;
-	unsigned cpl = mon_cpl(&vm->vcpu);
-	unsigned iopl = (cpu->eflags & BT_FL_IOPL) >> 12;
-	uint32_t v;
-	switch (in->zi.mnemonic) {
-	case ZYDIS_MNEMONIC_CLI:
-	case ZYDIS_MNEMONIC_STI:
-		if (cpl > iopl) {
-			mon_fault_set(f, EXC_GP, true, 0);
-			return EMU_FAULT;
-		}
-		if (in->zi.mnemonic == ZYDIS_MNEMONIC_CLI) {
-			cpu->eflags &= ~BT_FL_IF;
-		} else {
-			/* STI: interrupts wait until after the next
-			 * instruction ("sti; hlt" cannot miss a wakeup). */
-			if (!(cpu->eflags & BT_FL_IF))
-				vm->irq_shadow = true;
-			cpu->eflags |= BT_FL_IF;
-		}
-		return EMU_NEXT;
-	case ZYDIS_MNEMONIC_PUSHF:
-	case ZYDIS_MNEMONIC_PUSHFD:
-		v = (cpu->eflags & ~(BT_FL_VM | BT_FL_RF)) | 2;
-		return mon_push(vm, v & emu_size_mask(size), size, f) ? EMU_NEXT : EMU_FAULT;
-	case ZYDIS_MNEMONIC_POPF:
-	case ZYDIS_MNEMONIC_POPFD: {
-		if (!mon_pop(vm, &v, size, f))
-			return EMU_FAULT;
-		uint32_t mask = POPF_MASK & emu_size_mask(size);
-		if (cpl > 0)
-			mask &= ~BT_FL_IOPL;
-		if (cpl > iopl)
-			mask &= ~BT_FL_IF;
-		cpu->eflags = ((cpu->eflags & ~mask) | (v & mask) | 2) & ~BT_FL_RF;
-		return EMU_NEXT;
-	}
-	default:
-		return EMU_UNHANDLED;
-	}
-}
-
-/* ---- I/O ---- */
-
-/*
- * May the guest touch `size` ports from `port`? At CPL <= IOPL, yes; else
- * the 32-bit TSS's I/O permission bitmap decides (SDM vol. 1, 19.5.2):
- * every bit of the ports must be 0, and the two bytes holding them must
- * lie within the TSS's limit. A TSS the monitor cannot read means no.
- */
-static bool io_allowed(struct mon_vm *vm, uint16_t port, unsigned size)
-{
-	const struct vcpu *v = &vm->vcpu;
-	unsigned iopl = (cpu_of(vm)->eflags & BT_FL_IOPL) >> 12;
-	if (mon_cpl(v) <= iopl)
-		return true;
-	unsigned type = SEG_ATTR_TYPE(v->tr.attr);
-	if ((type != 9 && type != 11) || v->tr.limit < 0x67)
-		return false;
-	struct mon_fault f = { 0 };
-	uint32_t base = 0, bits = 0;
-	if (!mon_read(vm, v->tr.base + 0x66, &base, 2, &f))
-		return false;
-	uint32_t at = base + port / 8u;
-	if (at + 1 > v->tr.limit || !mon_read(vm, v->tr.base + at, &bits, 2, &f))
-		return false;
-	return !(bits & (((1u << size) - 1) << (port & 7)));
-}
-
-static enum emu_result emu_io(struct mon_vm *vm, const struct emu_insn *in,
-			      struct mon_fault *f)
-{
-	struct bt_cpu *cpu = cpu_of(vm);
-	const ZydisDecodedInstruction *zi = &in->zi;
-	uint16_t checked = (uint16_t)cpu->gpr[BT_EDX]; /* the port: DX or imm8 */
-	switch (zi->mnemonic) {
-	case ZYDIS_MNEMONIC_IN: case ZYDIS_MNEMONIC_OUT: {
-		const ZydisDecodedOperand *p = &in->ops[zi->mnemonic == ZYDIS_MNEMONIC_IN ? 1 : 0];
-		if (p->type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
-			checked = (uint16_t)p->imm.value.u;
-	}
-		/* fall through */
-	case ZYDIS_MNEMONIC_INSB: case ZYDIS_MNEMONIC_INSW: case ZYDIS_MNEMONIC_INSD:
-	case ZYDIS_MNEMONIC_OUTSB: case ZYDIS_MNEMONIC_OUTSW: case ZYDIS_MNEMONIC_OUTSD:
-		if (!io_allowed(vm, checked, zi->operand_width / 8)) {
-			mon_fault_set(f, EXC_GP, true, 0);
-			return EMU_FAULT;
-		}
-		break;
-	default:
-		return EMU_UNHANDLED;
-	}
-	switch (zi->mnemonic) {
-	case ZYDIS_MNEMONIC_IN: {
-		unsigned size = zi->operand_width / 8;
-		uint16_t port = in->ops[1].type == ZYDIS_OPERAND_TYPE_IMMEDIATE
-					? (uint16_t)in->ops[1].imm.value.u
-					: (uint16_t)cpu->gpr[BT_EDX];
-		emu_set_reg(vm, in->ops[0].reg.value, dev_pio_in(vm->bus, port, size));
-		return EMU_NEXT;
-	}
-	case ZYDIS_MNEMONIC_OUT: {
-		unsigned size = zi->operand_width / 8;
-		uint16_t port = in->ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE
-					? (uint16_t)in->ops[0].imm.value.u
-					: (uint16_t)cpu->gpr[BT_EDX];
-		dev_pio_out(vm->bus, port, size, emu_get_reg(vm, in->ops[1].reg.value));
-		return EMU_NEXT;
-	}
-	default:
-		break;
-	}
-	/* INS / OUTS, with or without REP. */
-	bool is_in = zi->mnemonic == ZYDIS_MNEMONIC_INSB ||
-		     zi->mnemonic == ZYDIS_MNEMONIC_INSW ||
-		     zi->mnemonic == ZYDIS_MNEMONIC_INSD;
-	bool is_out = zi->mnemonic == ZYDIS_MNEMONIC_OUTSB ||
-		      zi->mnemonic == ZYDIS_MNEMONIC_OUTSW ||
-		      zi->mnemonic == ZYDIS_MNEMONIC_OUTSD;
-	if (!is_in && !is_out)
-		return EMU_UNHANDLED;
-	if (zi->address_width != 32)
-		return EMU_UNHANDLED;
-	unsigned size = zi->operand_width / 8;
-	bool rep = zi->attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE |
-				     ZYDIS_ATTRIB_HAS_REPNE);
-	int32_t step = (cpu->eflags & BT_FL_DF) ? -(int32_t)size : (int32_t)size;
-	uint16_t port = (uint16_t)cpu->gpr[BT_EDX];
-	int src_seg = SEG_DS;
-	for (unsigned i = 0; i < zi->operand_count; i++)
-		if (in->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY && is_out)
-			src_seg = in->ops[i].mem.segment == ZYDIS_REGISTER_NONE
-					  ? SEG_DS
-					  : (int)ZydisRegisterGetId(in->ops[i].mem.segment);
-	while (!rep || cpu->gpr[BT_ECX]) {
-		uint32_t v;
-		if (is_in) {
-			v = dev_pio_in(vm->bus, port, size);
-			if (!mon_write(vm, vm->vcpu.seg[SEG_ES].base + cpu->gpr[BT_EDI],
-				       &v, size, f))
-				return EMU_FAULT;
-			cpu->gpr[BT_EDI] += (uint32_t)step;
-		} else {
-			v = 0;
-			if (!mon_read(vm, vm->vcpu.seg[src_seg].base + cpu->gpr[BT_ESI],
-				      &v, size, f))
-				return EMU_FAULT;
-			dev_pio_out(vm->bus, port, size, v);
-			cpu->gpr[BT_ESI] += (uint32_t)step;
-		}
-		if (!rep)
-			break;
-		cpu->gpr[BT_ECX]--;
-		if (vm->stop)
-			return EMU_STOPPED;
-	}
-	return EMU_NEXT;
-}
-
 /* JCXZ, and LOOP/LOOPE/LOOPNE counting in CX. */
 static enum emu_result emu_loop16(struct mon_vm *vm, const struct emu_insn *in)
 {
@@ -330,26 +158,10 @@ static enum emu_result emu_loop16(struct mon_vm *vm, const struct emu_insn *in)
 
 /* ---- dispatch ---- */
 
-static bool has_reg_class(const struct emu_insn *in, ZydisRegisterClass c);
-
-/* The --stats class of an emulated instruction (MOV by its operands). */
-static enum mon_emu_class class_of(const struct emu_insn *in)
+/* The --stats class of an emulated instruction: its row's family; an
+ * ordinary MOV is a page-table writer of adaptive translation. */
+static enum mon_emu_class class_of(const struct emu_insn *in, enum bt_form form)
 {
-	ZydisMnemonic m = in->zi.mnemonic;
-	if (m == ZYDIS_MNEMONIC_MOV) {
-		if (has_reg_class(in, ZYDIS_REGCLASS_CONTROL) ||
-		    has_reg_class(in, ZYDIS_REGCLASS_DEBUG))
-			return EMU_CONTROL;
-		if (has_reg_class(in, ZYDIS_REGCLASS_SEGMENT))
-			return EMU_SEGMENT;
-		return EMU_MEMORY; /* adaptive translation: a page-table writer */
-	}
-	/* The operand checks that make an ordinary instruction sensitive
-	 * (bt_classify_insn): a far branch, a segment register. */
-	if (in->zi.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
-		return EMU_FAR;
-	if (has_reg_class(in, ZYDIS_REGCLASS_SEGMENT))
-		return EMU_SEGMENT;
 	static const enum mon_emu_class of_group[] = {
 		[BT_GROUP_NONE] = EMU_OTHER,       [BT_GROUP_FLAGS] = EMU_FLAGS,
 		[BT_GROUP_DESCTAB] = EMU_DESCTAB,  [BT_GROUP_SEGMENT] = EMU_SEGMENT,
@@ -357,16 +169,9 @@ static enum mon_emu_class class_of(const struct emu_insn *in)
 		[BT_GROUP_IO] = EMU_IO,            [BT_GROUP_CPU] = EMU_CPU,
 		[BT_GROUP_LEGACY] = EMU_LEGACY,    [BT_GROUP_OTHER] = EMU_OTHER,
 	};
-	return of_group[bt_group_of(m)];
-}
-
-static bool has_reg_class(const struct emu_insn *in, ZydisRegisterClass c)
-{
-	for (unsigned i = 0; i < in->zi.operand_count_visible; i++)
-		if (in->ops[i].type == ZYDIS_OPERAND_TYPE_REGISTER &&
-		    ZydisRegisterGetClass(in->ops[i].reg.value) == c)
-			return true;
-	return false;
+	if (form == BT_FORM_NONE && in->zi.mnemonic == ZYDIS_MNEMONIC_MOV)
+		return EMU_MEMORY;
+	return of_group[bt_form_row(form)->group];
 }
 
 void mon_sync_mode(struct mon_vm *vm)
@@ -410,8 +215,21 @@ static enum emu_result emu_fp_trap(struct mon_vm *vm, const struct emu_insn *in,
 	return EMU_FAULT;
 }
 
+/* #UD: UD0, UD1, UD2. */
+static enum emu_result emu_ud(struct mon_vm *vm, const struct emu_insn *in,
+			      struct mon_fault *f)
+{
+	(void)vm, (void)in;
+	mon_fault_set(f, EXC_UD, false, 0);
+	return EMU_FAULT;
+}
+
+/* Run the instruction: its row in classify.def names the routine (after
+ * the cases that are not the row's: an instruction the virtual CPU lacks,
+ * a memory access the S-view cannot map, adaptive translation's
+ * page-table writers, 16-bit addressing, FP traps). */
 static enum emu_result dispatch(struct mon_vm *vm, const struct emu_insn *in,
-				struct mon_fault *f, bool memory_fault)
+				enum bt_form form, struct mon_fault *f, bool memory_fault)
 {
 	enum emu_result r;
 	ZydisMnemonic m = in->zi.mnemonic;
@@ -457,25 +275,17 @@ static enum emu_result dispatch(struct mon_vm *vm, const struct emu_insn *in,
 	}
 	if (bt_fp_family(&in->zi))
 		return emu_fp_trap(vm, in, f);
-	if (m == ZYDIS_MNEMONIC_MOV && has_reg_class(in, ZYDIS_REGCLASS_CONTROL))
-		return emu_mov_cr(vm, in, f);
-	if (m == ZYDIS_MNEMONIC_MOV && has_reg_class(in, ZYDIS_REGCLASS_DEBUG))
-		return emu_mov_dr(vm, in, f);
-	if (m == ZYDIS_MNEMONIC_SYSENTER)
-		return emu_sysenter(vm, f);
-	if (m == ZYDIS_MNEMONIC_UD0 || m == ZYDIS_MNEMONIC_UD1 || m == ZYDIS_MNEMONIC_UD2) {
-		mon_fault_set(f, EXC_UD, false, 0);
-		return EMU_FAULT;
-	}
-	if ((r = emu_flags(vm, in, f)) != EMU_UNHANDLED)
-		return r;
-	if ((r = emu_io(vm, in, f)) != EMU_UNHANDLED)
-		return r;
-	if ((r = emu_cpu(vm, in, f)) != EMU_UNHANDLED)
-		return r;
-	if ((r = emu_segments(vm, in, f)) != EMU_UNHANDLED)
-		return r;
-	if ((r = emu_legacy(vm, in, f)) != EMU_UNHANDLED)
+	static enum emu_result (*const handler[BT_EMU_COUNT])(struct mon_vm *,
+							      const struct emu_insn *,
+							      struct mon_fault *) = {
+		[BT_EMU_FLAGS] = emu_flags,   [BT_EMU_IO] = emu_io,
+		[BT_EMU_CPU] = emu_cpu,       [BT_EMU_SYS] = emu_sys,
+		[BT_EMU_SEG] = emu_segments,  [BT_EMU_LEGACY] = emu_legacy,
+		[BT_EMU_UD] = emu_ud,         [BT_EMU_MOV_CR] = emu_mov_cr,
+		[BT_EMU_MOV_DR] = emu_mov_dr,
+	};
+	enum bt_handler h = bt_form_row(form)->handler;
+	if (handler[h] && (r = handler[h](vm, in, f)) != EMU_UNHANDLED)
 		return r;
 	/* An ordinary instruction reaches here when its block was translated
 	 * while its last bytes could not be fetched (they lie on a page that
@@ -641,14 +451,15 @@ void mon_emulate(struct mon_vm *vm)
 	struct mon_fault f = { 0 };
 	if (!fetch_decode(vm, &in))
 		return;
-	vm->emu_count[class_of(&in)]++;
+	enum bt_form form = bt_form_of(&in.zi, in.ops);
+	vm->emu_count[class_of(&in, form)]++;
 	if (vm->opt.stats)
 		mon_count_site(vm, in.eip, in.zi.mnemonic, false);
 	/* Descriptor tables or address translation may change: translated
 	 * code's segment loads must read the tables again. */
 	if (moves_tables(&in))
 		mon_segc_flush(vm);
-	finish(vm, &in, dispatch(vm, &in, &f, false), &f);
+	finish(vm, &in, dispatch(vm, &in, form, &f, false), &f);
 }
 
 bool mon_emulated_at_eip(struct mon_vm *vm)
@@ -668,7 +479,7 @@ void mon_emulate_memory(struct mon_vm *vm)
 	if (!fetch_decode(vm, &in))
 		return;
 	vm->emu_count[EMU_MEMORY]++;
-	enum emu_result r = dispatch(vm, &in, &f, true);
+	enum emu_result r = dispatch(vm, &in, BT_FORM_NONE, &f, true);
 	if (r == EMU_UNHANDLED) {
 		mon_stop(vm, MON_EXIT_UNSUPPORTED,
 			 "unsupported: instruction at EIP %#x accesses guest memory "

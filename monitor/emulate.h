@@ -50,15 +50,30 @@ static inline uint32_t emu_size_mask(unsigned size)
 /* The SEG_ index of a segment register (SEG_DS for none). */
 int emu_seg_index(ZydisRegister r);
 
+/*
+ * The routines classify.def's rows name (enum bt_handler); each returns
+ * EMU_UNHANDLED for an instruction that is not its own.
+ */
+/* emulate_io.c: PUSHF POPF CLI STI; IN OUT INS OUTS (the IOPL checks and
+ * the TSS's I/O permission bitmap included). */
+enum emu_result emu_flags(struct mon_vm *vm, const struct emu_insn *in,
+			  struct mon_fault *f);
+enum emu_result emu_io(struct mon_vm *vm, const struct emu_insn *in,
+		       struct mon_fault *f);
+/* emulate_seg.c: descriptor tables, segment loads and probes, far
+ * transfers, IRET, INT n/INT1/INT3/INTO. */
+enum emu_result emu_segments(struct mon_vm *vm, const struct emu_insn *in,
+			     struct mon_fault *f);
 /* emulate_cpu.c: MOV CRn/DRn, LMSW/SMSW/CLTS; CPUID, MSRs, RDTSC/RDPMC,
- * INVD/WBINVD, INVLPG, HLT; SYSENTER. */
+ * INVD/WBINVD, INVLPG, HLT; SYSENTER, SYSEXIT. */
 enum emu_result emu_mov_cr(struct mon_vm *vm, const struct emu_insn *in,
 			   struct mon_fault *f);
 enum emu_result emu_mov_dr(struct mon_vm *vm, const struct emu_insn *in,
 			   struct mon_fault *f);
 enum emu_result emu_cpu(struct mon_vm *vm, const struct emu_insn *in,
 			struct mon_fault *f);
-enum emu_result emu_sysenter(struct mon_vm *vm, struct mon_fault *f);
+/* SYSENTER and SYSEXIT. */
+enum emu_result emu_sys(struct mon_vm *vm, const struct emu_insn *in, struct mon_fault *f);
 
 /* emulate_mem.c: instructions with a memory operand the S-view cannot
  * reach (device memory, holes, the low 64 KiB), done through mon_read and

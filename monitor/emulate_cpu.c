@@ -1,4 +1,4 @@
-/* monitor: emulation of the instructions that reach the CPU's own state: MOV to and from control and debug registers (with the PAE PDPTE loads), CPUID, RDMSR/WRMSR, RDTSC, CLTS, INVD/WBINVD, HLT, SYSENTER. */
+/* monitor: emulation of the instructions that reach the CPU's own state: MOV to and from control and debug registers (with the PAE PDPTE loads), CPUID, RDMSR/WRMSR, RDTSC, CLTS, INVD/WBINVD, HLT, SYSENTER, SYSEXIT. */
 #include <string.h>
 
 #include "emulate.h"
@@ -242,7 +242,7 @@ enum emu_result emu_cpu(struct mon_vm *vm, const struct emu_insn *in,
 }
 
 /* SYSENTER at any CPL enters CPL 0 through the SYSENTER MSRs. */
-enum emu_result emu_sysenter(struct mon_vm *vm, struct mon_fault *f)
+static enum emu_result emu_sysenter(struct mon_vm *vm, struct mon_fault *f)
 {
 	struct vcpu *v = &vm->vcpu;
 	if (!(v->cr0 & CR0_PE) || (v->sysenter_cs & 0xfffc) == 0) {
@@ -251,6 +251,32 @@ enum emu_result emu_sysenter(struct mon_vm *vm, struct mon_fault *f)
 	}
 	mon_sysenter_state(v);
 	return EMU_JUMPED;
+}
+
+/* SYSEXIT: CPL 0 only; flat ring-3 segments at SYSENTER_CS + 16 and + 24,
+ * EIP from EDX, ESP from ECX (SDM vol. 2). */
+static enum emu_result emu_sysexit(struct mon_vm *vm, struct mon_fault *f)
+{
+	struct vcpu *v = &vm->vcpu;
+	uint16_t base = (uint16_t)(v->sysenter_cs & 0xfffc);
+	if (mon_cpl(v) != 0 || !(v->cr0 & CR0_PE) || !base) {
+		mon_fault_set(f, EXC_GP, true, 0);
+		return EMU_FAULT;
+	}
+	mon_sysexit_state(v, v->cpu->gpr[BT_ECX], v->cpu->gpr[BT_EDX]);
+	return EMU_JUMPED;
+}
+
+enum emu_result emu_sys(struct mon_vm *vm, const struct emu_insn *in, struct mon_fault *f)
+{
+	switch (in->zi.mnemonic) {
+	case ZYDIS_MNEMONIC_SYSENTER:
+		return emu_sysenter(vm, f);
+	case ZYDIS_MNEMONIC_SYSEXIT:
+		return emu_sysexit(vm, f);
+	default:
+		return EMU_UNHANDLED;
+	}
 }
 
 void mon_sysenter_state(struct vcpu *v)

@@ -1,9 +1,6 @@
 /* monitor: emulation of descriptor-table, segment and far control-transfer instructions. */
 #include "emulate.h"
 
-enum emu_result emu_segments(struct mon_vm *vm, const struct emu_insn *in,
-			     struct mon_fault *f);
-
 static bool cpl0(struct mon_vm *vm, struct mon_fault *f)
 {
 	if (mon_cpl(&vm->vcpu) == 0)
@@ -577,18 +574,6 @@ enum emu_result emu_segments(struct mon_vm *vm, const struct emu_insn *in,
 	case ZYDIS_MNEMONIC_LDS: case ZYDIS_MNEMONIC_LES: case ZYDIS_MNEMONIC_LFS:
 	case ZYDIS_MNEMONIC_LGS: case ZYDIS_MNEMONIC_LSS:
 		return emu_sreg(vm, in, f);
-	case ZYDIS_MNEMONIC_SYSEXIT: {
-		/* CPL 0 only; flat ring-3 segments at SYSENTER_CS + 16 and
-		 * + 24, EIP from EDX, ESP from ECX (SDM vol. 2). */
-		struct vcpu *v = &vm->vcpu;
-		uint16_t base = (uint16_t)(v->sysenter_cs & 0xfffc);
-		if (mon_cpl(v) != 0 || !(v->cr0 & CR0_PE) || !base) {
-			mon_fault_set(f, EXC_GP, true, 0);
-			return EMU_FAULT;
-		}
-		mon_sysexit_state(v, cpu->gpr[BT_ECX], cpu->gpr[BT_EDX]);
-		return EMU_JUMPED;
-	}
 	default:
 		return EMU_UNHANDLED;
 	}

@@ -95,6 +95,12 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 		(unsigned long long)s->class_count[BT_CLASS_STACK],
 		(unsigned long long)s->class_count[BT_CLASS_BRANCH],
 		(unsigned long long)s->class_count[BT_CLASS_EMULATE]);
+	const uint64_t *xl = s->sensitive;
+	fprintf(out, "  sensitive forms translated (classify.def): exit %llu; inline: flags %llu, "
+		     "segment %llu, CR2 %llu; callout: port %llu, transition %llu\n",
+		(unsigned long long)xl[BT_XL_EXIT], (unsigned long long)xl[BT_XL_FLAGS],
+		(unsigned long long)xl[BT_XL_SEG], (unsigned long long)xl[BT_XL_CR2],
+		(unsigned long long)xl[BT_XL_PORT], (unsigned long long)xl[BT_XL_SYS]);
 	fprintf(out, "  port I/O answered inside translated code: %llu; page-table stores by "
 		     "the store callout: %llu; SYSENTER %llu, SYSEXIT %llu, IRETD %llu and INT n %llu "
 		     "by their callout\n",
