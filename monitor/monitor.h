@@ -494,12 +494,17 @@ void mon_fault_set(struct mon_fault *f, uint8_t vector, bool has_error,
 /*
  * Deliver vector `v` through the guest IDT. `next_eip` is the EIP pushed
  * (the faulting instruction for faults, the next one for traps and INT n).
- * `soft` is true for INT n / INT3 / INTO (gate DPL is checked against CPL).
+ * `soft` is true for INT n / INT3 / INTO (gate DPL is checked against CPL);
+ * false for exceptions (external interrupts: mon_deliver_irq).
  * Faults during delivery escalate to #DF and then to a triple fault, which
  * stops the VM.
  */
 void mon_deliver(struct mon_vm *vm, uint8_t v, bool has_error, uint32_t error,
 		 uint32_t next_eip, bool soft);
+/* Deliver external interrupt vector `v` (from the interrupt controllers),
+ * `next_eip` the instruction it comes before: no error code, no gate DPL
+ * check, and, whatever the vector, never an exception (SDM table 6-4). */
+void mon_deliver_irq(struct mon_vm *vm, uint8_t v, uint32_t next_eip);
 /* Deliver a fault raised while emulating the instruction at cpu->eip. */
 void mon_deliver_fault(struct mon_vm *vm, const struct mon_fault *f);
 

@@ -526,7 +526,7 @@ static bool take_interrupt(struct mon_vm *vm)
 	cpu->irq_waiting = dev_platform_intr(vm->plat);
 	vm->vcpu.halted = false;
 	vm->irqs++;
-	mon_deliver(vm, vector, false, 0, cpu->eip, false);
+	mon_deliver_irq(vm, vector, cpu->eip);
 	return true;
 }
 
