@@ -362,6 +362,11 @@ void mon_stop(struct mon_vm *vm, int status, const char *fmt, ...)
  * recent exits. Where it cannot, BTVMM_CHECK. */
 #define MON_BUG(vm, ...) mon_stop((vm), MON_EXIT_BUG, "internal error: " __VA_ARGS__)
 int mon_run(struct mon_vm *vm);
+/* Between two instructions: bring the devices up to now, note in
+ * cpu->irq_waiting whether an interrupt is requested, and if IF is set
+ * and no STI/MOV SS shadow holds it off, acknowledge the highest one (PIC
+ * or local APIC) and deliver it. True if one was delivered. */
+bool mon_take_interrupt(struct mon_vm *vm);
 /* If SIGINT, SIGTERM or SIGHUP came: stop the VM (status 12, unless it
  * is stopped already), return true. For loops that wait outside the run
  * loop too. */

@@ -514,7 +514,7 @@ void mon_check_devices(struct mon_vm *vm)
  * (they are then emulated), and the inline STI and POPF test it; it is
  * kept here.
  */
-static bool take_interrupt(struct mon_vm *vm)
+bool mon_take_interrupt(struct mon_vm *vm)
 {
 	struct bt_cpu *cpu = vm->vcpu.cpu;
 	dev_platform_update(vm->plat);
@@ -700,7 +700,7 @@ int mon_run(struct mon_vm *vm)
 			charge(vm, ACT_HALT, &t);
 			continue;
 		}
-		take_interrupt(vm);
+		mon_take_interrupt(vm);
 		uint64_t next = dev_platform_next_event(vm->plat);
 		if (vm->poll_watch) {
 			/* Moved only once reached: re-arming the host timer

@@ -5,9 +5,11 @@
  * or one identity-mapping page table) and an idle translator — with a GDT,
  * an IDT and TSSes the test writes. Each case delivers one event and checks
  * the state the SDM (vol. 3 ch. 6) says it leaves: CS:EIP, SS:ESP, the
- * stacked words, EFLAGS, the error code, CR2. Reserves the guest space like
- * unit.sview: not in the AddressSanitizer run; skips (77) where the
- * reservation fails.
+ * stacked words, EFLAGS, the error code, CR2. The run loop's side, an
+ * interrupt from the real local APIC taken or held off by IF and the
+ * STI/MOV SS shadow (run.c:mon_take_interrupt), is here too. Reserves
+ * the guest space like unit.sview: not in the AddressSanitizer run; skips
+ * (77) where the reservation fails.
  */
 #include <check.h>
 #include <stdint.h>
@@ -550,6 +552,74 @@ START_TEST(a_task_gate_switches_to_a_nested_task)
 }
 END_TEST
 
+/* ---- from the interrupt controllers to the vCPU (run.c) ---- */
+
+#define LAPIC 0xfee00000u
+
+static void lapic_write(uint32_t reg, uint32_t v)
+{
+	ck_assert(dev_mmio_write(vm.plat, LAPIC + reg, 4, v));
+}
+
+/* The local APIC software-enabled (SVR), then a fixed self-IPI of v (ICR). */
+static void self_ipi(uint8_t v)
+{
+	lapic_write(0xf0, 0x1ff);
+	lapic_write(0x300, 0x40000u | v);
+}
+
+/* With IF clear or in the shadow of STI/MOV SS, a requested interrupt
+ * waits (irq_waiting tells translated code to come back when IF is set);
+ * then it is taken, through its gate, before the instruction at EIP. */
+START_TEST(an_interrupt_waits_for_if_and_the_shadow)
+{
+	self_ipi(0x45);
+	cpu->eflags = FL_RESERVED;
+	ck_assert(!mon_take_interrupt(&vm));
+	ck_assert(cpu->irq_waiting);
+	cpu->eflags = FL_RESERVED | BT_FL_IF;
+	vm.irq_shadow = true;
+	ck_assert(!mon_take_interrupt(&vm));
+	ck_assert(cpu->irq_waiting);
+	ck_assert_uint_eq(cpu->eip, CODE);
+	ck_assert_uint_eq(vm.events, 0);
+
+	vm.irq_shadow = false;
+	vm.vcpu.halted = true;
+	ck_assert(mon_take_interrupt(&vm));
+	ck_handler(0x45, KCODE, KDATA, ESP_CPL0 - 12);
+	ck_frame((const uint32_t[]){ CODE, KCODE, FL_RESERVED | BT_FL_IF }, 3);
+	ck_assert(!vm.vcpu.halted);
+	ck_assert(!cpu->irq_waiting);
+	ck_assert_uint_eq(vm.irqs, 1);
+}
+END_TEST
+
+/* The highest-priority vector goes first; one of a higher class than the
+ * one in service is still requested (and waits for IF), a lower one not
+ * until the EOI (SDM vol. 3 §11.8.3). */
+START_TEST(the_highest_vector_is_taken_first)
+{
+	self_ipi(0x45);
+	self_ipi(0x62);
+	ck_assert(mon_take_interrupt(&vm));
+	ck_assert_uint_eq(cpu->eip, HANDLER(0x62));
+	ck_assert(!cpu->irq_waiting); /* 0x45: a lower class than 0x62 */
+	self_ipi(0x90);
+	ck_assert(!mon_take_interrupt(&vm)); /* the interrupt gate cleared IF */
+	ck_assert(cpu->irq_waiting);
+	cpu->eflags |= BT_FL_IF;
+	ck_assert(mon_take_interrupt(&vm));
+	ck_assert_uint_eq(cpu->eip, HANDLER(0x90));
+	lapic_write(0xb0, 0); /* EOI: 0x90 */
+	lapic_write(0xb0, 0); /* EOI: 0x62 */
+	cpu->eflags |= BT_FL_IF;
+	ck_assert(mon_take_interrupt(&vm));
+	ck_assert_uint_eq(cpu->eip, HANDLER(0x45));
+	ck_assert_uint_eq(vm.irqs, 3);
+}
+END_TEST
+
 int main(void)
 {
 	char err[256];
@@ -583,6 +653,11 @@ int main(void)
 	tcase_add_test(tc, a_16_bit_gate_stops_the_vm);
 	tcase_add_test(tc, a_task_gate_switches_to_a_nested_task);
 	suite_add_tcase(s, tc);
+	TCase *tp = tcase_create("pending");
+	tcase_add_checked_fixture(tp, setup, teardown);
+	tcase_add_test(tp, an_interrupt_waits_for_if_and_the_shadow);
+	tcase_add_test(tp, the_highest_vector_is_taken_first);
+	suite_add_tcase(s, tp);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
