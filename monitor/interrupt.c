@@ -37,29 +37,6 @@ static bool contributory(unsigned v)
 	       v == EXC_GP;
 }
 
-/*
- * The stack of privilege level `cpl` from the current 32-bit TSS: ESPn at
- * 4 + 8n, SSn at 8 + 8n (a handler in ring 1 or 2 gets its own ring's
- * stack, not ring 0's). Beyond the TSS's limit, or no 32-bit TSS: #TS.
- */
-static bool tss_stack(struct mon_vm *vm, unsigned cpl, uint16_t *ss, uint32_t *esp,
-		      struct mon_fault *f)
-{
-	const struct mon_seg *tr = &vm->vcpu.tr;
-	uint32_t at = 4 + 8 * cpl;
-	unsigned type = SEG_ATTR_TYPE(tr->attr);
-	uint32_t t[2];
-	if ((type != 0x9 && type != 0xb) || tr->limit < at + 7) {
-		mon_fault_set(f, EXC_TS, true, tr->sel & 0xfffc);
-		return false;
-	}
-	if (!mon_read_sys(vm, tr->base + at, t, 8, f))
-		return false;
-	*esp = t[0];
-	*ss = (uint16_t)t[1];
-	return true;
-}
-
 /* Try one delivery; false with *f set if it faulted (state restored). */
 static bool try_deliver(struct mon_vm *vm, uint8_t v, bool has_error,
 			uint32_t error, uint32_t next_eip, bool soft,
@@ -122,7 +99,7 @@ static bool try_deliver(struct mon_vm *vm, uint8_t v, bool has_error,
 	bool inner = new_cpl < cpl;
 	uint32_t new_esp = 0;
 	uint16_t new_ss = 0;
-	if (inner && !tss_stack(vm, new_cpl, &new_ss, &new_esp, f))
+	if (inner && !mon_tss_stack(vm, new_cpl, &new_ss, &new_esp, f))
 		return false;
 	if (!mon_load_cs_at(vm, GATE_SEL(g), new_cpl, f))
 		return false;
@@ -217,8 +194,8 @@ static void deliver(struct mon_vm *vm, uint8_t v, bool has_error, uint32_t error
 	/* The delivery itself faulted: the rules of SDM vol. 3 §6.15 table
 	 * 6-5 decide between the second exception and a double fault. Only
 	 * exceptions count there: INT n and every external interrupt are
-	 * benign (table 6-4), whatever their vector, so an IRQ that a PIC
-	 * left at base 8 brings to vector 8 or 13 is no #DF or #GP. */
+	 * benign (table 6-4), whatever their vector: an IRQ that a PIC left
+	 * at base 8 brings to vector 8 or 13 is taken for no #DF or #GP. */
 	bool exception = kind == EV_EXCEPTION;
 	if (exception && v == EXC_DF) {
 		triple_fault(vm, "a fault while delivering #DF");

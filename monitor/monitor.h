@@ -529,6 +529,11 @@ bool mon_load_cs(struct mon_vm *vm, uint16_t sel, struct mon_fault *f);
  * gates to inner levels, IRET to outer ones): type, DPL and presence. */
 bool mon_load_cs_at(struct mon_vm *vm, uint16_t sel, unsigned new_cpl,
 		    struct mon_fault *f);
+/* The stack of privilege level `cpl` (0-2) in the current 32-bit TSS,
+ * SSn:ESPn, for a gate to an inner level; false with *f (#TS(TR)) if the
+ * TSS is not a 32-bit one or too short to hold it, or a #PF reading it. */
+bool mon_tss_stack(struct mon_vm *vm, unsigned cpl, uint16_t *ss, uint32_t *esp,
+		   struct mon_fault *f);
 /* After a return to an outer level: null ES/DS/FS/GS it may not use. */
 void mon_null_outer_segments(struct mon_vm *vm);
 /* Current privilege level. */

@@ -347,6 +347,20 @@ START_TEST(a_ring1_handler_gets_ss1_esp1)
 }
 END_TEST
 
+/* A TSS too short to hold the ring's SS:ESP: #TS(TR), from where the
+ * event came (SSn ends at 8n + 11; ring 0's fits in this limit). */
+START_TEST(a_tss_without_the_rings_stack_is_ts)
+{
+	at_cpl3();
+	set_gate(0x81, R1CODE & ~3, HANDLER(0x81), INT_GATE, 3, true);
+	vm.vcpu.tr.limit = 8 * 1 + 10;
+	mon_deliver(&vm, 0x81, false, 0, CODE + 2, true);
+	ck_handler(EXC_TS, KCODE, KDATA, ESP0 - 24);
+	ck_frame((const uint32_t[]){ TSS_SEL, CODE, UCODE, FL_RESERVED | BT_FL_IF, ESP_CPL3, UDATA },
+		 6);
+}
+END_TEST
+
 /* INT n checks the gate's DPL against CPL: #GP(n * 8 + 2), pointing at
  * the INT instruction; an external interrupt is not checked. */
 START_TEST(int_n_through_a_dpl0_gate_from_cpl3_is_gp)
@@ -641,6 +655,7 @@ int main(void)
 	tcase_add_test(tc, a_page_fault_sets_cr2);
 	tcase_add_test(tc, from_cpl3_the_stack_switches_to_ss0_esp0);
 	tcase_add_test(tc, a_ring1_handler_gets_ss1_esp1);
+	tcase_add_test(tc, a_tss_without_the_rings_stack_is_ts);
 	tcase_add_test(tc, int_n_through_a_dpl0_gate_from_cpl3_is_gp);
 	tcase_add_test(tc, an_external_interrupt_ignores_the_gate_dpl);
 	tcase_add_test(tc, a_gate_not_present_is_np_with_its_index);
