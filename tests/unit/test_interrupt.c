@@ -5,7 +5,9 @@
  * or one identity-mapping page table) and an idle translator — with a GDT,
  * an IDT and TSSes the test writes. Each case delivers one event and checks
  * the state the SDM (vol. 3 ch. 6) says it leaves: CS:EIP, SS:ESP, the
- * stacked words, EFLAGS, the error code, CR2. The run loop's side, an
+ * stacked words, EFLAGS, the error code, CR2. IRET back (emulate_seg.c,
+ * through the emulator and the translator's inline form) and the run
+ * loop's side, an
  * interrupt from the real local APIC taken or held off by IF and the
  * STI/MOV SS shadow (run.c:mon_take_interrupt), is here too. Reserves
  * the guest space like unit.sview: not in the AddressSanitizer run; skips
@@ -534,7 +536,8 @@ END_TEST
  * links back to the old one, NT is set, both TSSes are busy, CR0.TS is
  * set, the old task's state is saved with EIP where it resumes, and an
  * error code goes on the new task's stack (SDM vol. 3 §7.3, §6.11). */
-START_TEST(a_task_gate_switches_to_a_nested_task)
+/* Vector v's gate leads to task 2: ring 0 at TASK2_EIP, IF clear. */
+static void task2_gate(uint8_t v)
 {
 	put32(TSS2 + 0x20, TASK2_EIP);
 	put32(TSS2 + 0x24, FL_RESERVED);
@@ -543,7 +546,12 @@ START_TEST(a_task_gate_switches_to_a_nested_task)
 	put32(TSS2 + 0x48 + 4 * SEG_SS, KDATA);
 	put32(TSS2 + 0x48 + 4 * SEG_DS, KDATA);
 	put32(TSS2 + 0x48 + 4 * SEG_ES, KDATA);
-	set_gate(EXC_GP, TSS2_SEL, 0, TASK_GATE, 0, true);
+	set_gate(v, TSS2_SEL, 0, TASK_GATE, 0, true);
+}
+
+START_TEST(a_task_gate_switches_to_a_nested_task)
+{
+	task2_gate(EXC_GP);
 	cpu->gpr[BT_EAX] = 0xaaaa5555;
 	struct mon_fault f = { 0 };
 	mon_fault_set(&f, EXC_GP, true, 0x18);
@@ -563,6 +571,62 @@ START_TEST(a_task_gate_switches_to_a_nested_task)
 	ck_assert_uint_eq(get32(TSS + 0x24), FL_RESERVED | BT_FL_IF);
 	ck_assert_uint_eq(get32(TSS + 0x28 + 4 * BT_EAX), 0xaaaa5555);
 	ck_assert_uint_eq(get32(TSS + 0x28 + 4 * BT_ESP), ESP_CPL0);
+}
+END_TEST
+
+/* ---- and back: IRET (emulate_seg.c) ---- */
+
+/* INT 0x80 from ring 3 and IRETD back, through the emulator: the ring-3
+ * CS:EIP, SS:ESP and EFLAGS return; DS and ES, ring-0 segments, become
+ * null at CPL 3 (SDM vol. 2, IRET: RETURN-TO-OUTER-PRIVILEGE-LEVEL). */
+START_TEST(iretd_returns_to_ring3_as_int_left_it)
+{
+	static const uint8_t int80[] = { 0xcd, 0x80 }, iretd = 0xcf;
+	memcpy(ram + CODE, int80, 2);
+	ram[HANDLER(0x80)] = iretd;
+	set_gate(0x80, KCODE, HANDLER(0x80), INT_GATE, 3, true);
+	at_cpl3();
+	cpu->eflags = FL_RESERVED | BT_FL_IF | BT_FL_CF;
+	mon_emulate(&vm);
+	ck_handler(0x80, KCODE, KDATA, ESP0 - 20);
+	mon_emulate(&vm);
+	ck_assert(!vm.stop);
+	ck_assert_uint_eq(vm.vcpu.seg[SEG_CS].sel, UCODE);
+	ck_assert_uint_eq(cpu->eip, CODE + 2);
+	ck_assert_uint_eq(vm.vcpu.seg[SEG_SS].sel, UDATA);
+	ck_assert_uint_eq(cpu->gpr[BT_ESP], ESP_CPL3);
+	ck_assert_uint_eq(cpu->eflags, FL_RESERVED | BT_FL_IF | BT_FL_CF);
+	ck_assert_uint_eq(vm.vcpu.seg[SEG_DS].sel, 0);
+	ck_assert_uint_eq(vm.vcpu.seg[SEG_ES].sel, 0);
+	/* The translator's inline IRETD does the same. */
+	mon_deliver(&vm, 0x80, false, 0, CODE + 2, true);
+	ck_assert(mon_iretd_inline(&vm, HANDLER(0x80)));
+	ck_assert_uint_eq(vm.vcpu.seg[SEG_CS].sel, UCODE);
+	ck_assert_uint_eq(cpu->eip, CODE + 2);
+	ck_assert_uint_eq(cpu->gpr[BT_ESP], ESP_CPL3);
+	ck_assert_uint_eq(cpu->eflags, FL_RESERVED | BT_FL_IF | BT_FL_CF);
+}
+END_TEST
+
+/* IRET with NT set returns to the task the back-link names: its state as
+ * saved, its TSS still busy and the nested one free, the nested task's
+ * NT cleared in what is saved of it (SDM vol. 3 §7.4). */
+START_TEST(iret_with_nt_returns_from_the_nested_task)
+{
+	task2_gate(0x40);
+	ram[TASK2_EIP] = 0xcf; /* iretd */
+	mon_deliver_irq(&vm, 0x40, CODE);
+	ck_assert_uint_eq(vm.vcpu.tr.sel, TSS2_SEL);
+	mon_emulate(&vm);
+	ck_assert(!vm.stop);
+	ck_assert_uint_eq(vm.vcpu.tr.sel, TSS_SEL);
+	ck_assert_uint_eq(cpu->eip, CODE);
+	ck_assert_uint_eq(cpu->gpr[BT_ESP], ESP_CPL0);
+	ck_assert_uint_eq(cpu->eflags, FL_RESERVED | BT_FL_IF);
+	ck_assert_uint_eq(DESC_TYPE(get64(GDT + TSS_SEL)), 0xb);
+	ck_assert_uint_eq(DESC_TYPE(get64(GDT + TSS2_SEL)), 0x9);
+	ck_assert_uint_eq(get32(TSS2 + 0x20), TASK2_EIP + 1);
+	ck_assert_uint_eq(get32(TSS2 + 0x24), FL_RESERVED);
 }
 END_TEST
 
@@ -667,6 +731,8 @@ int main(void)
 	tcase_add_test(tc, a_page_fault_while_delivering_one_is_df);
 	tcase_add_test(tc, a_16_bit_gate_stops_the_vm);
 	tcase_add_test(tc, a_task_gate_switches_to_a_nested_task);
+	tcase_add_test(tc, iretd_returns_to_ring3_as_int_left_it);
+	tcase_add_test(tc, iret_with_nt_returns_from_the_nested_task);
 	suite_add_tcase(s, tc);
 	TCase *tp = tcase_create("pending");
 	tcase_add_checked_fixture(tp, setup, teardown);
