@@ -5,13 +5,12 @@
  * or one identity-mapping page table) and an idle translator — with a GDT,
  * an IDT and TSSes the test writes. Each case delivers one event and checks
  * the state the SDM (vol. 3 ch. 6) says it leaves: CS:EIP, SS:ESP, the
- * stacked words, EFLAGS, the error code, CR2. IRET back (emulate_seg.c,
- * through the emulator and the translator's inline form) and the run
- * loop's side, an
- * interrupt from the real local APIC taken or held off by IF and the
- * STI/MOV SS shadow (run.c:mon_take_interrupt), is here too. Reserves
- * the guest space like unit.sview: not in the AddressSanitizer run; skips
- * (77) where the reservation fails.
+ * stacked words, EFLAGS, the error code, CR2. Also here: IRET back
+ * (emulate_seg.c, through the emulator and the translator's inline form),
+ * and the run loop's side, an interrupt from the real local APIC taken or
+ * held off by IF and the STI/MOV SS shadow (run.c:mon_take_interrupt).
+ * Reserves the guest space like unit.sview: not in the AddressSanitizer
+ * run; skips (77) where the reservation fails.
  */
 #include <check.h>
 #include <stdint.h>
