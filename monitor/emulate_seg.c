@@ -204,18 +204,8 @@ static enum emu_result far_through_gate(struct mon_vm *vm, const struct emu_insn
 	struct mon_seg old_cs = v->seg[SEG_CS], old_ss = v->seg[SEG_SS];
 	uint32_t new_esp = 0;
 	uint16_t new_ss = 0;
-	if (new_cpl < cpl) {
-		uint32_t t[2] = { 0, 0 };
-		unsigned ttype = SEG_ATTR_TYPE(v->tr.attr);
-		if ((ttype != 0x9 && ttype != 0xb) || v->tr.limit < 8 * new_cpl + 11) {
-			mon_fault_set(f, EXC_TS, true, v->tr.sel & 0xfffc);
-			return EMU_FAULT;
-		}
-		if (!mon_read_sys(vm, v->tr.base + 4 + 8 * new_cpl, t, 8, f))
-			return EMU_FAULT;
-		new_esp = t[0];
-		new_ss = (uint16_t)t[1];
-	}
+	if (new_cpl < cpl && !mon_tss_stack(vm, new_cpl, &new_ss, &new_esp, f))
+		return EMU_FAULT;
 	if (!mon_load_cs_at(vm, csel, new_cpl, f))
 		return vm->stop ? EMU_STOPPED : EMU_FAULT;
 	if (new_cpl < cpl) {

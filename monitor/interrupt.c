@@ -97,34 +97,23 @@ static bool try_deliver(struct mon_vm *vm, uint8_t v, bool has_error,
 	bool conforming = ((cd >> 40) & 0xc) == 0xc;
 	unsigned new_cpl = (!conforming && dpl < cpl) ? dpl : cpl;
 	bool inner = new_cpl < cpl;
-	uint32_t esp0 = 0;
-	uint16_t ss0 = 0;
-	if (inner) {
-		uint8_t t[12];
-		unsigned ttype = SEG_ATTR_TYPE(vc->tr.attr);
-		if ((ttype != 0x9 && ttype != 0xb) || vc->tr.limit < 11) {
-			mon_fault_set(f, EXC_TS, true, vc->tr.sel & 0xfffc);
-			return false;
-		}
-		if (!mon_read_sys(vm, vc->tr.base, t, 12, f))
-			return false;
-		esp0 = (uint32_t)t[4] | (uint32_t)t[5] << 8 | (uint32_t)t[6] << 16 |
-		       (uint32_t)t[7] << 24;
-		ss0 = (uint16_t)(t[8] | t[9] << 8);
-	}
+	uint32_t new_esp = 0;
+	uint16_t new_ss = 0;
+	if (inner && !mon_tss_stack(vm, new_cpl, &new_ss, &new_esp, f))
+		return false;
 	if (!mon_load_cs_at(vm, GATE_SEL(g), new_cpl, f))
 		return false;
 	if (vm->stop)
 		return true;
 	uint16_t old_ss = saved_ss.sel;
-	if (inner && !mon_load_seg(vm, SEG_SS, ss0, f)) {
+	if (inner && !mon_load_seg(vm, SEG_SS, new_ss, f)) {
 		if (f->vector == EXC_GP || f->vector == EXC_SS)
-			mon_fault_set(f, EXC_TS, true, ss0 & 0xfffc);
+			mon_fault_set(f, EXC_TS, true, new_ss & 0xfffc);
 		vc->seg[SEG_CS] = saved_cs;
 		return false;
 	}
 	if (inner)
-		cpu->gpr[BT_ESP] = esp0;
+		cpu->gpr[BT_ESP] = new_esp;
 	if ((inner && (!mon_push(vm, old_ss, 4, f) || !mon_push(vm, saved_esp, 4, f))) ||
 	    !mon_push(vm, flags, 4, f) || !mon_push(vm, cs, 4, f) ||
 	    !mon_push(vm, next_eip, 4, f) ||
@@ -181,8 +170,12 @@ static void triple_fault(struct mon_vm *vm, const char *why)
 	mon_stop(vm, MON_EXIT_TRIPLE, "guest triple fault: %s -> triple fault (%s)", chain, why);
 }
 
-void mon_deliver(struct mon_vm *vm, uint8_t v, bool has_error, uint32_t error,
-		 uint32_t next_eip, bool soft)
+/* What brings a vector to the IDT: it decides the error code's EXT bit,
+ * the gate DPL check, and whether a fault in delivery can be a #DF. */
+enum event { EV_EXCEPTION, EV_SOFT, EV_EXTERNAL };
+
+static void deliver(struct mon_vm *vm, uint8_t v, bool has_error, uint32_t error,
+		    uint32_t next_eip, enum event kind)
 {
 	struct mon_fault f = { 0 };
 	vm->events++;
@@ -196,17 +189,20 @@ void mon_deliver(struct mon_vm *vm, uint8_t v, bool has_error, uint32_t error,
 		vm->exc_chain[depth] = (struct mon_exc_link){ v, has_error, error };
 		vm->exc_chain_len = depth + 1;
 	}
-	if (try_deliver(vm, v, has_error, error, next_eip, soft, &f))
+	if (try_deliver(vm, v, has_error, error, next_eip, kind == EV_SOFT, &f))
 		return;
 	/* The delivery itself faulted: the rules of SDM vol. 3 §6.15 table
-	 * 6-5 decide between the second exception and a double fault. */
-	if (v == EXC_DF) {
+	 * 6-5 decide between the second exception and a double fault. Only
+	 * exceptions count there: INT n and every external interrupt are
+	 * benign (table 6-4), whatever their vector: an IRQ that a PIC left
+	 * at base 8 brings to vector 8 or 13 is taken for no #DF or #GP. */
+	bool exception = kind == EV_EXCEPTION;
+	if (exception && v == EXC_DF) {
 		triple_fault(vm, "a fault while delivering #DF");
 		return;
 	}
-	bool df = !soft && ((contributory(v) && contributory(f.vector)) ||
-			    (v == EXC_PF && (f.vector == EXC_PF ||
-					     contributory(f.vector))));
+	bool df = exception && ((contributory(v) && contributory(f.vector)) ||
+				(v == EXC_PF && (f.vector == EXC_PF || contributory(f.vector))));
 	if (vm->delivering > 4) {
 		triple_fault(vm, "exceptions nest without end");
 		return;
@@ -215,11 +211,21 @@ void mon_deliver(struct mon_vm *vm, uint8_t v, bool has_error, uint32_t error,
 	if (f.vector == EXC_PF)
 		vm->vcpu.cr2 = f.cr2;
 	if (df)
-		mon_deliver(vm, EXC_DF, true, 0, vm->vcpu.cpu->eip, false);
+		deliver(vm, EXC_DF, true, 0, vm->vcpu.cpu->eip, EV_EXCEPTION);
 	else
-		mon_deliver(vm, f.vector, f.has_error, f.error,
-			    vm->vcpu.cpu->eip, false);
+		deliver(vm, f.vector, f.has_error, f.error, vm->vcpu.cpu->eip, EV_EXCEPTION);
 	vm->delivering--;
+}
+
+void mon_deliver(struct mon_vm *vm, uint8_t v, bool has_error, uint32_t error,
+		 uint32_t next_eip, bool soft)
+{
+	deliver(vm, v, has_error, error, next_eip, soft ? EV_SOFT : EV_EXCEPTION);
+}
+
+void mon_deliver_irq(struct mon_vm *vm, uint8_t v, uint32_t next_eip)
+{
+	deliver(vm, v, false, 0, next_eip, EV_EXTERNAL);
 }
 
 void mon_deliver_fault(struct mon_vm *vm, const struct mon_fault *f)

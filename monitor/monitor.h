@@ -362,6 +362,11 @@ void mon_stop(struct mon_vm *vm, int status, const char *fmt, ...)
  * recent exits. Where it cannot, BTVMM_CHECK. */
 #define MON_BUG(vm, ...) mon_stop((vm), MON_EXIT_BUG, "internal error: " __VA_ARGS__)
 int mon_run(struct mon_vm *vm);
+/* Between two instructions: bring the devices up to now, note in
+ * cpu->irq_waiting whether an interrupt is requested, and if IF is set
+ * and no STI/MOV SS shadow holds it off, acknowledge the highest one (PIC
+ * or local APIC) and deliver it. True if one was delivered. */
+bool mon_take_interrupt(struct mon_vm *vm);
 /* If SIGINT, SIGTERM or SIGHUP came: stop the VM (status 12, unless it
  * is stopped already), return true. For loops that wait outside the run
  * loop too. */
@@ -494,12 +499,17 @@ void mon_fault_set(struct mon_fault *f, uint8_t vector, bool has_error,
 /*
  * Deliver vector `v` through the guest IDT. `next_eip` is the EIP pushed
  * (the faulting instruction for faults, the next one for traps and INT n).
- * `soft` is true for INT n / INT3 / INTO (gate DPL is checked against CPL).
+ * `soft` is true for INT n / INT3 / INTO (gate DPL is checked against CPL);
+ * false for exceptions (external interrupts: mon_deliver_irq).
  * Faults during delivery escalate to #DF and then to a triple fault, which
  * stops the VM.
  */
 void mon_deliver(struct mon_vm *vm, uint8_t v, bool has_error, uint32_t error,
 		 uint32_t next_eip, bool soft);
+/* Deliver external interrupt vector `v` (from the interrupt controllers),
+ * `next_eip` the instruction it comes before: no error code, no gate DPL
+ * check, and, whatever the vector, never an exception (SDM table 6-4). */
+void mon_deliver_irq(struct mon_vm *vm, uint8_t v, uint32_t next_eip);
 /* Deliver a fault raised while emulating the instruction at cpu->eip. */
 void mon_deliver_fault(struct mon_vm *vm, const struct mon_fault *f);
 
@@ -519,6 +529,11 @@ bool mon_load_cs(struct mon_vm *vm, uint16_t sel, struct mon_fault *f);
  * gates to inner levels, IRET to outer ones): type, DPL and presence. */
 bool mon_load_cs_at(struct mon_vm *vm, uint16_t sel, unsigned new_cpl,
 		    struct mon_fault *f);
+/* The stack of privilege level `cpl` (0-2) in the current 32-bit TSS,
+ * SSn:ESPn, for a gate to an inner level; false with *f (#TS(TR)) if the
+ * TSS is not a 32-bit one or too short to hold it, or a #PF reading it. */
+bool mon_tss_stack(struct mon_vm *vm, unsigned cpl, uint16_t *ss, uint32_t *esp,
+		   struct mon_fault *f);
 /* After a return to an outer level: null ES/DS/FS/GS it may not use. */
 void mon_null_outer_segments(struct mon_vm *vm);
 /* Current privilege level. */

@@ -514,7 +514,7 @@ void mon_check_devices(struct mon_vm *vm)
  * (they are then emulated), and the inline STI and POPF test it; it is
  * kept here.
  */
-static bool take_interrupt(struct mon_vm *vm)
+bool mon_take_interrupt(struct mon_vm *vm)
 {
 	struct bt_cpu *cpu = vm->vcpu.cpu;
 	dev_platform_update(vm->plat);
@@ -526,7 +526,7 @@ static bool take_interrupt(struct mon_vm *vm)
 	cpu->irq_waiting = dev_platform_intr(vm->plat);
 	vm->vcpu.halted = false;
 	vm->irqs++;
-	mon_deliver(vm, vector, false, 0, cpu->eip, false);
+	mon_deliver_irq(vm, vector, cpu->eip);
 	return true;
 }
 
@@ -700,7 +700,7 @@ int mon_run(struct mon_vm *vm)
 			charge(vm, ACT_HALT, &t);
 			continue;
 		}
-		take_interrupt(vm);
+		mon_take_interrupt(vm);
 		uint64_t next = dev_platform_next_event(vm->plat);
 		if (vm->poll_watch) {
 			/* Moved only once reached: re-arming the host timer

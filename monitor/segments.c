@@ -189,6 +189,24 @@ bool mon_load_cs_at(struct mon_vm *vm, uint16_t sel, unsigned new_cpl,
 	return true;
 }
 
+bool mon_tss_stack(struct mon_vm *vm, unsigned cpl, uint16_t *ss, uint32_t *esp,
+		   struct mon_fault *f)
+{
+	const struct mon_seg *tr = &vm->vcpu.tr;
+	uint32_t at = 4 + 8 * cpl; /* ESPn, then SSn (task.c: struct tss32) */
+	unsigned type = SEG_ATTR_TYPE(tr->attr);
+	uint32_t t[2];
+	if ((type != 0x9 && type != 0xb) || tr->limit < at + 7) {
+		mon_fault_set(f, EXC_TS, true, tr->sel & 0xfffc);
+		return false;
+	}
+	if (!mon_read_sys(vm, tr->base + at, t, 8, f))
+		return false;
+	*esp = t[0];
+	*ss = (uint16_t)t[1];
+	return true;
+}
+
 /* On a return to an outer level, data segment registers the new CPL may
  * not use become null (SDM: IRET/RET "for each of ES, FS, GS, DS"). */
 void mon_null_outer_segments(struct mon_vm *vm)
