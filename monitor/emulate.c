@@ -436,7 +436,7 @@ static enum emu_result dispatch(struct mon_vm *vm, const struct emu_insn *in,
 		mon_hot_writer_done(vm, in->eip, r != EMU_UNHANDLED, vm->pt_written);
 		if (r == EMU_UNHANDLED)
 			return EMU_STEP;
-		vm->pt_writes_emulated++;
+		vm->stats.pt_writes_emulated++;
 		return r;
 	}
 	/* 16-bit addressing (0x67 in 32-bit code) has no translation; the
@@ -641,7 +641,7 @@ void mon_emulate(struct mon_vm *vm)
 	struct mon_fault f = { 0 };
 	if (!fetch_decode(vm, &in))
 		return;
-	vm->emu_count[class_of(&in)]++;
+	vm->stats.emu_count[class_of(&in)]++;
 	if (vm->opt.stats)
 		mon_count_site(vm, in.eip, in.zi.mnemonic, false);
 	/* Descriptor tables or address translation may change: translated
@@ -667,7 +667,7 @@ void mon_emulate_memory(struct mon_vm *vm)
 	struct mon_fault f = { 0 };
 	if (!fetch_decode(vm, &in))
 		return;
-	vm->emu_count[EMU_MEMORY]++;
+	vm->stats.emu_count[EMU_MEMORY]++;
 	enum emu_result r = dispatch(vm, &in, &f, true);
 	if (r == EMU_UNHANDLED) {
 		mon_stop(vm, MON_EXIT_UNSUPPORTED,

@@ -187,7 +187,7 @@ void mon_deliver(struct mon_vm *vm, uint8_t v, bool has_error, uint32_t error,
 	struct mon_fault f = { 0 };
 	vm->events++;
 	if (v < 32)
-		vm->exc_count[v]++;
+		vm->stats.exc_count[v]++;
 	if (vm->opt.trace_exc)
 		fprintf(vm->log, "exc: vector %u error %#x at eip %#x\n", v,
 			has_error ? error : 0, vm->vcpu.cpu->eip);

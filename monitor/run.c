@@ -173,7 +173,7 @@ static void retranslate_at(struct mon_vm *vm, uint32_t eip)
 
 static void note_pt_write(struct mon_vm *vm, uint32_t eip)
 {
-	vm->pt_writes_trapped++;
+	vm->stats.pt_writes_trapped++;
 	if (vm->opt.no_adaptive)
 		return;
 	unsigned s = hot_slot(vm, eip, true);
@@ -199,7 +199,7 @@ void mon_hot_writer_done(struct mon_vm *vm, uint32_t eip, bool emulated, bool wr
 	} else {
 		vm->hot[s].count = 0;
 		vm->hot[s].clean = 0;
-		vm->hot_demotions++;
+		vm->stats.hot_demotions++;
 	}
 	retranslate_at(vm, eip);
 }
@@ -236,7 +236,7 @@ static void handle_view_fault(struct mon_vm *vm, uint32_t linear, bool write,
 		MON_BUG(vm, "user-view faults do not settle at EIP %#x", cpu->eip);
 		return;
 	}
-	vm->view_faults++;
+	vm->stats.view_faults++;
 	switch (smm_user_fault(vm->smm, linear, write, &frame, &writable, &err)) {
 	case SMM_OK: /* hidden: mapped now, the access runs again */
 		mon_user_view_map(vm, linear, frame, writable);
@@ -248,7 +248,7 @@ static void handle_view_fault(struct mon_vm *vm, uint32_t linear, bool write,
 		/* Ring-3 code writes a page with translations: drop them, and
 		 * let the write complete from a throw-away translation (its
 		 * own block may be on that page). */
-		vm->smc_faults++;
+		vm->stats.smc_faults++;
 		bt_invalidate_page(vm->bt, frame);
 		if (smm_user_fault(vm->smm, linear, write, &frame, &writable, &err) == SMM_OK)
 			mon_user_view_map(vm, linear, frame, writable);
@@ -258,7 +258,7 @@ static void handle_view_fault(struct mon_vm *vm, uint32_t linear, bool write,
 		/* Ring 3 may write a page table its tables map for it: the
 		 * write goes through the monitor, whose writes the shadow
 		 * follows. */
-		vm->pt_writes_trapped++;
+		vm->stats.pt_writes_trapped++;
 		mon_emulate_memory(vm);
 		break;
 	case SMM_UNBACKED:
@@ -309,7 +309,7 @@ static void handle_segv(struct mon_vm *vm, unsigned depth)
 		break;
 	}
 	case SMM_CODE_WRITE:
-		vm->smc_faults++;
+		vm->stats.smc_faults++;
 		bt_invalidate_page(vm->bt, frame);
 		complete_step(vm, bt_step(vm->bt), depth);
 		break;
@@ -373,7 +373,7 @@ static void select_view(struct mon_vm *vm, unsigned cpl)
 			return;
 		}
 		vm->host_gs = base;
-		vm->view_switches++;
+		vm->stats.view_switches++;
 	}
 	bt_set_user_view(vm->bt, base != 0);
 	cpu->view_base = base;
@@ -409,7 +409,7 @@ enum bt_tr_result mon_transition(struct mon_vm *vm, enum bt_transition kind, uin
 		cpu->ring0 = 1;
 		cpu->view_base = 0;
 		bt_set_user_view(vm->bt, false);
-		vm->fast_sys[0]++;
+		vm->stats.fast_sys[0]++;
 		return BT_TR_DONE;
 	case BT_TR_SYSEXIT: {
 		struct mon_world *w = vm->view_cur;
@@ -424,13 +424,13 @@ enum bt_tr_result mon_transition(struct mon_vm *vm, enum bt_transition kind, uin
 		cpu->ring0 = 0;
 		cpu->view_base = vm->host_gs;
 		bt_set_user_view(vm->bt, true);
-		vm->fast_sys[1]++;
+		vm->stats.fast_sys[1]++;
 		return BT_TR_DONE;
 	}
 	case BT_TR_IRET:
 		if (!mon_iretd_inline(vm, cpu->callout_eip))
 			return BT_TR_REFUSED;
-		vm->fast_sys[2]++;
+		vm->stats.fast_sys[2]++;
 		break;
 	case BT_TR_INT: {
 		uint32_t eip = cpu->eip;
@@ -444,7 +444,7 @@ enum bt_tr_result mon_transition(struct mon_vm *vm, enum bt_transition kind, uin
 			cpu->eip = eip;
 			return BT_TR_REFUSED;
 		}
-		vm->fast_sys[3]++;
+		vm->stats.fast_sys[3]++;
 		break;
 	}
 	}
@@ -525,7 +525,7 @@ static bool take_interrupt(struct mon_vm *vm)
 	uint8_t vector = dev_platform_inta(vm->plat);
 	cpu->irq_waiting = dev_platform_intr(vm->plat);
 	vm->vcpu.halted = false;
-	vm->irqs++;
+	vm->stats.irqs++;
 	mon_deliver(vm, vector, false, 0, cpu->eip, false);
 	return true;
 }
@@ -614,7 +614,7 @@ void mon_halt(struct mon_vm *vm, bool interrupts_on, uint32_t eip)
 			 "device will raise", eip);
 		return;
 	}
-	vm->halts++;
+	vm->stats.halts++;
 	hd_sleep_until_or_input(next, vm->input_fd);
 	mon_pump_input(vm, hd_now_ns(), true);
 }
@@ -676,7 +676,7 @@ bool mon_stopped_by_signal(struct mon_vm *vm)
 static void charge(struct mon_vm *vm, enum mon_activity what, uint64_t *since)
 {
 	uint64_t now = __rdtsc();
-	vm->activity_ticks[what] += now - *since;
+	vm->stats.activity_ticks[what] += now - *since;
 	*since = now;
 }
 
