@@ -603,7 +603,7 @@ void mon_de_run(struct mon_vm *vm)
  * The same bookkeeping as a user world's U-view (world_map, world_drop and
  * the smm callbacks above keep them coherent), but the pages are mapped in
  * a 4 GiB window of the monitor's own address space that translated code
- * reaches through the host GS base (run.c: select_view). One window per
+ * reaches through the host GS base (transition.c: mon_select_view). One window per
  * guest address space, as many as --user-worlds, least recently used
  * reused: a CR3 switch back to a cached space, and every CPL change, keeps
  * its mappings.

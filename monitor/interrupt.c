@@ -229,3 +229,28 @@ void mon_deliver_fault(struct mon_vm *vm, const struct mon_fault *f)
 	mon_deliver(vm, f->vector, f->has_error, f->error, vm->vcpu.cpu->eip,
 		    false);
 }
+
+/*
+ * Interrupts are taken between instructions: here, called at the top of
+ * the run loop (run.c:mon_run), which every exit from translated code passes. Translated code
+ * exits when the host timer fires for the next device deadline with IF
+ * set (the poll page), and when IF becomes set while an interrupt waits:
+ * the IRET and SYSEXIT transition callouts refuse while irq_waiting is set
+ * (they are then emulated), and the inline STI and POPF test it; it is
+ * kept here.
+ */
+bool mon_take_interrupt(struct mon_vm *vm)
+{
+	struct bt_cpu *cpu = vm->vcpu.cpu;
+	dev_platform_update(vm->plat);
+	bool requested = dev_platform_intr(vm->plat);
+	cpu->irq_waiting = requested;
+	if (!(cpu->eflags & BT_FL_IF) || vm->irq_shadow || !requested)
+		return false;
+	uint8_t vector = dev_platform_inta(vm->plat);
+	cpu->irq_waiting = dev_platform_intr(vm->plat);
+	vm->vcpu.halted = false;
+	vm->stats.irqs++;
+	mon_deliver(vm, vector, false, 0, cpu->eip, false);
+	return true;
+}

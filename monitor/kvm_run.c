@@ -251,7 +251,7 @@ void mon_kvm_exit(struct mon_vm *vm, struct kvm_run *run)
 /* ---- The vCPU loop ---- */
 
 /*
- * Between two runs, as the BT loop's take_interrupt: bring the timers up
+ * Between two runs, as the BT loop's mon_take_interrupt: bring the timers up
  * to date; give KVM the interrupt the devices raise if the vCPU can take
  * it now (IF set, no interrupt shadow, none injected yet), or ask KVM to
  * exit as soon as it can (the interrupt window).

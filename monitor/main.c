@@ -14,9 +14,6 @@
 
 #define MAX_FILE (1u << 30)
 
-int mon_install_handlers(struct mon_vm *vm);
-
-
 static uint64_t clock_monotonic(void *ctx)
 {
 	struct mon_vm *vm = ctx;

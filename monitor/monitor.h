@@ -175,6 +175,7 @@ struct mon_options {
 /* How often the run loops look at COM1's host input while the guest runs. */
 #define MON_INPUT_POLL_NS 5000000ull
 
+#define MON_HOT_SLOTS 1024 /* page-table writers adaptive translation tracks */
 #define MON_WORLDS 8 /* at most; --user-worlds, default 4 */
 #define MON_UV_RW_MAX 4096
 /* A user world and the guest address space (CR3) its U-view shows. */
@@ -252,7 +253,7 @@ struct mon_vm {
 
 	/* Adaptive translation (hotwriter.c): instructions that wrote traced
 	 * page tables, by EIP (open addressing; 0 = empty slot, EIP stored + 1). */
-	struct { uint32_t eip1; uint32_t count, clean; } hot[1024];
+	struct { uint32_t eip1; uint32_t count, clean; } hot[MON_HOT_SLOTS];
 	bool pt_written;             /* an emulated write reached a traced
 					page table (set by mon_write) */
 
@@ -288,18 +289,10 @@ struct mon_vm {
 	struct mon_stats stats;
 };
 
-/* ---- run.c ---- */
-/* bt_env.transition: SYSENTER, SYSEXIT, IRETD or INT n from translated
- * code, without leaving it. */
-enum bt_tr_result mon_transition(struct mon_vm *vm, enum bt_transition kind, uint8_t vector,
-				 uint32_t ecx, uint32_t edx);
-/* After emulating an instruction adaptive translation sent to the
- * emulator: `emulated` false if the emulator could not (it was stepped),
- * `wrote_pt` whether it wrote a traced page table. */
-void mon_hot_writer_done(struct mon_vm *vm, uint32_t eip, bool emulated, bool wrote_pt);
-/* The instruction at CS:EIP as text ("rdmsr", with ECX for RDMSR and
- * WRMSR), or "?" when it cannot be read; no fault is raised. */
-void mon_describe_insn(struct mon_vm *vm, char *text, size_t size);
+/* ---- run.c: the run loop, stops, host signals, HLT ---- */
+/* Install the host's fault, stop-signal and timer handlers for `vm` (one
+ * VM per process). 0, or non-zero with errno set by the one that failed. */
+int mon_install_handlers(struct mon_vm *vm);
 /* End the run with `status` and a one-line message (printf-style). */
 void mon_stop(struct mon_vm *vm, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -315,6 +308,15 @@ bool mon_stopped_by_signal(struct mon_vm *vm);
 /* Stop the VM if a device asked (isa-debug-exit, reset, ACPI power-off). */
 void mon_check_devices(struct mon_vm *vm);
 /*
+ * The vCPU executed HLT at `eip` (the instruction after it, as pushed).
+ * With interrupts off nothing can wake it: the guest powered off (status
+ * 0). With no device deadline and no input to wait for: status 6.
+ * Otherwise sleep until the next device deadline or input.
+ */
+void mon_halt(struct mon_vm *vm, bool interrupts_on, uint32_t eip);
+
+/* ---- input.c: COM1's host input ---- */
+/*
  * Host input for COM1 (-serial stdio), QEMU's way: Ctrl-A x ends btvmm,
  * Ctrl-A h lists the escapes, Ctrl-A c switches the terminal between COM1
  * and the monitor console, Ctrl-A Ctrl-A sends one Ctrl-A, any other byte
@@ -322,13 +324,28 @@ void mon_check_devices(struct mon_vm *vm);
  * at most every MON_INPUT_POLL_NS unless `force`; `now` is the host clock.
  */
 void mon_pump_input(struct mon_vm *vm, uint64_t now, bool force);
-/*
- * The vCPU executed HLT at `eip` (the instruction after it, as pushed).
- * With interrupts off nothing can wake it: the guest powered off (status
- * 0). With no device deadline and no input to wait for: status 6.
- * Otherwise sleep until the next device deadline or input.
- */
-void mon_halt(struct mon_vm *vm, bool interrupts_on, uint32_t eip);
+
+/* ---- transition.c: fast transitions of translated code ---- */
+/* bt_env.transition: SYSENTER, SYSEXIT, IRETD or INT n from translated
+ * code, without leaving it. */
+enum bt_tr_result mon_transition(struct mon_vm *vm, enum bt_transition kind, uint8_t vector,
+				 uint32_t ecx, uint32_t edx);
+
+/* ---- hotwriter.c: adaptive translation ---- */
+/* True if eip was retranslated as a callout (it writes page tables). */
+bool mon_is_hot_writer(struct mon_vm *vm, uint32_t eip);
+/* After emulating an instruction adaptive translation sent to the
+ * emulator: `emulated` false if the emulator could not (it was stepped),
+ * `wrote_pt` whether it wrote a traced page table. */
+void mon_hot_writer_done(struct mon_vm *vm, uint32_t eip, bool emulated, bool wrote_pt);
+
+/* ---- step.c: single instructions ---- */
+/* Run the one instruction at EIP (no interrupt is taken first), as a
+ * debugger's single step. */
+void mon_step_one(struct mon_vm *vm);
+/* Run the instruction at cpu->eip natively, once, from a throw-away
+ * translation (faults on the way are handled as usual). */
+void mon_step_native(struct mon_vm *vm);
 
 /* ---- kvm_run.c: --accel kvm, the same machine on /dev/kvm ---- */
 /*
@@ -349,9 +366,6 @@ int mon_kvm_run(struct mon_vm *vm);
 void mon_kvm_exit(struct mon_vm *vm, struct kvm_run *run);
 /* --stats under --accel kvm: exits by reason, interrupts, halts. */
 void mon_kvm_print_stats(struct mon_vm *vm, FILE *out);
-/* Run the one instruction at EIP (no interrupt is taken first), as a
- * debugger's single step. */
-void mon_step_one(struct mon_vm *vm);
 
 /* ---- console.c: the monitor console (Ctrl-A c, -monitor unix:...) ---- */
 struct mon_console;
@@ -448,6 +462,11 @@ void mon_deliver(struct mon_vm *vm, uint8_t v, bool has_error, uint32_t error,
 		 uint32_t next_eip, bool soft);
 /* Deliver a fault raised while emulating the instruction at cpu->eip. */
 void mon_deliver_fault(struct mon_vm *vm, const struct mon_fault *f);
+/* Between instructions, at the top of the run loop: bring the devices up
+ * to date and, if one requests an interrupt the vCPU can take now (IF
+ * set, no interrupt shadow), acknowledge and deliver it (true). Keeps
+ * cpu->irq_waiting saying whether one still waits. */
+bool mon_take_interrupt(struct mon_vm *vm);
 
 /* ---- segments.c: descriptors and segment loads ---- */
 /* Read the 8-byte descriptor for `sel` from the GDT or LDT; false with *f
@@ -509,13 +528,6 @@ bool mon_task_gate_deliver(struct mon_vm *vm, uint64_t gate, uint32_t gate_error
 			   bool has_error, uint32_t error, uint32_t next_eip,
 			   struct mon_fault *f);
 
-/* ---- run.c: adaptive translation ---- */
-/* True if eip was retranslated as a callout (it writes page tables). */
-bool mon_is_hot_writer(struct mon_vm *vm, uint32_t eip);
-/* Run the instruction at cpu->eip natively, once, from a throw-away
- * translation (faults on the way are handled as usual). */
-void mon_step_native(struct mon_vm *vm);
-
 /* ---- trapemu.c ---- */
 /* --mode=trap-emulate: may the vCPU's code, at either CPL, run in a user world? */
 bool mon_te_possible(struct mon_vm *vm);
@@ -561,6 +573,9 @@ void mon_sysexit_state(struct vcpu *v, uint32_t ecx, uint32_t edx);
 bool mon_iretd_inline(struct mon_vm *vm, uint32_t at);
 /* Emulate the instruction at cpu->eip (the block exited for it). */
 void mon_emulate(struct mon_vm *vm);
+/* The instruction at CS:EIP as text ("rdmsr", with ECX for RDMSR and
+ * WRMSR), or "?" when it cannot be read; no fault is raised. */
+void mon_describe_insn(struct mon_vm *vm, char *text, size_t size);
 /* Is the instruction at cpu->eip one the translator leaves to the
  * emulator (sensitive, privileged, far control transfer, segment
  * operand: bt_classify_insn)? False if it cannot be read. For direct
