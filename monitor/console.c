@@ -9,7 +9,7 @@
 
 /*
  * Two places type commands: the terminal, while Ctrl-A c has switched it
- * from COM1 to the console (run.c's mon_pump_input hands the bytes over), and
+ * from COM1 to the console (input.c's mon_pump_input hands the bytes over), and
  * one connection at a time on the UNIX socket. Each line is a command;
  * its output, then a prompt, goes back where the line came from (with
  * CR LF on the raw terminal). "stop" holds the guest: the run loop then
@@ -35,7 +35,7 @@ struct mon_console {
 	uint64_t polled;        /* host time of the last look at the socket */
 };
 
-#define CONSOLE_POLL_NS 5000000ull /* as run.c's terminal input */
+#define CONSOLE_POLL_NS 5000000ull /* as input.c's terminal input */
 
 static void conn_write(struct console_conn *c, const char *text, size_t n)
 {

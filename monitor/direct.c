@@ -174,7 +174,7 @@ void mon_de_space_dropped(struct mon_vm *vm, uint32_t pd_frame)
 		world_drop(w, 0, 1u << 20);
 		w->rw_n = 0;
 		w->valid = false;
-		vm->spaces_dropped++;
+		vm->stats.spaces_dropped++;
 	}
 }
 
@@ -207,7 +207,7 @@ static struct mon_world *current_world(struct mon_vm *vm)
 		if (w->uw && (!lru || w->last_use < lru->last_use))
 			lru = w;
 	}
-	vm->de_world_switches++;
+	vm->stats.de_world_switches++;
 	if (unused) { /* spawned ahead of time, still blank */
 		unused->cr3 = cr3;
 		unused->valid = true;
@@ -225,14 +225,14 @@ static struct mon_world *current_world(struct mon_vm *vm)
 			empty->mapped = NULL;
 		}
 		if (empty->uw) {
-			vm->de_world_spawns++;
+			vm->stats.de_world_spawns++;
 			empty->cr3 = cr3;
 			empty->valid = true;
 			empty->rw_n = 0;
 			return empty;
 		}
 	}
-	vm->de_world_evictions++;
+	vm->stats.de_world_evictions++;
 	world_drop(lru, 0, 1u << 20);
 	lru->rw_n = 0;
 	lru->cr3 = cr3;
@@ -265,7 +265,7 @@ static bool world_map(struct mon_vm *vm, struct mon_world *w, uint32_t addr,
 	world_note(w, addr >> 12);
 	if (writable)
 		remember_writable(w, addr >> 12, frame);
-	vm->de_hidden_faults++;
+	vm->stats.de_hidden_faults++;
 	return true;
 }
 
@@ -333,7 +333,7 @@ static void user_page_fault(struct mon_vm *vm, struct mon_world *w,
 	case SMM_PT_WRITE:
 		/* A page table the guest maps for ring 3: the write goes
 		 * through the monitor, whose writes the shadow follows. */
-		vm->pt_writes_trapped++;
+		vm->stats.pt_writes_trapped++;
 		mon_emulate_memory(vm);
 		break;
 	case SMM_UNBACKED: /* device memory: the emulator reaches the models */
@@ -373,7 +373,7 @@ static void soft_int_trap(struct mon_vm *vm, uint8_t vector)
  */
 static void vendor_dependent(struct mon_vm *vm, const struct hd_uw_event *ev)
 {
-	vm->de_vendor_insns++;
+	vm->stats.de_vendor_insns++;
 	if (ev->insn == HD_UW_INSN_SYSENTER)
 		mon_sysenter(vm); /* EIP may be gone: SYSENTER needs none */
 	else
@@ -484,16 +484,16 @@ void mon_de_run(struct mon_vm *vm)
 	 * the same fault again (the access comes next anyway: the walk's
 	 * A/D updates are the ones the CPU would make). */
 	if (vm->de_retry.valid && retry_map(vm, w))
-		vm->de_prefaults++;
+		vm->stats.de_prefaults++;
 	vm->uw_running = w->uw;
 	uint64_t t0 = __rdtsc(); /* not the host clock: it shows, twice per system call */
 	enum hd_uw_result res = hd_uworld_run(w->uw, &r, cpu->guest_fx, &ev,
 						read_user_code, vm);
 	uint64_t ran = __rdtsc() - t0;
-	vm->de_tsc += ran;
-	vm->de_guest_tsc += ev.ran_tsc;
+	vm->stats.de_tsc += ran;
+	vm->stats.de_guest_tsc += ev.ran_tsc;
 	vm->uw_running = NULL;
-	vm->de_entries++;
+	vm->stats.de_entries++;
 
 	switch (res) {
 	case HD_UW_DEAD:
@@ -554,7 +554,7 @@ void mon_de_run(struct mon_vm *vm)
 			return;
 		}
 		reloaded = true;
-		vm->de_segment_loads++;
+		vm->stats.de_segment_loads++;
 	}
 	if (reloaded && res == HD_UW_FAULT)
 		return;
@@ -567,7 +567,7 @@ void mon_de_run(struct mon_vm *vm)
 			user_fault(vm, w, &ev);
 		break;
 	case HD_UW_SYSCALL:
-		vm->de_syscalls++;
+		vm->stats.de_syscalls++;
 		if (ev.insn == HD_UW_INSN_INT80) /* EIP is already past it */
 			soft_int_trap(vm, 0x80);
 		else
@@ -592,7 +592,7 @@ void mon_de_run(struct mon_vm *vm)
 		}
 		break;
 	default: /* HD_UW_PREEMPT: the run loop takes the interrupt */
-		vm->de_preempts++;
+		vm->stats.de_preempts++;
 		break;
 	}
 }
@@ -603,7 +603,7 @@ void mon_de_run(struct mon_vm *vm)
  * The same bookkeeping as a user world's U-view (world_map, world_drop and
  * the smm callbacks above keep them coherent), but the pages are mapped in
  * a 4 GiB window of the monitor's own address space that translated code
- * reaches through the host GS base (run.c: select_view). One window per
+ * reaches through the host GS base (transition.c: mon_select_view). One window per
  * guest address space, as many as --user-worlds, least recently used
  * reused: a CR3 switch back to a cached space, and every CPL change, keeps
  * its mappings.
@@ -633,9 +633,9 @@ static struct mon_world *current_view(struct mon_vm *vm)
 	}
 	if (!lru)
 		return NULL;
-	vm->view_assigns++;
+	vm->stats.view_assigns++;
 	if (lru->valid) {
-		vm->view_evictions++;
+		vm->stats.view_evictions++;
 		world_drop(lru, 0, 1u << 20);
 	}
 	lru->rw_n = 0;
@@ -677,7 +677,7 @@ static void view_map_around(struct mon_vm *vm, struct mon_world *w, uint32_t lin
 			hd_uworld_map(w->uw, run_l << 12, run_f, run_n, HD_PROT_READ);
 			for (uint32_t i = 0; i < run_n; i++)
 				world_note(w, run_l + i);
-			vm->view_around += run_n;
+			vm->stats.view_around += run_n;
 		}
 		run_n = 0;
 		if (ok)
@@ -694,8 +694,8 @@ void mon_user_view_retry(struct mon_vm *vm)
 	}
 	uint32_t addr = vm->de_retry.addr;
 	if (retry_map(vm, w)) {
-		vm->de_hidden_faults--; /* world_map counts DE fills; this is a view fill */
-		vm->view_premaps++;
+		vm->stats.de_hidden_faults--; /* world_map counts DE fills; this is a view fill */
+		vm->stats.view_premaps++;
 		view_map_around(vm, w, addr);
 	}
 }
@@ -706,6 +706,6 @@ void mon_user_view_map(struct mon_vm *vm, uint32_t linear, uint32_t frame, bool 
 	if (!w || !w->valid || w->cr3 != (mon_space_key(&vm->vcpu)))
 		return; /* the access faults again, in the right view */
 	world_map(vm, w, linear, frame, writable);
-	vm->de_hidden_faults--; /* world_map counts DE fills; this is a view fill */
+	vm->stats.de_hidden_faults--; /* world_map counts DE fills; this is a view fill */
 	view_map_around(vm, w, linear);
 }

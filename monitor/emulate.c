@@ -254,7 +254,7 @@ static enum emu_result dispatch(struct mon_vm *vm, const struct emu_insn *in,
 		mon_hot_writer_done(vm, in->eip, r != EMU_UNHANDLED, vm->pt_written);
 		if (r == EMU_UNHANDLED)
 			return EMU_STEP;
-		vm->pt_writes_emulated++;
+		vm->stats.pt_writes_emulated++;
 		return r;
 	}
 	/* 16-bit addressing (0x67 in 32-bit code) has no translation; the
@@ -452,7 +452,7 @@ void mon_emulate(struct mon_vm *vm)
 	if (!fetch_decode(vm, &in))
 		return;
 	enum bt_form form = bt_form_of(&in.zi, in.ops);
-	vm->emu_count[class_of(&in, form)]++;
+	vm->stats.emu_count[class_of(&in, form)]++;
 	if (vm->opt.stats)
 		mon_count_site(vm, in.eip, in.zi.mnemonic, false);
 	/* Descriptor tables or address translation may change: translated
@@ -478,7 +478,7 @@ void mon_emulate_memory(struct mon_vm *vm)
 	struct mon_fault f = { 0 };
 	if (!fetch_decode(vm, &in))
 		return;
-	vm->emu_count[EMU_MEMORY]++;
+	vm->stats.emu_count[EMU_MEMORY]++;
 	enum emu_result r = dispatch(vm, &in, BT_FORM_NONE, &f, true);
 	if (r == EMU_UNHANDLED) {
 		mon_stop(vm, MON_EXIT_UNSUPPORTED,

@@ -180,7 +180,7 @@ static void deliver(struct mon_vm *vm, uint8_t v, bool has_error, uint32_t error
 	struct mon_fault f = { 0 };
 	vm->events++;
 	if (v < 32)
-		vm->exc_count[v]++;
+		vm->stats.exc_count[v]++;
 	if (vm->opt.trace_exc)
 		fprintf(vm->log, "exc: vector %u error %#x at eip %#x\n", v,
 			has_error ? error : 0, vm->vcpu.cpu->eip);
@@ -234,4 +234,29 @@ void mon_deliver_fault(struct mon_vm *vm, const struct mon_fault *f)
 		vm->vcpu.cr2 = f->cr2;
 	mon_deliver(vm, f->vector, f->has_error, f->error, vm->vcpu.cpu->eip,
 		    false);
+}
+
+/*
+ * Interrupts are taken between instructions: here, called at the top of
+ * the run loop (run.c:mon_run), which every exit from translated code passes. Translated code
+ * exits when the host timer fires for the next device deadline with IF
+ * set (the poll page), and when IF becomes set while an interrupt waits:
+ * the IRET and SYSEXIT transition callouts refuse while irq_waiting is set
+ * (they are then emulated), and the inline STI and POPF test it; it is
+ * kept here.
+ */
+bool mon_take_interrupt(struct mon_vm *vm)
+{
+	struct bt_cpu *cpu = vm->vcpu.cpu;
+	dev_platform_update(vm->plat);
+	bool requested = dev_platform_intr(vm->plat);
+	cpu->irq_waiting = requested;
+	if (!(cpu->eflags & BT_FL_IF) || vm->irq_shadow || !requested)
+		return false;
+	uint8_t vector = dev_platform_inta(vm->plat);
+	cpu->irq_waiting = dev_platform_intr(vm->plat);
+	vm->vcpu.halted = false;
+	vm->stats.irqs++;
+	mon_deliver_irq(vm, vector, cpu->eip);
+	return true;
 }

@@ -209,7 +209,7 @@ void mon_kvm_exit(struct mon_vm *vm, struct kvm_run *run)
 	struct bt_cpu *cpu = vm->vcpu.cpu;
 	cpu->eip = (uint32_t)run->s.regs.regs.rip; /* for messages and crash reports */
 	cpu->eflags = (uint32_t)run->s.regs.regs.rflags;
-	vm->kvm_exits[run->exit_reason < MON_KVM_EXIT_REASONS ? run->exit_reason
+	vm->stats.kvm_exits[run->exit_reason < MON_KVM_EXIT_REASONS ? run->exit_reason
 							     : MON_KVM_EXIT_REASONS - 1]++;
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
@@ -270,7 +270,7 @@ static void offer_interrupt(struct mon_vm *vm, struct kvm_run *run)
 		}
 		vm->kvm_injected = true;
 		vm->vcpu.halted = false;
-		vm->irqs++;
+		vm->stats.irqs++;
 		requested = dev_platform_intr(vm->plat);
 	}
 	run->request_interrupt_window = requested;
@@ -288,7 +288,7 @@ static uint64_t next_wakeup(struct mon_vm *vm)
 static bool guest_ran(const struct mon_vm *vm)
 {
 	for (unsigned r = 0; r < MON_KVM_EXIT_REASONS; r++)
-		if (r != KVM_EXIT_INTR && vm->kvm_exits[r])
+		if (r != KVM_EXIT_INTR && vm->stats.kvm_exits[r])
 			return true;
 	return false;
 }
@@ -314,7 +314,7 @@ int mon_kvm_run(struct mon_vm *vm)
 		int r = hd_kvm_run(vm->kvm);
 		vm->kvm_injected = false;
 		if (r == -EINTR) {
-			vm->kvm_exits[KVM_EXIT_INTR]++;
+			vm->stats.kvm_exits[KVM_EXIT_INTR]++;
 			continue;
 		}
 		if (r) {
@@ -333,14 +333,14 @@ void mon_kvm_print_stats(struct mon_vm *vm, FILE *out)
 {
 	uint64_t total = 0;
 	for (unsigned r = 0; r < MON_KVM_EXIT_REASONS; r++)
-		total += vm->kvm_exits[r];
+		total += vm->stats.kvm_exits[r];
 	fprintf(out, "btvmm stats (--accel kvm, %.3f s):\n",
 		(double)(hd_now_ns() - vm->run_ns0) / 1e9);
 	fprintf(out, "  kvm exits: %llu:", (unsigned long long)total);
 	for (unsigned r = 0; r < MON_KVM_EXIT_REASONS; r++)
-		if (vm->kvm_exits[r])
+		if (vm->stats.kvm_exits[r])
 			fprintf(out, " %s %llu", hd_kvm_exit_name(r),
-				(unsigned long long)vm->kvm_exits[r]);
+				(unsigned long long)vm->stats.kvm_exits[r]);
 	fprintf(out, "\n  interrupts injected: %llu; HLTs that slept: %llu\n",
-		(unsigned long long)vm->irqs, (unsigned long long)vm->halts);
+		(unsigned long long)vm->stats.irqs, (unsigned long long)vm->stats.halts);
 }

@@ -2,6 +2,7 @@
 #ifndef BTVMM_LOADER_H
 #define BTVMM_LOADER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,7 +37,6 @@ int mon_load_multiboot(uint8_t *ram, uint64_t ram_size,
 		       struct mon_boot *boot, char *err, size_t errlen);
 
 /* True if the image carries a Linux setup header ("HdrS" at 0x202). */
-#include <stdbool.h>
 bool mon_is_bzimage(const uint8_t *image, size_t len);
 
 /*

@@ -14,9 +14,6 @@
 
 #define MAX_FILE (1u << 30)
 
-int mon_install_handlers(struct mon_vm *vm);
-
-
 static uint64_t clock_monotonic(void *ctx)
 {
 	struct mon_vm *vm = ctx;
@@ -220,9 +217,9 @@ static bool pt_store(void *ctx, uint32_t eip, uint32_t linear, uint32_t value)
 	bool table = smm_phys_written(vm->smm, phys, 4);
 	mon_hot_writer_done(vm, eip, true, table);
 	if (table)
-		vm->pt_writes_emulated++;
+		vm->stats.pt_writes_emulated++;
 	else
-		vm->plain_stores++;
+		vm->stats.plain_stores++;
 	return true;
 }
 
@@ -530,7 +527,7 @@ int main(int argc, char **argv)
 	if (o->gdb_wait && !o->gdb && !mon_console_hold(&vm))
 		die_host("-S", "out of memory");
 	vm.poll_watch = o->gdb || o->monitor_socket;
-	vm.start_ns = hd_now_ns();
+	vm.stats.start_ns = hd_now_ns();
 	int status = kvm ? mon_kvm_run(&vm) : mon_run(&vm);
 	mon_gdb_close(&vm);
 	mon_console_close(&vm);

@@ -12,6 +12,7 @@
 #include "hostdriver.h"
 #include "devices.h"
 #include "shadowmm.h"
+#include "stats.h"
 
 /* Exit statuses of the btvmm process (README: "Exit status"). */
 enum mon_status {
@@ -141,23 +142,6 @@ struct mon_fault {
 	uint32_t cr2;    /* the faulting linear address of a #PF */
 };
 
-/* Per-class counters of emulated sensitive instructions, for --stats. */
-enum mon_emu_class {
-	/* From classify.def's BT_SENS groups (emulate.c:class_of), and MEMORY. */
-	EMU_FLAGS,      /* PUSHF POPF CLI STI */
-	EMU_DESCTAB,    /* LGDT LIDT LLDT LTR SGDT SIDT SLDT STR */
-	EMU_SEGMENT,    /* MOV/PUSH/POP seg, LDS..LSS, LAR LSL VERR VERW */
-	EMU_FAR,        /* far JMP/CALL/RET, IRET, INT n, INT3, INTO */
-	EMU_CONTROL,    /* MOV CR/DR, SMSW LMSW CLTS INVLPG INVD WBINVD */
-	EMU_IO,         /* IN OUT INS OUTS */
-	EMU_CPU,        /* CPUID RDTSC RDMSR WRMSR SYSENTER SYSEXIT HLT */
-	EMU_LEGACY,     /* PUSHA POPA BOUND ARPL BCD SALC ENTER */
-	EMU_MEMORY,     /* data accesses the S-view cannot map, and page-table
-			   writers emulated by adaptive translation */
-	EMU_OTHER,      /* #UD (UD2, SYSCALL, ...), FP traps, 16-bit forms */
-	EMU_CLASS_COUNT
-};
-
 #define MON_DRIVES 8 /* four IDE drives, four virtio disks */
 
 struct mon_options {
@@ -188,17 +172,10 @@ struct mon_options {
 	bool monitor_stdio;      /* -monitor stdio: the console on the terminal */
 };
 
-#define MON_RING 64 /* last exits kept for the crash report */
-#define MON_KVM_EXIT_REASONS 64 /* KVM_EXIT_* counted apart; higher ones in the last */
 /* How often the run loops look at COM1's host input while the guest runs. */
 #define MON_INPUT_POLL_NS 5000000ull
 
-struct mon_exit_record {
-	uint32_t eip;
-	uint8_t reason;
-	uint8_t detail;
-};
-
+#define MON_HOT_SLOTS 1024 /* page-table writers adaptive translation tracks */
 #define MON_WORLDS 8 /* at most; --user-worlds, default 4 */
 #define MON_UV_RW_MAX 4096
 /* A user world and the guest address space (CR3) its U-view shows. */
@@ -215,28 +192,43 @@ struct mon_world {
 };
 
 /* The virtual machine. */
-/* --stats: where the monitor's thread spends host time. */
-enum mon_activity {
-	ACT_LOOP,       /* run loop: devices, interrupts, host timer */
-	ACT_TRANSLATED, /* translated code, and entering/leaving it */
-	ACT_EMULATE,    /* emulating sensitive instructions */
-	ACT_FAULT,      /* host faults: shadow paging, traced writes */
-	ACT_STEP,       /* single instructions (interrupt shadow, TF) */
-	ACT_DE,         /* direct execution: the user world and its events */
-	ACT_HALT,       /* HLT: sleeping */
-	ACT_COUNT
-};
-
 struct mon_vm {
+	/* Configuration: the command line, as parsed. */
 	struct mon_options opt;
+
+	/* The machine: the vCPU, guest RAM, the translator and shadow paging. */
 	struct vcpu vcpu;
 	struct bt *bt;
 	struct smm *smm;
-	struct dev_platform *plat;
-	struct dev_bus *bus;
 	uint8_t *ram;          /* the monitor's view of guest RAM */
 	uint64_t ram_size;
 	int ram_fd;
+	bool irq_shadow;       /* after STI or a load of SS: no interrupt
+				  before the next instruction completes */
+	uint64_t events;       /* exceptions and interrupts delivered (a
+				  single step tells whether its instruction
+				  delivered one) */
+	unsigned delivering;   /* nesting of exception delivery */
+	/* Set while the INT n callout of translated code delivers: a task
+	 * gate (which switches CR3 and CR0.TS under that callout) is left
+	 * to the emulator, and task_gate_refused says so. */
+	bool refuse_task_gate, task_gate_refused;
+	/* The exceptions of the delivery in progress, outermost first: the
+	 * triple-fault message names them. */
+	struct mon_exc_link {
+		uint8_t vector;
+		bool has_error;
+		uint32_t error;
+	} exc_chain[6];
+	unsigned exc_chain_len;
+
+	/* Devices. */
+	struct dev_platform *plat;
+	struct dev_bus *bus;
+	uint64_t clock_now;    /* while non-zero: the devices' "now" (one host
+				  clock read per run-loop iteration) */
+
+	/* Host I/O: COM1's host side, the log, the debugger and the console. */
 	int serial_fd;
 	FILE *log;             /* --trace and -d output: stderr, or -D FILE */
 	struct mon_gdb *gdb;   /* the GDB stub (-gdb, -s), or NULL */
@@ -252,62 +244,19 @@ struct mon_vm {
 	unsigned input_len;
 	bool input_escape;     /* the last byte was Ctrl-A (QEMU's escape) */
 	uint64_t input_polled; /* host time of the last look at input_fd */
+
+	/* The run: whether and why it ends, and when it began. */
 	bool stop;
 	int status;            /* exit status once stop is set */
 	char stop_message[256];
-	uint64_t emu_count[EMU_CLASS_COUNT];
-	uint64_t activity_ticks[ACT_COUNT];
 	uint64_t run_tsc0, run_ns0;  /* TSC and host clock as mon_run began */
-	/* --stats: emulate exits and single steps by guest EIP (open
-	 * addressing, eip1 = EIP + 1, 0 = empty; full table: not counted). */
-	struct mon_site { uint32_t eip1; uint16_t mnemonic; uint8_t step; uint64_t count; }
-		sites[2048];
-	uint64_t exc_count[32];
-	uint64_t smc_faults;
-	uint64_t fast_sys[4];      /* SYSENTER, SYSEXIT, IRETD, INT n done by the callout */
-	uint64_t plain_stores;     /* store callouts that wrote no traced table */
-	uint64_t spaces_dropped;   /* worlds and views emptied: their directory
-				      was written over (mon_de_space_dropped) */
-	uint64_t view_switches;    /* host GS base writes (from one user view to another) */
-	uint64_t host_gs;          /* the host GS base: the last user view run */
-	uint64_t view_faults;      /* host faults in the user views */
-	uint64_t view_premaps;     /* pages mapped as their PTE became present */
-	uint64_t view_around;      /* pages mapped read-only around a user-view fill */
-	/* Per 4 MiB of guest linear space, pages mapped in any user world or
-	 * view: a table change elsewhere drops nothing where this is 0. */
-	uint32_t view_regions[1024];
-	uint64_t view_assigns;     /* user views given to an address space */
-	uint64_t view_evictions;   /* of those, views taken from another one */
-	uint64_t start_ns;
-	struct mon_exit_record ring[MON_RING];
-	unsigned ring_next;
-	unsigned delivering;   /* nesting of exception delivery */
-	/* Set while the INT n callout of translated code delivers: a task
-	 * gate (which switches CR3 and CR0.TS under that callout) is left
-	 * to the emulator, and task_gate_refused says so. */
-	bool refuse_task_gate, task_gate_refused;
-	/* The exceptions of the delivery in progress, outermost first: the
-	 * triple-fault message names them. */
-	struct mon_exc_link {
-		uint8_t vector;
-		bool has_error;
-		uint32_t error;
-	} exc_chain[6];
-	unsigned exc_chain_len;
-	uint64_t events;       /* exceptions and interrupts delivered */
-	bool irq_shadow;       /* after STI or a load of SS: no interrupt
-				  before the next instruction completes */
-	uint64_t irqs;         /* hardware interrupts delivered */
-	uint64_t clock_now;    /* while non-zero: the devices' "now" (one host
-				  clock read per run-loop iteration) */
-	/* Adaptive translation: instructions that wrote traced page tables,
-	 * by EIP (open addressing; 0 = empty slot, EIP stored + 1). */
-	struct { uint32_t eip1; uint32_t count, clean; } hot[1024];
-	uint64_t hot_demotions;      /* instructions made native again */
+
+	/* Adaptive translation (hotwriter.c): instructions that wrote traced
+	 * page tables, by EIP (open addressing; 0 = empty slot, EIP stored + 1). */
+	struct { uint32_t eip1; uint32_t count, clean; } hot[MON_HOT_SLOTS];
 	bool pt_written;             /* an emulated write reached a traced
 					page table (set by mon_write) */
-	uint64_t pt_writes_trapped;  /* traced writes through a host fault */
-	uint64_t pt_writes_emulated; /* traced writes by the adaptive callout */
+
 	/* Direct execution (direct.c): one user world per guest address
 	 * space, up to MON_WORLDS, least recently used replaced. */
 	struct mon_world worlds[MON_WORLDS];
@@ -315,45 +264,35 @@ struct mon_vm {
 	struct hd_uworld *volatile uw_running; /* the one in hd_uworld_run */
 	char uw_stub[4096];            /* where btvmm-userworld is */
 	uint64_t world_clock;
-	uint64_t de_tsc, de_entries, de_syscalls, de_preempts, de_hidden_faults;
-	uint64_t de_vendor_insns; /* SYSENTER/SYSEXIT/SYSCALL/SYSRET, trapped the host's way */
-	uint64_t de_prefaults; /* U-view fills made before the retried access */
-	uint64_t te_emulated;  /* --mode=trap-emulate: guest CPL-0 traps emulated */
 	struct mon_de_retry {  /* the last ring-3 #PF handed to the guest */
 		bool valid, write;
 		uint32_t addr, cr3, eip;
 	} de_retry;
-	uint64_t de_guest_tsc; /* TSC ticks guest code ran in user worlds */
-	uint64_t de_world_switches, de_world_spawns, de_world_evictions;
-	uint64_t de_segment_loads; /* segment loads by ring-3 code, redone */
 	/* User views of translated CPL-3 code: one in-monitor window per
 	 * guest address space, as many as user worlds, LRU (direct.c). */
 	struct mon_world views[MON_WORLDS];
 	struct mon_world *view_cur;  /* the one GS points at */
+	uint64_t host_gs;            /* the host GS base: the last user view run */
+	/* Per 4 MiB of guest linear space, pages mapped in any user world or
+	 * view: a table change elsewhere drops nothing where this is 0. */
+	uint32_t view_regions[1024];
 	struct adapt adapt;          /* --de auto's decisions */
-	uint64_t halts;        /* HLTs that slept */
-	bool warned_ud[8];
+
 	/* --accel kvm (kvm_run.c): the VM on /dev/kvm, or NULL under BT. */
 	struct hd_kvm *kvm;
 	uint32_t kvm_entry_eip;      /* where the guest starts: a first exit
 					there means KVM ran none of it */
 	bool kvm_injected;           /* an interrupt went in since the last
 					KVM_RUN (the run area's readiness is stale) */
-	uint64_t kvm_exits[MON_KVM_EXIT_REASONS]; /* --stats: by KVM_EXIT_* */
+
+	/* Counters and records nothing above depends on (stats.h). */
+	struct mon_stats stats;
 };
 
-/* ---- run.c ---- */
-/* bt_env.transition: SYSENTER, SYSEXIT, IRETD or INT n from translated
- * code, without leaving it. */
-enum bt_tr_result mon_transition(struct mon_vm *vm, enum bt_transition kind, uint8_t vector,
-				 uint32_t ecx, uint32_t edx);
-/* After emulating an instruction adaptive translation sent to the
- * emulator: `emulated` false if the emulator could not (it was stepped),
- * `wrote_pt` whether it wrote a traced page table. */
-void mon_hot_writer_done(struct mon_vm *vm, uint32_t eip, bool emulated, bool wrote_pt);
-/* The instruction at CS:EIP as text ("rdmsr", with ECX for RDMSR and
- * WRMSR), or "?" when it cannot be read; no fault is raised. */
-void mon_describe_insn(struct mon_vm *vm, char *text, size_t size);
+/* ---- run.c: the run loop, stops, host signals, HLT ---- */
+/* Install the host's fault, stop-signal and timer handlers for `vm` (one
+ * VM per process). 0, or non-zero with errno set by the one that failed. */
+int mon_install_handlers(struct mon_vm *vm);
 /* End the run with `status` and a one-line message (printf-style). */
 void mon_stop(struct mon_vm *vm, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -362,17 +301,21 @@ void mon_stop(struct mon_vm *vm, int status, const char *fmt, ...)
  * recent exits. Where it cannot, BTVMM_CHECK. */
 #define MON_BUG(vm, ...) mon_stop((vm), MON_EXIT_BUG, "internal error: " __VA_ARGS__)
 int mon_run(struct mon_vm *vm);
-/* Between two instructions: bring the devices up to now, note in
- * cpu->irq_waiting whether an interrupt is requested, and if IF is set
- * and no STI/MOV SS shadow holds it off, acknowledge the highest one (PIC
- * or local APIC) and deliver it. True if one was delivered. */
-bool mon_take_interrupt(struct mon_vm *vm);
 /* If SIGINT, SIGTERM or SIGHUP came: stop the VM (status 12, unless it
  * is stopped already), return true. For loops that wait outside the run
  * loop too. */
 bool mon_stopped_by_signal(struct mon_vm *vm);
 /* Stop the VM if a device asked (isa-debug-exit, reset, ACPI power-off). */
 void mon_check_devices(struct mon_vm *vm);
+/*
+ * The vCPU executed HLT at `eip` (the instruction after it, as pushed).
+ * With interrupts off nothing can wake it: the guest powered off (status
+ * 0). With no device deadline and no input to wait for: status 6.
+ * Otherwise sleep until the next device deadline or input.
+ */
+void mon_halt(struct mon_vm *vm, bool interrupts_on, uint32_t eip);
+
+/* ---- input.c: COM1's host input ---- */
 /*
  * Host input for COM1 (-serial stdio), QEMU's way: Ctrl-A x ends btvmm,
  * Ctrl-A h lists the escapes, Ctrl-A c switches the terminal between COM1
@@ -381,13 +324,28 @@ void mon_check_devices(struct mon_vm *vm);
  * at most every MON_INPUT_POLL_NS unless `force`; `now` is the host clock.
  */
 void mon_pump_input(struct mon_vm *vm, uint64_t now, bool force);
-/*
- * The vCPU executed HLT at `eip` (the instruction after it, as pushed).
- * With interrupts off nothing can wake it: the guest powered off (status
- * 0). With no device deadline and no input to wait for: status 6.
- * Otherwise sleep until the next device deadline or input.
- */
-void mon_halt(struct mon_vm *vm, bool interrupts_on, uint32_t eip);
+
+/* ---- transition.c: fast transitions of translated code ---- */
+/* bt_env.transition: SYSENTER, SYSEXIT, IRETD or INT n from translated
+ * code, without leaving it. */
+enum bt_tr_result mon_transition(struct mon_vm *vm, enum bt_transition kind, uint8_t vector,
+				 uint32_t ecx, uint32_t edx);
+
+/* ---- hotwriter.c: adaptive translation ---- */
+/* True if eip was retranslated as a callout (it writes page tables). */
+bool mon_is_hot_writer(struct mon_vm *vm, uint32_t eip);
+/* After emulating an instruction adaptive translation sent to the
+ * emulator: `emulated` false if the emulator could not (it was stepped),
+ * `wrote_pt` whether it wrote a traced page table. */
+void mon_hot_writer_done(struct mon_vm *vm, uint32_t eip, bool emulated, bool wrote_pt);
+
+/* ---- step.c: single instructions ---- */
+/* Run the one instruction at EIP (no interrupt is taken first), as a
+ * debugger's single step. */
+void mon_step_one(struct mon_vm *vm);
+/* Run the instruction at cpu->eip natively, once, from a throw-away
+ * translation (faults on the way are handled as usual). */
+void mon_step_native(struct mon_vm *vm);
 
 /* ---- kvm_run.c: --accel kvm, the same machine on /dev/kvm ---- */
 /*
@@ -408,9 +366,6 @@ int mon_kvm_run(struct mon_vm *vm);
 void mon_kvm_exit(struct mon_vm *vm, struct kvm_run *run);
 /* --stats under --accel kvm: exits by reason, interrupts, halts. */
 void mon_kvm_print_stats(struct mon_vm *vm, FILE *out);
-/* Run the one instruction at EIP (no interrupt is taken first), as a
- * debugger's single step. */
-void mon_step_one(struct mon_vm *vm);
 
 /* ---- console.c: the monitor console (Ctrl-A c, -monitor unix:...) ---- */
 struct mon_console;
@@ -512,6 +467,11 @@ void mon_deliver(struct mon_vm *vm, uint8_t v, bool has_error, uint32_t error,
 void mon_deliver_irq(struct mon_vm *vm, uint8_t v, uint32_t next_eip);
 /* Deliver a fault raised while emulating the instruction at cpu->eip. */
 void mon_deliver_fault(struct mon_vm *vm, const struct mon_fault *f);
+/* Between instructions, at the top of the run loop: bring the devices up
+ * to date and, if one requests an interrupt the vCPU can take now (IF
+ * set, no interrupt shadow), acknowledge and deliver it (true). Keeps
+ * cpu->irq_waiting saying whether one still waits. */
+bool mon_take_interrupt(struct mon_vm *vm);
 
 /* ---- segments.c: descriptors and segment loads ---- */
 /* Read the 8-byte descriptor for `sel` from the GDT or LDT; false with *f
@@ -578,13 +538,6 @@ bool mon_task_gate_deliver(struct mon_vm *vm, uint64_t gate, uint32_t gate_error
 			   bool has_error, uint32_t error, uint32_t next_eip,
 			   struct mon_fault *f);
 
-/* ---- run.c: adaptive translation ---- */
-/* True if eip was retranslated as a callout (it writes page tables). */
-bool mon_is_hot_writer(struct mon_vm *vm, uint32_t eip);
-/* Run the instruction at cpu->eip natively, once, from a throw-away
- * translation (faults on the way are handled as usual). */
-void mon_step_native(struct mon_vm *vm);
-
 /* ---- trapemu.c ---- */
 /* --mode=trap-emulate: may the vCPU's code, at either CPL, run in a user world? */
 bool mon_te_possible(struct mon_vm *vm);
@@ -630,6 +583,9 @@ void mon_sysexit_state(struct vcpu *v, uint32_t ecx, uint32_t edx);
 bool mon_iretd_inline(struct mon_vm *vm, uint32_t at);
 /* Emulate the instruction at cpu->eip (the block exited for it). */
 void mon_emulate(struct mon_vm *vm);
+/* The instruction at CS:EIP as text ("rdmsr", with ECX for RDMSR and
+ * WRMSR), or "?" when it cannot be read; no fault is raised. */
+void mon_describe_insn(struct mon_vm *vm, char *text, size_t size);
 /* Is the instruction at cpu->eip one the translator leaves to the
  * emulator (sensitive, privileged, far control transfer, segment
  * operand: bt_classify_insn)? False if it cannot be read. For direct
@@ -666,12 +622,5 @@ uint64_t mon_guest_tsc(struct mon_vm *vm);
 /* The registers, segment caches, descriptor tables, control and debug
  * registers, in the layout of QEMU's "info registers" (-d cpu_reset). */
 void mon_dump_cpu(struct mon_vm *vm, FILE *out);
-
-/* ---- stats.c ---- */
-void mon_print_stats(struct mon_vm *vm, FILE *out);
-/* Count one emulate exit (step = false) or single step at eip. */
-void mon_count_site(struct mon_vm *vm, uint32_t eip, unsigned mnemonic, bool step);
-void mon_ring_record(struct mon_vm *vm, uint32_t eip, unsigned reason, unsigned detail);
-void mon_print_ring(struct mon_vm *vm, FILE *out);
 
 #endif

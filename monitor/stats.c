@@ -9,7 +9,7 @@
 
 void mon_ring_record(struct mon_vm *vm, uint32_t eip, unsigned reason, unsigned detail)
 {
-	struct mon_exit_record *r = &vm->ring[vm->ring_next++ % MON_RING];
+	struct mon_exit_record *r = &vm->stats.ring[vm->stats.ring_next++ % MON_RING];
 	r->eip = eip;
 	r->reason = (uint8_t)reason;
 	r->detail = (uint8_t)detail;
@@ -17,24 +17,21 @@ void mon_ring_record(struct mon_vm *vm, uint32_t eip, unsigned reason, unsigned 
 
 void mon_print_ring(struct mon_vm *vm, FILE *out)
 {
-	unsigned n = vm->ring_next < MON_RING ? vm->ring_next : MON_RING;
+	unsigned n = vm->stats.ring_next < MON_RING ? vm->stats.ring_next : MON_RING;
 	fprintf(out, "btvmm: last %u exits (oldest first):\n", n);
 	for (unsigned i = 0; i < n; i++) {
 		const struct mon_exit_record *r =
-			&vm->ring[(vm->ring_next - n + i) % MON_RING];
+			&vm->stats.ring[(vm->stats.ring_next - n + i) % MON_RING];
 		fprintf(out, "  eip %08x  %-8s %u\n", r->eip,
 			bt_exit_name((enum bt_exit)r->reason), r->detail);
 	}
 }
 
-#define SITES (sizeof the_sites / sizeof the_sites[0])
-#define the_sites (((struct mon_vm *)0)->sites)
-
 void mon_count_site(struct mon_vm *vm, uint32_t eip, unsigned mnemonic, bool step)
 {
 	unsigned h = ((eip ^ (step ? 0x9e3779b9u : 0)) * 2654435761u) >> 21;
 	for (unsigned i = 0; i < 16; i++) {
-		struct mon_site *s = &vm->sites[(h + i) % SITES];
+		struct mon_site *s = &vm->stats.sites[(h + i) % MON_SITES];
 		if (s->eip1 == eip + 1 && s->step == step) {
 			s->count++;
 			return;
@@ -55,9 +52,9 @@ static int by_count(const void *a, const void *b)
 /* The busiest emulation sites: where inline translation would pay. */
 static void print_sites(struct mon_vm *vm, FILE *out)
 {
-	static struct mon_site sorted[SITES];
-	memcpy(sorted, vm->sites, sizeof sorted);
-	qsort(sorted, SITES, sizeof sorted[0], by_count);
+	static struct mon_site sorted[MON_SITES];
+	memcpy(sorted, vm->stats.sites, sizeof sorted);
+	qsort(sorted, MON_SITES, sizeof sorted[0], by_count);
 	fprintf(out, "  busiest emulation sites (EIP instruction count):");
 	for (unsigned i = 0; i < 48 && sorted[i].count; i++)
 		fprintf(out, "%s%08x %s %llu", i % 4 ? ", " : "\n    ", sorted[i].eip1 - 1,
@@ -74,7 +71,7 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 	struct smm_stats sm;
 	dev_bus_get_stats(vm->bus, &io);
 	smm_get_stats(vm->smm, &sm);
-	double secs = (double)(hd_now_ns() - vm->start_ns) / 1e9;
+	double secs = (double)(hd_now_ns() - vm->stats.start_ns) / 1e9;
 	static const char *const emu_names[EMU_CLASS_COUNT] = {
 		"flags", "desctab", "segment", "far/int", "control", "io", "cpu",
 		"legacy", "memory", "other",
@@ -105,8 +102,8 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 		     "the store callout: %llu; SYSENTER %llu, SYSEXIT %llu, IRETD %llu and INT n %llu "
 		     "by their callout\n",
 		(unsigned long long)s->inline_io, (unsigned long long)s->inline_stores,
-		(unsigned long long)vm->fast_sys[0], (unsigned long long)vm->fast_sys[1],
-		(unsigned long long)vm->fast_sys[2], (unsigned long long)vm->fast_sys[3]);
+		(unsigned long long)vm->stats.fast_sys[0], (unsigned long long)vm->stats.fast_sys[1],
+		(unsigned long long)vm->stats.fast_sys[2], (unsigned long long)vm->stats.fast_sys[3]);
 	fprintf(out, "  branches: %llu chained, %llu monitor lookups, "
 		     "%llu indirect-table misses\n",
 		(unsigned long long)s->chained, (unsigned long long)s->lookups,
@@ -114,7 +111,7 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 	fprintf(out, "  code writes: %llu faults, %llu blocks invalidated, "
 		     "%llu page protects; %llu code pages remapped: %llu blocks set aside, "
 		     "%llu of them taken back\n",
-		(unsigned long long)vm->smc_faults, (unsigned long long)s->invalidated,
+		(unsigned long long)vm->stats.smc_faults, (unsigned long long)s->invalidated,
 		(unsigned long long)sm.protects, (unsigned long long)sm.code_pages_dropped,
 		(unsigned long long)s->detached, (unsigned long long)s->reattached);
 	fprintf(out, "  shadow paging: %llu hidden faults, %llu guest #PF, "
@@ -141,9 +138,9 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 	fprintf(out, "  page-table writes: %llu through a host fault, %llu by the "
 		     "adaptive callout (+%llu of its stores to other memory; %llu instructions "
 		     "made native again)\n",
-		(unsigned long long)vm->pt_writes_trapped,
-		(unsigned long long)vm->pt_writes_emulated, (unsigned long long)vm->plain_stores,
-		(unsigned long long)vm->hot_demotions);
+		(unsigned long long)vm->stats.pt_writes_trapped,
+		(unsigned long long)vm->stats.pt_writes_emulated, (unsigned long long)vm->stats.plain_stores,
+		(unsigned long long)vm->stats.hot_demotions);
 	fprintf(out, "  exits to the monitor:");
 	for (int e = BT_EXIT_LOOKUP; e < BT_EXIT_COUNT; e++)
 		fprintf(out, " %s %llu", bt_exit_name((enum bt_exit)e),
@@ -151,19 +148,19 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 	fprintf(out, "\n  emulated sensitive instructions:");
 	for (int c = 0; c < EMU_CLASS_COUNT; c++)
 		fprintf(out, " %s %llu", emu_names[c],
-			(unsigned long long)vm->emu_count[c]);
+			(unsigned long long)vm->stats.emu_count[c]);
 	fprintf(out, "\n");
 	print_sites(vm, out);
 	fprintf(out, "  exceptions delivered:");
 	unsigned any = 0;
 	for (int v = 0; v < 32; v++)
-		if (vm->exc_count[v]) {
+		if (vm->stats.exc_count[v]) {
 			any++;
 			fprintf(out, " %s %llu", exc_names[v] ? exc_names[v] : "?",
-				(unsigned long long)vm->exc_count[v]);
+				(unsigned long long)vm->stats.exc_count[v]);
 		}
 	fprintf(out, "%s\n", any ? "" : " none");
-	uint64_t total = hd_now_ns() - vm->start_ns;
+	uint64_t total = hd_now_ns() - vm->stats.start_ns;
 	static const char *const act_names[ACT_COUNT] = {
 		"run loop", "translated code", "emulation", "host faults", "single steps",
 		"direct execution", "HLT",
@@ -173,19 +170,19 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 	fprintf(out, "  host time by activity (s):");
 	for (int a = 0; a < ACT_COUNT; a++)
 		fprintf(out, "%s %s %.3f", a ? "," : "", act_names[a],
-			(double)vm->activity_ticks[a] / tsc_per_s);
+			(double)vm->stats.activity_ticks[a] / tsc_per_s);
 	fprintf(out, "\n");
 	fprintf(out, "  direct execution: %.3f s of %.3f s in the user world, %.3f s of it running "
 		     "guest code (%llu entries, %llu system calls, %llu preemptions, %llu U-view "
 		     "fills, %llu of them ahead of a retried access)\n",
-		(double)vm->de_tsc / tsc_per_s, (double)total / 1e9,
-		(double)vm->de_guest_tsc / tsc_per_s,
-		(unsigned long long)vm->de_entries, (unsigned long long)vm->de_syscalls,
-		(unsigned long long)vm->de_preempts, (unsigned long long)vm->de_hidden_faults,
-		(unsigned long long)vm->de_prefaults);
+		(double)vm->stats.de_tsc / tsc_per_s, (double)total / 1e9,
+		(double)vm->stats.de_guest_tsc / tsc_per_s,
+		(unsigned long long)vm->stats.de_entries, (unsigned long long)vm->stats.de_syscalls,
+		(unsigned long long)vm->stats.de_preempts, (unsigned long long)vm->stats.de_hidden_faults,
+		(unsigned long long)vm->stats.de_prefaults);
 	if (vm->opt.trap_emulate)
 		fprintf(out, "  --mode=trap-emulate: %llu guest kernel traps emulated\n",
-			(unsigned long long)vm->te_emulated);
+			(unsigned long long)vm->stats.te_emulated);
 	if (vm->uw && vm->opt.de_adaptive)
 		fprintf(out, "  --de auto: %llu address spaces measured; %llu times one went to the "
 			     "translator (under %d us of ring 3 between exits), %llu times back to "
@@ -195,21 +192,21 @@ void mon_print_stats(struct mon_vm *vm, FILE *out)
 			(unsigned long long)vm->adapt.to_de, adapt_translated(&vm->adapt));
 	fprintf(out, "  ring-3 segment loads redone for the guest: %llu; fast system-call "
 		     "instructions the host CPU trapped its own way: %llu\n",
-		(unsigned long long)vm->de_segment_loads, (unsigned long long)vm->de_vendor_insns);
+		(unsigned long long)vm->stats.de_segment_loads, (unsigned long long)vm->stats.de_vendor_insns);
 	fprintf(out, "  translated ring 3: %llu host GS base writes (to another user view), %llu "
 		     "faults in the user views (+%llu pages mapped ahead, %llu around them), %llu user "
 		     "views given an address space, %llu reused for another\n",
-		(unsigned long long)vm->view_switches, (unsigned long long)vm->view_faults,
-		(unsigned long long)vm->view_premaps, (unsigned long long)vm->view_around,
-		(unsigned long long)vm->view_assigns, (unsigned long long)vm->view_evictions);
+		(unsigned long long)vm->stats.view_switches, (unsigned long long)vm->stats.view_faults,
+		(unsigned long long)vm->stats.view_premaps, (unsigned long long)vm->stats.view_around,
+		(unsigned long long)vm->stats.view_assigns, (unsigned long long)vm->stats.view_evictions);
 	fprintf(out, "  user worlds: %llu address spaces given one, %llu spawned, %llu reused "
 		     "for another address space; %llu worlds and views emptied because their "
 		     "page directory was written over\n",
-		(unsigned long long)vm->de_world_switches,
-		(unsigned long long)vm->de_world_spawns + (vm->uw ? 1 : 0),
-		(unsigned long long)vm->de_world_evictions, (unsigned long long)vm->spaces_dropped);
+		(unsigned long long)vm->stats.de_world_switches,
+		(unsigned long long)vm->stats.de_world_spawns + (vm->uw ? 1 : 0),
+		(unsigned long long)vm->stats.de_world_evictions, (unsigned long long)vm->stats.spaces_dropped);
 	fprintf(out, "  interrupts: %llu delivered, %llu HLTs slept\n",
-		(unsigned long long)vm->irqs, (unsigned long long)vm->halts);
+		(unsigned long long)vm->stats.irqs, (unsigned long long)vm->stats.halts);
 	struct hd_mem_usage mu;
 	if (hd_mem_usage(&mu))
 		fprintf(out, "  memory: btvmm's own %.1f MiB resident (anonymous %.1f: translation "

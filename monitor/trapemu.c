@@ -36,7 +36,7 @@ bool mon_te_emulate(struct mon_vm *vm)
 {
 	if (mon_cpl(&vm->vcpu) != 0)
 		return false; /* ring 3: the guest's fault, as in direct execution */
-	vm->te_emulated++;
+	vm->stats.te_emulated++;
 	mon_emulate(vm);
 	return true;
 }

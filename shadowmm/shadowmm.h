@@ -27,14 +27,20 @@
  *                                 the shadow mappings its changed entries
  *                                 produced are dropped
  *   write to a code frame         the caller drops the translations
- *   MOV CR3                       the S-view's mappings are dropped (with
- *                                 CR4.PGE only the non-global ones) and
- *                                 refilled lazily; tables stay traced
+ *   MOV CR3 naming another        the S-view's mappings are dropped (with
+ *     address space (its table    CR4.PGE only the non-global ones) and
+ *     or, with PAE, its PDPTEs)   refilled lazily; tables stay traced, so
+ *                                 other views stay coherent; code pages
+ *                                 that now show another frame lose their
+ *                                 translations (code_frame_dropped)
+ *   MOV CR3, the same space       nothing: every mapping came through a
+ *                                 traced table, so none is stale
  *   CR4.PGE toggled               only global pages that no longer show
  *                                 the current tables go
  *   CR0.WP toggled                nothing, unless setting it takes away a
  *                                 right a walk gave while it was clear
- *   CR0.PG, CR4.PAE/PSE, EFER.NXE everything, tracing included
+ *   CR0.PG, CR4.PAE/PSE,          everything, tracing included
+ *     EFER.NXE (with PAE)
  *   INVLPG                        that page's mapping, unless it already
  *                                 shows the current entry
  *
@@ -82,12 +88,15 @@ void smm_destroy(struct smm *smm);
 
 /* Follow the guest's CR0, CR3, CR4, EFER.NXE and, with PAE paging, the
  * PDPTEs loaded at its last CR3 load (smm_pae_load_pdptes; ignored
- * otherwise). A new address space or new supervisor rights (CR3, CR0.WP,
- * CR4.PGE) drop the S-view's mappings (with PGE, the non-global ones) and
- * recheck the pages code was fetched from (code_frame_dropped for those
- * that changed); the page tables stay traced. Return true only when the
- * paging mode changed (PG, PAE, PSE, NXE): then everything was dropped,
- * tracing included, and the caller's linear-keyed caches are stale too. */
+ * otherwise), as the table above says: a new address space drops the
+ * S-view's mappings (with CR4.PGE set and unchanged, the non-global ones)
+ * and rechecks the pages code was fetched from (code_frame_dropped for
+ * those that changed); CR4.PGE toggled alone drops only stale global
+ * pages, CR0.WP toggled alone nothing unless setting it takes back a
+ * right a walk gave; the page tables stay traced. Return true only when
+ * the paging mode changed (PG, PAE, PSE, NXE): then everything was
+ * dropped, tracing included, and the caller's linear-keyed caches are
+ * stale too. */
 bool smm_set_mode(struct smm *smm, uint32_t cr0, uint32_t cr3, uint32_t cr4, bool nxe,
 		  const uint64_t pdpte[4]);
 bool smm_paging(const struct smm *smm);

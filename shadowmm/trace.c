@@ -198,7 +198,8 @@ void smm_apply_entries(struct smm *smm, uint32_t frame, uint32_t first, uint32_t
 							users->pd, users->n_pd);
 					/* A supervisor page made present is used at
 					 * once (kmap, fixmap); user pages are mapped
-					 * in their view at the retried access (run.c). */
+					 * in their view at the retried access
+					 * (monitor/transition.c:mon_select_view). */
 					if (current && made_present && !(now[i] & 4))
 						smm_premap(smm, slot << 10 | i);
 				}

@@ -8,7 +8,7 @@
  * stacked words, EFLAGS, the error code, CR2. Also here: IRET back
  * (emulate_seg.c, through the emulator and the translator's inline form),
  * and the run loop's side, an interrupt from the real local APIC taken or
- * held off by IF and the STI/MOV SS shadow (run.c:mon_take_interrupt).
+ * held off by IF and the STI/MOV SS shadow (interrupt.c:mon_take_interrupt).
  * Reserves the guest space like unit.sview: not in the AddressSanitizer
  * run; skips (77) where the reservation fails.
  */
@@ -371,7 +371,7 @@ START_TEST(int_n_through_a_dpl0_gate_from_cpl3_is_gp)
 	ck_handler(EXC_GP, KCODE, KDATA, ESP0 - 24);
 	ck_frame((const uint32_t[]){ IDT_ERR(0x31), CODE, UCODE, FL_RESERVED | BT_FL_IF,
 				     ESP_CPL3, UDATA }, 6);
-	ck_assert_uint_eq(vm.exc_count[EXC_GP], 1);
+	ck_assert_uint_eq(vm.stats.exc_count[EXC_GP], 1);
 }
 END_TEST
 
@@ -381,7 +381,7 @@ START_TEST(an_external_interrupt_ignores_the_gate_dpl)
 	mon_deliver_irq(&vm, 0x31, CODE);
 	ck_handler(0x31, KCODE, KDATA, ESP0 - 20);
 	ck_frame((const uint32_t[]){ CODE, UCODE, FL_RESERVED | BT_FL_IF, ESP_CPL3, UDATA }, 5);
-	ck_assert_uint_eq(vm.exc_count[EXC_GP], 0);
+	ck_assert_uint_eq(vm.stats.exc_count[EXC_GP], 0);
 }
 END_TEST
 
@@ -432,8 +432,8 @@ START_TEST(a_contributory_fault_while_delivering_one_is_df)
 	mon_deliver_fault(&vm, &f);
 	ck_handler(EXC_DF, KCODE, KDATA, ESP_CPL0 - 16);
 	ck_frame((const uint32_t[]){ 0, CODE, KCODE, FL_RESERVED | BT_FL_IF }, 4);
-	ck_assert_uint_eq(vm.exc_count[EXC_DF], 1);
-	ck_assert_uint_eq(vm.exc_count[EXC_NP], 0); /* it became the #DF */
+	ck_assert_uint_eq(vm.stats.exc_count[EXC_DF], 1);
+	ck_assert_uint_eq(vm.stats.exc_count[EXC_NP], 0); /* it became the #DF */
 }
 END_TEST
 
@@ -468,7 +468,7 @@ START_TEST(a_benign_event_then_a_contributory_fault_is_no_df)
 		fresh_vm();
 		set_gate(cases[i].v, KCODE, HANDLER(cases[i].v), INT_GATE, 3, false);
 		send_event(cases[i].v, cases[i].kind);
-		ck_assert_msg(!vm.stop && vm.exc_count[EXC_DF] == (cases[i].v == EXC_DF),
+		ck_assert_msg(!vm.stop && vm.stats.exc_count[EXC_DF] == (cases[i].v == EXC_DF),
 			      "vector %u, kind %d: a #DF", cases[i].v, cases[i].kind);
 		ck_handler(EXC_NP, KCODE, KDATA, ESP_CPL0 - 16);
 		ck_assert_uint_eq(stacked(0),
@@ -496,7 +496,7 @@ START_TEST(a_page_fault_while_pushing_the_frame_sets_cr2)
 		/* A supervisor write to a page not present: error code 2. */
 		ck_frame((const uint32_t[]){ 2, CODE, UCODE, FL_RESERVED | BT_FL_IF, ESP_CPL3, UDATA },
 			 6);
-		ck_assert_uint_eq(vm.exc_count[EXC_DF], 0);
+		ck_assert_uint_eq(vm.stats.exc_count[EXC_DF], 0);
 	}
 }
 END_TEST
@@ -668,7 +668,7 @@ START_TEST(an_interrupt_waits_for_if_and_the_shadow)
 	ck_frame((const uint32_t[]){ CODE, KCODE, FL_RESERVED | BT_FL_IF }, 3);
 	ck_assert(!vm.vcpu.halted);
 	ck_assert(!cpu->irq_waiting);
-	ck_assert_uint_eq(vm.irqs, 1);
+	ck_assert_uint_eq(vm.stats.irqs, 1);
 }
 END_TEST
 
@@ -693,7 +693,7 @@ START_TEST(the_highest_vector_is_taken_first)
 	cpu->eflags |= BT_FL_IF;
 	ck_assert(mon_take_interrupt(&vm));
 	ck_assert_uint_eq(cpu->eip, HANDLER(0x45));
-	ck_assert_uint_eq(vm.irqs, 3);
+	ck_assert_uint_eq(vm.stats.irqs, 3);
 }
 END_TEST
 

@@ -96,7 +96,7 @@ START_TEST(out_string_reaches_com1)
 	mon_kvm_exit(&vm, run);
 	dev_platform_flush(vm.plat);
 	ck_assert_str_eq(serial, "abc");
-	ck_assert_uint_eq(vm.kvm_exits[KVM_EXIT_IO], 1);
+	ck_assert_uint_eq(vm.stats.kvm_exits[KVM_EXIT_IO], 1);
 	ck_assert_uint_eq(cpu.eip, ENTRY + 0x10);
 	ck_assert(!vm.stop);
 }
@@ -136,7 +136,7 @@ START_TEST(mmio_reaches_the_local_apic)
 	memcpy(run->mmio.data, &tpr, 4);
 	mon_kvm_exit(&vm, run);
 	ck_assert_uint_eq(mmio_read(0xfee00080, 4), 0x20);
-	ck_assert_uint_eq(vm.kvm_exits[KVM_EXIT_MMIO], 3);
+	ck_assert_uint_eq(vm.stats.kvm_exits[KVM_EXIT_MMIO], 3);
 }
 END_TEST
 
@@ -202,7 +202,7 @@ START_TEST(hlt_with_interrupts_on_waits)
 	ck_assert(!vm.stop);
 	ck_assert(vm.vcpu.halted); /* the loop sleeps until an interrupt */
 	ck_assert_uint_eq(cpu.eip, ENTRY + 5);
-	ck_assert_uint_eq(vm.kvm_exits[KVM_EXIT_HLT], 1);
+	ck_assert_uint_eq(vm.stats.kvm_exits[KVM_EXIT_HLT], 1);
 }
 END_TEST
 
@@ -245,8 +245,8 @@ START_TEST(window_and_signal_exits_change_nothing)
 	mon_kvm_exit(&vm, run);
 	ck_assert(!vm.stop);
 	ck_assert(!vm.vcpu.halted);
-	ck_assert_uint_eq(vm.kvm_exits[KVM_EXIT_IRQ_WINDOW_OPEN], 1);
-	ck_assert_uint_eq(vm.kvm_exits[KVM_EXIT_INTR], 1);
+	ck_assert_uint_eq(vm.stats.kvm_exits[KVM_EXIT_IRQ_WINDOW_OPEN], 1);
+	ck_assert_uint_eq(vm.stats.kvm_exits[KVM_EXIT_INTR], 1);
 	/* An exit btvmm never asks for ends the run, named. */
 	exit_at(KVM_EXIT_DEBUG, ENTRY);
 	mon_kvm_exit(&vm, run);
