@@ -8,7 +8,7 @@
  */
 static uint32_t descriptor_high(const struct mon_seg *s)
 {
-	uint32_t raw_limit = SEG_ATTR_G(s->attr) ? s->limit >> 12 : s->limit;
+	uint32_t raw_limit = seg_attr_g(s->attr) ? s->limit >> 12 : s->limit;
 	return ((s->base >> 16) & 0xff) | (uint32_t)(s->attr & 0xff) << 8 |
 	       (raw_limit & 0xf0000) | (uint32_t)(s->attr & 0xf000) << 8 |
 	       (s->base & 0xff000000u);

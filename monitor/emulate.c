@@ -200,12 +200,12 @@ static bool io_allowed(struct mon_vm *vm, uint16_t port, unsigned size)
 	unsigned iopl = (cpu_of(vm)->eflags & BT_FL_IOPL) >> 12;
 	if (mon_cpl(v) <= iopl)
 		return true;
-	unsigned type = SEG_ATTR_TYPE(v->tr.attr);
-	if ((type != 9 && type != 11) || v->tr.limit < 0x67)
+	unsigned type = seg_attr_type(v->tr.attr);
+	if ((type != SYS_TSS32 && type != SYS_TSS32_BUSY) || v->tr.limit < TSS32_MIN_LIMIT)
 		return false;
 	struct mon_fault f = { 0 };
 	uint32_t base = 0, bits = 0;
-	if (!mon_read(vm, v->tr.base + 0x66, &base, 2, &f))
+	if (!mon_read(vm, v->tr.base + offsetof(struct tss32, iomap_base), &base, 2, &f))
 		return false;
 	uint32_t at = base + port / 8u;
 	if (at + 1 > v->tr.limit || !mon_read(vm, v->tr.base + at, &bits, 2, &f))
@@ -373,7 +373,7 @@ void mon_sync_mode(struct mon_vm *vm)
 {
 	struct vcpu *v = &vm->vcpu;
 	bt_set_fp_trap(vm->bt, v->cr0 & (CR0_TS | CR0_EM), !(v->cr4 & CR4_OSFXSR));
-	bt_set_native_tsc(vm->bt, v->tsc_offset == 0 && !(v->cr4 & 0x4));
+	bt_set_native_tsc(vm->bt, v->tsc_offset == 0 && !(v->cr4 & CR4_TSD));
 	struct bt_isa isa;
 	mon_isa(vm, &isa);
 	bt_set_isa(vm->bt, &isa);

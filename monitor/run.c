@@ -284,7 +284,7 @@ static void handle_segv(struct mon_vm *vm, unsigned depth)
 		 * instruction that ran off the top of the guest's space. */
 		uint64_t base = cpu->view_base;
 		if (base && addr >= base && addr - base < HD_WINDOW_SIZE) {
-			handle_view_fault(vm, (uint32_t)(addr - base), cpu->fault_err & 2, depth);
+			handle_view_fault(vm, (uint32_t)(addr - base), cpu->fault_err & PF_W, depth);
 			return;
 		}
 		mon_stop(vm, MON_EXIT_UNSUPPORTED,
@@ -293,7 +293,7 @@ static void handle_segv(struct mon_vm *vm, unsigned depth)
 		return;
 	}
 	uint32_t frame, err;
-	bool write = cpu->fault_err & 2;
+	bool write = cpu->fault_err & PF_W;
 	if (depth > 8) {
 		MON_BUG(vm, "faults on writes to traced pages do not settle at EIP %#x", cpu->eip);
 		return;
@@ -403,7 +403,7 @@ enum bt_tr_result mon_transition(struct mon_vm *vm, enum bt_transition kind, uin
 		return BT_TR_REFUSED;
 	switch (kind) {
 	case BT_TR_SYSENTER:
-		if (!(v->sysenter_cs & 0xfffc))
+		if (sel_null((uint16_t)v->sysenter_cs))
 			return BT_TR_REFUSED;
 		mon_sysenter_state(v);
 		cpu->ring0 = 1;
@@ -413,7 +413,7 @@ enum bt_tr_result mon_transition(struct mon_vm *vm, enum bt_transition kind, uin
 		return BT_TR_DONE;
 	case BT_TR_SYSEXIT: {
 		struct mon_world *w = vm->view_cur;
-		if (!(v->sysenter_cs & 0xfffc) || cpu->irq_waiting || vm->de_retry.valid ||
+		if (sel_null((uint16_t)v->sysenter_cs) || cpu->irq_waiting || vm->de_retry.valid ||
 		    mon_de_wanted(vm) || !w || !w->valid || w->cr3 != mon_space_key(v) ||
 		    hd_uworld_base(w->uw) != vm->host_gs)
 			return BT_TR_REFUSED;
