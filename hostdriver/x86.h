@@ -334,6 +334,15 @@ static inline uint16_t desc_attr(uint64_t d)
 	return (uint16_t)(desc_access(d) | desc_flags(d) << 12);
 }
 
+/* The descriptor with these fields (`limit` the raw 20-bit one): the
+ * inverse of desc_base, desc_limit and desc_attr. */
+static inline uint64_t desc_make(uint32_t base, uint32_t limit, uint16_t attr)
+{
+	return (uint64_t)(limit & 0xffff) | (uint64_t)(base & 0xffffff) << 16 |
+	       (uint64_t)(attr & 0xf0ff) << 40 | (uint64_t)(limit & 0xf0000) << 32 |
+	       (uint64_t)(base & 0xff000000u) << 32;
+}
+
 static inline unsigned seg_attr_type(uint32_t a)
 {
 	return a & 0xf;

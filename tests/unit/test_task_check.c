@@ -108,6 +108,7 @@ START_TEST(descriptor_fields)
 	ck_assert_uint_eq(seg_attr_dpl(desc_attr(d)), 3);
 	ck_assert_uint_eq(seg_attr_db(desc_attr(d)), 1);
 	ck_assert_uint_eq(seg_attr_g(desc_attr(d)), 0);
+	ck_assert_uint_eq(desc_make(desc_base(d), desc_limit(d), desc_attr(d)), d);
 
 	uint64_t code = 0x00cf9b000000ffffull;
 	ck_assert_uint_eq(desc_base(code), 0);
@@ -115,6 +116,7 @@ START_TEST(descriptor_fields)
 	ck_assert_uint_eq(desc_type(code), DESC_TYPE_CODE_RA);
 	ck_assert_uint_eq(desc_attr(code), seg_attr_flat(DESC_TYPE_CODE_RA, 0));
 	ck_assert_uint_eq(desc_attr(code), 0xc09bu);
+	ck_assert_uint_eq(desc_make(0, 0xfffff, 0xc09b), code);
 	ck_assert_uint_eq(desc_attr(code | DESC_TSS_BUSY), 0xc09bu);
 	ck_assert_uint_eq(desc_type(tss_desc(0x67, SYS_TSS32, true) | DESC_TSS_BUSY),
 			  SYS_TSS32_BUSY);
