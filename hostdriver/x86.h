@@ -8,10 +8,11 @@
  * include its headers. Figures: Intel SDM vol. 3A, chapters 2-7.
  *
  * Constants are plain macros (they appear in case labels and constant
- * expressions); accessors that take an entry apart are static inline
- * functions, so an entry of the wrong width cannot be passed silently.
- * EFLAGS bits stay in bt.h (BT_FL_*): translated code and its assembly
- * read them there, and nothing else defines them.
+ * expressions); accessors are static inline functions whose parameter has
+ * the entry's width, so a narrower value is widened before it is shifted
+ * and every field comes back with a type. EFLAGS bits stay in bt.h
+ * (BT_FL_*): translated code and its assembly read them there, and
+ * nothing else defines them.
  */
 #ifndef BTVMM_X86_H
 #define BTVMM_X86_H
@@ -121,7 +122,7 @@ _Static_assert(PAE_FRAME_MASK >> 12 <= 0xffffffu, "a PAE frame number fits 32 bi
 #define CR4_OSFXSR 0x00000200u     /* FXSAVE/FXRSTOR and SSE */
 #define CR4_OSXMMEXCPT 0x00000400u /* SIMD exceptions as #XM */
 
-/* CR3: where the paging structures start (PCD and PWT below them unused). */
+/* CR3: where the paging structures start (its PWT and PCD are not modelled). */
 #define CR3_PD 0xfffff000u   /* 32-bit paging: the page directory, 4 KiB aligned */
 #define CR3_PDPT 0xffffffe0u /* PAE: the 32-byte PDPT */
 
@@ -311,6 +312,9 @@ static inline unsigned gate_params(uint64_t g)
  * of struct mon_seg's and struct bt_seg_image's `attr`: the access byte
  * (descriptor bits 47:40) in bits 7:0 and the flag nibble (55:52) in
  * bits 15:12. Its low byte is an access byte, so these read one too.
+ * It is defined here rather than in monitor.h because it is a hardware
+ * format (VMX's, and KVM's struct kvm_segment breaks it out field by
+ * field) that bt/ stores too.
  *
  *   15 14 13  12  11  8  7  6 5  4  3    0
  *  +--+--+--+---+-----+--+----+--+-------+

@@ -370,7 +370,7 @@ static enum emu_result iret(struct mon_vm *vm, unsigned size, uint32_t at, uint3
 		 * set NT with POPF, so ring-3 code gets here too. */
 		uint32_t link = 0;
 		uint64_t d;
-		if (!mon_read_sys(vm, v->tr.base, &link, 2, f))
+		if (!mon_read_sys(vm, v->tr.base + offsetof(struct tss32, link), &link, 2, f))
 			return EMU_FAULT;
 		if ((link & SEL_TI) || !mon_read_descriptor(vm, (uint16_t)link, &d, f)) {
 			mon_fault_set(f, EXC_TS, true, sel_error(link));

@@ -208,7 +208,8 @@ bool mon_task_far(struct mon_vm *vm, uint16_t sel, uint64_t desc, bool call,
 	}
 	uint16_t tss = sel;
 	uint64_t tss_desc = desc;
-	if (desc_type(desc) == SYS_TASK_GATE && !gate_target(vm, desc, sel_error(sel), &tss, &tss_desc, f))
+	if (desc_type(desc) == SYS_TASK_GATE &&
+	    !gate_target(vm, desc, sel_error(sel), &tss, &tss_desc, f))
 		return false;
 	return mon_task_switch(vm, tss, tss_desc, call ? MON_TASK_CALL : MON_TASK_JMP,
 			       next_eip, f);

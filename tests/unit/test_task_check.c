@@ -1,4 +1,4 @@
-/* Unit tests for task_check.c (the checks on a task switch's new TSS descriptor) and for x86.h's accessors of the formats it reads. */
+/* Unit tests for task_check.c (the checks on a task switch's new TSS) and x86.h's accessors. */
 #include <check.h>
 #include <stdbool.h>
 #include <stdint.h>
