@@ -61,7 +61,7 @@ enum bt_exit {
  */
 struct bt_seg_image {
 	uint16_t sel;   /* +0 */
-	uint16_t attr;  /* +2 descriptor bits 40-47 (type, S, DPL, P) and 52-55 */
+	uint16_t attr;  /* +2 access rights (x86.h: desc_attr) */
 	uint32_t base;  /* +4 */
 	uint32_t limit; /* +8 the byte limit, granularity applied */
 };

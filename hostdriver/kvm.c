@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "hostdriver.h"
+#include "x86.h"
 
 /*
  * kvmtool-sized on purpose: everything btvmm's BT engine has in userspace
@@ -281,14 +282,13 @@ void hd_kvm_describe_exit(const struct kvm_run *run, char *buf, size_t len)
 #define PROBE_PT 0x2000u
 #define PROBE_CODE 0x3000u
 #define PROBE_HLT 0xf4u
-#define PTE_P_RW 0x3u
 
 static void probe_build(uint8_t *mem)
 {
-	uint32_t pde = PROBE_PT | PTE_P_RW;
+	uint32_t pde = PROBE_PT | PTE_P | PTE_W;
 	memcpy(mem + PROBE_PD, &pde, 4);
 	for (uint32_t i = 0; i < PROBE_PAGES; i++) {
-		uint32_t pte = (i << 12) | PTE_P_RW;
+		uint32_t pte = (i << 12) | PTE_P | PTE_W;
 		memcpy(mem + PROBE_PT + 4 * i, &pte, 4);
 	}
 	mem[PROBE_CODE] = PROBE_HLT;
@@ -307,11 +307,11 @@ static int probe_run(struct hd_kvm *k, char *why, size_t whylen)
 	int r = hd_kvm_get_sregs(k, &s);
 	if (r)
 		return fail(why, whylen, "KVM_GET_SREGS: %s", strerror(-r));
-	s.cs = flat_segment(0x10, 0xb);
-	s.ds = s.es = s.fs = s.gs = s.ss = flat_segment(0x18, 0x3);
-	s.tr = (struct kvm_segment){ .limit = 0xffff, .type = 0xb, .present = 1 };
-	s.ldt = (struct kvm_segment){ .type = 0x2, .unusable = 1 };
-	s.cr0 = 0x80000011u; /* PG, ET, PE */
+	s.cs = flat_segment(0x10, DESC_TYPE_CODE_RA);
+	s.ds = s.es = s.fs = s.gs = s.ss = flat_segment(0x18, DESC_TYPE_DATA_WA);
+	s.tr = (struct kvm_segment){ .limit = 0xffff, .type = SYS_TSS32_BUSY, .present = 1 };
+	s.ldt = (struct kvm_segment){ .type = SYS_LDT, .unusable = 1 };
+	s.cr0 = CR0_PG | CR0_ET | CR0_PE;
 	s.cr3 = PROBE_PD;
 	s.cr4 = 0;
 	s.efer = 0;

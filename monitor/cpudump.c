@@ -8,10 +8,8 @@
  */
 static uint32_t descriptor_high(const struct mon_seg *s)
 {
-	uint32_t raw_limit = SEG_ATTR_G(s->attr) ? s->limit >> 12 : s->limit;
-	return ((s->base >> 16) & 0xff) | (uint32_t)(s->attr & 0xff) << 8 |
-	       (raw_limit & 0xf0000) | (uint32_t)(s->attr & 0xf000) << 8 |
-	       (s->base & 0xff000000u);
+	uint32_t raw_limit = seg_attr_g(s->attr) ? s->limit >> 12 : s->limit;
+	return (uint32_t)(desc_make(s->base, raw_limit, s->attr) >> 32);
 }
 
 static void dump_segment(FILE *out, const char *name, const struct mon_seg *s)

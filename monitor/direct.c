@@ -386,13 +386,13 @@ static void user_fault(struct mon_vm *vm, struct mon_world *w,
 	struct bt_cpu *cpu = vm->vcpu.cpu;
 	switch (ev->trapno) {
 	case 14:
-		user_page_fault(vm, w, ev->addr, ev->err & 2);
+		user_page_fault(vm, w, ev->addr, ev->err & PF_W);
 		break;
 	case 13:
 		/* INT n whose host gate is not DPL 3: the host reports #GP
 		 * with the IDT bit, EIP at the instruction (prefixes and
 		 * all). The guest's own gate decides: emulate it. */
-		if ((ev->err & 7) == 2) {
+		if ((ev->err & (SEL_TI | ERR_IDT | ERR_EXT)) == ERR_IDT) {
 			mon_emulate(vm);
 			break;
 		}

@@ -178,7 +178,7 @@ void mon_sync_mode(struct mon_vm *vm)
 {
 	struct vcpu *v = &vm->vcpu;
 	bt_set_fp_trap(vm->bt, v->cr0 & (CR0_TS | CR0_EM), !(v->cr4 & CR4_OSFXSR));
-	bt_set_native_tsc(vm->bt, v->tsc_offset == 0 && !(v->cr4 & 0x4));
+	bt_set_native_tsc(vm->bt, v->tsc_offset == 0 && !(v->cr4 & CR4_TSD));
 	struct bt_isa isa;
 	mon_isa(vm, &isa);
 	bt_set_isa(vm->bt, &isa);

@@ -7,7 +7,8 @@
 
 /* CR4 bits the virtual CPU accepts: TSD DE PSE PAE MCE PGE PCE OSFXSR
  * OSXMMEXCPT. VME and PVI are not virtualized and raise #GP. */
-#define CR4_KNOWN 0x000007fcu
+#define CR4_KNOWN (CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE | CR4_PCE | \
+		   CR4_OSFXSR | CR4_OSXMMEXCPT)
 
 bool mon_load_pdptes(struct mon_vm *vm, uint32_t cr0, uint32_t cr3, uint32_t cr4)
 {
@@ -115,7 +116,7 @@ enum emu_result emu_mov_dr(struct mon_vm *vm, const struct emu_insn *in,
 		return EMU_FAULT;
 	}
 	if (n == 4 || n == 5) { /* aliases of DR6/DR7 while CR4.DE is clear */
-		if (v->cr4 & 0x8) {
+		if (v->cr4 & CR4_DE) {
 			mon_fault_set(f, EXC_UD, false, 0);
 			return EMU_FAULT;
 		}
@@ -152,7 +153,7 @@ enum emu_result emu_cpu(struct mon_vm *vm, const struct emu_insn *in,
 		return EMU_NEXT;
 	}
 	case ZYDIS_MNEMONIC_RDTSC: {
-		if (cpl > 0 && (v->cr4 & 0x4)) { /* CR4.TSD */
+		if (cpl > 0 && (v->cr4 & CR4_TSD)) {
 			mon_fault_set(f, EXC_GP, true, 0);
 			return EMU_FAULT;
 		}
@@ -183,7 +184,7 @@ enum emu_result emu_cpu(struct mon_vm *vm, const struct emu_insn *in,
 		/* CPUID claims no performance counters (leaf 0xa is beyond
 		 * the maximum): after the privilege check, #UD, as QEMU's
 		 * CPUs without a PMU raise. */
-		if (cpl > 0 && !(v->cr4 & 0x100)) {
+		if (cpl > 0 && !(v->cr4 & CR4_PCE)) {
 			mon_fault_set(f, EXC_GP, true, 0);
 			return EMU_FAULT;
 		}
@@ -226,7 +227,8 @@ enum emu_result emu_cpu(struct mon_vm *vm, const struct emu_insn *in,
 		if (!emu_read_op(vm, in, &in->ops[0], 2, &val, f))
 			return EMU_FAULT;
 		/* loads PE MP EM TS; PE can be set but not cleared */
-		v->cr0 = (v->cr0 & ~0xeu) | (val & 0xe) | (v->cr0 & CR0_PE) | (val & CR0_PE);
+		v->cr0 = (v->cr0 & ~(CR0_MP | CR0_EM | CR0_TS)) | (val & (CR0_MP | CR0_EM | CR0_TS)) |
+			 (v->cr0 & CR0_PE) | (val & CR0_PE);
 		mon_sync_mode(vm);
 		return EMU_NEXT;
 	case ZYDIS_MNEMONIC_CLTS:
@@ -245,7 +247,7 @@ enum emu_result emu_cpu(struct mon_vm *vm, const struct emu_insn *in,
 static enum emu_result emu_sysenter(struct mon_vm *vm, struct mon_fault *f)
 {
 	struct vcpu *v = &vm->vcpu;
-	if (!(v->cr0 & CR0_PE) || (v->sysenter_cs & 0xfffc) == 0) {
+	if (!(v->cr0 & CR0_PE) || sel_null((uint16_t)v->sysenter_cs)) {
 		mon_fault_set(f, EXC_GP, true, 0);
 		return EMU_FAULT;
 	}
@@ -258,7 +260,7 @@ static enum emu_result emu_sysenter(struct mon_vm *vm, struct mon_fault *f)
 static enum emu_result emu_sysexit(struct mon_vm *vm, struct mon_fault *f)
 {
 	struct vcpu *v = &vm->vcpu;
-	uint16_t base = (uint16_t)(v->sysenter_cs & 0xfffc);
+	uint16_t base = (uint16_t)(v->sysenter_cs & ~SEL_RPL);
 	if (mon_cpl(v) != 0 || !(v->cr0 & CR0_PE) || !base) {
 		mon_fault_set(f, EXC_GP, true, 0);
 		return EMU_FAULT;
@@ -281,11 +283,11 @@ enum emu_result emu_sys(struct mon_vm *vm, const struct emu_insn *in, struct mon
 
 void mon_sysenter_state(struct vcpu *v)
 {
-	uint16_t cs = (uint16_t)(v->sysenter_cs & 0xfffc);
+	uint16_t cs = (uint16_t)(v->sysenter_cs & ~SEL_RPL);
 	v->seg[SEG_CS] = (struct mon_seg){ .sel = cs, .base = 0, .limit = 0xffffffff,
-					   .attr = 0xc09b };
+					   .attr = seg_attr_flat(DESC_TYPE_CODE_RA, 0) };
 	v->seg[SEG_SS] = (struct mon_seg){ .sel = (uint16_t)(cs + 8), .base = 0,
-					   .limit = 0xffffffff, .attr = 0xc093 };
+					   .limit = 0xffffffff, .attr = seg_attr_flat(DESC_TYPE_DATA_WA, 0) };
 	v->cpu->eflags &= ~(BT_FL_VM | BT_FL_IF | BT_FL_RF);
 	v->cpu->gpr[BT_ESP] = (uint32_t)v->sysenter_esp;
 	v->cpu->eip = (uint32_t)v->sysenter_eip;
@@ -293,11 +295,11 @@ void mon_sysenter_state(struct vcpu *v)
 
 void mon_sysexit_state(struct vcpu *v, uint32_t ecx, uint32_t edx)
 {
-	uint16_t base = (uint16_t)(v->sysenter_cs & 0xfffc);
+	uint16_t base = (uint16_t)(v->sysenter_cs & ~SEL_RPL);
 	v->seg[SEG_CS] = (struct mon_seg){ .sel = (uint16_t)((base + 16) | 3),
-					   .limit = 0xffffffff, .attr = 0xc0fb };
+					   .limit = 0xffffffff, .attr = seg_attr_flat(DESC_TYPE_CODE_RA, 3) };
 	v->seg[SEG_SS] = (struct mon_seg){ .sel = (uint16_t)((base + 24) | 3),
-					   .limit = 0xffffffff, .attr = 0xc0f3 };
+					   .limit = 0xffffffff, .attr = seg_attr_flat(DESC_TYPE_DATA_WA, 3) };
 	v->cpu->gpr[BT_ESP] = ecx;
 	v->cpu->eip = edx;
 }

@@ -67,12 +67,12 @@ static bool io_allowed(struct mon_vm *vm, uint16_t port, unsigned size)
 	unsigned iopl = (vm->vcpu.cpu->eflags & BT_FL_IOPL) >> 12;
 	if (mon_cpl(v) <= iopl)
 		return true;
-	unsigned type = SEG_ATTR_TYPE(v->tr.attr);
-	if ((type != 9 && type != 11) || v->tr.limit < 0x67)
+	unsigned type = seg_attr_type(v->tr.attr);
+	if ((type != SYS_TSS32 && type != SYS_TSS32_BUSY) || v->tr.limit < TSS32_MIN_LIMIT)
 		return false;
 	struct mon_fault f = { 0 };
 	uint32_t base = 0, bits = 0;
-	if (!mon_read(vm, v->tr.base + 0x66, &base, 2, &f))
+	if (!mon_read(vm, v->tr.base + offsetof(struct tss32, iomap_base), &base, 2, &f))
 		return false;
 	uint32_t at = base + port / 8u;
 	if (at + 1 > v->tr.limit || !mon_read(vm, v->tr.base + at, &bits, 2, &f))

@@ -57,7 +57,7 @@ static void set_ax(struct bt_cpu *cpu, uint16_t ax)
 /* The width of the stack pointer follows SS.B, not the operand size. */
 static uint32_t stack_mask(const struct vcpu *v)
 {
-	return SEG_ATTR_DB(v->seg[SEG_SS].attr) ? 0xffffffffu : 0xffffu;
+	return seg_attr_db(v->seg[SEG_SS].attr) ? 0xffffffffu : 0xffffu;
 }
 
 /*
@@ -72,7 +72,7 @@ static bool stack_in_limit(const struct vcpu *v, uint32_t off, unsigned size)
 
 	if (last < off)
 		return false;
-	if (SEG_ATTR_TYPE(ss->attr) & 0x4)
+	if (seg_attr_type(ss->attr) & DESC_TYPE_EXPDOWN)
 		return off > ss->limit && last <= stack_mask(v);
 	return last <= ss->limit;
 }
@@ -232,10 +232,10 @@ static enum emu_result emulate_arpl(struct mon_vm *vm, const struct emu_insn *in
 	}
 	if (!emu_read_op(vm, in, &in->ops[0], 2, &dest, f))
 		return EMU_FAULT;
-	uint32_t src_rpl = emu_get_reg(vm, in->ops[1].reg.value) & 3;
-	bool adjust = (dest & 3) < src_rpl;
+	uint32_t src_rpl = sel_rpl(emu_get_reg(vm, in->ops[1].reg.value));
+	bool adjust = sel_rpl(dest) < src_rpl;
 	if (adjust)
-		dest = (dest & ~3u) | src_rpl;
+		dest = (dest & ~SEL_RPL) | src_rpl;
 	if (!emu_write_op(vm, in, &in->ops[0], 2, dest & 0xffffu, f))
 		return EMU_FAULT;
 	set_flag(cpu, BT_FL_ZF, adjust);

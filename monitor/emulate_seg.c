@@ -63,7 +63,7 @@ static enum emu_result emu_lldt_ltr(struct mon_vm *vm, const struct emu_insn *in
 	uint32_t sel;
 	if (!cpl0(vm, f) || !emu_read_op(vm, in, &in->ops[0], 2, &sel, f))
 		return EMU_FAULT;
-	if ((sel & ~3u) == 0) {
+	if (sel_null(sel)) {
 		if (ltr) {
 			mon_fault_set(f, EXC_GP, true, 0);
 			return EMU_FAULT;
@@ -72,26 +72,26 @@ static enum emu_result emu_lldt_ltr(struct mon_vm *vm, const struct emu_insn *in
 		return EMU_NEXT;
 	}
 	uint64_t d;
-	if (sel & 4) { /* must come from the GDT */
-		mon_fault_set(f, EXC_GP, true, sel & 0xfffc);
+	if (sel & SEL_TI) { /* must come from the GDT */
+		mon_fault_set(f, EXC_GP, true, sel_error(sel));
 		return EMU_FAULT;
 	}
 	if (!mon_read_descriptor(vm, (uint16_t)sel, &d, f))
 		return EMU_FAULT;
-	unsigned access = (unsigned)(d >> 40) & 0xff, type = access & 0x1f;
-	bool ok = ltr ? (type == 0x09 || type == 0x01) : type == 0x02;
+	unsigned type = desc_type(d);
+	bool ok = !desc_s(d) && (ltr ? (type == SYS_TSS32 || type == SYS_TSS16) : type == SYS_LDT);
 	if (!ok) {
-		mon_fault_set(f, EXC_GP, true, sel & 0xfffc);
+		mon_fault_set(f, EXC_GP, true, sel_error(sel));
 		return EMU_FAULT;
 	}
-	if (!(access & 0x80)) {
-		mon_fault_set(f, EXC_NP, true, sel & 0xfffc);
+	if (!desc_p(d)) {
+		mon_fault_set(f, EXC_NP, true, sel_error(sel));
 		return EMU_FAULT;
 	}
 	if (ltr) { /* mark the TSS busy in the GDT */
-		d |= 2ull << 40;
-		uint8_t a = (uint8_t)(d >> 40);
-		if (!mon_write_sys(vm, v->gdtr.base + (sel & ~7u) + 5, &a, 1, f))
+		d |= DESC_TSS_BUSY;
+		uint8_t a = (uint8_t)desc_access(d);
+		if (!mon_write_sys(vm, v->gdtr.base + sel_offset(sel) + DESC_ACCESS_BYTE, &a, 1, f))
 			return EMU_FAULT;
 		mon_desc_to_seg(d, (uint16_t)sel, &v->tr);
 	} else {
@@ -117,27 +117,28 @@ static enum emu_result emu_probe(struct mon_vm *vm, const struct emu_insn *in,
 	bool ok = false;
 	uint64_t d = 0;
 	struct mon_fault ignored = { 0 };
-	if ((sel & ~3u) && mon_read_descriptor(vm, (uint16_t)sel, &d, &ignored)) {
-		unsigned access = (unsigned)(d >> 40) & 0xff, type = access & 0xf;
-		unsigned dpl = (access >> 5) & 3, rpl = sel & 3, cpl = mon_cpl(v);
-		bool s = access & 0x10, code = type & 8;
-		bool conforming = s && code && (type & 4);
+	if (!sel_null(sel) && mon_read_descriptor(vm, (uint16_t)sel, &d, &ignored)) {
+		unsigned type = desc_type(d), dpl = desc_dpl(d), rpl = sel_rpl(sel), cpl = mon_cpl(v);
+		bool s = desc_s(d), code = type & DESC_TYPE_CODE;
+		bool conforming = s && code && (type & DESC_TYPE_CONFORMING);
 		bool priv = conforming || (dpl >= cpl && dpl >= rpl);
 		switch (m) {
 		case ZYDIS_MNEMONIC_LAR:
-			ok = priv && (s || type == 1 || type == 2 || type == 3 ||
-				      type == 4 || type == 5 || type == 9 ||
-				      type == 11 || type == 12);
+			ok = priv && (s || type == SYS_TSS16 || type == SYS_LDT ||
+				      type == SYS_TSS16_BUSY || type == SYS_CALL_GATE16 ||
+				      type == SYS_TASK_GATE || type == SYS_TSS32 ||
+				      type == SYS_TSS32_BUSY || type == SYS_CALL_GATE32);
 			break;
 		case ZYDIS_MNEMONIC_LSL:
-			ok = priv && (s || type == 1 || type == 2 || type == 3 ||
-				      type == 9 || type == 11);
+			ok = priv && (s || type == SYS_TSS16 || type == SYS_LDT ||
+				      type == SYS_TSS16_BUSY || type == SYS_TSS32 ||
+				      type == SYS_TSS32_BUSY);
 			break;
 		case ZYDIS_MNEMONIC_VERR:
-			ok = s && priv && (!code || (type & 2));
+			ok = s && priv && (!code || (type & DESC_TYPE_READABLE));
 			break;
 		default: /* VERW */
-			ok = s && priv && !code && (type & 2);
+			ok = s && priv && !code && (type & DESC_TYPE_WRITABLE);
 			break;
 		}
 	}
@@ -172,31 +173,31 @@ static enum emu_result far_through_gate(struct mon_vm *vm, const struct emu_insn
 {
 	struct vcpu *v = &vm->vcpu;
 	struct bt_cpu *cpu = v->cpu;
-	unsigned cpl = mon_cpl(v), gdpl = (unsigned)(gate >> 45) & 3;
+	unsigned cpl = mon_cpl(v), gdpl = desc_dpl(gate);
 	bool call = in->zi.mnemonic == ZYDIS_MNEMONIC_CALL;
-	if (gdpl < cpl || gdpl < (sel & 3u)) {
-		mon_fault_set(f, EXC_GP, true, sel & 0xfffc);
+	if (gdpl < cpl || gdpl < sel_rpl(sel)) {
+		mon_fault_set(f, EXC_GP, true, sel_error(sel));
 		return EMU_FAULT;
 	}
-	if (!((gate >> 47) & 1)) {
-		mon_fault_set(f, EXC_NP, true, sel & 0xfffc);
+	if (!desc_p(gate)) {
+		mon_fault_set(f, EXC_NP, true, sel_error(sel));
 		return EMU_FAULT;
 	}
-	uint16_t csel = (uint16_t)(gate >> 16);
-	uint32_t off = (uint32_t)(gate & 0xffff) | (uint32_t)(gate >> 32 & 0xffff0000u);
-	unsigned nparams = (unsigned)(gate >> 32) & 0x1f;
+	uint16_t csel = gate_sel(gate);
+	uint32_t off = gate_offset(gate);
+	unsigned nparams = gate_params(gate);
 	uint64_t cd;
-	if (!(csel & ~3u)) {
+	if (sel_null(csel)) {
 		mon_fault_set(f, EXC_GP, true, 0);
 		return EMU_FAULT;
 	}
 	if (!mon_read_descriptor(vm, csel, &cd, f))
 		return EMU_FAULT;
-	unsigned dpl = (unsigned)(cd >> 45) & 3;
-	bool code = ((cd >> 43) & 3) == 3; /* S and the code bit */
-	bool conforming = code && ((cd >> 42) & 1);
+	unsigned dpl = desc_dpl(cd);
+	bool code = desc_s(cd) && (desc_type(cd) & DESC_TYPE_CODE);
+	bool conforming = code && (desc_type(cd) & DESC_TYPE_CONFORMING);
 	if (!code || dpl > cpl || (!call && !conforming && dpl != cpl)) {
-		mon_fault_set(f, EXC_GP, true, csel & 0xfffc);
+		mon_fault_set(f, EXC_GP, true, sel_error(csel));
 		return EMU_FAULT;
 	}
 	unsigned new_cpl = conforming ? cpl : dpl;
@@ -209,8 +210,8 @@ static enum emu_result far_through_gate(struct mon_vm *vm, const struct emu_insn
 	if (!mon_load_cs_at(vm, csel, new_cpl, f))
 		return vm->stop ? EMU_STOPPED : EMU_FAULT;
 	if (new_cpl < cpl) {
-		if ((new_ss & 3) != new_cpl || !mon_load_seg(vm, SEG_SS, new_ss, f)) {
-			mon_fault_set(f, EXC_TS, true, new_ss & 0xfffc);
+		if (sel_rpl(new_ss) != new_cpl || !mon_load_seg(vm, SEG_SS, new_ss, f)) {
+			mon_fault_set(f, EXC_TS, true, sel_error(new_ss));
 			goto undo;
 		}
 		cpu->gpr[BT_ESP] = new_esp;
@@ -262,12 +263,12 @@ static enum emu_result emu_far_jmp_call(struct mon_vm *vm, const struct emu_insn
 	 * or a task gate (5) in protected mode. */
 	uint64_t gd;
 	struct mon_fault probe = { 0 };
-	if ((v->cr0 & CR0_PE) && (sel & ~3u) && mon_read_descriptor(vm, sel, &gd, &probe) &&
-	    !DESC_S(gd)) {
-		unsigned type = DESC_TYPE(gd);
-		if (type == 0xc)
+	if ((v->cr0 & CR0_PE) && !sel_null(sel) && mon_read_descriptor(vm, sel, &gd, &probe) &&
+	    !desc_s(gd)) {
+		unsigned type = desc_type(gd);
+		if (type == SYS_CALL_GATE32)
 			return size == 4 ? far_through_gate(vm, in, sel, gd, f) : EMU_UNHANDLED;
-		if (type == 0x1 || type == 0x9 || type == 0x5) {
+		if (type == SYS_TSS16 || type == SYS_TSS32 || type == SYS_TASK_GATE) {
 			bool call = in->zi.mnemonic == ZYDIS_MNEMONIC_CALL;
 			if (mon_task_far(vm, sel, gd, call, in->next_eip, f))
 				return EMU_JUMPED;
@@ -300,13 +301,13 @@ static enum emu_result emu_far_ret(struct mon_vm *vm, const struct emu_insn *in,
 		goto fault;
 	if (size == 2)
 		off &= 0xffff;
-	unsigned cpl = mon_cpl(v), rpl = sel & 3;
+	unsigned cpl = mon_cpl(v), rpl = sel_rpl(sel);
 	uint32_t imm = 0;
 	if (in->zi.operand_count_visible && in->ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
 		imm = (uint32_t)(in->ops[0].imm.value.u & 0xffff);
 	/* SDM vol. 2, RET: a return to a more privileged level is #GP(sel) */
 	if (rpl < cpl) {
-		mon_fault_set(f, EXC_GP, true, sel & 0xfffc);
+		mon_fault_set(f, EXC_GP, true, sel_error(sel));
 		goto fault;
 	}
 	if (rpl == cpl) {
@@ -325,9 +326,9 @@ static enum emu_result emu_far_ret(struct mon_vm *vm, const struct emu_insn *in,
 	struct mon_seg saved_cs = v->seg[SEG_CS];
 	if (!mon_load_cs_at(vm, (uint16_t)sel, rpl, f))
 		goto fault;
-	if ((new_ss & 3) != rpl || !mon_load_seg(vm, SEG_SS, (uint16_t)new_ss, f)) {
+	if (sel_rpl(new_ss) != rpl || !mon_load_seg(vm, SEG_SS, (uint16_t)new_ss, f)) {
 		if (!f->raised)
-			mon_fault_set(f, EXC_GP, true, new_ss & 0xfffc);
+			mon_fault_set(f, EXC_GP, true, sel_error(new_ss));
 		v->seg[SEG_CS] = saved_cs;
 		goto fault;
 	}
@@ -355,10 +356,10 @@ static enum emu_result iret(struct mon_vm *vm, unsigned size, uint32_t at, uint3
 		 * set NT with POPF, so ring-3 code gets here too. */
 		uint32_t link = 0;
 		uint64_t d;
-		if (!mon_read_sys(vm, v->tr.base, &link, 2, f))
+		if (!mon_read_sys(vm, v->tr.base + offsetof(struct tss32, link), &link, 2, f))
 			return EMU_FAULT;
-		if ((link & 4) || !mon_read_descriptor(vm, (uint16_t)link, &d, f)) {
-			mon_fault_set(f, EXC_TS, true, link & 0xfffc);
+		if ((link & SEL_TI) || !mon_read_descriptor(vm, (uint16_t)link, &d, f)) {
+			mon_fault_set(f, EXC_TS, true, sel_error(link));
 			return EMU_FAULT;
 		}
 		if (mon_task_switch(vm, (uint16_t)link, d, MON_TASK_IRET, next, f))
@@ -369,26 +370,26 @@ static enum emu_result iret(struct mon_vm *vm, unsigned size, uint32_t at, uint3
 	    !mon_pop(vm, &fl, size, f))
 		goto fault;
 	unsigned cpl = mon_cpl(v);
-	if ((cs & 3) < cpl || (size == 4 && (fl & BT_FL_VM) && cpl == 0)) {
+	if (sel_rpl(cs) < cpl || (size == 4 && (fl & BT_FL_VM) && cpl == 0)) {
 		if (fl & BT_FL_VM)
 			mon_stop(vm, MON_EXIT_UNSUPPORTED,
 				 "unsupported: IRET to virtual-8086 mode at EIP %#x", at);
 		else
-			mon_fault_set(f, EXC_GP, true, cs & 0xfffc);
+			mon_fault_set(f, EXC_GP, true, sel_error(cs));
 		goto fault_or_stop;
 	}
 	uint32_t new_esp = 0, new_ss = 0;
-	bool outer = (cs & 3) > cpl;
+	bool outer = sel_rpl(cs) > cpl;
 	if (outer && (!mon_pop(vm, &new_esp, size, f) || !mon_pop(vm, &new_ss, size, f)))
 		goto fault;
 	struct mon_seg saved_cs = v->seg[SEG_CS];
-	if (!mon_load_cs_at(vm, (uint16_t)cs, cs & 3, f))
+	if (!mon_load_cs_at(vm, (uint16_t)cs, sel_rpl(cs), f))
 		goto fault;
 	if (outer) {
 		/* CS now carries the new CPL: SS is checked against it. */
-		if ((new_ss & 3) != (cs & 3) || !mon_load_seg(vm, SEG_SS, (uint16_t)new_ss, f)) {
+		if (sel_rpl(new_ss) != sel_rpl(cs) || !mon_load_seg(vm, SEG_SS, (uint16_t)new_ss, f)) {
 			if (!f->raised)
-				mon_fault_set(f, EXC_GP, true, new_ss & 0xfffc);
+				mon_fault_set(f, EXC_GP, true, sel_error(new_ss));
 			v->seg[SEG_CS] = saved_cs;
 			goto fault;
 		}

@@ -70,7 +70,7 @@ static void handle_segv(struct mon_vm *vm, unsigned depth)
 		 * instruction that ran off the top of the guest's space. */
 		uint64_t base = cpu->view_base;
 		if (base && addr >= base && addr - base < HD_WINDOW_SIZE) {
-			handle_view_fault(vm, (uint32_t)(addr - base), cpu->fault_err & 2, depth);
+			handle_view_fault(vm, (uint32_t)(addr - base), cpu->fault_err & PF_W, depth);
 			return;
 		}
 		mon_stop(vm, MON_EXIT_UNSUPPORTED,
@@ -79,7 +79,7 @@ static void handle_segv(struct mon_vm *vm, unsigned depth)
 		return;
 	}
 	uint32_t frame, err;
-	bool write = cpu->fault_err & 2;
+	bool write = cpu->fault_err & PF_W;
 	if (depth > 8) {
 		MON_BUG(vm, "faults on writes to traced pages do not settle at EIP %#x", cpu->eip);
 		return;

@@ -1,21 +1,6 @@
 /* monitor: exception and interrupt delivery through the guest IDT. */
 #include "monitor.h"
 
-/*
- * IDT gate (8 bytes):
- *
- *   63          48 47 46 45 44 43  40 39   32 31        16 15          0
- *  +--------------+--+-----+--+------+-------+------------+-------------+
- *  | offset 31:16 |P | DPL |0 | type | 0     | selector   | offset 15:0 |
- *  +--------------+--+-----+--+------+-------+------------+-------------+
- *  type: 0x5 task gate, 0x6/0x7 16-bit interrupt/trap, 0xe/0xf 32-bit
- */
-#define GATE_OFFSET(g) ((uint32_t)(((g) & 0xffff) | (((g) >> 32) & 0xffff0000u)))
-#define GATE_SEL(g) ((uint16_t)((g) >> 16))
-#define GATE_TYPE(g) ((unsigned)(((g) >> 40) & 0xf))
-#define GATE_DPL(g) ((unsigned)(((g) >> 45) & 3))
-#define GATE_P(g) ((unsigned)(((g) >> 47) & 1))
-
 void mon_fault_set(struct mon_fault *f, uint8_t vector, bool has_error,
 		   uint32_t error)
 {
@@ -45,42 +30,43 @@ static bool try_deliver(struct mon_vm *vm, uint8_t v, bool has_error,
 	struct vcpu *vc = &vm->vcpu;
 	struct bt_cpu *cpu = vc->cpu;
 	unsigned cpl = mon_cpl(vc);
-	uint32_t idx_err = (uint32_t)v * 8 + 2 + (soft ? 0 : 1);
+	uint32_t idx_err = idt_error(v, !soft);
 
 	if (!(vc->cr0 & CR0_PE)) {
 		mon_stop(vm, MON_EXIT_UNSUPPORTED,
 			 "unsupported: interrupt %u in real mode", v);
 		return true;
 	}
-	if ((uint32_t)v * 8 + 7 > vc->idtr.limit) {
+	if ((uint32_t)v * DESC_SIZE + DESC_SIZE - 1 > vc->idtr.limit) {
 		mon_fault_set(f, EXC_GP, true, idx_err);
 		return false;
 	}
 	uint64_t g;
-	if (!mon_read_sys(vm, vc->idtr.base + (uint32_t)v * 8, &g, 8, f))
+	if (!mon_read_sys(vm, vc->idtr.base + (uint32_t)v * DESC_SIZE, &g, DESC_SIZE, f))
 		return false;
-	unsigned type = GATE_TYPE(g);
-	if (type != 0xe && type != 0xf && type != 0x5) {
-		if (type == 0x6 || type == 0x7)
+	unsigned type = desc_type(g);
+	bool gate16 = type == SYS_INT_GATE16 || type == SYS_TRAP_GATE16;
+	if (type != SYS_INT_GATE32 && type != SYS_TRAP_GATE32 && type != SYS_TASK_GATE) {
+		if (gate16)
 			mon_stop(vm, MON_EXIT_UNSUPPORTED,
 				 "unsupported: 16-bit gate for vector %u", v);
 		else
 			mon_fault_set(f, EXC_GP, true, idx_err);
-		return type == 0x6 || type == 0x7;
+		return gate16;
 	}
-	if (soft && GATE_DPL(g) < cpl) {
+	if (soft && desc_dpl(g) < cpl) {
 		mon_fault_set(f, EXC_GP, true, idx_err);
 		return false;
 	}
-	if (!GATE_P(g)) {
+	if (!desc_p(g)) {
 		mon_fault_set(f, EXC_NP, true, idx_err);
 		return false;
 	}
-	if (type == 0x5 && vm->refuse_task_gate) {
+	if (type == SYS_TASK_GATE && vm->refuse_task_gate) {
 		vm->task_gate_refused = true; /* nothing has changed yet */
 		return true;
 	}
-	if (type == 0x5)
+	if (type == SYS_TASK_GATE)
 		return mon_task_gate_deliver(vm, g, idx_err, has_error, error, next_eip, f) ||
 		       vm->stop;
 
@@ -91,24 +77,25 @@ static bool try_deliver(struct mon_vm *vm, uint8_t v, bool has_error,
 	/* The handler's privilege: its code segment's DPL, or CPL for a
 	 * conforming one. An inner level switches to the TSS's stack. */
 	uint64_t cd;
-	if (!mon_read_descriptor(vm, GATE_SEL(g), &cd, f))
+	if (!mon_read_descriptor(vm, gate_sel(g), &cd, f))
 		return false;
-	unsigned dpl = (unsigned)(cd >> 45) & 3;
-	bool conforming = ((cd >> 40) & 0xc) == 0xc;
+	unsigned dpl = desc_dpl(cd);
+	bool conforming = (desc_type(cd) & (DESC_TYPE_CODE | DESC_TYPE_CONFORMING)) ==
+			  (DESC_TYPE_CODE | DESC_TYPE_CONFORMING);
 	unsigned new_cpl = (!conforming && dpl < cpl) ? dpl : cpl;
 	bool inner = new_cpl < cpl;
 	uint32_t new_esp = 0;
 	uint16_t new_ss = 0;
 	if (inner && !mon_tss_stack(vm, new_cpl, &new_ss, &new_esp, f))
 		return false;
-	if (!mon_load_cs_at(vm, GATE_SEL(g), new_cpl, f))
+	if (!mon_load_cs_at(vm, gate_sel(g), new_cpl, f))
 		return false;
 	if (vm->stop)
 		return true;
 	uint16_t old_ss = saved_ss.sel;
 	if (inner && !mon_load_seg(vm, SEG_SS, new_ss, f)) {
 		if (f->vector == EXC_GP || f->vector == EXC_SS)
-			mon_fault_set(f, EXC_TS, true, new_ss & 0xfffc);
+			mon_fault_set(f, EXC_TS, true, sel_error(new_ss));
 		vc->seg[SEG_CS] = saved_cs;
 		return false;
 	}
@@ -124,9 +111,9 @@ static bool try_deliver(struct mon_vm *vm, uint8_t v, bool has_error,
 		return false;
 	}
 	cpu->eflags &= ~(BT_FL_TF | BT_FL_NT | BT_FL_RF | BT_FL_VM);
-	if (type == 0xe)
+	if (type == SYS_INT_GATE32)
 		cpu->eflags &= ~BT_FL_IF;
-	cpu->eip = GATE_OFFSET(g);
+	cpu->eip = gate_offset(g);
 	vc->halted = false;
 	return true;
 }

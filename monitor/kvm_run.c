@@ -58,10 +58,10 @@ static struct kvm_segment kvm_segment_of(const struct mon_seg *s)
 	unsigned a = s->attr;
 	return (struct kvm_segment){
 		.base = s->base, .limit = s->limit, .selector = s->sel,
-		.type = (uint8_t)SEG_ATTR_TYPE(a), .s = (uint8_t)SEG_ATTR_S(a),
-		.dpl = (uint8_t)SEG_ATTR_DPL(a), .present = (uint8_t)SEG_ATTR_P(a),
-		.avl = (uint8_t)((a >> 12) & 1), .db = (uint8_t)SEG_ATTR_DB(a),
-		.g = (uint8_t)SEG_ATTR_G(a), .unusable = (uint8_t)!SEG_ATTR_P(a),
+		.type = (uint8_t)seg_attr_type(a), .s = (uint8_t)seg_attr_s(a),
+		.dpl = (uint8_t)seg_attr_dpl(a), .present = (uint8_t)seg_attr_p(a),
+		.avl = (uint8_t)seg_attr_avl(a), .db = (uint8_t)seg_attr_db(a),
+		.g = (uint8_t)seg_attr_g(a), .unusable = (uint8_t)!seg_attr_p(a),
 	};
 }
 

@@ -66,12 +66,10 @@ static void reset_vcpu(struct mon_vm *vm, const struct mon_boot *boot)
 	v->gdtr = (struct mon_dtr){ .base = LAYOUT_BOOT_GDT, .limit = sizeof gdt - 1 };
 	v->idtr = (struct mon_dtr){ .base = 0, .limit = 0x3ff };
 	for (int s = 0; s < SEG_COUNT; s++)
-		v->seg[s] = (struct mon_seg){ .sel = 0x18, .base = 0, .limit = 0xffffffff,
-					      .attr = 0xc093 };
-	v->seg[SEG_CS] = (struct mon_seg){ .sel = 0x10, .base = 0, .limit = 0xffffffff,
-					   .attr = 0xc09b };
+		mon_desc_to_seg(gdt[3], 0x18, &v->seg[s]);
+	mon_desc_to_seg(gdt[2], 0x10, &v->seg[SEG_CS]);
 	v->ldtr = (struct mon_seg){ 0 };
-	v->tr = (struct mon_seg){ .attr = 0x8b, .limit = 0xffff };
+	v->tr = (struct mon_seg){ .attr = SEG_ATTR_P | SYS_TSS32_BUSY, .limit = 0xffff };
 	v->cr0 = CR0_PE | CR0_ET;
 	v->dr[6] = 0xffff0ff0u;
 	v->dr[7] = 0x400;

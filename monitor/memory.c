@@ -172,7 +172,7 @@ bool mon_write_sys(struct mon_vm *vm, uint32_t linear, const void *buf,
 
 static uint32_t stack_mask(const struct vcpu *v)
 {
-	return SEG_ATTR_DB(v->seg[SEG_SS].attr) ? 0xffffffffu : 0xffffu;
+	return seg_attr_db(v->seg[SEG_SS].attr) ? 0xffffffffu : 0xffffu;
 }
 
 bool mon_push(struct mon_vm *vm, uint32_t value, unsigned size, struct mon_fault *f)

@@ -13,6 +13,7 @@
 #include "devices.h"
 #include "shadowmm.h"
 #include "stats.h"
+#include "x86.h"
 
 /* Exit statuses of the btvmm process (README: "Exit status"). */
 enum mon_status {
@@ -32,8 +33,7 @@ enum { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_COUNT };
 
 /*
  * A segment register's visible selector and hidden descriptor cache.
- * `attr` holds descriptor bits 40-47 (type, S, DPL, P) in its low byte and
- * bits 52-55 (AVL, L, D/B, G) in bits 12-15, as VMX's access rights do.
+ * `attr` holds VMX-style access rights (x86.h: desc_attr, seg_attr_*).
  */
 struct mon_seg {
 	uint16_t sel;
@@ -49,57 +49,10 @@ _Static_assert(sizeof(struct mon_seg) == sizeof(struct bt_seg_image) &&
 	       offsetof(struct mon_seg, limit) == offsetof(struct bt_seg_image, limit),
 	       "struct mon_seg is a struct bt_seg_image");
 
-/*
- * Segment descriptor (8 bytes, little-endian u64):
- *
- *   63      56 55 52 51   48 47 46 45 44 43  40 39          16 15          0
- *  +----------+-----+-------+--+-----+--+------+--------------+-------------+
- *  |base 31:24|G DB | lim   |P | DPL |S | type | base 23:0    | limit 15:0  |
- *  |          |L AVL| 19:16 |  |     |  |      |              |             |
- *  +----------+-----+-------+--+-----+--+------+--------------+-------------+
- */
-#define DESC_BASE(d) ((uint32_t)((((d) >> 16) & 0xffffff) | (((d) >> 32) & 0xff000000u)))
-#define DESC_LIMIT(d) ((uint32_t)(((d) & 0xffff) | (((d) >> 32) & 0xf0000)))
-#define DESC_ACCESS(d) ((unsigned)(((d) >> 40) & 0xff))
-#define DESC_TYPE(d) ((unsigned)(((d) >> 40) & 0xf))
-#define DESC_S(d) ((unsigned)(((d) >> 44) & 1))
-#define DESC_DPL(d) ((unsigned)(((d) >> 45) & 3))
-#define DESC_P(d) ((unsigned)(((d) >> 47) & 1))
-#define DESC_FLAGS(d) ((unsigned)(((d) >> 52) & 0xf))
-/* The limit in bytes (G: in 4 KiB units). */
-#define DESC_BYTE_LIMIT(d) (DESC_FLAGS(d) & 0x8 ? DESC_LIMIT(d) << 12 | 0xfff : DESC_LIMIT(d))
-
-#define SEG_ATTR_TYPE(a) ((a) & 0xf)
-#define SEG_ATTR_S(a) (((a) >> 4) & 1)
-#define SEG_ATTR_DPL(a) (((a) >> 5) & 3)
-#define SEG_ATTR_P(a) (((a) >> 7) & 1)
-#define SEG_ATTR_DB(a) (((a) >> 14) & 1)
-#define SEG_ATTR_G(a) (((a) >> 15) & 1)
-
 struct mon_dtr {
 	uint32_t base;
 	uint16_t limit;
 };
-
-/* CR0 bits. */
-#define CR0_PE 0x00000001u
-#define CR0_MP 0x00000002u
-#define CR0_EM 0x00000004u
-#define CR0_TS 0x00000008u
-#define CR0_ET 0x00000010u
-#define CR0_NE 0x00000020u
-#define CR0_WP 0x00010000u
-#define CR0_AM 0x00040000u
-#define CR0_NW 0x20000000u
-#define CR0_CD 0x40000000u
-#define CR0_PG 0x80000000u
-/* CR4 bits the emulator itself reads. */
-#define CR4_PSE 0x00000010u
-#define CR4_PAE 0x00000020u
-#define CR4_PGE 0x00000080u
-#define CR4_OSFXSR 0x00000200u
-/* IA32_EFER: only NXE exists on this CPU (no long mode, no SYSCALL). */
-#define EFER_NXE 0x800u
 
 /* Architectural exception vectors. */
 enum {
@@ -130,7 +83,7 @@ struct vcpu {
  * in one page). */
 static inline uint32_t mon_space_key(const struct vcpu *v)
 {
-	return v->cr3 & ((v->cr4 & CR4_PAE) ? ~0x1fu : ~0xfffu);
+	return v->cr3 & ((v->cr4 & CR4_PAE) ? CR3_PDPT : CR3_PD);
 }
 
 /* A guest fault raised by an emulated access: delivered, never a host error. */

@@ -3,31 +3,19 @@
 
 #include "monitor.h"
 
-#define DESC_ACCESSED (1ull << 40)
-
-/* Type field of code/data descriptors (S = 1). */
-#define TYPE_CODE 0x8
-#define TYPE_CONFORMING 0x4 /* code */
-#define TYPE_READABLE 0x2   /* code */
-#define TYPE_WRITABLE 0x2   /* data */
-
 unsigned mon_cpl(const struct vcpu *v)
 {
 	if (!(v->cr0 & CR0_PE))
 		return 0;
-	return v->seg[SEG_CS].sel & 3;
+	return sel_rpl(v->seg[SEG_CS].sel);
 }
 
 void mon_desc_to_seg(uint64_t desc, uint16_t sel, struct mon_seg *s)
 {
-	uint32_t limit = DESC_LIMIT(desc);
-	unsigned flags = DESC_FLAGS(desc);
-	if (flags & 0x8) /* G: 4 KiB granularity */
-		limit = limit << 12 | 0xfff;
 	s->sel = sel;
-	s->base = DESC_BASE(desc);
-	s->limit = limit;
-	s->attr = (uint16_t)(DESC_ACCESS(desc) | flags << 12);
+	s->base = desc_base(desc);
+	s->limit = desc_byte_limit(desc);
+	s->attr = desc_attr(desc);
 }
 
 bool mon_read_descriptor(struct mon_vm *vm, uint16_t sel, uint64_t *desc,
@@ -35,8 +23,8 @@ bool mon_read_descriptor(struct mon_vm *vm, uint16_t sel, uint64_t *desc,
 {
 	struct vcpu *v = &vm->vcpu;
 	uint32_t base, limit;
-	if (sel & 4) {
-		if (!v->ldtr.sel || !SEG_ATTR_P(v->ldtr.attr))
+	if (sel & SEL_TI) {
+		if (!v->ldtr.sel || !seg_attr_p(v->ldtr.attr))
 			goto bad;
 		base = v->ldtr.base;
 		limit = v->ldtr.limit;
@@ -44,11 +32,11 @@ bool mon_read_descriptor(struct mon_vm *vm, uint16_t sel, uint64_t *desc,
 		base = v->gdtr.base;
 		limit = v->gdtr.limit;
 	}
-	if ((uint32_t)(sel & ~7u) + 7 > limit)
+	if (sel_offset(sel) + DESC_SIZE - 1 > limit)
 		goto bad;
-	return mon_read_sys(vm, base + (sel & ~7u), desc, 8, f);
+	return mon_read_sys(vm, base + sel_offset(sel), desc, DESC_SIZE, f);
 bad:
-	mon_fault_set(f, EXC_GP, true, sel & 0xfffc);
+	mon_fault_set(f, EXC_GP, true, sel_error(sel));
 	return false;
 }
 
@@ -60,9 +48,9 @@ static bool mark_accessed(struct mon_vm *vm, uint16_t sel, uint64_t *desc,
 		return true;
 	*desc |= DESC_ACCESSED;
 	struct vcpu *v = &vm->vcpu;
-	uint32_t base = (sel & 4) ? v->ldtr.base : v->gdtr.base;
-	uint8_t access = (uint8_t)(*desc >> 40);
-	return mon_write_sys(vm, base + (sel & ~7u) + 5, &access, 1, f);
+	uint32_t base = (sel & SEL_TI) ? v->ldtr.base : v->gdtr.base;
+	uint8_t access = (uint8_t)desc_access(*desc);
+	return mon_write_sys(vm, base + sel_offset(sel) + DESC_ACCESS_BYTE, &access, 1, f);
 }
 
 void mon_sync_seg_bases(struct mon_vm *vm)
@@ -92,7 +80,7 @@ static bool flat_check(struct mon_vm *vm, int sreg, const struct mon_seg *s)
 bool mon_load_seg(struct mon_vm *vm, int sreg, uint16_t sel, struct mon_fault *f)
 {
 	struct vcpu *v = &vm->vcpu;
-	unsigned cpl = mon_cpl(v), rpl = sel & 3;
+	unsigned cpl = mon_cpl(v), rpl = sel_rpl(sel);
 	uint64_t d;
 	struct mon_seg s;
 
@@ -106,7 +94,7 @@ bool mon_load_seg(struct mon_vm *vm, int sreg, uint16_t sel, struct mon_fault *f
 		mon_sync_seg_bases(vm);
 		return true;
 	}
-	if ((sel & ~3u) == 0) {
+	if (sel_null(sel)) {
 		if (sreg == SEG_SS) {
 			mon_fault_set(f, EXC_GP, true, 0);
 			return false;
@@ -117,25 +105,24 @@ bool mon_load_seg(struct mon_vm *vm, int sreg, uint16_t sel, struct mon_fault *f
 	}
 	if (!mon_read_descriptor(vm, sel, &d, f))
 		return false;
-	unsigned access = DESC_ACCESS(d), type = access & 0xf;
-	unsigned dpl = (access >> 5) & 3;
-	bool code = type & TYPE_CODE;
-	if (!(access & 0x10)) /* system descriptor */
+	unsigned type = desc_type(d), dpl = desc_dpl(d);
+	bool code = type & DESC_TYPE_CODE;
+	if (!desc_s(d)) /* system descriptor */
 		goto gp;
 	if (sreg == SEG_SS) {
-		if (code || !(type & TYPE_WRITABLE) || rpl != cpl || dpl != cpl)
+		if (code || !(type & DESC_TYPE_WRITABLE) || rpl != cpl || dpl != cpl)
 			goto gp;
-		if (!(access & 0x80)) {
-			mon_fault_set(f, EXC_SS, true, sel & 0xfffc);
+		if (!desc_p(d)) {
+			mon_fault_set(f, EXC_SS, true, sel_error(sel));
 			return false;
 		}
 	} else {
-		if (code && !(type & TYPE_READABLE))
+		if (code && !(type & DESC_TYPE_READABLE))
 			goto gp;
-		if ((!code || !(type & TYPE_CONFORMING)) && (rpl > dpl || cpl > dpl))
+		if ((!code || !(type & DESC_TYPE_CONFORMING)) && (rpl > dpl || cpl > dpl))
 			goto gp;
-		if (!(access & 0x80)) {
-			mon_fault_set(f, EXC_NP, true, sel & 0xfffc);
+		if (!desc_p(d)) {
+			mon_fault_set(f, EXC_NP, true, sel_error(sel));
 			return false;
 		}
 	}
@@ -148,7 +135,7 @@ bool mon_load_seg(struct mon_vm *vm, int sreg, uint16_t sel, struct mon_fault *f
 	mon_sync_seg_bases(vm);
 	return true;
 gp:
-	mon_fault_set(f, EXC_GP, true, sel & 0xfffc);
+	mon_fault_set(f, EXC_GP, true, sel_error(sel));
 	return false;
 }
 
@@ -158,30 +145,29 @@ bool mon_load_cs_at(struct mon_vm *vm, uint16_t sel, unsigned new_cpl,
 	struct vcpu *v = &vm->vcpu;
 	uint64_t d;
 	struct mon_seg s;
-	if ((sel & ~3u) == 0) {
+	if (sel_null(sel)) {
 		mon_fault_set(f, EXC_GP, true, 0);
 		return false;
 	}
 	if (!mon_read_descriptor(vm, sel, &d, f))
 		return false;
-	unsigned access = DESC_ACCESS(d), type = access & 0xf;
-	unsigned dpl = (access >> 5) & 3;
-	bool conforming = type & TYPE_CONFORMING;
-	if (!(access & 0x10) || !(type & TYPE_CODE) ||
+	unsigned type = desc_type(d), dpl = desc_dpl(d);
+	bool conforming = type & DESC_TYPE_CONFORMING;
+	if (!desc_s(d) || !(type & DESC_TYPE_CODE) ||
 	    (conforming ? dpl > new_cpl : dpl != new_cpl)) {
-		mon_fault_set(f, EXC_GP, true, sel & 0xfffc);
+		mon_fault_set(f, EXC_GP, true, sel_error(sel));
 		return false;
 	}
-	if (!(access & 0x80)) {
-		mon_fault_set(f, EXC_NP, true, sel & 0xfffc);
+	if (!desc_p(d)) {
+		mon_fault_set(f, EXC_NP, true, sel_error(sel));
 		return false;
 	}
 	if (!mark_accessed(vm, sel, &d, f))
 		return false;
-	mon_desc_to_seg(d, (uint16_t)((sel & ~3u) | new_cpl), &s);
+	mon_desc_to_seg(d, (uint16_t)((sel & ~SEL_RPL) | new_cpl), &s);
 	if (!flat_check(vm, SEG_CS, &s))
 		return false;
-	if (!SEG_ATTR_DB(s.attr)) {
+	if (!seg_attr_db(s.attr)) {
 		mon_stop(vm, MON_EXIT_UNSUPPORTED, "unsupported: 16-bit code segment %#x", sel);
 		return false;
 	}
@@ -193,11 +179,11 @@ bool mon_tss_stack(struct mon_vm *vm, unsigned cpl, uint16_t *ss, uint32_t *esp,
 		   struct mon_fault *f)
 {
 	const struct mon_seg *tr = &vm->vcpu.tr;
-	uint32_t at = 4 + 8 * cpl; /* ESPn, then SSn (task.c: struct tss32) */
-	unsigned type = SEG_ATTR_TYPE(tr->attr);
+	uint32_t at = tss32_stack(cpl); /* ESPn, then SSn */
+	unsigned type = seg_attr_type(tr->attr);
 	uint32_t t[2];
-	if ((type != 0x9 && type != 0xb) || tr->limit < at + 7) {
-		mon_fault_set(f, EXC_TS, true, tr->sel & 0xfffc);
+	if ((type != SYS_TSS32 && type != SYS_TSS32_BUSY) || tr->limit < at + 7) {
+		mon_fault_set(f, EXC_TS, true, sel_error(tr->sel));
 		return false;
 	}
 	if (!mon_read_sys(vm, tr->base + at, t, 8, f))
@@ -216,9 +202,9 @@ void mon_null_outer_segments(struct mon_vm *vm)
 	static const int sregs[] = { SEG_ES, SEG_DS, SEG_FS, SEG_GS };
 	for (unsigned i = 0; i < 4; i++) {
 		struct mon_seg *s = &v->seg[sregs[i]];
-		unsigned type = SEG_ATTR_TYPE(s->attr);
-		bool conforming_code = (type & TYPE_CODE) && (type & TYPE_CONFORMING);
-		if ((s->sel & ~3u) && !conforming_code && SEG_ATTR_DPL(s->attr) < cpl)
+		unsigned type = seg_attr_type(s->attr);
+		bool conforming_code = (type & DESC_TYPE_CODE) && (type & DESC_TYPE_CONFORMING);
+		if (!sel_null(s->sel) && !conforming_code && seg_attr_dpl(s->attr) < cpl)
 			*s = (struct mon_seg){ 0 };
 	}
 	mon_sync_seg_bases(vm);
@@ -258,28 +244,27 @@ void mon_segc_flush(struct mon_vm *vm)
 void mon_segc_note(struct mon_vm *vm, uint16_t sel)
 {
 	struct vcpu *v = &vm->vcpu;
-	uint32_t linear = v->gdtr.base + (sel & ~7u);
+	uint32_t linear = v->gdtr.base + sel_offset(sel);
 	uint64_t phys;
 	uint32_t err;
-	if (!(v->cr0 & CR0_PE) || mon_cpl(v) != 0 || !(sel & ~7u) || (sel & 4) ||
-	    (uint32_t)(sel & ~7u) + 7 > v->gdtr.limit || (linear & 4095) > 4088 ||
+	if (!(v->cr0 & CR0_PE) || mon_cpl(v) != 0 || !sel_offset(sel) || (sel & SEL_TI) ||
+	    sel_offset(sel) + DESC_SIZE - 1 > v->gdtr.limit || (linear & 4095) > 4088 ||
 	    smm_translate(vm->smm, linear, SMM_READ, false, &phys, &err) != SMM_OK ||
 	    phys + 8 > vm->ram_size)
 		return;
 	uint64_t d;
 	memcpy(&d, vm->ram + phys, 8);
-	unsigned access = DESC_ACCESS(d), type = access & 0xf;
-	unsigned dpl = (access >> 5) & 3, rpl = sel & 3;
-	bool code = type & TYPE_CODE, conforming = code && (type & TYPE_CONFORMING);
+	unsigned type = desc_type(d), dpl = desc_dpl(d), rpl = sel_rpl(sel);
+	bool code = type & DESC_TYPE_CODE, conforming = code && (type & DESC_TYPE_CONFORMING);
 	struct mon_seg s;
 	mon_desc_to_seg(d, sel, &s);
 	uint32_t flags = 0;
-	if ((access & 0x10) && (access & 0x80) && (d & DESC_ACCESSED) &&
-	    (!code || (type & TYPE_READABLE)) && (conforming || rpl <= dpl))
+	if (desc_s(d) && desc_p(d) && (d & DESC_ACCESSED) &&
+	    (!code || (type & DESC_TYPE_READABLE)) && (conforming || rpl <= dpl))
 		flags |= BT_SEGC_FSGS | (s.base == 0 ? BT_SEGC_DSES : 0);
-	if ((access & 0x10) && !code && (type & TYPE_WRITABLE) && rpl <= dpl)
+	if (desc_s(d) && !code && (type & DESC_TYPE_WRITABLE) && rpl <= dpl)
 		flags |= BT_SEGC_VERW;
-	struct bt_seg_cache *c = &v->cpu->segc[(sel >> 3) & 7];
+	struct bt_seg_cache *c = &v->cpu->segc[sel_index(sel) & 7];
 	c->desc = d;
 	c->desc_host = (uint64_t)(vm->ram + phys);
 	c->sel = sel;

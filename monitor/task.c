@@ -4,32 +4,11 @@
 
 #include "monitor.h"
 
-/*
- * The 32-bit TSS (the I/O bitmap may follow within its limit). Selectors
- * and the link take the low 16 bits of their dword; the CPU writes only
- * those, so the reserved halves keep what the guest put there.
- *
- *   0x00 link     0x04 ESP0  0x08 SS0  0x0c ESP1  0x10 SS1  0x14 ESP2  0x18 SS2
- *   0x1c CR3      0x20 EIP   0x24 EFLAGS
- *   0x28 EAX ECX EDX EBX ESP EBP ESI EDI        (bt_cpu.gpr's order)
- *   0x48 ES CS SS DS FS GS                      (the SEG_* order)
- *   0x60 LDT      0x64 T (bit 0), I/O map base (bits 31:16)
- */
-struct tss32 {
-	uint32_t link, esp0, ss0, esp1, ss1, esp2, ss2, cr3;
-	uint32_t eip, eflags, gpr[8], seg[SEG_COUNT];
-	uint32_t ldt, trap_iomap;
-};
-_Static_assert(sizeof(struct tss32) == 0x68, "the 32-bit TSS is 104 bytes");
-_Static_assert(offsetof(struct tss32, eip) == 0x20 && offsetof(struct tss32, gpr) == 0x28 &&
-	       offsetof(struct tss32, seg) == 0x48 && offsetof(struct tss32, ldt) == 0x60,
-	       "TSS field offsets (SDM vol. 3 figure 7-2)");
+_Static_assert(sizeof ((struct tss32 *)0)->seg / sizeof (uint32_t) == SEG_COUNT,
+	       "the TSS holds every segment register, in the SEG_* order");
 /* What a task switch saves of the old task: EIP through GS. */
 #define TSS_STATE_AT offsetof(struct tss32, eip)
 #define TSS_STATE_LEN (offsetof(struct tss32, ldt) - TSS_STATE_AT)
-
-#define DESC_TSS_BUSY (2ull << 40)
-#define GATE_TSS_SEL(g) ((uint16_t)((g) >> 16))
 
 /* EFLAGS bits a task switch loads from the new TSS (VM is refused). */
 #define FL_FROM_TSS (BT_FL_LIVE | BT_FL_TF | BT_FL_IF | BT_FL_IOPL | BT_FL_NT | BT_FL_RF | \
@@ -37,11 +16,11 @@ _Static_assert(offsetof(struct tss32, eip) == 0x20 && offsetof(struct tss32, gpr
 
 static bool set_busy(struct mon_vm *vm, uint16_t sel, bool busy, struct mon_fault *f)
 {
-	uint32_t at = vm->vcpu.gdtr.base + (sel & ~7u) + 5; /* the access byte */
+	uint32_t at = vm->vcpu.gdtr.base + sel_offset(sel) + DESC_ACCESS_BYTE;
 	uint8_t access;
 	if (!mon_read_sys(vm, at, &access, 1, f))
 		return false;
-	access = (uint8_t)(busy ? access | 2 : access & ~2);
+	access = (uint8_t)(busy ? access | SYS_TSS_BUSY : access & ~SYS_TSS_BUSY);
 	return mon_write_sys(vm, at, &access, 1, f);
 }
 
@@ -50,19 +29,19 @@ static bool load_task_ldt(struct mon_vm *vm, uint16_t sel, struct mon_fault *f)
 {
 	struct vcpu *v = &vm->vcpu;
 	uint64_t d;
-	v->ldtr = (struct mon_seg){ .sel = (uint16_t)(sel & ~4u) };
-	if (!(sel & ~3u))
+	v->ldtr = (struct mon_seg){ .sel = (uint16_t)(sel & ~SEL_TI) };
+	if (sel_null(sel))
 		return true;
-	if ((sel & 4) || (uint32_t)(sel & ~7u) + 7 > v->gdtr.limit)
+	if ((sel & SEL_TI) || sel_offset(sel) + DESC_SIZE - 1 > v->gdtr.limit)
 		goto ts;
-	if (!mon_read_sys(vm, v->gdtr.base + (sel & ~7u), &d, 8, f))
+	if (!mon_read_sys(vm, v->gdtr.base + sel_offset(sel), &d, DESC_SIZE, f))
 		return false;
-	if (DESC_S(d) || DESC_TYPE(d) != 0x2 || !DESC_P(d))
+	if (desc_s(d) || desc_type(d) != SYS_LDT || !desc_p(d))
 		goto ts;
 	mon_desc_to_seg(d, sel, &v->ldtr);
 	return true;
 ts:
-	mon_fault_set(f, EXC_TS, true, sel & 0xfffc);
+	mon_fault_set(f, EXC_TS, true, sel_error(sel));
 	return false;
 }
 
@@ -79,7 +58,7 @@ static bool load_task_segments(struct mon_vm *vm, const uint32_t seg[SEG_COUNT],
 	for (unsigned i = 0; i < SEG_COUNT; i++) {
 		int s = order[i];
 		uint16_t sel = (uint16_t)seg[s];
-		bool ok = s == SEG_CS ? mon_load_cs_at(vm, sel, sel & 3u, f)
+		bool ok = s == SEG_CS ? mon_load_cs_at(vm, sel, sel_rpl(sel), f)
 				      : mon_load_seg(vm, s, sel, f);
 		if (!ok) {
 			if (f->raised && f->vector == EXC_GP)
@@ -94,12 +73,12 @@ static bool load_task_segments(struct mon_vm *vm, const uint32_t seg[SEG_COUNT],
 static bool old_task_supported(struct mon_vm *vm)
 {
 	const struct mon_seg *tr = &vm->vcpu.tr;
-	if (!(tr->sel & ~3u)) {
+	if (sel_null(tr->sel)) {
 		mon_stop(vm, MON_EXIT_UNSUPPORTED,
 			 "unsupported: task switch with no current task (TR is null)");
 		return false;
 	}
-	if (!(SEG_ATTR_TYPE(tr->attr) & 0x8)) {
+	if (!(seg_attr_type(tr->attr) & SYS_32BIT)) {
 		mon_stop(vm, MON_EXIT_UNSUPPORTED, "unsupported: 16-bit task switch (from TSS %#x)",
 			 tr->sel);
 		return false;
@@ -128,7 +107,7 @@ static bool leave_old_task(struct mon_vm *vm, enum mon_task_reason why, uint32_t
 			   TSS_STATE_LEN, f))
 		return false;
 	return !(why == MON_TASK_CALL || why == MON_TASK_INT) ||
-	       mon_write_sys(vm, new_base, &v->tr.sel, 2, f);
+	       mon_write_sys(vm, new_base + offsetof(struct tss32, link), &v->tr.sel, 2, f);
 }
 
 /* The new task's state from its TSS `nt`. A fault here belongs to the
@@ -175,7 +154,7 @@ bool mon_task_switch(struct mon_vm *vm, uint16_t sel, uint64_t desc,
 	*f = mon_tss_check(desc, sel, why);
 	if (f->raised)
 		return false;
-	if (!(DESC_TYPE(desc) & 0x8)) {
+	if (!(desc_type(desc) & SYS_32BIT)) {
 		mon_stop(vm, MON_EXIT_UNSUPPORTED, "unsupported: 16-bit task switch (to TSS %#x)", sel);
 		return false;
 	}
@@ -207,13 +186,13 @@ bool mon_task_switch(struct mon_vm *vm, uint16_t sel, uint64_t desc,
 static bool gate_target(struct mon_vm *vm, uint64_t gate, uint32_t gate_error,
 			uint16_t *sel, uint64_t *desc, struct mon_fault *f)
 {
-	if (!DESC_P(gate)) {
+	if (!desc_p(gate)) {
 		mon_fault_set(f, EXC_NP, true, gate_error);
 		return false;
 	}
-	*sel = GATE_TSS_SEL(gate);
-	if (*sel & 4) {
-		mon_fault_set(f, EXC_TS, true, *sel & 0xfffc);
+	*sel = gate_sel(gate);
+	if (*sel & SEL_TI) {
+		mon_fault_set(f, EXC_TS, true, sel_error(*sel));
 		return false;
 	}
 	return mon_read_descriptor(vm, *sel, desc, f);
@@ -222,14 +201,15 @@ static bool gate_target(struct mon_vm *vm, uint64_t gate, uint32_t gate_error,
 bool mon_task_far(struct mon_vm *vm, uint16_t sel, uint64_t desc, bool call,
 		  uint32_t next_eip, struct mon_fault *f)
 {
-	unsigned dpl = DESC_DPL(desc), cpl = mon_cpl(&vm->vcpu);
-	if (dpl < cpl || dpl < (sel & 3u)) {
-		mon_fault_set(f, EXC_GP, true, sel & 0xfffc);
+	unsigned dpl = desc_dpl(desc), cpl = mon_cpl(&vm->vcpu);
+	if (dpl < cpl || dpl < sel_rpl(sel)) {
+		mon_fault_set(f, EXC_GP, true, sel_error(sel));
 		return false;
 	}
 	uint16_t tss = sel;
 	uint64_t tss_desc = desc;
-	if (DESC_TYPE(desc) == 0x5 && !gate_target(vm, desc, sel & 0xfffc, &tss, &tss_desc, f))
+	if (desc_type(desc) == SYS_TASK_GATE &&
+	    !gate_target(vm, desc, sel_error(sel), &tss, &tss_desc, f))
 		return false;
 	return mon_task_switch(vm, tss, tss_desc, call ? MON_TASK_CALL : MON_TASK_JMP,
 			       next_eip, f);

@@ -67,7 +67,7 @@ enum bt_tr_result mon_transition(struct mon_vm *vm, enum bt_transition kind, uin
 		return BT_TR_REFUSED;
 	switch (kind) {
 	case BT_TR_SYSENTER:
-		if (!(v->sysenter_cs & 0xfffc))
+		if (sel_null((uint16_t)v->sysenter_cs))
 			return BT_TR_REFUSED;
 		mon_sysenter_state(v);
 		cpu->ring0 = 1;
@@ -77,7 +77,7 @@ enum bt_tr_result mon_transition(struct mon_vm *vm, enum bt_transition kind, uin
 		return BT_TR_DONE;
 	case BT_TR_SYSEXIT: {
 		struct mon_world *w = vm->view_cur;
-		if (!(v->sysenter_cs & 0xfffc) || cpu->irq_waiting || vm->de_retry.valid ||
+		if (sel_null((uint16_t)v->sysenter_cs) || cpu->irq_waiting || vm->de_retry.valid ||
 		    mon_de_wanted(vm) || !w || !w->valid || w->cr3 != mon_space_key(v) ||
 		    hd_uworld_base(w->uw) != vm->host_gs)
 			return BT_TR_REFUSED;

@@ -29,7 +29,7 @@ bool mon_te_possible(struct mon_vm *vm)
 {
 	const struct vcpu *v = &vm->vcpu;
 	return vm->uw && (v->cr0 & CR0_PE) && !(v->cpu->eflags & BT_FL_VM) &&
-	       smm_paging(vm->smm) && SEG_ATTR_DB(v->seg[SEG_CS].attr);
+	       smm_paging(vm->smm) && seg_attr_db(v->seg[SEG_CS].attr);
 }
 
 bool mon_te_emulate(struct mon_vm *vm)

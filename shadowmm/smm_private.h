@@ -4,15 +4,10 @@
 
 #include "hostdriver.h"
 #include "shadowmm.h"
+#include "x86.h"
 
 #define SMM_LPAGES (1u << 20) /* 4 KiB linear pages in 4 GiB */
 
-/* The control-register bits the S-view follows. */
-#define CR0_PG 0x80000000u
-#define CR0_WP 0x00010000u
-#define CR4_PSE 0x00000010u
-#define CR4_PAE 0x00000020u
-#define CR4_PGE 0x00000080u
 #define SMM_MAX_CODE_PAGES 8192u
 
 /* Guest-physical frame flags. */
@@ -117,18 +112,15 @@ struct smm {
 };
 
 /*
- * PAE entries (walkpae.c draws them). With PAE, the views of other
- * address spaces are told of every change (SMM_ANY_SPACE): a PDPT is 32
- * bytes and several share a page, so no frame names one address space.
+ * PAE entries (x86.h draws them). With PAE, the views of other address
+ * spaces are told of every change (SMM_ANY_SPACE): a PDPT is 32 bytes and
+ * several share a page, so no frame names one address space.
  */
-#define PAE_FRAME_MASK 0x0000000ffffff000ull /* bits 35:12 */
-#define PAE_FRAME(e) ((uint32_t)(((e) & PAE_FRAME_MASK) >> 12))
-#define PAE_ENTRIES 512u
 
 /* The reserved bits of a PAE PDE or PTE: 62:36, and 63 without NXE. */
 static inline uint64_t smm_pae_reserved(const struct smm *smm)
 {
-	return 0x7ffffff000000000ull | (smm->nxe ? 0 : 1ull << 63);
+	return PAE_RSVD_HIGH | (smm->nxe ? 0 : PTE_XD);
 }
 
 /* walk32.c */

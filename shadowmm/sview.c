@@ -300,21 +300,21 @@ static bool run_member(const struct smm *smm, uint32_t l, const uint8_t *pt,
 	uint64_t pte;
 	uint32_t pte_frame;
 	if (smm->pae) {
-		memcpy(&pte, pt + (l & 0x1ff) * 8, 8);
-		pte_frame = PAE_FRAME(pte);
+		memcpy(&pte, pt + (l & (PAE_ENTRIES - 1)) * 8, 8);
+		pte_frame = pae_frame(pte);
 		if (pte & smm_pae_reserved(smm))
 			return false; /* the walk would fault */
 	} else {
 		uint32_t pte32;
-		memcpy(&pte32, pt + (l & 0x3ff) * 4, 4);
+		memcpy(&pte32, pt + (l & (PT32_ENTRIES - 1)) * 4, 4);
 		pte = pte32;
-		pte_frame = pte32 >> 12;
+		pte_frame = pte32_frame(pte32);
 	}
-	uint32_t need = 0x21u | (writable ? 0x42u : 0); /* P A (+ W D) */
-	bool can_write = (pte & 2) || !(smm->cr0 & CR0_WP);
-	bool g = (smm->cr4 & CR4_PGE) && (pte & 0x100);
+	uint32_t need = PTE_P | PTE_A | (writable ? PTE_W | PTE_D : 0);
+	bool can_write = (pte & PTE_W) || !(smm->cr0 & CR0_WP);
+	bool g = (smm->cr4 & CR4_PGE) && (pte & PTE_G);
 	return (pte & need) == need && pte_frame == frame && g == global &&
-	       (!writable || can_write) && (writable || !(pte & 0x40) || !can_write) &&
+	       (!writable || can_write) && (writable || !(pte & PTE_D) || !can_write) &&
 	       frame < smm->frames &&
 	       !(smm->frame_flags[frame] & (FRAME_CODE | FRAME_TRACED)) &&
 	       !(smm->lin_map[l] & (LIN_MAPPED | LIN_GHOST)) &&
@@ -331,7 +331,7 @@ static bool map_run(struct smm *smm, uint32_t lpage, const struct smm_walk *w,
 	    (uint64_t)w->pt_frame * HD_PAGE_SIZE + HD_PAGE_SIZE > smm->cfg.ram_size)
 		return false;
 	const uint8_t *pt = smm->cfg.ram + (uint64_t)w->pt_frame * HD_PAGE_SIZE;
-	uint32_t first = lpage, last = lpage, in_table = smm->pae ? 0x1ff : 0x3ff;
+	uint32_t first = lpage, last = lpage, in_table = smm->pae ? PAE_ENTRIES - 1 : PT32_ENTRIES - 1;
 	while (last - first + 1 < RUN_MAX && ((last + 1) & in_table) &&
 	       run_member(smm, last + 1, pt, w->frame + (last + 1 - lpage), writable,
 			  w->global))
@@ -404,7 +404,7 @@ enum smm_result smm_host_fault(struct smm *smm, uint32_t linear, bool write,
 		return SMM_PT_WRITE;
 	}
 	smm->stats.hidden_faults++;
-	uint32_t pages = smm->pae ? PAE_ENTRIES : 1024; /* in a large page */
+	uint32_t pages = smm->pae ? PAE_ENTRIES : PT32_ENTRIES; /* in a large page */
 	uint32_t first = lpage & ~(pages - 1);
 	if (w.large && writable && (uint64_t)w.large_base + pages <= smm->frames &&
 	    (uint64_t)first * HD_PAGE_SIZE >= hd_mmap_min_addr()) {
@@ -493,10 +493,10 @@ enum smm_result smm_world_fault(struct smm *smm, uint32_t linear, bool write, bo
 
 static bool user_ready_pae(struct smm *smm, uint32_t lpage, uint32_t *frame)
 {
-	const uint64_t need = 0x25; /* P U A */
+	const uint64_t need = PTE_P | PTE_U | PTE_A;
 	uint64_t pde, pte;
 	uint32_t f;
-	if (!smm_pae_leaf(smm, lpage, &pde, &pte, &f) || (pde & 0x80) ||
+	if (!smm_pae_leaf(smm, lpage, &pde, &pte, &f) || (pde & PDE_PS) ||
 	    (pde & need) != need || (pte & need) != need || !backed(smm, f))
 		return false; /* 2 MiB pages: left to their faults */
 	*frame = f;
@@ -509,21 +509,21 @@ bool smm_user_ready(struct smm *smm, uint32_t lpage, uint32_t *frame)
 		return false;
 	if (smm->pae)
 		return user_ready_pae(smm, lpage, frame);
-	const uint32_t need = 0x25; /* P U A */
-	uint64_t pde_addr = (uint64_t)(smm->cr3 & ~0xfffu) + (lpage >> 10) * 4;
+	const uint32_t need = PTE_P | PTE_U | PTE_A;
+	uint64_t pde_addr = (uint64_t)(smm->cr3 & CR3_PD) + (lpage >> 10) * 4;
 	uint32_t pde, pte;
 	if (pde_addr + 4 > smm->cfg.ram_size)
 		return false;
 	memcpy(&pde, smm->cfg.ram + pde_addr, 4);
-	if ((pde & need) != need || ((pde & 0x80) && (smm->cr4 & CR4_PSE)))
+	if ((pde & need) != need || ((pde & PDE_PS) && (smm->cr4 & CR4_PSE)))
 		return false; /* 4 MiB pages: left to their faults */
-	uint64_t pte_addr = (uint64_t)(pde & ~0xfffu) + (lpage & 0x3ff) * 4;
+	uint64_t pte_addr = (uint64_t)(pde & PTE_FRAME) + (lpage & (PT32_ENTRIES - 1)) * 4;
 	if (pte_addr + 4 > smm->cfg.ram_size)
 		return false;
 	memcpy(&pte, smm->cfg.ram + pte_addr, 4);
-	if ((pte & need) != need || !backed(smm, pte >> 12))
+	if ((pte & need) != need || !backed(smm, pte32_frame(pte)))
 		return false;
-	*frame = pte >> 12;
+	*frame = pte32_frame(pte);
 	return true;
 }
 

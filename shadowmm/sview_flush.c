@@ -209,14 +209,20 @@ void smm_drop_view(struct smm *smm)
  * global. Every change to a traced entry drops the mappings made from it
  * at once, so only a global page kept from another directory can differ.
  */
+static bool entry_shown(uint32_t e, uint64_t pde, uint64_t entry, uint32_t frame)
+{
+	return (entry & (PTE_P | PTE_A)) == (PTE_P | PTE_A) && frame == LIN_FRAME(e) &&
+	       (!(e & LIN_GLOBAL) || (entry & PTE_G)) &&
+	       (!(e & LIN_WRITABLE) ||
+		((entry & (PTE_W | PTE_D)) == (PTE_W | PTE_D) && (pde & PTE_W)));
+}
+
 static bool mapping_current_pae(const struct smm *smm, uint32_t lpage)
 {
 	uint32_t e = smm->lin_map[lpage], frame;
 	uint64_t pde, entry;
 	return (e & LIN_MAPPED) && smm_pae_leaf(smm, lpage, &pde, &entry, &frame) &&
-	       (entry & 0x21) == 0x21 && frame == LIN_FRAME(e) &&
-	       (!(e & LIN_GLOBAL) || (entry & 0x100)) &&
-	       (!(e & LIN_WRITABLE) || ((entry & 0x42) == 0x42 && (pde & 2)));
+	       entry_shown(e, pde, entry, frame);
 }
 
 static bool mapping_current(const struct smm *smm, uint32_t lpage)
@@ -224,23 +230,21 @@ static bool mapping_current(const struct smm *smm, uint32_t lpage)
 	if (smm->pae)
 		return mapping_current_pae(smm, lpage);
 	uint32_t e = smm->lin_map[lpage], pde = 0, entry, frame;
-	uint64_t at = (uint64_t)(smm->cr3 & ~0xfffu) + (lpage >> 10) * 4;
+	uint64_t at = (uint64_t)(smm->cr3 & CR3_PD) + (lpage >> 10) * 4;
 	if (at + 4 > smm->cfg.ram_size)
 		return false;
 	memcpy(&pde, smm->cfg.ram + at, 4);
-	if ((pde & 0x81) == 0x81 && (smm->cr4 & CR4_PSE)) {
+	if ((pde & (PDE_PS | PTE_P)) == (PDE_PS | PTE_P) && (smm->cr4 & CR4_PSE)) {
 		entry = pde;
-		frame = ((pde >> 12) & ~0x3ffu) + (lpage & 1023);
+		frame = pte32_frame(pde & PDE4M_FRAME) + (lpage & (PT32_ENTRIES - 1));
 	} else {
-		at = (uint64_t)(pde & ~0xfffu) + (lpage & 1023) * 4;
-		if (!(pde & 1) || at + 4 > smm->cfg.ram_size)
+		at = (uint64_t)(pde & PTE_FRAME) + (lpage & (PT32_ENTRIES - 1)) * 4;
+		if (!(pde & PTE_P) || at + 4 > smm->cfg.ram_size)
 			return false;
 		memcpy(&entry, smm->cfg.ram + at, 4);
-		frame = entry >> 12;
+		frame = pte32_frame(entry);
 	}
-	return (e & LIN_MAPPED) && (entry & 0x21) == 0x21 && frame == LIN_FRAME(e) &&
-	       (!(e & LIN_GLOBAL) || (entry & 0x100)) &&
-	       (!(e & LIN_WRITABLE) || ((entry & 0x42) == 0x42 && (pde & 2)));
+	return (e & LIN_MAPPED) && entry_shown(e, pde, entry, frame);
 }
 
 /* A global flush: global pages kept from another directory that this one
@@ -264,8 +268,8 @@ static void drop_stale_globals(struct smm *smm)
 static bool new_space(const struct smm *smm, uint32_t cr3, const uint64_t *pdpte)
 {
 	if (!smm->pae)
-		return (cr3 ^ smm->cr3) & ~0xfffu;
-	return ((cr3 ^ smm->cr3) & ~0x1fu) || memcmp(pdpte, smm->pdpte, sizeof smm->pdpte);
+		return (cr3 ^ smm->cr3) & CR3_PD;
+	return ((cr3 ^ smm->cr3) & CR3_PDPT) || memcmp(pdpte, smm->pdpte, sizeof smm->pdpte);
 }
 
 bool smm_set_mode(struct smm *smm, uint32_t cr0, uint32_t cr3, uint32_t cr4, bool nxe,
@@ -353,15 +357,15 @@ void smm_invlpg(struct smm *smm, uint32_t linear)
 	bool large;
 	uint32_t count;
 	if (smm->pae) {
-		large = (smm_pae_pde(smm, linear >> 21) & 0x81) == 0x81;
+		large = (smm_pae_pde(smm, linear >> 21) & (PDE_PS | PTE_P)) == (PDE_PS | PTE_P);
 		count = PAE_ENTRIES;
 	} else {
 		uint32_t pde = 0;
-		uint64_t pde_addr = (uint64_t)(smm->cr3 & ~0xfffu) + (linear >> 22) * 4;
+		uint64_t pde_addr = (uint64_t)(smm->cr3 & CR3_PD) + (linear >> 22) * 4;
 		if (pde_addr + 4 <= smm->cfg.ram_size)
 			memcpy(&pde, smm->cfg.ram + pde_addr, 4);
-		large = (pde & 0x81) == 0x81 && (smm->cr4 & CR4_PSE);
-		count = 1024;
+		large = (pde & (PDE_PS | PTE_P)) == (PDE_PS | PTE_P) && (smm->cr4 & CR4_PSE);
+		count = PT32_ENTRIES;
 	}
 	uint32_t first = large ? (linear >> 12) & ~(count - 1) : linear >> 12;
 	if (!large)

@@ -77,7 +77,7 @@ void smm_trace_reset(struct smm *smm)
 
 void smm_apply_changes(struct smm *smm, uint32_t frame)
 {
-	smm_apply_entries(smm, frame, 0, smm->pae ? PAE_ENTRIES : 1024);
+	smm_apply_entries(smm, frame, 0, smm->pae ? PAE_ENTRIES : PT32_ENTRIES);
 }
 
 /*
@@ -113,19 +113,19 @@ static bool current_table(const struct smm *smm, uint32_t slot, uint32_t frame)
 		return false;
 	if (smm->pae) {
 		uint64_t pde = smm_pae_pde(smm, slot);
-		return (pde & 0x81) == 0x01 && PAE_FRAME(pde) == frame;
+		return (pde & (PDE_PS | PTE_P)) == PTE_P && pae_frame(pde) == frame;
 	}
-	uint64_t at = (uint64_t)(smm->cr3 & ~0xfffu) + slot * 4;
+	uint64_t at = (uint64_t)(smm->cr3 & CR3_PD) + slot * 4;
 	uint32_t pde = 0;
 	if (at + 4 <= smm->cfg.ram_size)
 		memcpy(&pde, smm->cfg.ram + at, 4);
-	return (pde & 0x81) == 0x01 && pde >> 12 == frame;
+	return (pde & (PDE_PS | PTE_P)) == PTE_P && pte32_frame(pde) == frame;
 }
 
 /* Is frame one of the current PAE directories (a PDPTE names it)? */
 static bool current_pae_directory(const struct smm *smm, uint32_t frame, unsigned q)
 {
-	return smm->paging && (smm->pdpte[q] & 1) && PAE_FRAME(smm->pdpte[q]) == frame;
+	return smm->paging && (smm->pdpte[q] & PTE_P) && pae_frame(smm->pdpte[q]) == frame;
 }
 
 /* smm_apply_entries for PAE tables: entries [first, end) of 512. */
@@ -180,17 +180,17 @@ void smm_apply_entries(struct smm *smm, uint32_t frame, uint32_t first, uint32_t
 	/* A directory entry of any traced address space: its range goes from
 	 * every view (the S-view only if it is the current directory). */
 	bool is_pd = flags & FRAME_PD;
-	bool current_pd = smm->paging && frame == smm->cr3 >> 12;
+	bool current_pd = smm->paging && frame == pte32_frame(smm->cr3);
 
 	for (uint32_t i = first; i < end; i++) {
 		if (now[i] == snap[i])
 			continue;
-		bool made_present = !(snap[i] & 1) && (now[i] & 1);
+		bool made_present = !(snap[i] & PTE_P) && (now[i] & PTE_P);
 		snap[i] = now[i];
 		if (is_pd)
-			entries_changed(smm, i << 10, 1024, current_pd, &frame, 1);
+			entries_changed(smm, i << 10, PT32_ENTRIES, current_pd, &frame, 1);
 		if (flags & FRAME_PT) {
-			for (uint32_t k = 0; k < 1024 / 32; k++)
+			for (uint32_t k = 0; k < PT32_ENTRIES / 32; k++)
 				for (uint32_t bits = users->slots[k]; bits; bits &= bits - 1) {
 					uint32_t slot = k * 32 + (uint32_t)__builtin_ctz(bits);
 					bool current = current_table(smm, slot, frame);
@@ -200,7 +200,7 @@ void smm_apply_entries(struct smm *smm, uint32_t frame, uint32_t first, uint32_t
 					 * once (kmap, fixmap); user pages are mapped
 					 * in their view at the retried access
 					 * (monitor/transition.c:mon_select_view). */
-					if (current && made_present && !(now[i] & 4))
+					if (current && made_present && !(now[i] & PTE_U))
 						smm_premap(smm, slot << 10 | i);
 				}
 		}
@@ -232,7 +232,7 @@ void smm_flooded(struct smm *smm, uint32_t frame)
 	/* The running address space's directory is in use whatever is
 	 * written to it. */
 	bool is_pd = smm->frame_flags[frame] & FRAME_PD;
-	bool current_pd = smm->paging && frame == smm->cr3 >> 12 && !smm->pae;
+	bool current_pd = smm->paging && frame == pte32_frame(smm->cr3) && !smm->pae;
 	for (unsigned q = 0; q < 4 && smm->pae; q++)
 		current_pd |= current_pae_directory(smm, frame, q);
 	if (is_pd && current_pd) {

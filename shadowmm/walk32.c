@@ -9,19 +9,8 @@
  * +----------+----------+---------+   +----------+-------------------+
  * | dir      | table    | offset  |   | dir      | offset            |
  * +----------+----------+---------+   +----------+-------------------+
- *
- * PDE/PTE bits used: P(0) R/W(1) U/S(2) A(5) D(6, PTE and 4 MiB PDE)
- * PS(7, PDE) G(8). A #PF error code: P(0) W/R(1) U/S(2).
+ * The entries and the #PF error code: x86.h.
  */
-#define PTE_P 0x001u
-#define PTE_W 0x002u
-#define PTE_U 0x004u
-#define PTE_A 0x020u
-#define PTE_D 0x040u
-#define PDE_PS 0x080u
-#define CR0_WP 0x00010000u
-#define CR4_PSE 0x00000010u
-
 static bool read_entry(const struct smm *smm, uint64_t phys, uint32_t *e)
 {
 	if (phys + 4 > smm->cfg.ram_size)
@@ -35,13 +24,13 @@ enum smm_result smm_walk32(struct smm *smm, uint32_t linear,
 			   struct smm_walk *w, uint32_t *pf_error)
 {
 	bool write = access == SMM_WRITE;
-	uint32_t err = (write ? 2u : 0u) | (user ? 4u : 0u);
-	uint32_t pdi = linear >> 22, pti = (linear >> 12) & 0x3ff;
-	uint64_t pde_addr = (uint64_t)(smm->cr3 & ~0xfffu) + pdi * 4;
+	uint32_t err = (write ? PF_W : 0u) | (user ? PF_U : 0u);
+	uint32_t pdi = linear >> 22, pti = (linear >> 12) & (PT32_ENTRIES - 1);
+	uint64_t pde_addr = (uint64_t)(smm->cr3 & CR3_PD) + pdi * 4;
 	uint32_t pde, pte = 0;
 
 	memset(w, 0, sizeof *w);
-	w->pd_frame = smm->cr3 >> 12;
+	w->pd_frame = pte32_frame(smm->cr3);
 	if (!read_entry(smm, pde_addr, &pde) || !(pde & PTE_P)) {
 		*pf_error = err;
 		return SMM_PAGE_FAULT;
@@ -50,7 +39,7 @@ enum smm_result smm_walk32(struct smm *smm, uint32_t linear,
 	uint64_t pte_addr = 0;
 	uint32_t rights = pde;
 	if (!large) {
-		pte_addr = (uint64_t)(pde & ~0xfffu) + pti * 4;
+		pte_addr = (uint64_t)(pde & PTE_FRAME) + pti * 4;
 		if (!read_entry(smm, pte_addr, &pte) || !(pte & PTE_P)) {
 			*pf_error = err;
 			return SMM_PAGE_FAULT;
@@ -61,7 +50,7 @@ enum smm_result smm_walk32(struct smm *smm, uint32_t linear,
 	 * R/W in both, except supervisor writes with CR0.WP clear. */
 	bool can_write = (rights & PTE_W) || (!user && !(smm->cr0 & CR0_WP));
 	if ((user && !(rights & PTE_U)) || (write && !can_write)) {
-		*pf_error = err | 1;
+		*pf_error = err | PF_P;
 		return SMM_PAGE_FAULT;
 	}
 	/* Writable only because WP is clear: setting WP must take it back. */
@@ -83,14 +72,14 @@ enum smm_result smm_walk32(struct smm *smm, uint32_t linear,
 	w->writable = can_write;
 	w->rw = rights & PTE_W;
 	w->us = rights & PTE_U;
-	w->global = (smm->cr4 & 0x80) && ((large ? pde : pte) & 0x100);
+	w->global = (smm->cr4 & CR4_PGE) && ((large ? pde : pte) & PTE_G);
 	if (large) {
-		w->large_base = (pde & 0xffc00000u) >> 12;
+		w->large_base = pte32_frame(pde & PDE4M_FRAME);
 		w->frame = w->large_base + pti;
 		w->dirty = pde & PTE_D;
 	} else {
-		w->pt_frame = pde >> 12;
-		w->frame = pte >> 12;
+		w->pt_frame = pte32_frame(pde);
+		w->frame = pte32_frame(pte);
 		w->dirty = pte & PTE_D;
 	}
 	if (trace) {

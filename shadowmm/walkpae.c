@@ -11,36 +11,10 @@
  * +-----+---------+---------+---------+   +-----+---------+---------------+
  *
  * The four PDPTEs are loaded (and checked) at CR3 loads, not read by the
- * walk (smm_pae_load_pdptes). PDE/PTE, 64 bits:
- *
- *   63  62      36 35                12 11   9 8 7  6 5 4 3 2   1   0
- *  +--+----------+--------------------+------+-+--+-+-+---+-+---+---+---+
- *  |XD| reserved | frame (MAXPHYADDR  |avail |G|PS|D|A|   |U/S|R/W| P |
- *  |  | (must 0) |  = 36 bits)        |      | |  | | |   |   |   |   |
- *  +--+----------+--------------------+------+-+--+-+-+---+-+---+---+---+
- * XD (execute disable) means something only with EFER.NXE; without it
- * bit 63 is reserved. A 2 MiB PDE's bits 20:13 are reserved (bit 12 is
- * PAT). A reserved bit set in a present entry is a #PF with error bits
- * P and RSVD; a fetch with EFER.NXE adds the I/D bit to any #PF.
+ * walk (smm_pae_load_pdptes). The entries: x86.h. A reserved bit set in a
+ * present entry is a #PF with error bits P and RSVD; a fetch with
+ * EFER.NXE adds the I/D bit to any #PF.
  */
-#define PTE_P 0x001u
-#define PTE_W 0x002u
-#define PTE_U 0x004u
-#define PTE_A 0x020u
-#define PTE_D 0x040u
-#define PDE_PS 0x080u
-#define PTE_G 0x100u
-#define PTE_XD (1ull << 63)
-#define PDE2M_RSVD 0x00000000001fe000ull     /* bits 20:13 */
-#define PDPTE_RSVD (0xfffffff000000000ull | 0x1e6ull) /* 63:36, 8:5, 2:1 */
-#define CR0_WP 0x00010000u
-#define CR4_PGE 0x00000080u
-
-#define PF_P 0x01u
-#define PF_RSVD 0x08u
-#define PF_ID 0x10u
-
-_Static_assert(PAE_FRAME_MASK >> 12 <= 0xffffffu, "a PAE frame number fits the walk's 32 bits");
 
 static bool read_entry(const struct smm *smm, uint64_t phys, uint64_t *e)
 {
@@ -53,7 +27,7 @@ static bool read_entry(const struct smm *smm, uint64_t phys, uint64_t *e)
 bool smm_pae_load_pdptes(const uint8_t *ram, uint64_t ram_size, uint32_t cr3,
 			 uint64_t pdpte[4])
 {
-	uint64_t at = cr3 & ~0x1fu;
+	uint64_t at = cr3 & CR3_PDPT;
 	for (unsigned i = 0; i < 4; i++) {
 		pdpte[i] = 0;
 		if (at + 8 * i + 8 <= ram_size)
@@ -69,17 +43,17 @@ enum smm_result smm_walk_pae(struct smm *smm, uint32_t linear,
 			     struct smm_walk *w, uint32_t *pf_error)
 {
 	bool write = access == SMM_WRITE;
-	uint32_t err = (write ? 2u : 0u) | (user ? 4u : 0u) |
+	uint32_t err = (write ? PF_W : 0u) | (user ? PF_U : 0u) |
 		       (access == SMM_FETCH && smm->nxe ? PF_ID : 0u);
-	uint32_t pdpti = linear >> 30, pdi = (linear >> 21) & 0x1ff;
-	uint32_t pti = (linear >> 12) & 0x1ff;
+	uint32_t pdpti = linear >> 30, pdi = (linear >> 21) & (PAE_ENTRIES - 1);
+	uint32_t pti = (linear >> 12) & (PAE_ENTRIES - 1);
 	uint64_t pdpte = smm->pdpte[pdpti], pde, pte = 0, rsvd = smm_pae_reserved(smm);
 
 	memset(w, 0, sizeof *w);
 	*pf_error = err;
 	if (!(pdpte & PTE_P))
 		return SMM_PAGE_FAULT;
-	w->pd_frame = PAE_FRAME(pdpte);
+	w->pd_frame = pae_frame(pdpte);
 	uint64_t pde_addr = (pdpte & PAE_FRAME_MASK) + pdi * 8;
 	if (!read_entry(smm, pde_addr, &pde) || !(pde & PTE_P))
 		return SMM_PAGE_FAULT;
@@ -132,11 +106,11 @@ enum smm_result smm_walk_pae(struct smm *smm, uint32_t linear,
 	w->dirty = leaf & PTE_D;
 	w->no_exec = xd && smm->nxe;
 	if (large) {
-		w->large_base = PAE_FRAME(pde) & ~0x1ffu;
+		w->large_base = pae_frame(pde) & ~(PAE_ENTRIES - 1);
 		w->frame = w->large_base + pti;
 	} else {
-		w->pt_frame = PAE_FRAME(pde);
-		w->frame = PAE_FRAME(pte);
+		w->pt_frame = pae_frame(pde);
+		w->frame = pae_frame(pte);
 	}
 	if (trace) {
 		smm_trace(smm, w->pd_frame, FRAME_PD, pdpti, w->pd_frame);
@@ -148,9 +122,9 @@ enum smm_result smm_walk_pae(struct smm *smm, uint32_t linear,
 
 uint64_t smm_pae_pde(const struct smm *smm, uint32_t slot)
 {
-	uint64_t pdpte = smm->pdpte[(slot >> 9) & 3], pde = 0;
+	uint64_t pdpte = smm->pdpte[(slot >> 9) & (PAE_PDPTES - 1)], pde = 0;
 	if (pdpte & PTE_P)
-		read_entry(smm, (pdpte & PAE_FRAME_MASK) + (slot & 0x1ff) * 8, &pde);
+		read_entry(smm, (pdpte & PAE_FRAME_MASK) + (slot & (PAE_ENTRIES - 1)) * 8, &pde);
 	return pde;
 }
 
@@ -164,12 +138,12 @@ bool smm_pae_leaf(const struct smm *smm, uint32_t lpage, uint64_t *pde, uint64_t
 		return false;
 	if (*pde & PDE_PS) {
 		*leaf = *pde;
-		*frame = (PAE_FRAME(*pde) & ~0x1ffu) + (lpage & 0x1ff);
+		*frame = (pae_frame(*pde) & ~(PAE_ENTRIES - 1)) + (lpage & (PAE_ENTRIES - 1));
 		return !(*pde & PDE2M_RSVD);
 	}
-	if (!read_entry(smm, (*pde & PAE_FRAME_MASK) + (lpage & 0x1ff) * 8, leaf) ||
+	if (!read_entry(smm, (*pde & PAE_FRAME_MASK) + (lpage & (PAE_ENTRIES - 1)) * 8, leaf) ||
 	    !(*leaf & PTE_P) || (*leaf & rsvd))
 		return false;
-	*frame = PAE_FRAME(*leaf);
+	*frame = pae_frame(*leaf);
 	return true;
 }

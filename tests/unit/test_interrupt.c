@@ -563,8 +563,8 @@ START_TEST(a_task_gate_switches_to_a_nested_task)
 	ck_assert_uint_eq(vm.vcpu.seg[SEG_CS].sel, KCODE);
 	ck_assert_uint_eq(cpu->gpr[BT_ESP], ESP_TSS2 - 4);
 	ck_assert_uint_eq(stacked(0), 0x18);
-	ck_assert_uint_eq(DESC_TYPE(get64(GDT + TSS_SEL)), 0xb);
-	ck_assert_uint_eq(DESC_TYPE(get64(GDT + TSS2_SEL)), 0xb);
+	ck_assert_uint_eq(desc_type(get64(GDT + TSS_SEL)), 0xb);
+	ck_assert_uint_eq(desc_type(get64(GDT + TSS2_SEL)), 0xb);
 	ck_assert(vm.vcpu.cr0 & CR0_TS);
 	ck_assert_uint_eq(get32(TSS + 0x20), CODE);
 	ck_assert_uint_eq(get32(TSS + 0x24), FL_RESERVED | BT_FL_IF);
@@ -622,8 +622,8 @@ START_TEST(iret_with_nt_returns_from_the_nested_task)
 	ck_assert_uint_eq(cpu->eip, CODE);
 	ck_assert_uint_eq(cpu->gpr[BT_ESP], ESP_CPL0);
 	ck_assert_uint_eq(cpu->eflags, FL_RESERVED | BT_FL_IF);
-	ck_assert_uint_eq(DESC_TYPE(get64(GDT + TSS_SEL)), 0xb);
-	ck_assert_uint_eq(DESC_TYPE(get64(GDT + TSS2_SEL)), 0x9);
+	ck_assert_uint_eq(desc_type(get64(GDT + TSS_SEL)), 0xb);
+	ck_assert_uint_eq(desc_type(get64(GDT + TSS2_SEL)), 0x9);
 	ck_assert_uint_eq(get32(TSS2 + 0x20), TASK2_EIP + 1);
 	ck_assert_uint_eq(get32(TSS2 + 0x24), FL_RESERVED);
 }
