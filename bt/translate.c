@@ -209,7 +209,8 @@ struct bt_block *bt_translate(struct bt *bt, uint32_t eip, bool *full)
 		}
 
 		enum bt_class c = bt_classify(&in);
-		enum bt_form form = bt_form_of(&in.zi, in.ops);
+		enum bt_form form = c == BT_CLASS_EMULATE ? bt_form_of(&in.zi, in.ops)
+							  : BT_FORM_NONE;
 		if ((bt->fp_trap && bt_fp_family(&in.zi)) ||
 		    (bt->xmm_off && bt_xmm_insn(&in.zi, in.ops)))
 			c = BT_CLASS_EMULATE;
