@@ -1,12 +1,15 @@
 /*
- * Unit tests for the shadow coherence engine (shadowmm/sview.c, trace.c):
- * a small guest page-table tree in a memfd "RAM", the S-view built from it
- * by host faults, and every way it must follow the guest's changes — the
- * first write setting D, guest #PFs, a traced page-table write, the
- * monitor's own write, code write-protection over aliases, CR3 switches,
- * INVLPG, paging off. What the S-view shows is probed through the kernel
- * (a pipe copies from or to the page: EFAULT if the access is refused), so
- * no test takes a host fault itself. Needs the guest space reserved: not
+ * Unit tests for the shadow coherence engine (shadowmm/sview.c,
+ * sview_flush.c, trace.c): a small guest page-table tree in a memfd
+ * "RAM", the S-view built from it by host faults, and every way it must
+ * follow the guest's changes — the first write setting D, guest #PFs, a
+ * traced page-table write, the monitor's own write, code write-protection
+ * over aliases, CR3 switches and the ghosts they leave, global pages and
+ * CR4.PGE, CR0.WP, INVLPG, 4 MiB pages, PAE's PDPTEs, paging off. What each
+ * case expects is what the guest's tables say a CPU would show. What the
+ * S-view shows is probed through the kernel (a pipe copies from or to the
+ * page: EFAULT if the access is refused), so no test takes a host fault
+ * itself. Needs the guest space reserved: not
  * in the AddressSanitizer run; skips (77) where the reservation fails.
  */
 #define _GNU_SOURCE
@@ -137,9 +140,9 @@ static void paging_cr4(uint32_t cr4, uint32_t pd)
 	smm_set_mode(smm, CR0_PE | CR0_PG | CR0_WP, pd << 12, cr4, false, NULL);
 }
 
-/* A read as the guest's CPU makes it: each host fault it takes goes to
- * the S-view, which must map the page (a present page needs one, a
- * not-yet-dirty write two at most). */
+/* A read or write as the guest's CPU makes it: each host fault it would
+ * take goes to the S-view, which must then map the page (one fault for a
+ * read, two at most for a write to a page not yet dirty). */
 static uint32_t load(uint32_t linear)
 {
 	for (int i = 0; i < 2 && !readable(linear); i++)
@@ -498,6 +501,53 @@ START_TEST(clearing_p_drops_the_page)
 }
 END_TEST
 
+START_TEST(setting_wp_takes_back_what_wp_off_allowed)
+{
+	uint32_t err;
+	paging(CR0_PE | CR0_PG, PD_A);
+	store(LIN + 0x1000, 5); /* read-only, but a supervisor write with WP off */
+	paging(CR0_PE | CR0_PG | CR0_WP, PD_A);
+	ck_assert(!writable(LIN + 0x1000));
+	ck_assert_int_eq(fault(LIN + 0x1000, true, NULL, &err), SMM_PAGE_FAULT);
+	ck_assert_uint_eq(err, 3);
+	ck_assert_uint_eq(load(LIN + 0x1000), 5);
+}
+END_TEST
+
+/* A table written over and over with no walk through it (a dead space's
+ * frame reused) stops being traced; used as a table again, it shows what
+ * was written last, and is followed again from then on. */
+START_TEST(a_table_written_over_is_followed_again_once_used)
+{
+	paging(CR0_PE | CR0_PG | CR0_WP, PD_B);
+	ck_assert_uint_eq(load(LIN), MARK(0x14));
+	paging(CR0_PE | CR0_PG | CR0_WP, PD_A);
+	for (uint32_t f = 0x10; f < 0x20; f++) {
+		*entry(PT_B, 0) = f << 12 | PTE_P;
+		smm_phys_written(smm, PT_B << 12, 4);
+	}
+	paging(CR0_PE | CR0_PG | CR0_WP, PD_B);
+	ck_assert_uint_eq(load(LIN), MARK(0x1f));
+	*entry(PT_B, 0) = 0x15u << 12 | PTE_P;
+	ck_assert(smm_phys_written(smm, PT_B << 12, 4));
+	ck_assert_uint_eq(load(LIN), MARK(0x15));
+}
+END_TEST
+
+/* A supervisor page a traced write makes present is mapped at once
+ * (smm_premap): it must show the new entry, read-only until D is set. */
+START_TEST(a_page_made_present_shows_its_entry_and_sets_d_on_the_first_write)
+{
+	table_store(LIN + 0x4000 + 2 * 4, 0x12u << 12 | PTE_P | PTE_W);
+	ck_assert_uint_eq(load(LIN + 0x2000), MARK(0x12));
+	ck_assert_uint_eq(*entry(PT_A, 2) & PTE_A, PTE_A);
+	ck_assert(!writable(LIN + 0x2000));
+	store(LIN + 0x2000, 4);
+	ck_assert_uint_eq(*entry(PT_A, 2) & PTE_D, PTE_D);
+	ck_assert_uint_eq(*entry(0x12, 0), 4);
+}
+END_TEST
+
 /* PD_A seen at LIN + 0x5000: its entry for slot s is at LIN + 0x5000 + 4s. */
 #define PD_A_ENTRY(slot) (LIN + 0x5000 + 4 * (slot))
 
@@ -628,7 +678,7 @@ END_TEST
 /*
  * PAE: the CPU reads the four PDPTEs at a CR3 load only. PDPT at frame 6,
  * directories 7 and 9, tables 8 and 10: slot 2 of directory 7 maps LIN
- * to frame 0x10, directory 9 maps it to 0x14.
+ * to frame 0x10 (and the next page to 0x11), directory 9 maps it to 0x14.
  */
 static uint64_t *entry64(uint32_t frame, uint32_t i)
 {
@@ -642,20 +692,42 @@ static void load_cr3_pae(uint32_t cr3)
 	smm_set_mode(smm, CR0_PE | CR0_PG | CR0_WP, cr3, CR4_PAE, false, pdpte);
 }
 
-START_TEST(a_pae_cr3_load_reloads_the_pdptes)
+static void pae_tables(void)
 {
 	*entry64(6, 0) = 7u << 12 | PTE_P;
 	*entry64(7, LIN >> 21) = 8u << 12 | PTE_P | PTE_W;
 	*entry64(8, 0) = 0x10u << 12 | PTE_P | PTE_W;
+	*entry64(8, 1) = 0x11u << 12 | PTE_P | PTE_W;
 	*entry64(9, LIN >> 21) = 10u << 12 | PTE_P | PTE_W;
 	*entry64(10, 0) = 0x14u << 12 | PTE_P | PTE_W;
 	load_cr3_pae(6u << 12);
+}
+
+START_TEST(a_pae_cr3_load_reloads_the_pdptes)
+{
+	pae_tables();
 	ck_assert_uint_eq(load(LIN), MARK(0x10));
 	*entry64(6, 0) = 9u << 12 | PTE_P; /* not read until the next CR3 load */
 	smm_invlpg(smm, LIN);
 	ck_assert_uint_eq(load(LIN), MARK(0x10));
 	load_cr3_pae(6u << 12);
 	ck_assert(!readable(LIN));
+	ck_assert_uint_eq(load(LIN), MARK(0x14));
+}
+END_TEST
+
+START_TEST(a_pae_table_or_directory_write_drops_what_it_mapped)
+{
+	pae_tables();
+	ck_assert_uint_eq(load(LIN), MARK(0x10));
+	ck_assert_uint_eq(load(LIN + 0x1000), MARK(0x11));
+	*entry64(8, 0) = 0x12u << 12 | PTE_P;
+	ck_assert(smm_phys_written(smm, 8u << 12, 8));
+	ck_assert(!readable(LIN) && readable(LIN + 0x1000));
+	ck_assert_uint_eq(load(LIN), MARK(0x12));
+	*entry64(7, LIN >> 21) = 10u << 12 | PTE_P | PTE_W; /* the 2 MiB range */
+	ck_assert(smm_phys_written(smm, 7u * 4096 + (LIN >> 21) * 8, 8));
+	ck_assert(!readable(LIN) && !readable(LIN + 0x1000));
 	ck_assert_uint_eq(load(LIN), MARK(0x14));
 }
 END_TEST
@@ -697,12 +769,16 @@ int main(void)
 	tcase_add_test(tc, rewriting_an_entry_unchanged_drops_nothing);
 	tcase_add_test(tc, clearing_d_or_a_then_invlpg_makes_the_next_access_set_it_again);
 	tcase_add_test(tc, clearing_p_drops_the_page);
+	tcase_add_test(tc, a_page_made_present_shows_its_entry_and_sets_d_on_the_first_write);
 	tcase_add_test(tc, a_directory_entry_write_drops_the_4mib_it_covered);
 	tcase_add_test(tc, a_table_shared_by_two_slots_and_two_directories_drops_each_page);
 	tcase_add_test(tc, a_4mib_page_split_into_a_table_and_back);
 	tcase_add_test(tc, a_cr3_switch_makes_ghosts_of_up_to_drop_ghosts_max_pages);
 	tcase_add_test(tc, a_cr3_switch_with_more_pages_mapped_drops_the_whole_view);
 	tcase_add_test(tc, a_pae_cr3_load_reloads_the_pdptes);
+	tcase_add_test(tc, a_pae_table_or_directory_write_drops_what_it_mapped);
+	tcase_add_test(tc, setting_wp_takes_back_what_wp_off_allowed);
+	tcase_add_test(tc, a_table_written_over_is_followed_again_once_used);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
