@@ -732,6 +732,27 @@ START_TEST(a_pae_table_or_directory_write_drops_what_it_mapped)
 }
 END_TEST
 
+START_TEST(a_pae_2mib_page_and_its_split_into_a_table)
+{
+	const uint32_t big = 0x600000u, slot = big >> 21;
+	for (uint32_t f = 0x400; f < 0x600; f += 0x1ff)
+		*entry(f, 0) = MARK(f);
+	*entry(0x401, 0) = MARK(0x401);
+	*entry64(7, slot) = 0x400000u | PDE_PS | PTE_P | PTE_W;
+	pae_tables();
+	ck_assert_uint_eq(load(big + 0x1000), MARK(0x401));
+	ck_assert(!writable(big + 0x1000));
+	store(big, MARK(0x400));
+	ck_assert_uint_eq(*entry64(7, slot) & PTE_D, PTE_D);
+	ck_assert_uint_eq(load(big + 0x1ff000), MARK(0x5ff));
+	*entry64(7, slot) = 10u << 12 | PTE_P | PTE_W;
+	ck_assert(smm_phys_written(smm, 7u * 4096 + slot * 8, 8));
+	ck_assert(!readable(big) && !readable(big + 0x1ff000));
+	ck_assert_uint_eq(load(big), MARK(0x14));
+	ck_assert_int_eq(fault(big + 0x1000, false, NULL, NULL), SMM_PAGE_FAULT);
+}
+END_TEST
+
 /*
  * A page mapped again and again over its own ghost with no CR3 load in
  * between (here: A and D cleared by the monitor, then a read and a
@@ -803,6 +824,7 @@ int main(void)
 	tcase_add_test(tc, a_cr3_switch_with_more_pages_mapped_drops_the_whole_view);
 	tcase_add_test(tc, a_pae_cr3_load_reloads_the_pdptes);
 	tcase_add_test(tc, a_pae_table_or_directory_write_drops_what_it_mapped);
+	tcase_add_test(tc, a_pae_2mib_page_and_its_split_into_a_table);
 	tcase_add_test(tc, setting_wp_takes_back_what_wp_off_allowed);
 	tcase_add_test(tc, a_table_written_over_is_followed_again_once_used);
 	suite_add_tcase(s, tc);
