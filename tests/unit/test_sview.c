@@ -628,7 +628,8 @@ END_TEST
  * A CR3 load turns up to DROP_GHOSTS_MAX (sview_flush.c: 4096) non-global
  * pages into ghosts one range at a time; with more it replaces the whole
  * view. Either way no page of A shows in B. `tables` tables of A, from
- * directory slot 4 on, map 1024 pages each, over 32 frames.
+ * directory slot 4 on (table frames 0x20 on), map 1024 pages each over
+ * 32 frames, in runs (all entries accessed and dirty).
  */
 #define MANY_FIRST 0x1000000u
 #define MANY_FRAME 0x100u
