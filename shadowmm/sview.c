@@ -168,12 +168,25 @@ static void note_mapped(struct smm *smm, uint32_t lpage, bool global)
 		smm->globals_mapped = true;
 }
 
+/*
+ * Have the lists of pages mapped since the last drop no room for n more
+ * (and the 1024 of a large page)? mapped[] lists a page when it gets a
+ * new host mapping; nonglobal[] lists it again each time it is mapped over
+ * its ghost (an entry changed and restored, A cleared, a first write
+ * setting D): with no CR3 load in between, nothing else bounds that one.
+ */
+static bool lists_full(const struct smm *smm, uint32_t n)
+{
+	return smm->n_mapped + n >= SMM_LPAGES - 1024 ||
+	       smm->n_nonglobal + n >= SMM_LPAGES - 1024;
+}
+
 /* Map one linear page; on the host's mapping limit, drop all and retry. */
 static void map_page(struct smm *smm, uint32_t lpage, uint32_t frame, bool writable,
 		     bool global)
 {
-	if (smm->n_mapped >= SMM_LPAGES - 1024)
-		smm_drop_all(smm); /* the list of mappings is full: start over */
+	if (lists_full(smm, 0))
+		smm_drop_all(smm); /* start over */
 	uint32_t old = smm->lin_map[lpage];
 	if (old & LIN_MAPPED)
 		smm_forget(smm, lpage);
@@ -340,7 +353,7 @@ static bool map_run(struct smm *smm, uint32_t lpage, const struct smm_walk *w,
 	       run_member(smm, first - 1, pt, w->frame - (lpage - first + 1), writable,
 			  w->global))
 		first--;
-	if (first == last || smm->n_mapped + (last - first + 1) >= SMM_LPAGES - 1024)
+	if (first == last || lists_full(smm, last - first + 1))
 		return false;
 	uint32_t frame0 = w->frame - (lpage - first), n = last - first + 1;
 	if (hd_view_map(smm->cfg.fd, (uint64_t)frame0 * HD_PAGE_SIZE,
@@ -410,7 +423,7 @@ enum smm_result smm_host_fault(struct smm *smm, uint32_t linear, bool write,
 	    (uint64_t)first * HD_PAGE_SIZE >= hd_mmap_min_addr()) {
 		/* A dirty large page: map all of it with one host call, then
 		 * fix up the frames that must stay read-only. */
-		if (smm->n_mapped >= SMM_LPAGES - 1024)
+		if (lists_full(smm, 0))
 			smm_drop_all(smm);
 		smm_unmap_range(smm, first, pages);
 		if (hd_view_map(smm->cfg.fd, (uint64_t)w.large_base * HD_PAGE_SIZE,
