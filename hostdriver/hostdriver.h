@@ -9,6 +9,8 @@
 #include <ucontext.h>
 #include <linux/kvm.h>
 
+#include "x86.h"
+
 /*
  * Host address-space plan (ARCHITECTURE.md §3):
  *
@@ -96,6 +98,16 @@ typedef enum hd_fault_action (*hd_fault_fn)(int signo, siginfo_t *info,
 typedef void (*hd_crash_fn)(int signo, const siginfo_t *info,
 			    const ucontext_t *uc);
 
+/*
+ * The guest exception behind a host SIGFPE in guest code, translated or
+ * in the user world: the host's trap number is the vector, #DE, #MF or
+ * #XM; #DE stands for any other (a kernel that names none).
+ */
+static inline unsigned hd_fpe_vector(uint32_t trapno)
+{
+	return trapno == EXC_MF || trapno == EXC_XM ? trapno : EXC_DE;
+}
+
 /* Install handlers for SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGTRAP. */
 int hd_faults_install(hd_fault_fn fault, hd_crash_fn crash);
 
@@ -128,7 +140,7 @@ enum hd_uw_result {
 	HD_UW_FAULT = 1,   /* trapno, err, addr */
 	HD_UW_SYSCALL,     /* a guest system call: insn says which (syscall_nr: EAX) */
 	HD_UW_ILLEGAL,     /* #UD (insn: a fast system-call instruction, or OTHER) */
-	HD_UW_FPE,         /* trapno 0 #DE, 16 #MF, 19 #XM */
+	HD_UW_FPE,         /* SIGFPE: trapno EXC_DE, EXC_MF or EXC_XM */
 	HD_UW_TRAP,        /* #DB or #BP (trapno) */
 	HD_UW_PREEMPT,     /* hd_uworld_preempt */
 	HD_UW_ESCAPE,      /* left its code segment: end the VM (syscall_nr: its CS) */
