@@ -2,11 +2,9 @@
 #ifndef BTVMM_HOSTDRIVER_H
 #define BTVMM_HOSTDRIVER_H
 
-#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <ucontext.h>
 #include <linux/kvm.h>
 
 #include "x86.h"
@@ -92,11 +90,30 @@ int hd_page_set_readable(void *page, bool readable);
  *   HD_FAULT_FATAL    not ours: print and die (a monitor bug)
  */
 enum hd_fault_action { HD_FAULT_RESUME, HD_FAULT_REDIRECT, HD_FAULT_FATAL };
-typedef enum hd_fault_action (*hd_fault_fn)(int signo, siginfo_t *info,
-					    ucontext_t *uc);
+
+/* The interrupted context's general registers, in the x86 encoding order. */
+enum { HD_RAX, HD_RCX, HD_RDX, HD_RBX, HD_RSP, HD_RBP, HD_RSI, HD_RDI,
+       HD_R8, HD_R9, HD_R10, HD_R11, HD_R12, HD_R13, HD_R14, HD_R15, HD_GPRS };
+
+/*
+ * A host fault, as the host's signal frame describes it. The registers
+ * are a copy of the interrupted context's: a function that returns
+ * HD_FAULT_REDIRECT has rewritten them, and the context resumes with
+ * them (HD_FAULT_RESUME leaves the context as it was).
+ */
+struct hd_fault {
+	int signo;       /* the host signal: SIGSEGV, SIGFPE, ... */
+	int code;        /* its si_code */
+	uint64_t addr;   /* its si_addr: the faulting address or instruction */
+	uint32_t trapno; /* the vector the host CPU raised (EXC_*) */
+	uint64_t err;    /* its error code */
+	uint64_t gpr[HD_GPRS];
+	uint64_t rip, rflags;
+};
+
+typedef enum hd_fault_action (*hd_fault_fn)(struct hd_fault *f);
 /* Called with a description of the crash before a fatal signal aborts. */
-typedef void (*hd_crash_fn)(int signo, const siginfo_t *info,
-			    const ucontext_t *uc);
+typedef void (*hd_crash_fn)(const struct hd_fault *f);
 
 /*
  * The guest exception behind a host SIGFPE in guest code, translated or
