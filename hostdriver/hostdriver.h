@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <linux/kvm.h>
 
 #include "x86.h"
@@ -298,6 +299,28 @@ int hd_read_file(const char *path, uint8_t **buf, size_t *len, size_t max,
 
 /* Write all of buf to fd, retrying short writes; false on error. */
 bool hd_write_all(int fd, const void *buf, size_t len);
+
+/*
+ * Files kept open (disk images, -serial file:, -D, --perf-map). Each
+ * returns what the host said: a descriptor or 0, else -errno; a stream,
+ * else NULL with errno set. hd_file_open opens an existing file;
+ * hd_file_create creates or truncates one for writing (mode 0644), as
+ * hd_stream_create does for a stdio stream. hd_file_size is a file's or
+ * a block device's size in bytes. hd_file_read_at and hd_file_write_at
+ * move all of [off, off + len), retrying short transfers; one that makes
+ * no progress (the file shrank) is -EIO. hd_file_sync makes the writes
+ * durable. Descriptors close with hd_close, streams with hd_stream_close.
+ */
+int hd_file_open(const char *path, bool writable);
+int hd_file_create(const char *path);
+int64_t hd_file_size(int fd);
+int hd_file_read_at(int fd, void *buf, size_t len, uint64_t off);
+int hd_file_write_at(int fd, const void *buf, size_t len, uint64_t off);
+int hd_file_sync(int fd);
+FILE *hd_stream_create(const char *path);
+int hd_stream_close(FILE *f);
+/* /tmp/perf-PID.map, where perf looks up the symbols of JIT code. */
+FILE *hd_perf_map_create(void);
 
 /*
  * The GDB stub's sockets. hd_tcp_listen: a listening TCP socket on HOST
