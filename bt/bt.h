@@ -345,9 +345,10 @@ void bt_request_exit(struct bt *bt);
 /*
  * Called from the host fault handler: if the fault is in translated code,
  * store precise guest state (registers, eip of the faulting guest
- * instruction, fault details) in the bt_cpu block, rewrite f's context
- * (hostdriver.h) to leave through the exit path (bt_run then returns BT_EXIT_FAULT or
- * BT_EXIT_POLL) and return true. Return false for faults elsewhere.
+ * instruction, fault details) in the bt_cpu block, rewrite f's registers
+ * (struct hd_fault, hostdriver.h) to leave through the exit path (bt_run
+ * then returns BT_EXIT_FAULT or BT_EXIT_POLL) and return true. Return
+ * false for faults elsewhere.
  */
 struct hd_fault;
 bool bt_handle_host_fault(struct bt *bt, struct hd_fault *f);
