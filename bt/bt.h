@@ -6,8 +6,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <signal.h>
-#include <ucontext.h>
 
 #include <Zydis/Zydis.h>
 
@@ -347,11 +345,13 @@ void bt_request_exit(struct bt *bt);
 /*
  * Called from the host fault handler: if the fault is in translated code,
  * store precise guest state (registers, eip of the faulting guest
- * instruction, fault details) in the bt_cpu block, rewrite the context to
- * leave through the exit path (bt_run then returns BT_EXIT_FAULT or
- * BT_EXIT_POLL) and return true. Return false for faults elsewhere.
+ * instruction, fault details) in the bt_cpu block, rewrite f's registers
+ * (struct hd_fault, hostdriver.h) to leave through the exit path (bt_run
+ * then returns BT_EXIT_FAULT or BT_EXIT_POLL) and return true. Return
+ * false for faults elsewhere.
  */
-bool bt_handle_host_fault(struct bt *bt, int signo, siginfo_t *si, ucontext_t *uc);
+struct hd_fault;
+bool bt_handle_host_fault(struct bt *bt, struct hd_fault *f);
 
 /* True if host_pc lies in the translation cache. Async-signal-safe. */
 bool bt_owns_pc(const struct bt *bt, uint64_t host_pc);

@@ -1,9 +1,7 @@
 /* bt: host faults in translated code become precise guest exits. */
 #define _GNU_SOURCE
 #include "bt_private.h"
-
-#include <signal.h>
-#include <ucontext.h>
+#include "hostdriver.h"
 
 /*
  * Runs inside the host signal handler (on the alternate stack, FS base
@@ -11,10 +9,9 @@
  * block array and side tables, which the monitor only changes while no
  * translated code runs.
  */
-bool bt_handle_host_fault(struct bt *bt, int signo, siginfo_t *si, ucontext_t *uc)
+bool bt_handle_host_fault(struct bt *bt, struct hd_fault *f)
 {
-	greg_t *g = uc->uc_mcontext.gregs;
-	uint64_t pc = (uint64_t)g[REG_RIP];
+	uint64_t pc = f->rip;
 	if (!bt_owns_pc(bt, pc))
 		return false;
 	struct bt_block *b = bt_block_at_pc(bt, pc);
@@ -26,29 +23,28 @@ bool bt_handle_host_fault(struct bt *bt, int signo, siginfo_t *si, ucontext_t *u
 		i++;
 
 	struct bt_cpu *cpu = bt->cpu;
-	static const int regs[8] = { REG_RAX, REG_RCX, REG_RDX, REG_RBX,
-				     REG_RSP, REG_RBP, REG_RSI, REG_RDI };
-	for (int r = 0; r < 8; r++)
-		cpu->gpr[r] = (uint32_t)g[regs[r]];
+	for (int r = 0; r < 8; r++) /* BT_EAX.. and HD_RAX.. share the order */
+		cpu->gpr[r] = (uint32_t)f->gpr[r];
 	cpu->gpr[BT_ESP] += (uint32_t)(int32_t)b->esp_lag[i]; /* bt_private.h */
-	cpu->rflags = (uint64_t)g[REG_EFL];
+	cpu->rflags = f->rflags;
 	cpu->eip = b->eip + b->guest_off[i];
-	cpu->exit_signo = (uint32_t)signo;
-	cpu->fault_addr = (uint64_t)si->si_addr;
-	cpu->fault_code = (uint32_t)si->si_code;
-	cpu->fault_trapno = (uint32_t)g[REG_TRAPNO];
-	cpu->fault_err = (uint64_t)g[REG_ERR];
+	cpu->exit_signo = (uint32_t)f->signo;
+	cpu->fault_addr = f->addr;
+	cpu->fault_code = (uint32_t)f->code;
+	cpu->fault_trapno = f->trapno;
+	cpu->fault_err = f->err;
 	cpu->exit_site = 0;
+	/* A #PF on the poll page: a request to leave (bt_request_exit). */
 	uint64_t poll = (uint64_t)bt->cpu_mem;
-	if (signo == SIGSEGV && cpu->fault_addr >= poll &&
+	if (f->trapno == EXC_PF && cpu->fault_addr >= poll &&
 	    cpu->fault_addr < poll + 4096)
 		cpu->exit_reason = BT_EXIT_POLL;
 	else
 		cpu->exit_reason = BT_EXIT_FAULT;
 
-	g[REG_RIP] = (greg_t)(uint64_t)bt_exit_from_signal;
-	g[REG_RSP] = (greg_t)cpu->host_rsp;
-	g[REG_R15] = (greg_t)(uint64_t)cpu;
-	g[REG_EFL] &= ~(greg_t)(BT_FL_DF | BT_FL_TF | BT_FL_AC);
+	f->rip = (uint64_t)bt_exit_from_signal;
+	f->gpr[HD_RSP] = cpu->host_rsp;
+	f->gpr[HD_R15] = (uint64_t)cpu;
+	f->rflags &= ~(uint64_t)(BT_FL_DF | BT_FL_TF | BT_FL_AC);
 	return true;
 }

@@ -1,13 +1,11 @@
 /* devices: a disk image backend — a raw file read and written in 512-byte sectors, with QEMU's -snapshot overlay. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/types.h>
-#include <unistd.h>
 
 #include "devices_internal.h"
+#include "hostdriver.h"
 
 /*
  * The image is a raw file whose size is a whole, positive number of
@@ -28,27 +26,17 @@ struct dev_disk {
 	size_t overlay_chunks;
 };
 
-/* Return the image's size in bytes, or -errno. lseek rather than fstat so
- * that a block device reports its size too. */
-static int64_t disk_file_size(int fd)
-{
-	off_t end = lseek(fd, 0, SEEK_END);
-
-	return end < 0 ? -errno : (int64_t)end;
-}
-
 int dev_disk_open(struct dev_disk **out, const char *path, bool readonly,
 		  bool snapshot, char *why, size_t why_size)
 {
-	int fd = open(path, (readonly || snapshot ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	int fd = hd_file_open(path, !(readonly || snapshot));
 
 	*out = NULL;
 	if (fd < 0) {
-		int err = errno;
-		snprintf(why, why_size, "%s: %s", path, strerror(err));
-		return -err;
+		snprintf(why, why_size, "%s: %s", path, strerror(-fd));
+		return fd;
 	}
-	int64_t size = disk_file_size(fd);
+	int64_t size = hd_file_size(fd);
 	int err = 0;
 	if (size < 0) {
 		err = (int)size;
@@ -64,7 +52,7 @@ int dev_disk_open(struct dev_disk **out, const char *path, bool readonly,
 		snprintf(why, why_size, "%s: out of memory", path);
 	}
 	if (err) {
-		close(fd);
+		hd_close(fd);
 		return err;
 	}
 	d->fd = fd;
@@ -87,7 +75,7 @@ void dev_disk_close(struct dev_disk *d)
 		free(d->overlay[c]);
 	}
 	free(d->overlay);
-	close(d->fd);
+	hd_close(d->fd);
 	free(d);
 }
 
@@ -138,27 +126,6 @@ static uint8_t *overlay_slot(struct dev_disk *d, uint64_t sector)
 	return *slot;
 }
 
-/* pread/pwrite the whole of [off, off + len): a short transfer is retried,
- * and one that makes no progress (the file shrank under us) is -EIO. */
-static int file_transfer(int fd, uint8_t *buf, size_t len, uint64_t off,
-			 bool write)
-{
-	while (len) {
-		ssize_t n = write ? pwrite(fd, buf, len, (off_t)off)
-				  : pread(fd, buf, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		buf += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
 int dev_disk_read(struct dev_disk *d, uint64_t sector, uint32_t count, void *buf)
 {
 	uint8_t *out = buf;
@@ -166,16 +133,16 @@ int dev_disk_read(struct dev_disk *d, uint64_t sector, uint32_t count, void *buf
 	if (!disk_range_ok(d, sector, count))
 		return -EINVAL;
 	if (!d->overlay)
-		return file_transfer(d->fd, out, (size_t)count * DEV_SECTOR_SIZE,
-				     sector * DEV_SECTOR_SIZE, false);
+		return hd_file_read_at(d->fd, out, (size_t)count * DEV_SECTOR_SIZE,
+				       sector * DEV_SECTOR_SIZE);
 	for (uint32_t i = 0; i < count; i++, out += DEV_SECTOR_SIZE) {
 		const uint8_t *copy = overlay_find(d, sector + i);
 		if (copy) {
 			memcpy(out, copy, DEV_SECTOR_SIZE);
 			continue;
 		}
-		int err = file_transfer(d->fd, out, DEV_SECTOR_SIZE,
-					(sector + i) * DEV_SECTOR_SIZE, false);
+		int err = hd_file_read_at(d->fd, out, DEV_SECTOR_SIZE,
+					  (sector + i) * DEV_SECTOR_SIZE);
 		if (err)
 			return err;
 	}
@@ -192,8 +159,8 @@ int dev_disk_write(struct dev_disk *d, uint64_t sector, uint32_t count,
 	if (d->readonly)
 		return -EROFS;
 	if (!d->snapshot)
-		return file_transfer(d->fd, (uint8_t *)in, (size_t)count * DEV_SECTOR_SIZE,
-				     sector * DEV_SECTOR_SIZE, true);
+		return hd_file_write_at(d->fd, in, (size_t)count * DEV_SECTOR_SIZE,
+					sector * DEV_SECTOR_SIZE);
 	for (uint32_t i = 0; i < count; i++, in += DEV_SECTOR_SIZE) {
 		uint8_t *copy = overlay_slot(d, sector + i);
 		if (!copy)
@@ -208,5 +175,5 @@ int dev_disk_flush(struct dev_disk *d)
 {
 	if (d->snapshot || d->readonly)
 		return 0;
-	return fsync(d->fd) ? -errno : 0;
+	return hd_file_sync(d->fd);
 }

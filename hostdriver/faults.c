@@ -47,10 +47,40 @@ int hd_set_view_base(uint64_t base)
 	return syscall(SYS_arch_prctl, ARCH_SET_GS, base) ? -errno : 0;
 }
 
-static void die_on(int signo, siginfo_t *info, ucontext_t *uc)
+/* The frame's slot for each of struct hd_fault's general registers. */
+static const int greg_of[HD_GPRS] = {
+	REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP, REG_RSI, REG_RDI,
+	REG_R8, REG_R9, REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15,
+};
+
+static void describe(struct hd_fault *f, int signo, const siginfo_t *info,
+		     const ucontext_t *uc)
+{
+	const greg_t *g = uc->uc_mcontext.gregs;
+	f->signo = signo;
+	f->code = info->si_code;
+	f->addr = (uint64_t)info->si_addr;
+	f->trapno = (uint32_t)g[REG_TRAPNO];
+	f->err = (uint64_t)g[REG_ERR];
+	for (int r = 0; r < HD_GPRS; r++)
+		f->gpr[r] = (uint64_t)g[greg_of[r]];
+	f->rip = (uint64_t)g[REG_RIP];
+	f->rflags = (uint64_t)g[REG_EFL];
+}
+
+static void redirect(ucontext_t *uc, const struct hd_fault *f)
+{
+	greg_t *g = uc->uc_mcontext.gregs;
+	for (int r = 0; r < HD_GPRS; r++)
+		g[greg_of[r]] = (greg_t)f->gpr[r];
+	g[REG_RIP] = (greg_t)f->rip;
+	g[REG_EFL] = (greg_t)f->rflags;
+}
+
+static _Noreturn void die_on(const struct hd_fault *f)
 {
 	if (crash_fn)
-		crash_fn(signo, info, uc);
+		crash_fn(f);
 	_exit(HD_EXIT_BUG); /* from a signal handler: no atexit, no stdio */
 }
 
@@ -58,10 +88,17 @@ static void on_fault(int signo, siginfo_t *info, void *ctx)
 {
 	int saved_errno = errno;
 	ucontext_t *uc = ctx;
-	enum hd_fault_action a = fault_fn ? fault_fn(signo, info, uc)
-					  : HD_FAULT_FATAL;
-	if (a == HD_FAULT_FATAL)
-		die_on(signo, info, uc);
+	struct hd_fault f;
+	describe(&f, signo, info, uc);
+	switch (fault_fn ? fault_fn(&f) : HD_FAULT_FATAL) {
+	case HD_FAULT_RESUME:
+		break;
+	case HD_FAULT_REDIRECT:
+		redirect(uc, &f);
+		break;
+	case HD_FAULT_FATAL:
+		die_on(&f);
+	}
 	errno = saved_errno;
 }
 

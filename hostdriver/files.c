@@ -15,9 +15,9 @@
 int hd_read_file(const char *path, uint8_t **buf, size_t *len, size_t max,
 		 char *err, size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = hd_file_open(path, false);
 	if (fd < 0) {
-		snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+		snprintf(err, errlen, "cannot open '%s': %s", path, strerror(-fd));
 		return -1;
 	}
 	struct stat st;
@@ -74,6 +74,75 @@ bool hd_write_all(int fd, const void *buf, size_t len)
 	return true;
 }
 
+int hd_file_open(const char *path, bool writable)
+{
+	int fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int hd_file_create(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	return fd < 0 ? -errno : fd;
+}
+
+/* lseek rather than fstat, so that a block device reports its size too. */
+int64_t hd_file_size(int fd)
+{
+	off_t end = lseek(fd, 0, SEEK_END);
+	return end < 0 ? -errno : (int64_t)end;
+}
+
+static int transfer_at(int fd, uint8_t *buf, size_t len, uint64_t off, bool write)
+{
+	while (len) {
+		ssize_t n = write ? pwrite(fd, buf, len, (off_t)off)
+				  : pread(fd, buf, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		buf += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+int hd_file_read_at(int fd, void *buf, size_t len, uint64_t off)
+{
+	return transfer_at(fd, buf, len, off, false);
+}
+
+int hd_file_write_at(int fd, const void *buf, size_t len, uint64_t off)
+{
+	return transfer_at(fd, (uint8_t *)buf, len, off, true); /* pwrite only reads it */
+}
+
+int hd_file_sync(int fd)
+{
+	return fsync(fd) ? -errno : 0;
+}
+
+FILE *hd_stream_create(const char *path)
+{
+	return fopen(path, "w");
+}
+
+int hd_stream_close(FILE *f)
+{
+	return fclose(f) ? -errno : 0;
+}
+
+FILE *hd_perf_map_create(void)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/tmp/perf-%d.map", (int)getpid());
+	return hd_stream_create(path);
+}
+
 bool hd_mem_usage(struct hd_mem_usage *u)
 {
 	FILE *f = fopen("/proc/self/status", "r");
@@ -105,9 +174,9 @@ uint64_t hd_now_ns(void)
 
 int hd_pidfile_create(const char *path, char *err, size_t errlen)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int fd = hd_file_create(path);
 	if (fd < 0) {
-		snprintf(err, errlen, "cannot create '%s': %s", path, strerror(errno));
+		snprintf(err, errlen, "cannot create '%s': %s", path, strerror(-fd));
 		return -1;
 	}
 	char line[24];

@@ -2,12 +2,13 @@
 #ifndef BTVMM_HOSTDRIVER_H
 #define BTVMM_HOSTDRIVER_H
 
-#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <ucontext.h>
+#include <stdio.h>
 #include <linux/kvm.h>
+
+#include "x86.h"
 
 /*
  * Host address-space plan (ARCHITECTURE.md §3):
@@ -90,11 +91,40 @@ int hd_page_set_readable(void *page, bool readable);
  *   HD_FAULT_FATAL    not ours: print and die (a monitor bug)
  */
 enum hd_fault_action { HD_FAULT_RESUME, HD_FAULT_REDIRECT, HD_FAULT_FATAL };
-typedef enum hd_fault_action (*hd_fault_fn)(int signo, siginfo_t *info,
-					    ucontext_t *uc);
+
+/* The interrupted context's general registers, in the x86 encoding order. */
+enum { HD_RAX, HD_RCX, HD_RDX, HD_RBX, HD_RSP, HD_RBP, HD_RSI, HD_RDI,
+       HD_R8, HD_R9, HD_R10, HD_R11, HD_R12, HD_R13, HD_R14, HD_R15, HD_GPRS };
+
+/*
+ * A host fault, as the host's signal frame describes it. The registers
+ * are a copy of the interrupted context's: a function that returns
+ * HD_FAULT_REDIRECT has rewritten them, and the context resumes with
+ * them (HD_FAULT_RESUME leaves the context as it was).
+ */
+struct hd_fault {
+	int signo;       /* the host signal: SIGSEGV, SIGFPE, ... */
+	int code;        /* its si_code */
+	uint64_t addr;   /* its si_addr: the faulting address or instruction */
+	uint32_t trapno; /* the vector the host CPU raised (EXC_*) */
+	uint64_t err;    /* its error code */
+	uint64_t gpr[HD_GPRS];
+	uint64_t rip, rflags;
+};
+
+typedef enum hd_fault_action (*hd_fault_fn)(struct hd_fault *f);
 /* Called with a description of the crash before a fatal signal aborts. */
-typedef void (*hd_crash_fn)(int signo, const siginfo_t *info,
-			    const ucontext_t *uc);
+typedef void (*hd_crash_fn)(const struct hd_fault *f);
+
+/*
+ * The guest exception behind a host SIGFPE in guest code, translated or
+ * in the user world: the host's trap number is the vector, #DE, #MF or
+ * #XM; #DE stands for any other (a kernel that names none).
+ */
+static inline unsigned hd_fpe_vector(uint32_t trapno)
+{
+	return trapno == EXC_MF || trapno == EXC_XM ? trapno : EXC_DE;
+}
 
 /* Install handlers for SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGTRAP. */
 int hd_faults_install(hd_fault_fn fault, hd_crash_fn crash);
@@ -128,7 +158,7 @@ enum hd_uw_result {
 	HD_UW_FAULT = 1,   /* trapno, err, addr */
 	HD_UW_SYSCALL,     /* a guest system call: insn says which (syscall_nr: EAX) */
 	HD_UW_ILLEGAL,     /* #UD (insn: a fast system-call instruction, or OTHER) */
-	HD_UW_FPE,         /* trapno 0 #DE, 16 #MF, 19 #XM */
+	HD_UW_FPE,         /* SIGFPE: trapno EXC_DE, EXC_MF or EXC_XM */
 	HD_UW_TRAP,        /* #DB or #BP (trapno) */
 	HD_UW_PREEMPT,     /* hd_uworld_preempt */
 	HD_UW_ESCAPE,      /* left its code segment: end the VM (syscall_nr: its CS) */
@@ -269,6 +299,28 @@ int hd_read_file(const char *path, uint8_t **buf, size_t *len, size_t max,
 
 /* Write all of buf to fd, retrying short writes; false on error. */
 bool hd_write_all(int fd, const void *buf, size_t len);
+
+/*
+ * Files kept open (disk images, -serial file:, -D, --perf-map). Each
+ * returns what the host said: a descriptor or 0, else -errno; a stream,
+ * else NULL with errno set. hd_file_open opens an existing file;
+ * hd_file_create creates or truncates one for writing (mode 0644), as
+ * hd_stream_create does for a stdio stream. hd_file_size is a file's or
+ * a block device's size in bytes. hd_file_read_at and hd_file_write_at
+ * move all of [off, off + len), retrying short transfers; one that makes
+ * no progress (the file shrank) is -EIO. hd_file_sync makes the writes
+ * durable. Descriptors close with hd_close, streams with hd_stream_close.
+ */
+int hd_file_open(const char *path, bool writable);
+int hd_file_create(const char *path);
+int64_t hd_file_size(int fd);
+int hd_file_read_at(int fd, void *buf, size_t len, uint64_t off);
+int hd_file_write_at(int fd, const void *buf, size_t len, uint64_t off);
+int hd_file_sync(int fd);
+FILE *hd_stream_create(const char *path);
+int hd_stream_close(FILE *f);
+/* /tmp/perf-PID.map, where perf looks up the symbols of JIT code. */
+FILE *hd_perf_map_create(void);
 
 /*
  * The GDB stub's sockets. hd_tcp_listen: a listening TCP socket on HOST

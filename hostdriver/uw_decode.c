@@ -159,7 +159,7 @@ enum hd_uw_result hd_uw_decode(const struct uw_trap *t, struct uw_regs *regs,
 		 * cannot reach: a fetch fault at that address in the host's
 		 * 32-bit code segment. The guest's SYSENTER has happened.
 		 */
-		if (t->cs == HOST_USER32_CS && t->trapno == 14 && t->addr == t->rip) {
+		if (t->cs == HOST_USER32_CS && t->trapno == EXC_PF && t->addr == t->rip) {
 			ev->insn = HD_UW_INSN_SYSENTER;
 			ev->syscall_nr = regs->gpr[0];
 			regs->gpr[5] = (uint32_t)t->rsp;
@@ -169,7 +169,7 @@ enum hd_uw_result hd_uw_decode(const struct uw_trap *t, struct uw_regs *regs,
 			return escaped(t, ev);
 		/* #GP(0): SYSEXIT on Intel, SYSRET on AMD (and privileged
 		 * instructions, which are no fast system call). */
-		if (t->trapno == 13 && t->err == 0)
+		if (t->trapno == EXC_GP && t->err == 0)
 			ev->insn = insn_at(regs->eip, read, ctx);
 		return HD_UW_FAULT;
 	case SIGILL:

@@ -1,8 +1,9 @@
 /*
  * x86.h: the guest CPU's hardware formats, each defined once: page-table
- * entries and #PF error codes, CR0/CR4/EFER bits, selectors, segment
- * descriptors and gates, the VMX-style segment access rights, the 32-bit
- * TSS. It describes the guest's (virtual) x86, not the host: nothing here
+ * entries and #PF error codes, exception vectors, CR0/CR4/EFER bits,
+ * selectors, segment descriptors and gates, the VMX-style segment access
+ * rights, the 32-bit TSS. It describes the guest's (virtual) x86, not the
+ * host (only the exception vectors are the host's too): nothing here
  * calls anything. It lives in hostdriver/ only because hostdriver/ is the
  * bottom of the include graph: bt/, shadowmm/, monitor/ and devices/ all
  * include its headers. Figures: Intel SDM vol. 3A, chapters 2-7.
@@ -20,6 +21,20 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* ---- exception vectors ---- */
+
+/*
+ * Architectural exception vectors, the guest's and the host's alike: the
+ * trap number in a host signal frame (struct hd_fault, the user world's
+ * reports) is the vector the host CPU raised.
+ */
+enum {
+	EXC_DE = 0, EXC_DB = 1, EXC_NMI = 2, EXC_BP = 3, EXC_OF = 4, EXC_BR = 5,
+	EXC_UD = 6, EXC_NM = 7, EXC_DF = 8, EXC_TS = 10, EXC_NP = 11,
+	EXC_SS = 12, EXC_GP = 13, EXC_PF = 14, EXC_MF = 16, EXC_AC = 17,
+	EXC_XM = 19,
+};
 
 /* ---- paging ---- */
 

@@ -385,10 +385,10 @@ static void user_fault(struct mon_vm *vm, struct mon_world *w,
 {
 	struct bt_cpu *cpu = vm->vcpu.cpu;
 	switch (ev->trapno) {
-	case 14:
+	case EXC_PF:
 		user_page_fault(vm, w, ev->addr, ev->err & PF_W);
 		break;
-	case 13:
+	case EXC_GP:
 		/* INT n whose host gate is not DPL 3: the host reports #GP
 		 * with the IDT bit, EIP at the instruction (prefixes and
 		 * all). The guest's own gate decides: emulate it. */
@@ -411,16 +411,16 @@ static void user_fault(struct mon_vm *vm, struct mon_world *w,
 		else
 			mon_deliver(vm, EXC_GP, true, 0, cpu->eip, false);
 		break;
-	case 4: /* INTO with OF set (or INT 4): a trap, EIP already after it */
+	case EXC_OF: /* INTO with OF set (or INT 4): a trap, EIP already after it */
 		soft_int_trap(vm, EXC_OF);
 		break;
-	case 5:
+	case EXC_BR:
 		mon_deliver(vm, EXC_BR, false, 0, cpu->eip, false);
 		break;
-	case 12:
+	case EXC_SS:
 		mon_deliver(vm, EXC_SS, true, 0, cpu->eip, false);
 		break;
-	case 17:
+	case EXC_AC:
 		/* The host's CR0.AM is set; while the guest's is clear, a
 		 * misaligned access with EFLAGS.AC set is no fault of the
 		 * guest's: it is done by the emulator, which checks nothing. */
@@ -580,11 +580,10 @@ void mon_de_run(struct mon_vm *vm)
 			mon_deliver(vm, EXC_UD, false, 0, cpu->eip, false);
 		break;
 	case HD_UW_FPE:
-		mon_deliver(vm, ev.trapno == 16 ? EXC_MF : ev.trapno == 19 ? EXC_XM : EXC_DE,
-			    false, 0, cpu->eip, false);
+		mon_deliver(vm, hd_fpe_vector(ev.trapno), false, 0, cpu->eip, false);
 		break;
 	case HD_UW_TRAP:
-		if (ev.trapno == 3) {
+		if (ev.trapno == EXC_BP) {
 			soft_int_trap(vm, EXC_BP);
 		} else {
 			v->dr[6] |= 0x4000;

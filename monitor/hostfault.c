@@ -57,10 +57,10 @@ static void handle_segv(struct mon_vm *vm, unsigned depth)
 {
 	struct bt_cpu *cpu = vm->vcpu.cpu;
 	uint64_t addr = cpu->fault_addr;
-	if (cpu->fault_trapno != 14) {
+	if (cpu->fault_trapno != EXC_PF) {
 		/* #GP from a copied instruction (misaligned SSE operand, ...):
 		 * the guest's own #GP(0). */
-		mon_deliver(vm, cpu->fault_trapno == 17 ? EXC_AC : EXC_GP, true, 0,
+		mon_deliver(vm, cpu->fault_trapno == EXC_AC ? EXC_AC : EXC_GP, true, 0,
 			    cpu->eip, false);
 		return;
 	}
@@ -139,9 +139,7 @@ void mon_host_fault(struct mon_vm *vm, unsigned depth)
 		handle_segv(vm, depth);
 		break;
 	case SIGFPE:
-		mon_deliver(vm, cpu->fault_trapno == 16 ? EXC_MF :
-				cpu->fault_trapno == 19 ? EXC_XM : EXC_DE,
-			    false, 0, cpu->eip, false);
+		mon_deliver(vm, hd_fpe_vector(cpu->fault_trapno), false, 0, cpu->eip, false);
 		break;
 	case SIGILL:
 		mon_deliver(vm, EXC_UD, false, 0, cpu->eip, false);

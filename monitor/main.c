@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <fcntl.h>
 
 #include "hostdriver.h"
 #include "layout.h"
@@ -227,10 +226,10 @@ static int open_serial(const char *spec)
 		return STDOUT_FILENO;
 	if (!strcmp(spec, "none"))
 		return -1;
-	int fd = open(spec + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int fd = hd_file_create(spec + 5);
 	if (fd < 0) {
 		fprintf(stderr, "btvmm: cannot open serial output '%s': %s\n",
-			spec + 5, strerror(errno));
+			spec + 5, strerror(-fd));
 		exit(MON_EXIT_USAGE);
 	}
 	return fd;
@@ -241,7 +240,7 @@ static FILE *open_log(const char *path)
 {
 	if (!path)
 		return stderr;
-	FILE *f = fopen(path, "w");
+	FILE *f = hd_stream_create(path);
 	if (!f) {
 		fprintf(stderr, "btvmm: -D: cannot open '%s': %s\n", path, strerror(errno));
 		exit(MON_EXIT_USAGE);
@@ -339,9 +338,7 @@ static FILE *setup_translation(struct mon_vm *vm)
 			      .cr2 = &vm->vcpu.cr2, .transition = transition };
 	FILE *perf_map = NULL;
 	if (o->perf_map) {
-		char path[64];
-		snprintf(path, sizeof path, "/tmp/perf-%d.map", (int)getpid());
-		perf_map = fopen(path, "w");
+		perf_map = hd_perf_map_create();
 		if (!perf_map)
 			die_host("cannot create the perf map", strerror(errno));
 	}
@@ -540,9 +537,10 @@ int main(int argc, char **argv)
 	else if (o->stats)
 		mon_print_stats(&vm, stderr);
 	if (perf_map)
-		fclose(perf_map);
-	if (vm.log != stderr && fclose(vm.log))
-		fprintf(stderr, "btvmm: -D %s: %s\n", o->log_file, strerror(errno));
+		(void)hd_stream_close(perf_map); /* a short map only costs perf symbols */
+	int r = vm.log != stderr ? hd_stream_close(vm.log) : 0;
+	if (r)
+		fprintf(stderr, "btvmm: -D %s: %s\n", o->log_file, strerror(-r));
 	if (o->pidfile)
 		hd_pidfile_remove(o->pidfile);
 	for (unsigned i = 0; i < MON_WORLDS; i++) {

@@ -54,14 +54,6 @@ struct mon_dtr {
 	uint16_t limit;
 };
 
-/* Architectural exception vectors. */
-enum {
-	EXC_DE = 0, EXC_DB = 1, EXC_NMI = 2, EXC_BP = 3, EXC_OF = 4, EXC_BR = 5,
-	EXC_UD = 6, EXC_NM = 7, EXC_DF = 8, EXC_TS = 10, EXC_NP = 11,
-	EXC_SS = 12, EXC_GP = 13, EXC_PF = 14, EXC_MF = 16, EXC_AC = 17,
-	EXC_XM = 19,
-};
-
 /* The virtual CPU. General registers, EIP and EFLAGS live in *cpu. */
 struct vcpu {
 	struct bt_cpu *cpu;

@@ -28,9 +28,9 @@ void mon_stop(struct mon_vm *vm, int status, const char *fmt, ...)
 	}
 }
 
-static enum hd_fault_action on_fault(int signo, siginfo_t *si, ucontext_t *uc)
+static enum hd_fault_action on_fault(struct hd_fault *f)
 {
-	if (the_vm && the_vm->bt && bt_handle_host_fault(the_vm->bt, signo, si, uc))
+	if (the_vm && the_vm->bt && bt_handle_host_fault(the_vm->bt, f))
 		return HD_FAULT_REDIRECT;
 	return HD_FAULT_FATAL;
 }
@@ -44,13 +44,13 @@ static void report_guest(void *ctx)
 	mon_print_ring(vm, stderr);
 }
 
-static void on_crash(int signo, const siginfo_t *si, const ucontext_t *uc)
+static void on_crash(const struct hd_fault *f)
 {
 	hd_term_restore();
 	fprintf(stderr,
 		"btvmm: internal error: signal %d (%s) at host pc %#llx, address %p\n",
-		signo, strsignal(signo),
-		(unsigned long long)uc->uc_mcontext.gregs[REG_RIP], si->si_addr);
+		f->signo, strsignal(f->signo), (unsigned long long)f->rip,
+		(void *)(uintptr_t)f->addr);
 	if (the_vm)
 		report_guest(the_vm);
 }

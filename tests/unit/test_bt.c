@@ -2,12 +2,12 @@
 #define _GNU_SOURCE /* memmem, REG_* */
 #include <check.h>
 #include <signal.h>
-#include <ucontext.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bt_private.h"
+#include "hostdriver.h"
 
 static ZydisDecoder dec;
 
@@ -834,16 +834,25 @@ START_TEST(stack_runs_lag_esp)
 	ck_assert_uint_eq(b->host_off[6], sizeof bt_poll_load + sizeof want);
 
 	/* A fault in `pop ecx` (host ESP 0x1000, lag -8): ESP 0xff8. */
-	ucontext_t uc;
-	siginfo_t si;
-	memset(&uc, 0, sizeof uc);
-	memset(&si, 0, sizeof si);
-	uc.uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)(b->host + b->host_off[3] + 2);
-	uc.uc_mcontext.gregs[REG_RSP] = 0x1000;
-	ck_assert(bt_handle_host_fault(bt, SIGSEGV, &si, &uc));
+	struct hd_fault f = { .signo = SIGSEGV, .trapno = EXC_PF };
+	f.rip = (uint64_t)(uintptr_t)(b->host + b->host_off[3] + 2);
+	f.gpr[HD_RSP] = 0x1000;
+	ck_assert(bt_handle_host_fault(bt, &f));
 	struct bt_cpu *cpu = bt->cpu;
 	ck_assert_uint_eq(cpu->eip, 0x5007);
 	ck_assert_uint_eq(cpu->gpr[BT_ESP], 0xff8);
+	ck_assert_uint_eq(cpu->exit_reason, BT_EXIT_FAULT);
+	/* The context leaves through the exit path, on the monitor's stack. */
+	ck_assert_uint_eq(f.rip, (uint64_t)(uintptr_t)bt_exit_from_signal);
+	ck_assert_uint_eq(f.gpr[HD_RSP], cpu->host_rsp);
+	ck_assert_uint_eq(f.gpr[HD_R15], (uint64_t)(uintptr_t)cpu);
+
+	/* A #PF on the poll page is a request to leave, not a fault. */
+	f = (struct hd_fault){ .signo = SIGSEGV, .trapno = EXC_PF,
+			       .addr = (uint64_t)(uintptr_t)bt->cpu_mem + 8 };
+	f.rip = (uint64_t)(uintptr_t)b->host;
+	ck_assert(bt_handle_host_fault(bt, &f));
+	ck_assert_uint_eq(cpu->exit_reason, BT_EXIT_POLL);
 	bt_destroy(bt);
 }
 END_TEST
