@@ -34,9 +34,6 @@
 #define CR0_PE 0x00000001u
 #define CR0_WP 0x00010000u
 #define CR0_PG 0x80000000u
-#define CR4_PSE 0x10u
-#define CR4_PAE 0x20u
-#define CR4_PGE 0x80u
 
 /* The guest's tables: directory A (frame 1) maps linear 4-8 MiB through
  * table frame 2; directory B (frame 3) maps it through table frame 4. */
