@@ -225,12 +225,12 @@ void mon_deliver_fault(struct mon_vm *vm, const struct mon_fault *f)
 
 /*
  * Interrupts are taken between instructions: here, called at the top of
- * the run loop (run.c:mon_run), which every exit from translated code passes. Translated code
- * exits when the host timer fires for the next device deadline with IF
- * set (the poll page), and when IF becomes set while an interrupt waits:
- * the IRET and SYSEXIT transition callouts refuse while irq_waiting is set
- * (they are then emulated), and the inline STI and POPF test it; it is
- * kept here.
+ * the run loop (run.c:mon_run), which every exit from translated code
+ * passes. Translated code exits when the host timer fires for the next
+ * device deadline with IF set (the poll page), and when IF becomes set
+ * while an interrupt waits: the IRET and SYSEXIT transition callouts
+ * refuse while irq_waiting is set (they are then emulated), and the
+ * inline STI and POPF test it; it is kept here.
  */
 bool mon_take_interrupt(struct mon_vm *vm)
 {
